@@ -1,0 +1,80 @@
+"""Data Online Generator: simulate actors with a probabilistic state machine and stream
+their transitions, as events, into sinks (stdout, files, Kafka, Kafka + Avro, SQL databases).
+
+The engine and the light sinks are imported here; the sinks that need Kafka, SQLAlchemy or
+graphviz are resolved on first use, so ``import doge_datagen`` imports none of them.
+"""
+
+from importlib import import_module
+from typing import Any, Dict
+
+from doge_datagen.doge import (
+    DataOnlineGenerator,
+    EventSink,
+    RunSummary,
+    Subject,
+    SubjectFactory,
+    Transition,
+)
+from doge_datagen.errors import (
+    ConfigurationError,
+    DeliveryError,
+    DogeError,
+    RecordError,
+    SinkCloseError,
+)
+from doge_datagen.memory_sink import CountingSink, InMemorySink
+from doge_datagen.printing_sink import PrintingSink
+
+__version__ = "1.0.0"
+
+# Public name -> module that defines it, imported on first access (PEP 562).
+_LAZY: Dict[str, str] = {
+    "DataOnlineGeneratorGrapher": "doge_datagen.graph",
+    "DbSink": "doge_datagen.db_sink_factory",
+    "DbSinkFactory": "doge_datagen.db_sink_factory",
+    "FileSink": "doge_datagen.file_sink",
+    "FileSinkFactory": "doge_datagen.file_sink",
+    "KafkaAvroSinkFactory": "doge_datagen.kafka_avro_sink_factory",
+    "KafkaSink": "doge_datagen.kafka_sink_factory",
+    "KafkaSinkFactory": "doge_datagen.kafka_sink_factory",
+}
+
+__all__ = [
+    "ConfigurationError",
+    "CountingSink",
+    "DataOnlineGenerator",
+    "DataOnlineGeneratorGrapher",
+    "DbSink",
+    "DbSinkFactory",
+    "DeliveryError",
+    "DogeError",
+    "EventSink",
+    "FileSink",
+    "FileSinkFactory",
+    "InMemorySink",
+    "KafkaAvroSinkFactory",
+    "KafkaSink",
+    "KafkaSinkFactory",
+    "PrintingSink",
+    "RecordError",
+    "RunSummary",
+    "SinkCloseError",
+    "Subject",
+    "SubjectFactory",
+    "Transition",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'doge_datagen' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> Any:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,527 @@
+"""The state machine: subjects, transitions, sinks and the event-driven engine that runs them.
+
+One event, from :meth:`DataOnlineGenerator.start` to a sink:
+
+1. ``start()`` creates the subjects (in factory order, index ``0..n-1``) and, for each one,
+   draws when it first leaves the initial state and by which transition (``_schedule``).
+2. The run walks the ticks in order. A tick holds the subjects due to leave their state at it;
+   they act in creation order.
+3. For each of them the chosen transition's ``action_callback(subject, transition)`` runs; a
+   falsy result vetoes the move. Otherwise the subject moves and every sink of the transition
+   gets ``collect(timestamp, subject, transition)``, in list order.
+4. The subject then draws its next departure from its (new or unchanged) state, starting at
+   the next tick.
+5. When the run ends, normally or by an exception, every sink is closed exactly once.
+
+Why this matches the README's per-tick model: leaving a state with total probability ``P``
+(per tick) is a Bernoulli trial each tick, so the number of ticks spent before leaving is
+geometric, ``P(wait >= k) = (1 - P) ** k``, and which transition is taken is independent of
+when, with odds proportional to the probabilities. Sampling the wait directly gives the same
+distribution at a cost that follows the number of events instead of subjects x ticks.
+
+Randomness: the draw a subject makes at tick ``t`` is a hash of ``(seed, subject index, t)``
+(SplitMix64's output function), so a subject's events depend only on the seed and its index,
+never on how many other subjects there are or in which process they run.
+"""
+
+import hashlib
+import logging
+import math
+import numbers
+import random
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+from doge_datagen.errors import ConfigurationError, SinkCloseError
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = [
+    "DataOnlineGenerator",
+    "EventSink",
+    "RunSummary",
+    "Subject",
+    "SubjectFactory",
+    "Transition",
+]
+
+S = TypeVar("S")
+
+ActionCallback = Callable[[Any, "Transition"], Any]
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_LOW32 = 0xFFFFFFFF
+_LN_2_POW_32 = 32 * math.log(2)
+# Float noise allowed when probabilities of one state add up to 100 (33.4 + 33.3 + 33.3).
+_SUM_TOLERANCE = 1e-9
+
+
+class Subject:
+    """Base class for the actors that walk the state machine (users, devices, ...).
+
+    Subclass it and keep whatever attributes the callbacks and sinks need. Subjects need not
+    be hashable and are told apart by position, never by equality.
+    """
+
+
+class SubjectFactory(ABC, Generic[S]):
+    """Creates the subjects of a run, one call to :meth:`create` per subject, in order."""
+
+    @abstractmethod
+    def create(self) -> S:
+        """Return a new subject."""
+
+
+class Transition:
+    """A possible move from ``from_state`` to ``to_state``.
+
+    ``probability`` is the chance, in percent, that a subject in ``from_state`` takes this
+    transition in a given tick.
+    """
+
+    __slots__ = (
+        "trigger",
+        "from_state",
+        "to_state",
+        "probability",
+        "action_callback",
+        "event_sinks",
+    )
+
+    def __init__(
+        self,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        probability: float,
+        action_callback: Optional[ActionCallback] = None,
+        event_sinks: Optional[Sequence["EventSink"]] = None,
+    ) -> None:
+        self.trigger = trigger
+        self.from_state = from_state
+        self.to_state = to_state
+        self.probability = probability
+        self.action_callback = action_callback
+        self.event_sinks: List["EventSink"] = list(event_sinks) if event_sinks else []
+
+    def __repr__(self) -> str:
+        return (
+            f"Transition(trigger={self.trigger!r}, from_state={self.from_state!r}, "
+            f"to_state={self.to_state!r}, probability={self.probability!r})"
+        )
+
+
+class EventSink(ABC):
+    """Receives the events of successful transitions.
+
+    Implement :meth:`collect`; override :meth:`close` to flush and release resources. A sink
+    is also a context manager that closes itself on exit.
+    """
+
+    @abstractmethod
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """Handle one event: ``subject`` took ``transition`` at ``timestamp`` (epoch ms)."""
+
+    def close(self) -> None:
+        """Flush what is buffered and release resources. The default does nothing."""
+
+    def __enter__(self) -> "EventSink":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+@dataclass
+class RunSummary:
+    """What a call to :meth:`DataOnlineGenerator.start` did."""
+
+    seed: Any
+    subjects: int
+    ticks: int
+    events: int = 0
+    vetoed: int = 0
+    elapsed_seconds: float = 0.0
+    events_per_trigger: Dict[str, int] = field(default_factory=dict)
+    vetoed_per_trigger: Dict[str, int] = field(default_factory=dict)
+    events_per_sink: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.events} events from {self.subjects} subjects over {self.ticks} ticks "
+            f"in {self.elapsed_seconds:.3f} s (seed {self.seed!r}, {self.vetoed} vetoed)"
+        ]
+        for title, counts in (("trigger", self.events_per_trigger), ("sink", self.events_per_sink)):
+            if counts:
+                width = max(len(name) for name in counts)
+                lines.append(f"  per {title}:")
+                lines.extend(f"    {name:<{width}}  {n:>10}" for name, n in counts.items())
+        return "\n".join(lines)
+
+
+def _label_sinks(sinks: Sequence[Any]) -> List[str]:
+    """Readable, unique names for sinks: their ``name`` attribute or their class name."""
+    labels: List[str] = []
+    seen: Dict[str, int] = {}
+    for sink in sinks:
+        base = getattr(sink, "name", None) or type(sink).__name__
+        base = str(base)
+        seen[base] = seen.get(base, 0) + 1
+        labels.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return labels
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigurationError(f"{name} must be a whole number, got {value!r}")
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {value!r}")
+    return int(value)
+
+
+def _engine_key(seed: Any) -> int:
+    """A 64-bit key for the engine's hash, stable across processes and Python versions."""
+    digest = hashlib.sha256(b"doge-datagen/engine/" + repr(seed).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+class DataOnlineGenerator:
+    """A probabilistic state machine traversed by ``subjects_num`` subjects.
+
+    :param states: the names of the states.
+    :param initial_state: the state every subject starts in.
+    :param subject_factory: a :class:`SubjectFactory` (or any callable returning a subject).
+    :param subjects_num: how many subjects to create.
+    :param tick_ms: the length of a tick in milliseconds.
+    :param ticks_num: how many ticks to run.
+    :param timestamp_start: the timestamp (epoch ms) of tick 0.
+    :param seed: makes the run reproducible; ``None`` picks one at random (see :attr:`seed`).
+    """
+
+    def __init__(
+        self,
+        states: Iterable[str],
+        initial_state: str,
+        subject_factory: Union[SubjectFactory[Any], Callable[[], Any]],
+        subjects_num: int,
+        tick_ms: int,
+        ticks_num: int,
+        timestamp_start: int = 0,
+        *,
+        seed: Any = None,
+    ) -> None:
+        if isinstance(states, (str, bytes)):
+            raise ConfigurationError(f"states must be a list of state names, got {states!r}")
+        self.states: List[str] = list(states)
+        seen = set()
+        for state in self.states:
+            if state in seen:
+                raise ConfigurationError(f"state {state!r} is listed twice in states")
+            seen.add(state)
+        if initial_state not in seen:
+            raise ConfigurationError(
+                f"initial state {initial_state!r} is not one of the states {self.states!r}"
+            )
+        if not (hasattr(subject_factory, "create") or callable(subject_factory)):
+            raise ConfigurationError(
+                f"subject_factory must be a SubjectFactory or a callable, got {subject_factory!r}"
+            )
+        self.initial_state = initial_state
+        self.subject_factory = subject_factory
+        self.subjects_num = _check_count("subjects_num", subjects_num)
+        self.ticks_num = _check_count("ticks_num", ticks_num)
+        if (
+            isinstance(tick_ms, bool)
+            or not isinstance(tick_ms, numbers.Real)
+            or not math.isfinite(tick_ms)
+            or tick_ms <= 0
+        ):
+            raise ConfigurationError(f"tick_ms must be a positive number, got {tick_ms!r}")
+        self.tick_ms = tick_ms
+        if isinstance(timestamp_start, bool) or not isinstance(timestamp_start, numbers.Real):
+            raise ConfigurationError(
+                f"timestamp_start must be a number of milliseconds, got {timestamp_start!r}"
+            )
+        self.timestamp_start = timestamp_start
+        if seed is None:
+            seed = random.SystemRandom().randrange(1 << 63)
+        self.seed = seed
+        #: A generator seeded from :attr:`seed`, for factories and callbacks. It is re-seeded
+        #: at every :meth:`start`, so a run can be repeated exactly.
+        self.random = random.Random(seed)
+        self.transitions: List[Transition] = []
+        self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
+        self.subjects: List[Any] = []
+        self._state_of: List[int] = []
+
+    # -- model -------------------------------------------------------------------------------
+
+    def add_transition(
+        self,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        probability: float,
+        action_callback: Optional[ActionCallback] = None,
+        event_sinks: Optional[Sequence[EventSink]] = None,
+    ) -> Transition:
+        """Add a transition taken with ``probability`` percent per tick; return it."""
+        where = f"transition {trigger!r} from {from_state!r}"
+        if not isinstance(trigger, str):
+            raise ConfigurationError(f"trigger must be a string, got {trigger!r}")
+        for role, state in (("from_state", from_state), ("to_state", to_state)):
+            if state not in self._by_state:
+                raise ConfigurationError(
+                    f"{where}: {role} {state!r} is not one of the states {self.states!r}"
+                )
+        if (
+            isinstance(probability, bool)
+            or not isinstance(probability, numbers.Real)
+            or not math.isfinite(probability)
+            or probability < 0
+        ):
+            raise ConfigurationError(
+                f"{where}: probability must be a finite number from 0 to 100, got {probability!r}"
+            )
+        outgoing = self._by_state[from_state]
+        if any(t.trigger == trigger for t in outgoing):
+            raise ConfigurationError(
+                f"{where}: state {from_state!r} already has trigger {trigger!r}"
+            )
+        total = sum(t.probability for t in outgoing) + probability
+        if total > 100 + _SUM_TOLERANCE:
+            raise ConfigurationError(
+                f"{where}: probabilities from state {from_state!r} would sum to {total!r}, "
+                "above 100"
+            )
+        if action_callback is not None and not callable(action_callback):
+            raise ConfigurationError(
+                f"{where}: action_callback {action_callback!r} is not callable"
+            )
+        sinks = list(event_sinks) if event_sinks else []
+        for sink in sinks:
+            if not callable(getattr(sink, "collect", None)):
+                raise ConfigurationError(f"{where}: event sink {sink!r} has no collect() method")
+        transition = Transition(trigger, from_state, to_state, probability, action_callback, sinks)
+        outgoing.append(transition)
+        self.transitions.append(transition)
+        return transition
+
+    def transitions_from(self, state: str) -> List[Transition]:
+        """The transitions leaving ``state``, in the order they were added."""
+        if state not in self._by_state:
+            raise ConfigurationError(f"state {state!r} is not one of the states {self.states!r}")
+        return list(self._by_state[state])
+
+    def sinks(self) -> List[Any]:
+        """Every distinct sink used by a transition, in order of first use."""
+        found: Dict[int, Any] = {}
+        for transition in self.transitions:
+            for sink in transition.event_sinks:
+                found.setdefault(id(sink), sink)
+        return list(found.values())
+
+    def subject_states(self) -> List[str]:
+        """The state of each subject (by creation order) after the last :meth:`start`."""
+        return [self.states[s] for s in self._state_of]
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self) -> RunSummary:
+        """Run every tick, then close every sink; return a :class:`RunSummary`."""
+        sinks = self.sinks()
+        began = time.perf_counter()
+        self.random.seed(self.seed)
+        counts = [0] * len(self.transitions)
+        vetoes = [0] * len(self.transitions)
+        try:
+            self._create_subjects()
+            self._run(counts, vetoes)
+        except BaseException as exc:
+            close_errors = self._close_sinks(sinks)
+            if close_errors and hasattr(exc, "add_note"):
+                for err in close_errors:
+                    exc.add_note(
+                        f"while closing sinks after this error: {type(err).__name__}: {err}"
+                    )
+            raise
+        close_errors = self._close_sinks(sinks)
+        if len(close_errors) == 1:
+            raise close_errors[0]
+        if close_errors:
+            raise SinkCloseError(close_errors)
+        return self._summary(sinks, counts, vetoes, time.perf_counter() - began)
+
+    def _create_subjects(self) -> None:
+        create = getattr(self.subject_factory, "create", self.subject_factory)
+        self.subjects = [create() for _ in range(self.subjects_num)]
+        self._state_of = [self.states.index(self.initial_state)] * self.subjects_num
+
+    def _compile(self) -> List[Optional[Tuple[float, float, List[int], List[tuple]]]]:
+        """Per state index: ``None`` for a state nobody leaves, else the tables to draw from."""
+        index = {state: i for i, state in enumerate(self.states)}
+        position = {id(t): k for k, t in enumerate(self.transitions)}
+        tables: List[Optional[Tuple[float, float, List[int], List[tuple]]]] = []
+        for state in self.states:
+            outgoing = [t for t in self._by_state[state] if t.probability > 0]
+            total = sum(t.probability for t in outgoing)
+            if not outgoing:
+                tables.append(None)
+                continue
+            leave = min(total / 100.0, 1.0)
+            inv_log_stay = 1.0 / math.log1p(-leave) if leave < 1.0 else 0.0
+            # Cumulative thresholds on a 32-bit draw pick the transition proportionally.
+            thresholds: List[int] = []
+            running = 0.0
+            for t in outgoing:
+                running += t.probability
+                thresholds.append(min(int(running / total * 4294967296.0), 4294967296))
+            thresholds[-1] = 4294967296
+            compiled = [
+                (
+                    t,
+                    t.action_callback,
+                    tuple(t.event_sinks),
+                    index[t.to_state],
+                    index[t.from_state],
+                    position[id(t)],
+                )
+                for t in outgoing
+            ]
+            tables.append((leave, inv_log_stay, thresholds, compiled))
+        return tables
+
+    def _run(self, counts: List[int], vetoes: List[int]) -> None:
+        tables = self._compile()
+        subjects = self.subjects
+        state_of = self._state_of
+        n_ticks = self.ticks_num
+        key = _engine_key(self.seed)
+        log = math.log
+        pending: List[Any] = [None] * len(subjects)
+        due: Dict[int, List[int]] = {}
+
+        def schedule(i: int, state: int, tick: int) -> None:
+            """Draw when subject ``i`` next leaves ``state``, from ``tick`` on, and how."""
+            table = tables[state]
+            if table is None:
+                return
+            leave, inv_log_stay, thresholds, compiled = table
+            if leave == 1.0 and len(compiled) == 1:
+                at, chosen = tick, compiled[0]
+            else:
+                h = (key + (i * 4294967296 + tick) * _GOLDEN) & _MASK64
+                h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+                h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+                h ^= h >> 31
+                at = tick
+                if leave < 1.0:
+                    at += int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+                low = h & _LOW32
+                j = 0
+                while low >= thresholds[j]:
+                    j += 1
+                chosen = compiled[j]
+            if at < n_ticks:
+                bucket = due.get(at)
+                if bucket is None:
+                    due[at] = [i]
+                else:
+                    bucket.append(i)
+                pending[i] = chosen
+
+        for i in range(len(subjects)):
+            schedule(i, state_of[i], 0)
+
+        timestamp_start = self.timestamp_start
+        tick_ms = self.tick_ms
+        pop = due.pop
+        for tick in range(n_ticks):
+            bucket = pop(tick, None)
+            if bucket is None:
+                continue
+            bucket.sort()
+            timestamp = timestamp_start + tick * tick_ms
+            following = tick + 1
+            for i in bucket:
+                transition, callback, sinks, to_state, from_state, k = pending[i]
+                subject = subjects[i]
+                try:
+                    if callback is not None and not callback(subject, transition):
+                        vetoes[k] += 1
+                        schedule(i, from_state, following)
+                        continue
+                    state_of[i] = to_state
+                    counts[k] += 1
+                    for sink in sinks:
+                        sink.collect(timestamp, subject, transition)
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(
+                            f"while subject #{i} took transition {transition.trigger!r} "
+                            f"from {transition.from_state!r} at tick {tick} "
+                            f"(timestamp {timestamp})"
+                        )
+                    raise
+                schedule(i, to_state, following)
+
+    @staticmethod
+    def _close_sinks(sinks: Sequence[Any]) -> List[BaseException]:
+        errors: List[BaseException] = []
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:  # every sink gets closed; errors are raised afterwards
+                _LOGGER.debug("closing sink %r failed", sink, exc_info=True)
+                errors.append(exc)
+        return errors
+
+    def _summary(
+        self, sinks: Sequence[Any], counts: List[int], vetoes: List[int], elapsed: float
+    ) -> RunSummary:
+        per_trigger: Dict[str, int] = {}
+        vetoed_per_trigger: Dict[str, int] = {}
+        per_sink = {id(sink): 0 for sink in sinks}
+        for transition, n, v in zip(self.transitions, counts, vetoes):
+            per_trigger[transition.trigger] = per_trigger.get(transition.trigger, 0) + n
+            if v:
+                vetoed_per_trigger[transition.trigger] = (
+                    vetoed_per_trigger.get(transition.trigger, 0) + v
+                )
+            for sink in transition.event_sinks:
+                per_sink[id(sink)] += n
+        return RunSummary(
+            seed=self.seed,
+            subjects=self.subjects_num,
+            ticks=self.ticks_num,
+            events=sum(counts),
+            vetoed=sum(vetoes),
+            elapsed_seconds=elapsed,
+            events_per_trigger=per_trigger,
+            vetoed_per_trigger=vetoed_per_trigger,
+            events_per_sink=dict(zip(_label_sinks(sinks), per_sink.values())),
+        )

@@ -1,0 +1,18 @@
+# Sourced by the other scripts: a virtualenv in .venv with the package and its test extras,
+# and Graphviz's dot for rendering state graphs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+if ! command -v dot >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing graphviz (dot) with apt-get" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+    else
+        echo "warning: Graphviz's dot is not installed; rendering state graphs will fail" >&2
+    fi
+fi
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -U pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${DOGE_EXTRAS:-test}]"

@@ -1,0 +1,179 @@
+"""The event-driven engine against the literal per-tick loop (``per_tick_reference``).
+
+Both run the same models with fixed seeds, so these tests are deterministic; the tolerances
+(six standard deviations for counts, a chi-square threshold far in the tail for histograms)
+are there so that changing a seed cannot make them flake, while a wrong distribution, such as
+an off-by-one in the waiting time, fails them by a wide margin.
+"""
+
+import math
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from models import three_states
+from per_tick_reference import run_per_tick
+
+from doge_datagen import InMemorySink
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from doge_example_common import create_example_data_online_generator  # noqa: E402
+
+
+def banking(engine: bool, subjects: int, ticks: int, seed: int):
+    sink = InMemorySink(lambda ts, s, t: s.user_id, name="all")
+    datagen = create_example_data_online_generator(sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed)
+    # "logout" has no sink in the README's model; listen to it too, to see every move.
+    for t in datagen.transitions:
+        if not t.event_sinks:
+            t.event_sinks.append(sink)
+    if engine:
+        datagen.start()
+    else:
+        run_per_tick(datagen, random.Random(seed))
+    return sink
+
+
+def dedupe(events):
+    """The banking model passes one event to several of its sinks; keep one per move."""
+    out, last = [], None
+    for e in events:
+        key = (e.timestamp, e.value, e.trigger)
+        if key != last:
+            out.append(e)
+        last = key
+    return out
+
+
+def assert_counts_close(a, b, label):
+    for key in set(a) | set(b):
+        x, y = a.get(key, 0), b.get(key, 0)
+        sigma = math.sqrt(max(x + y, 1))
+        assert abs(x - y) <= 6 * sigma, (label, key, x, y)
+
+
+def chi_square(a: Counter, b: Counter, min_expected: float = 10.0) -> tuple:
+    """Two-sample chi-square over bins, merging the sparse tail into one bin."""
+    na, nb = sum(a.values()), sum(b.values())
+    keys = sorted(set(a) | set(b))
+    bins, acc_a, acc_b = [], 0, 0
+    for k in keys:
+        acc_a += a.get(k, 0)
+        acc_b += b.get(k, 0)
+        if (acc_a + acc_b) >= 2 * min_expected:
+            bins.append((acc_a, acc_b))
+            acc_a = acc_b = 0
+    if acc_a + acc_b:
+        bins.append((acc_a, acc_b))
+    stat = 0.0
+    for x, y in bins:
+        stat += (x * math.sqrt(nb / na) - y * math.sqrt(na / nb)) ** 2 / (x + y)
+    return stat, len(bins) - 1
+
+
+def chi_square_limit(df: int) -> float:
+    # Far in the tail (about p < 1e-6 for the degrees of freedom used here).
+    return df + 10 * math.sqrt(2 * df) + 20
+
+
+@pytest.mark.slow
+def test_banking_model_gives_the_same_events_per_trigger():
+    engine = dedupe(banking(True, 2000, 1500, seed=7).events)
+    reference = dedupe(banking(False, 2000, 1500, seed=8).events)
+    per_trigger_engine = Counter(e.trigger for e in engine)
+    per_trigger_reference = Counter(e.trigger for e in reference)
+    assert per_trigger_engine["login"] > 1000  # enough events for the comparison to mean something
+    assert_counts_close(per_trigger_engine, per_trigger_reference, "events per trigger")
+
+
+def dwell_times(events, state):
+    """Ticks spent in ``state`` between entering it and leaving it, per complete visit."""
+    entered = {}
+    dwell = Counter()
+    for e in events:
+        tick = e.timestamp // 60000
+        if e.from_state == state and e.value in entered:
+            dwell[tick - entered.pop(e.value)] += 1
+        if e.to_state == state:
+            entered[e.value] = tick
+    return dwell
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("state, leave", [("A", 0.08), ("B", 0.20), ("C", 0.60)])
+def test_dwell_times_are_geometric_in_both_implementations(state, leave):
+    datagen, engine = three_states(1500, 1500, seed=21)
+    datagen.start()
+    datagen, reference = three_states(1500, 1500, seed=22)
+    run_per_tick(datagen, random.Random(22))
+    dwell_engine = dwell_times(engine.events, state)
+    dwell_reference = dwell_times(reference.events, state)
+    stat, df = chi_square(dwell_engine, dwell_reference)
+    assert df >= 2
+    assert stat < chi_square_limit(df), (state, stat, df)
+    # And both against theory: mean 1 / leave, each visit lasting at least one tick.
+    for dwell in (dwell_engine, dwell_reference):
+        n = sum(dwell.values())
+        mean = sum(k * c for k, c in dwell.items()) / n
+        sd = math.sqrt(1 - leave) / leave / math.sqrt(n)
+        assert abs(mean - 1 / leave) < 6 * sd, (state, mean, 1 / leave)
+        assert min(dwell) >= 1
+
+
+@pytest.mark.slow
+def test_choice_between_transitions_is_proportional_in_both():
+    datagen, engine = three_states(1000, 1000, seed=31)
+    datagen.start()
+    datagen, reference = three_states(1000, 1000, seed=32)
+    run_per_tick(datagen, random.Random(32))
+    for sink in (engine, reference):
+        counts = sink.triggers()
+        a_ratio = counts["a_to_b"] / (counts["a_to_b"] + counts["a_to_c"])
+        c_ratio = counts["c_to_a"] / (counts["c_to_a"] + counts["c_loop"])
+        assert abs(a_ratio - 5 / 8) < 0.02, a_ratio
+        assert abs(c_ratio - 5 / 6) < 0.02, c_ratio
+
+
+def check_ordering(events):
+    """Ticks ascend; within a tick subjects act in creation order, at most once each."""
+    keys = [(e.timestamp, e.value) for e in events]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    # A subject that moved at tick t acts from its new state: consecutive events chain.
+    last_state = defaultdict(lambda: "offline")
+    for e in events:
+        assert e.from_state == last_state[e.value], e
+        last_state[e.value] = e.to_state
+
+
+def test_ordering_rules_hold_in_both():
+    check_ordering(dedupe(banking(True, 300, 600, seed=41).events))
+    check_ordering(dedupe(banking(False, 300, 600, seed=41).events))
+
+
+@pytest.mark.slow
+def test_vetoed_transitions_retry_from_the_next_tick_in_both():
+    """A 50% veto halves the effective rate: waits are geometric with p = 10% * 50%."""
+
+    def run(engine, seed):
+        from models import ThingFactory
+
+        from doge_datagen import DataOnlineGenerator
+
+        sink = InMemorySink(lambda ts, s, t: s.n)
+        datagen = DataOnlineGenerator(["a", "b"], "a", ThingFactory(), 3000, 1, 400, seed=seed)
+        datagen.add_transition("go", "a", "b", 10, action_callback=lambda s, t: datagen.random.random() < 0.5, event_sinks=[sink])
+        if engine:
+            datagen.start()
+        else:
+            run_per_tick(datagen, random.Random(seed))
+        return Counter(e.timestamp for e in sink.events)  # tick of the first (only) move
+
+    waits_engine, waits_reference = run(True, 51), run(False, 52)
+    stat, df = chi_square(waits_engine, waits_reference)
+    assert stat < chi_square_limit(df), (stat, df)
+    n = sum(waits_engine.values())
+    mean = sum(k * c for k, c in waits_engine.items()) / n
+    assert abs(mean - (1 / 0.05 - 1)) < 6 * math.sqrt(0.95) / 0.05 / math.sqrt(n)
