@@ -119,7 +119,7 @@ class Transition:
         self.to_state = to_state
         self.probability = probability
         self.action_callback = action_callback
-        self.event_sinks: List["EventSink"] = list(event_sinks) if event_sinks else []
+        self.event_sinks: List[EventSink] = list(event_sinks) if event_sinks else []
 
     def __repr__(self) -> str:
         return (
@@ -206,7 +206,7 @@ def _engine_key(seed: Any) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-class DataOnlineGenerator:
+class DataOnlineGenerator(Generic[S]):
     """A probabilistic state machine traversed by ``subjects_num`` subjects.
 
     :param states: the names of the states.
@@ -258,18 +258,18 @@ class DataOnlineGenerator:
             or tick_ms <= 0
         ):
             raise ConfigurationError(f"tick_ms must be a positive number, got {tick_ms!r}")
-        self.tick_ms = tick_ms
+        self.tick_ms: float = tick_ms
         if isinstance(timestamp_start, bool) or not isinstance(timestamp_start, numbers.Real):
             raise ConfigurationError(
                 f"timestamp_start must be a number of milliseconds, got {timestamp_start!r}"
             )
-        self.timestamp_start = timestamp_start
+        self.timestamp_start: float = timestamp_start
         if seed is None:
             seed = random.SystemRandom().randrange(1 << 63)
-        self.seed = seed
+        self.seed: Any = seed
         #: A generator seeded from :attr:`seed`, for factories and callbacks. It is re-seeded
         #: at every :meth:`start`, so a run can be repeated exactly.
-        self.random = random.Random(seed)
+        self.random: random.Random = random.Random(seed)
         self.transitions: List[Transition] = []
         self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         self.subjects: List[Any] = []
@@ -328,12 +328,18 @@ class DataOnlineGenerator:
         self.transitions.append(transition)
         return transition
 
+    @property
+    def transition_matrix(self) -> Dict[str, Dict[str, Transition]]:
+        """``{from_state: {trigger: transition}}`` for every state (read-only view)."""
+        return {state: {t.trigger: t for t in ts} for state, ts in self._by_state.items()}
+
     def transitions_from(self, state: str) -> List[Transition]:
         """The transitions leaving ``state``, in the order they were added."""
         if state not in self._by_state:
             raise ConfigurationError(f"state {state!r} is not one of the states {self.states!r}")
         return list(self._by_state[state])
 
+    @property
     def sinks(self) -> List[Any]:
         """Every distinct sink used by a transition, in order of first use."""
         found: Dict[int, Any] = {}
@@ -350,7 +356,7 @@ class DataOnlineGenerator:
 
     def start(self) -> RunSummary:
         """Run every tick, then close every sink; return a :class:`RunSummary`."""
-        sinks = self.sinks()
+        sinks = self.sinks
         began = time.perf_counter()
         self.random.seed(self.seed)
         counts = [0] * len(self.transitions)
@@ -374,7 +380,7 @@ class DataOnlineGenerator:
         return self._summary(sinks, counts, vetoes, time.perf_counter() - began)
 
     def _create_subjects(self) -> None:
-        create = getattr(self.subject_factory, "create", self.subject_factory)
+        create: Callable[[], Any] = getattr(self.subject_factory, "create", self.subject_factory)
         self.subjects = [create() for _ in range(self.subjects_num)]
         self._state_of = [self.states.index(self.initial_state)] * self.subjects_num
 
@@ -419,9 +425,11 @@ class DataOnlineGenerator:
         n_ticks = self.ticks_num
         key = _engine_key(self.seed)
         log = math.log
+        # pending[i]: the transition subject i takes at the tick whose bucket holds i.
         pending: List[Any] = [None] * len(subjects)
-        due: Dict[int, List[int]] = {}
+        due: Dict[int, List[int]] = {}  # tick -> subjects due to leave their state then
 
+        # The hot loop below inlines this same draw; keep the two in step.
         def schedule(i: int, state: int, tick: int) -> None:
             """Draw when subject ``i`` next leaves ``state``, from ``tick`` on, and how."""
             table = tables[state]
@@ -457,6 +465,7 @@ class DataOnlineGenerator:
         timestamp_start = self.timestamp_start
         tick_ms = self.tick_ms
         pop = due.pop
+        get = due.get
         for tick in range(n_ticks):
             bucket = pop(tick, None)
             if bucket is None:
@@ -464,27 +473,52 @@ class DataOnlineGenerator:
             bucket.sort()
             timestamp = timestamp_start + tick * tick_ms
             following = tick + 1
-            for i in bucket:
-                transition, callback, sinks, to_state, from_state, k = pending[i]
-                subject = subjects[i]
-                try:
-                    if callback is not None and not callback(subject, transition):
+            try:
+                for i in bucket:
+                    transition, callback, sinks, to_state, from_state, k = pending[i]
+                    subject = subjects[i]
+                    if callback is None or callback(subject, transition):
+                        state_of[i] = to_state
+                        counts[k] += 1
+                        for sink in sinks:
+                            sink.collect(timestamp, subject, transition)
+                        table = tables[to_state]
+                    else:
                         vetoes[k] += 1
-                        schedule(i, from_state, following)
+                        table = tables[from_state]
+                    # schedule(i, state, following), inlined: this runs once per event.
+                    if table is None:
                         continue
-                    state_of[i] = to_state
-                    counts[k] += 1
-                    for sink in sinks:
-                        sink.collect(timestamp, subject, transition)
-                except Exception as exc:
-                    if hasattr(exc, "add_note"):
-                        exc.add_note(
-                            f"while subject #{i} took transition {transition.trigger!r} "
-                            f"from {transition.from_state!r} at tick {tick} "
-                            f"(timestamp {timestamp})"
-                        )
-                    raise
-                schedule(i, to_state, following)
+                    leave, inv_log_stay, thresholds, compiled = table
+                    if leave == 1.0 and len(compiled) == 1:
+                        at, chosen = following, compiled[0]
+                    else:
+                        h = (key + (i * 4294967296 + following) * _GOLDEN) & _MASK64
+                        h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+                        h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+                        h ^= h >> 31
+                        at = following
+                        if leave < 1.0:
+                            at += int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+                        low = h & _LOW32
+                        j = 0
+                        while low >= thresholds[j]:
+                            j += 1
+                        chosen = compiled[j]
+                    if at < n_ticks:
+                        later = get(at)
+                        if later is None:
+                            due[at] = [i]
+                        else:
+                            later.append(i)
+                        pending[i] = chosen
+            except Exception as exc:
+                if hasattr(exc, "add_note"):
+                    exc.add_note(
+                        f"while subject #{i} took transition {transition.trigger!r} "
+                        f"from {transition.from_state!r} at tick {tick} (timestamp {timestamp})"
+                    )
+                raise
 
     @staticmethod
     def _close_sinks(sinks: Sequence[Any]) -> List[BaseException]:

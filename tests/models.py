@@ -25,17 +25,21 @@ class ThingFactory:
 def ping_pong(subjects: int, ticks: int, probability: float = 100.0, **kwargs: Any):
     """Two states bouncing at ``probability`` percent; returns (generator, sink)."""
     sink = InMemorySink(lambda ts, s, t: s.n)
-    datagen = DataOnlineGenerator(["ping", "pong"], "ping", ThingFactory(), subjects, 1000, ticks, **kwargs)
+    datagen = DataOnlineGenerator(
+        ["ping", "pong"], "ping", ThingFactory(), subjects, 1000, ticks, **kwargs
+    )
     datagen.add_transition("hit", "ping", "pong", probability, event_sinks=[sink])
     datagen.add_transition("back", "pong", "ping", probability, event_sinks=[sink])
     return datagen, sink
 
 
 def three_states(subjects: int, ticks: int, seed: Any, sinks: Optional[Iterable[Any]] = None):
-    """A model without callbacks: A leaves at 8% (two ways), B at 20%, C at 60% (one a self-loop)."""
+    """No callbacks: A leaves at 8% (two ways), B at 20%, C at 60% (one way a self-loop)."""
     sink = InMemorySink(lambda ts, s, t: s.n)
     all_sinks: List[Any] = [sink, *(sinks or [])]
-    datagen = DataOnlineGenerator(["A", "B", "C"], "A", ThingFactory(), subjects, 60000, ticks, seed=seed)
+    datagen = DataOnlineGenerator(
+        ["A", "B", "C"], "A", ThingFactory(), subjects, 60000, ticks, seed=seed
+    )
     datagen.add_transition("a_to_b", "A", "B", 5, event_sinks=all_sinks)
     datagen.add_transition("a_to_c", "A", "C", 3, event_sinks=all_sinks)
     datagen.add_transition("b_to_a", "B", "A", 20, event_sinks=all_sinks)

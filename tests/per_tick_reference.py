@@ -35,11 +35,12 @@ def run_per_tick(datagen: DataOnlineGenerator, rng: random.Random) -> List[Any]:
                 if not rows:
                     continue
                 r = roll() * 100.0
-                for cumulative, transition, target in rows:
-                    if r < cumulative:
+                for row in rows:
+                    if r < row[0]:
                         break
                 else:
                     continue  # stays
+                _, transition, target = row
                 callback = transition.action_callback
                 if callback is not None and not callback(subject, transition):
                     continue
@@ -47,6 +48,40 @@ def run_per_tick(datagen: DataOnlineGenerator, rng: random.Random) -> List[Any]:
                 for sink in transition.event_sinks:
                     sink.collect(timestamp, subject, transition)
     finally:
-        for sink in datagen.sinks():
+        for sink in datagen.sinks:
+            sink.close()
+    return subjects
+
+
+def run_per_tick_plain(datagen: DataOnlineGenerator, rng: random.Random) -> List[Any]:
+    """The same loop written the straightforward way: states by name, the cumulative
+    probability summed while walking a state's transitions, the stay as the remainder.
+
+    Used only by the benchmarks, to show the cost of evaluating every subject every tick
+    as a first implementation of the README would.
+    """
+    create = getattr(datagen.subject_factory, "create", datagen.subject_factory)
+    subjects = [create() for _ in range(datagen.subjects_num)]
+    states = [datagen.initial_state] * len(subjects)
+    by_state = {state: datagen.transitions_from(state) for state in datagen.states}
+    timestamp = datagen.timestamp_start
+    try:
+        for _ in range(datagen.ticks_num):
+            for i, subject in enumerate(subjects):
+                rand = rng.random() * 100
+                cumulative = 0.0
+                for transition in by_state[states[i]]:
+                    cumulative += transition.probability
+                    if rand < cumulative:
+                        if transition.action_callback is None or transition.action_callback(
+                            subject, transition
+                        ):
+                            states[i] = transition.to_state
+                            for sink in transition.event_sinks:
+                                sink.collect(timestamp, subject, transition)
+                        break
+            timestamp += datagen.tick_ms
+    finally:
+        for sink in datagen.sinks:
             sink.close()
     return subjects

@@ -24,7 +24,9 @@ from doge_example_common import create_example_data_online_generator  # noqa: E4
 
 def banking(engine: bool, subjects: int, ticks: int, seed: int):
     sink = InMemorySink(lambda ts, s, t: s.user_id, name="all")
-    datagen = create_example_data_online_generator(sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed)
+    datagen = create_example_data_online_generator(
+        sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed
+    )
     # "logout" has no sink in the README's model; listen to it too, to see every move.
     for t in datagen.transitions:
         if not t.event_sinks:
@@ -164,7 +166,14 @@ def test_vetoed_transitions_retry_from_the_next_tick_in_both():
 
         sink = InMemorySink(lambda ts, s, t: s.n)
         datagen = DataOnlineGenerator(["a", "b"], "a", ThingFactory(), 3000, 1, 400, seed=seed)
-        datagen.add_transition("go", "a", "b", 10, action_callback=lambda s, t: datagen.random.random() < 0.5, event_sinks=[sink])
+        datagen.add_transition(
+            "go",
+            "a",
+            "b",
+            10,
+            action_callback=lambda s, t: datagen.random.random() < 0.5,
+            event_sinks=[sink],
+        )
         if engine:
             datagen.start()
         else:

@@ -31,7 +31,13 @@ DOCUMENTED = {
 }
 
 ORIGINAL_PATHS = {
-    "doge_datagen.doge": ["DataOnlineGenerator", "Subject", "SubjectFactory", "Transition", "EventSink"],
+    "doge_datagen.doge": [
+        "DataOnlineGenerator",
+        "Subject",
+        "SubjectFactory",
+        "Transition",
+        "EventSink",
+    ],
     "doge_datagen.printing_sink": ["PrintingSink"],
     "doge_datagen.kafka_sink_factory": ["KafkaSinkFactory", "KafkaSink"],
     "doge_datagen.kafka_avro_sink_factory": ["KafkaAvroSinkFactory"],
@@ -42,7 +48,9 @@ ORIGINAL_PATHS = {
 
 def test_all_is_exactly_the_documented_names_and_sorted():
     assert set(doge_datagen.__all__) == DOCUMENTED
-    assert doge_datagen.__all__ == sorted(doge_datagen.__all__, key=lambda n: (n.startswith("_"), n))
+    assert doge_datagen.__all__ == sorted(
+        doge_datagen.__all__, key=lambda n: (n.startswith("_"), n)
+    )
 
 
 def test_every_exported_name_resolves():

@@ -1,0 +1,69 @@
+"""Helpers shared by the benchmarks: the banking model, the reference loop, timing and the table."""
+
+import gc
+import os
+import sys
+import time
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for sub in ("", "examples", "tests"):
+    path = os.path.join(ROOT, sub)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from doge_example_common import create_example_data_online_generator  # noqa: E402
+
+from doge_datagen import CountingSink, DataOnlineGenerator  # noqa: E402
+
+
+def banking(
+    subjects: int, ticks: int, seed: int = 1, one_second_ticks: bool = False
+) -> Tuple[DataOnlineGenerator, CountingSink]:
+    """The README's banking model into one counting sink (1-minute ticks, or 1-second ticks
+    with every probability divided by 60 and 60 times the ticks)."""
+    sink = CountingSink()
+    if one_second_ticks:
+        datagen = create_example_data_online_generator(
+            sink,
+            sink,
+            sink,
+            sink,
+            subjects_num=subjects,
+            tick_ms=1000,
+            ticks_num=ticks * 60,
+            seed=seed,
+            probability_scale=1 / 60,
+        )
+    else:
+        datagen = create_example_data_online_generator(
+            sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed
+        )
+    return datagen, sink
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
+    """Best wall-clock time of ``repeat`` calls, with the garbage collector settled first."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        began = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+Row = Tuple[str, str, str, float, str, bool]
+
+
+def print_table(rows: Sequence[Row], file: Optional[Any] = None) -> None:
+    """scenario | ours | reference | ratio | target | met."""
+    header = ("scenario", "ours", "reference", "ratio", "target", "met")
+    body: List[Tuple[str, ...]] = [header] + [
+        (s, o, r, f"{ratio:.2f}x", t, "yes" if met else "NO") for s, o, r, ratio, t, met in rows
+    ]
+    widths = [max(len(row[i]) for row in body) for i in range(len(header))]
+    for k, row in enumerate(body):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)), file=file)
+        if k == 0:
+            print("  ".join("-" * w for w in widths), file=file)
