@@ -380,7 +380,8 @@ class DataOnlineGenerator(Generic[S]):
         return self._summary(sinks, counts, vetoes, time.perf_counter() - began)
 
     def _create_subjects(self) -> None:
-        create: Callable[[], Any] = getattr(self.subject_factory, "create", self.subject_factory)
+        factory: Any = self.subject_factory
+        create: Callable[[], Any] = getattr(factory, "create", factory)
         self.subjects = [create() for _ in range(self.subjects_num)]
         self._state_of = [self.states.index(self.initial_state)] * self.subjects_num
 
