@@ -29,15 +29,21 @@ import logging
 import math
 import numbers
 import random
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
     Generic,
     Iterable,
+    Iterator,
     List,
     Optional,
     Sequence,
@@ -47,6 +53,9 @@ from typing import (
 )
 
 from doge_datagen.errors import ConfigurationError, SinkCloseError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from doge_datagen.pacing import LagStats
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -155,13 +164,18 @@ class RunSummary:
 
     seed: Any
     subjects: int
-    ticks: int
+    ticks: Optional[int]
     events: int = 0
     vetoed: int = 0
     elapsed_seconds: float = 0.0
     events_per_trigger: Dict[str, int] = field(default_factory=dict)
     vetoed_per_trigger: Dict[str, int] = field(default_factory=dict)
     events_per_sink: Dict[str, int] = field(default_factory=dict)
+    #: Delivered and failed record counts of the sinks that keep them (Kafka, databases).
+    delivery: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    stopped: bool = False
+    timestamp_start: Optional[float] = None
+    lag: Optional["LagStats"] = None
 
     @property
     def events_per_second(self) -> float:
@@ -200,6 +214,41 @@ def _check_count(name: str, value: Any) -> int:
     return int(value)
 
 
+class _Run:
+    """What one call to ``start()`` passes to the loop and reads back from it."""
+
+    __slots__ = ("timestamp_start", "pacer", "reporter", "ticks_done", "timestamp")
+
+    def __init__(self, timestamp_start: float, pacer: Any, reporter: Any) -> None:
+        self.timestamp_start = timestamp_start
+        self.pacer = pacer
+        self.reporter = reporter
+        self.ticks_done = 0
+        self.timestamp = timestamp_start
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None], enabled: bool) -> Iterator[None]:
+    """While a run without a tick limit goes on in the main thread, SIGINT and SIGTERM ask
+    it to stop (the current tick completes and the sinks are closed) instead of killing it."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        _LOGGER.info("signal %s received: stopping after the current tick", signum)
+        stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _engine_key(seed: Any) -> int:
     """A 64-bit key for the engine's hash, stable across processes and Python versions."""
     digest = hashlib.sha256(b"doge-datagen/engine/" + repr(seed).encode("utf-8")).digest()
@@ -214,8 +263,10 @@ class DataOnlineGenerator(Generic[S]):
     :param subject_factory: a :class:`SubjectFactory` (or any callable returning a subject).
     :param subjects_num: how many subjects to create.
     :param tick_ms: the length of a tick in milliseconds.
-    :param ticks_num: how many ticks to run.
-    :param timestamp_start: the timestamp (epoch ms) of tick 0.
+    :param ticks_num: how many ticks to run; ``None`` runs until :meth:`stop` (or, in the
+        main thread, SIGINT or SIGTERM).
+    :param timestamp_start: the timestamp of tick 0: epoch milliseconds or a ``datetime``;
+        ``None`` means the time at which :meth:`start` is called.
     :param seed: makes the run reproducible; ``None`` picks one at random (see :attr:`seed`).
     """
 
@@ -226,8 +277,8 @@ class DataOnlineGenerator(Generic[S]):
         subject_factory: Union[SubjectFactory[Any], Callable[[], Any]],
         subjects_num: int,
         tick_ms: int,
-        ticks_num: int,
-        timestamp_start: int = 0,
+        ticks_num: Optional[int],
+        timestamp_start: Union[int, float, datetime, None] = 0,
         *,
         seed: Any = None,
     ) -> None:
@@ -250,7 +301,9 @@ class DataOnlineGenerator(Generic[S]):
         self.initial_state = initial_state
         self.subject_factory = subject_factory
         self.subjects_num = _check_count("subjects_num", subjects_num)
-        self.ticks_num = _check_count("ticks_num", ticks_num)
+        self.ticks_num: Optional[int] = (
+            None if ticks_num is None else _check_count("ticks_num", ticks_num)
+        )
         if (
             isinstance(tick_ms, bool)
             or not isinstance(tick_ms, numbers.Real)
@@ -259,11 +312,16 @@ class DataOnlineGenerator(Generic[S]):
         ):
             raise ConfigurationError(f"tick_ms must be a positive number, got {tick_ms!r}")
         self.tick_ms: float = tick_ms
-        if isinstance(timestamp_start, bool) or not isinstance(timestamp_start, numbers.Real):
+        if isinstance(timestamp_start, datetime):
+            timestamp_start = round(timestamp_start.timestamp() * 1000)
+        elif timestamp_start is not None and (
+            isinstance(timestamp_start, bool) or not isinstance(timestamp_start, numbers.Real)
+        ):
             raise ConfigurationError(
-                f"timestamp_start must be a number of milliseconds, got {timestamp_start!r}"
+                "timestamp_start must be epoch milliseconds, a datetime or None, "
+                f"got {timestamp_start!r}"
             )
-        self.timestamp_start: float = timestamp_start
+        self.timestamp_start: Optional[float] = timestamp_start
         if seed is None:
             seed = random.SystemRandom().randrange(1 << 63)
         self.seed: Any = seed
@@ -274,6 +332,7 @@ class DataOnlineGenerator(Generic[S]):
         self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         self.subjects: List[Any] = []
         self._state_of: List[int] = []
+        self._stopping: bool = False
 
     # -- model -------------------------------------------------------------------------------
 
@@ -354,16 +413,46 @@ class DataOnlineGenerator(Generic[S]):
 
     # -- running -----------------------------------------------------------------------------
 
-    def start(self) -> RunSummary:
-        """Run every tick, then close every sink; return a :class:`RunSummary`."""
+    def start(self, speed: Optional[float] = None, *, progress: bool = False) -> RunSummary:
+        """Run the ticks, then close every sink; return a :class:`RunSummary`.
+
+        :param speed: ``None`` runs as fast as possible; a number paces the run so that tick
+            ``t`` is emitted ``t * tick_ms / speed`` milliseconds after the start (1.0 is real
+            time, 60 one simulated minute per second). Late ticks are emitted at once and
+            their lag is reported in :attr:`RunSummary.lag`.
+        :param progress: draw the run's progress on standard error.
+        """
+        if speed is not None and (
+            isinstance(speed, bool)
+            or not isinstance(speed, numbers.Real)
+            or not math.isfinite(speed)
+            or speed <= 0
+        ):
+            raise ConfigurationError(f"speed must be a positive number or None, got {speed!r}")
         sinks = self.sinks
         began = time.perf_counter()
         self.random.seed(self.seed)
+        self._stopping = False
         counts = [0] * len(self.transitions)
         vetoes = [0] * len(self.transitions)
+        timestamp_start = self.timestamp_start
+        if timestamp_start is None:
+            timestamp_start = round(time.time() * 1000)
+        reporter = None
+        if progress:
+            from doge_datagen.progress import ProgressReporter
+
+            reporter = ProgressReporter(self.ticks_num, sinks, _label_sinks(sinks))
+        pacer = None
+        if speed is not None:
+            from doge_datagen.pacing import Pacer
+
+            pacer = Pacer(self.tick_ms, speed, lambda: self._stopping, idle=None)
+        run = _Run(timestamp_start, pacer, reporter)
         try:
-            self._create_subjects()
-            self._run(counts, vetoes)
+            with _stop_on_signals(self.stop, enabled=self.ticks_num is None):
+                self._create_subjects()
+                self._run(counts, vetoes, run)
         except BaseException as exc:
             close_errors = self._close_sinks(sinks)
             if close_errors and hasattr(exc, "add_note"):
@@ -372,12 +461,27 @@ class DataOnlineGenerator(Generic[S]):
                         f"while closing sinks after this error: {type(err).__name__}: {err}"
                     )
             raise
+        finally:
+            if reporter is not None:
+                reporter.update(run.ticks_done, run.timestamp, sum(counts), force=True)
+                reporter.close()
         close_errors = self._close_sinks(sinks)
         if len(close_errors) == 1:
             raise close_errors[0]
         if close_errors:
             raise SinkCloseError(close_errors)
-        return self._summary(sinks, counts, vetoes, time.perf_counter() - began)
+        summary = self._summary(sinks, counts, vetoes, time.perf_counter() - began)
+        summary.ticks = run.ticks_done
+        summary.stopped = self._stopping
+        summary.timestamp_start = timestamp_start
+        summary.lag = pacer.stats() if pacer is not None else None
+        return summary
+
+    def stop(self) -> None:
+        """Ask a running :meth:`start` to finish: the current tick completes, the sinks are
+        flushed and closed and the summary is returned. Safe from another thread or a signal
+        handler."""
+        self._stopping = True
 
     def _create_subjects(self) -> None:
         factory: Any = self.subject_factory
@@ -419,11 +523,11 @@ class DataOnlineGenerator(Generic[S]):
             tables.append((leave, inv_log_stay, thresholds, compiled))
         return tables
 
-    def _run(self, counts: List[int], vetoes: List[int]) -> None:
+    def _run(self, counts: List[int], vetoes: List[int], run: "_Run") -> None:
         tables = self._compile()
         subjects = self.subjects
         state_of = self._state_of
-        n_ticks = self.ticks_num
+        n_ticks: float = math.inf if self.ticks_num is None else self.ticks_num
         key = _engine_key(self.seed)
         log = math.log
         # pending[i]: the transition subject i takes at the tick whose bucket holds i.
@@ -463,14 +567,28 @@ class DataOnlineGenerator(Generic[S]):
         for i in range(len(subjects)):
             schedule(i, state_of[i], 0)
 
-        timestamp_start = self.timestamp_start
+        timestamp_start = run.timestamp_start
         tick_ms = self.tick_ms
+        pacer = run.pacer
+        reporter = run.reporter
         pop = due.pop
         get = due.get
-        for tick in range(n_ticks):
+        tick = 0
+        timestamp = timestamp_start
+        while tick < n_ticks:
             bucket = pop(tick, None)
             if bucket is None:
+                if self._stopping or (not due and pacer is None):
+                    break  # stopped, or nobody will ever move again
+                tick += 1
+                if reporter is not None:
+                    run.ticks_done, run.timestamp = tick, timestamp_start + tick * tick_ms
+                    reporter.update(tick, run.timestamp, sum(counts))
                 continue
+            if pacer is not None:
+                pacer.wait(tick)
+            if self._stopping:
+                break
             bucket.sort()
             timestamp = timestamp_start + tick * tick_ms
             following = tick + 1
@@ -520,6 +638,12 @@ class DataOnlineGenerator(Generic[S]):
                         f"from {transition.from_state!r} at tick {tick} (timestamp {timestamp})"
                     )
                 raise
+            tick = following
+            run.ticks_done, run.timestamp = tick, timestamp
+            if reporter is not None:
+                reporter.update(tick, timestamp, sum(counts))
+        if self.ticks_num is not None and not self._stopping:
+            run.ticks_done = self.ticks_num
 
     @staticmethod
     def _close_sinks(sinks: Sequence[Any]) -> List[BaseException]:
@@ -541,6 +665,7 @@ class DataOnlineGenerator(Generic[S]):
         per_trigger: Dict[str, int] = {}
         vetoed_per_trigger: Dict[str, int] = {}
         per_sink = {id(sink): 0 for sink in sinks}
+        labels = _label_sinks(sinks)
         for transition, n, v in zip(self.transitions, counts, vetoes):
             per_trigger[transition.trigger] = per_trigger.get(transition.trigger, 0) + n
             if v:
@@ -558,5 +683,13 @@ class DataOnlineGenerator(Generic[S]):
             elapsed_seconds=elapsed,
             events_per_trigger=per_trigger,
             vetoed_per_trigger=vetoed_per_trigger,
-            events_per_sink=dict(zip(_label_sinks(sinks), per_sink.values())),
+            events_per_sink=dict(zip(labels, per_sink.values())),
+            delivery={
+                label: {
+                    "delivered": int(getattr(sink, "delivered", 0) or 0),
+                    "failed": int(getattr(sink, "failed", 0) or 0),
+                }
+                for label, sink in zip(labels, sinks)
+                if hasattr(sink, "delivered") or hasattr(sink, "failed")
+            },
         )

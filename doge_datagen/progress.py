@@ -1,0 +1,87 @@
+"""Progress of a long run: ticks done, simulated time, events per second, and what each sink
+delivered and failed to deliver (for sinks that count it).
+
+With tqdm installed (``pip install 'doge-datagen[progress]'``) a progress bar is drawn on
+standard error; without it a plain line is written there every few seconds.
+"""
+
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Optional, Sequence, TextIO
+
+_INTERVAL_SECONDS = 0.5
+
+
+def sink_counts(sinks: Sequence[Any], labels: Sequence[str]) -> str:
+    parts = []
+    for sink, label in zip(sinks, labels):
+        delivered = getattr(sink, "delivered", None)
+        failed = getattr(sink, "failed", None)
+        if delivered is None and failed is None:
+            continue
+        parts.append(f"{label} {delivered or 0} ok/{failed or 0} failed")
+    return ", ".join(parts)
+
+
+def simulated_time(timestamp_ms: float) -> str:
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000.0, tz=timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp_ms:.0f} ms"
+
+
+class ProgressReporter:
+    """Called by the engine as the run goes; draws at most every half second."""
+
+    def __init__(
+        self,
+        total_ticks: Optional[int],
+        sinks: Sequence[Any],
+        labels: Sequence[str],
+        file: Optional[TextIO] = None,
+        use_tqdm: bool = True,
+    ) -> None:
+        self.total = total_ticks
+        self.sinks = list(sinks)
+        self.labels = list(labels)
+        self.file = file or sys.stderr
+        self.began = time.monotonic()
+        self.next_draw = 0.0
+        self.bar: Any = None
+        self.done = 0
+        if use_tqdm:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total_ticks, unit="tick", file=self.file, dynamic_ncols=True)
+
+    def update(
+        self, ticks_done: int, timestamp_ms: float, events: int, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if not force and now < self.next_draw:
+            return
+        self.next_draw = now + _INTERVAL_SECONDS
+        elapsed = max(now - self.began, 1e-9)
+        rate = events / elapsed
+        details = f"{simulated_time(timestamp_ms)} | {events} events, {rate:,.0f}/s"
+        counts = sink_counts(self.sinks, self.labels)
+        if counts:
+            details += f" | {counts}"
+        if self.bar is not None:
+            self.bar.update(ticks_done - self.done)
+            self.bar.set_postfix_str(details, refresh=True)
+        else:
+            of = f" of {self.total}" if self.total is not None else ""
+            line = f"tick {ticks_done}{of} | {details}"
+            print(line, file=self.file, flush=True)
+        self.done = ticks_done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
