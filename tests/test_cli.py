@@ -1,0 +1,215 @@
+"""The doge-datagen command: demo, run, graph, errors, and stopping by signal."""
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from doge_datagen import InMemorySink
+from doge_datagen.cli import event_row
+from doge_datagen.demo import banking_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=None, timeout=120):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "doge_datagen", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def summary_events(stdout: str) -> int:
+    match = re.search(r"^(\d+) events from", stdout, re.MULTILINE)
+    assert match, stdout
+    return int(match.group(1))
+
+
+def test_demo_writes_the_streams_to_jsonl_and_every_event_to_sqlite(tmp_path):
+    out = tmp_path / "demo"
+    result = cli("demo", "--out", str(out), "--subjects", "300", "--ticks", "500", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    # The same seeded model in memory: what the files must hold, line by line.
+    streams = [InMemorySink(event_row, name=s) for s in ("clickstream", "trx", "balance", "loan")]
+    everything = InMemorySink(event_row)
+    datagen = banking_generator(*streams, subjects_num=300, ticks_num=500, seed=5)
+    for transition in datagen.transitions:
+        transition.event_sinks.append(everything)
+    summary = datagen.start()
+    assert summary_events(result.stdout) == summary.events == len(everything.events) > 100
+    for sink in streams:
+        lines = (out / f"{sink.name}.jsonl").read_text().splitlines()
+        assert [json.loads(line) for line in lines] == [e.value for e in sink.events]
+    with sqlite3.connect(out / "events.db") as db:
+        rows = db.execute(
+            "SELECT timestamp, user_id, balance, loan_balance, event, from_state, to_state "
+            "FROM events ORDER BY rowid"
+        ).fetchall()
+    assert rows == [tuple(e.value.values()) for e in everything.events]
+
+
+def test_demo_into_named_sinks_writes_each_event_once(tmp_path):
+    jsonl = tmp_path / "all.jsonl"
+    db = tmp_path / "all.db"
+    result = cli(
+        "demo",
+        "--sink",
+        f"jsonl:{jsonl}",
+        "--sink",
+        f"sqlite:///{db}?table=moves",
+        "--subjects",
+        "200",
+        "--ticks",
+        "300",
+        "--seed",
+        "6",
+    )
+    assert result.returncode == 0, result.stderr
+    events = summary_events(result.stdout)
+    assert len(jsonl.read_text().splitlines()) == events
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM moves").fetchone()[0] == events
+
+
+def test_help_documents_commands_options_and_sink_urls():
+    top = cli("--help")
+    assert top.returncode == 0
+    for word in ("demo", "run", "graph"):
+        assert word in top.stdout
+    demo = cli("demo", "--help").stdout
+    for word in (
+        "--sink",
+        "--subjects",
+        "--ticks",
+        "--seed",
+        "--speed",
+        "--forever",
+        "kafka://",
+        "jsonl:",
+    ):
+        assert word in demo, word
+
+
+MODEL = """
+from doge_datagen import DataOnlineGenerator, InMemorySink
+
+def build():
+    datagen = DataOnlineGenerator(["a", "b"], "a", object, 10, 1000, 5, seed=1)
+    datagen.add_transition("go", "a", "b", 50, event_sinks=[InMemorySink(name="mem")])
+    datagen.add_transition("back", "b", "a", 50)
+    return datagen
+
+def not_a_model():
+    return 42
+"""
+
+
+def test_run_a_users_model_from_a_file_with_overrides(tmp_path):
+    (tmp_path / "mymodel.py").write_text(MODEL)
+    result = cli("run", f"{tmp_path / 'mymodel.py'}:build", "--ticks", "40", "--subjects", "25")
+    assert result.returncode == 0, result.stderr
+    assert "from 25 subjects over 40 ticks" in result.stdout
+    # By module name, from the working directory.
+    result = cli("run", "mymodel:build", "--seed", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "seed 3" in result.stdout
+
+
+def test_graph_renders_a_users_model(tmp_path):
+    (tmp_path / "mymodel.py").write_text(MODEL)
+    target = tmp_path / "g.png"
+    result = cli("graph", "mymodel:build", "-o", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["demo", "--sink", "ftp://nowhere"], ["unknown sink", "ftp://nowhere"]),
+        (["demo", "--sink", "jsonl:"], ["jsonl:"]),
+        (["run", "no_such_module_xyz:build"], ["no_such_module_xyz"]),
+        (["run", "mymodel:missing"], ["missing"]),
+        (["run", "mymodel:not_a_model"], ["not_a_model", "int"]),
+        (["run", "nocolon"], ["MODULE:FUNCTION"]),
+    ],
+)
+def test_errors_are_one_line_and_a_non_zero_exit(tmp_path, args, words):
+    (tmp_path / "mymodel.py").write_text(MODEL)
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_bad_option_values_are_refused_by_the_parser():
+    result = cli("demo", "--speed", "0")
+    assert result.returncode == 2 and "positive" in result.stderr
+    result = cli("demo", "--ticks", "-3")
+    assert result.returncode == 2 and "negative" in result.stderr
+
+
+def start_forever(tmp_path, *sinks):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    args = [
+        sys.executable,
+        "-m",
+        "doge_datagen",
+        "demo",
+        "--forever",
+        "--speed",
+        "3000",
+        "--progress",
+    ]
+    for sink in sinks:
+        args += ["--sink", sink]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    # Wait until the run reports progress: its signal handlers are in place by then.
+    seen = threading.Event()
+    err_lines = []
+
+    def read_err():
+        for line in iter(proc.stderr.readline, ""):
+            err_lines.append(line)
+            if "events" in line:
+                seen.set()
+        seen.set()
+
+    reader = threading.Thread(target=read_err, daemon=True)
+    reader.start()
+    assert seen.wait(60), "the demo did not start"
+    time.sleep(1.0)  # let some ticks run
+    return proc, reader, err_lines
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_forever_demo_cleanly_with_every_event_stored(tmp_path, signum):
+    db = tmp_path / "events.db"
+    jsonl = tmp_path / "events.jsonl"
+    proc, reader, err = start_forever(tmp_path, f"sqlite:///{db}", f"jsonl:{jsonl}")
+    proc.send_signal(signum)
+    stdout, _ = proc.communicate(timeout=60)
+    reader.join(10)
+    assert proc.returncode == 0, "".join(err)
+    events = summary_events(stdout)
+    assert "(stopped)" in stdout and events > 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events
+    assert len(jsonl.read_text().splitlines()) == events
