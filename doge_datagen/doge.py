@@ -331,7 +331,7 @@ class DataOnlineGenerator(Generic[S]):
         self.transitions: List[Transition] = []
         self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         self.subjects: List[Any] = []
-        self._state_of: List[int] = []
+        self._pending: List[Any] = []
         self._stopping: bool = False
 
     # -- model -------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ class DataOnlineGenerator(Generic[S]):
 
     def subject_states(self) -> List[str]:
         """The state of each subject (by creation order) after the last :meth:`start`."""
-        return [self.states[s] for s in self._state_of]
+        return [self.states[move[-1]] for move in self._pending]
 
     # -- running -----------------------------------------------------------------------------
 
@@ -487,62 +487,72 @@ class DataOnlineGenerator(Generic[S]):
         factory: Any = self.subject_factory
         create: Callable[[], Any] = getattr(factory, "create", factory)
         self.subjects = [create() for _ in range(self.subjects_num)]
-        self._state_of = [self.states.index(self.initial_state)] * self.subjects_num
 
-    def _compile(self) -> List[Optional[Tuple[float, float, List[int], List[tuple]]]]:
-        """Per state index: ``None`` for a state nobody leaves, else the tables to draw from."""
+    def _compile(self) -> List[List[Any]]:
+        """Per state index, the table its subjects draw from.
+
+        A table is ``[certain, leave, inv_log_stay, thresholds, moves, rest]``: the move if the
+        state is left at 100 % by a single transition (no draw needed), the leave probability
+        per tick, ``1 / log(1 - leave)`` for the geometric wait, cumulative 32-bit thresholds
+        and the moves they pick, and the marker a subject holds while it rests there for good.
+        A move is ``(transition, callback, sinks, table of to_state, table of from_state,
+        transition index, from_state index)``.
+        """
+        tables: List[List[Any]] = [[] for _ in self.states]
         index = {state: i for i, state in enumerate(self.states)}
         position = {id(t): k for k, t in enumerate(self.transitions)}
-        tables: List[Optional[Tuple[float, float, List[int], List[tuple]]]] = []
-        for state in self.states:
+        for s, state in enumerate(self.states):
             outgoing = [t for t in self._by_state[state] if t.probability > 0]
-            total = sum(t.probability for t in outgoing)
+            rest = (None, None, (), None, tables[s], -1, s)
             if not outgoing:
-                tables.append(None)
+                tables[s].extend((None, 0.0, 0.0, [], [], rest))
                 continue
+            total = sum(t.probability for t in outgoing)
             leave = min(total / 100.0, 1.0)
             inv_log_stay = 1.0 / math.log1p(-leave) if leave < 1.0 else 0.0
-            # Cumulative thresholds on a 32-bit draw pick the transition proportionally.
             thresholds: List[int] = []
             running = 0.0
             for t in outgoing:
                 running += t.probability
                 thresholds.append(min(int(running / total * 4294967296.0), 4294967296))
             thresholds[-1] = 4294967296
-            compiled = [
+            moves = [
                 (
                     t,
                     t.action_callback,
                     tuple(t.event_sinks),
-                    index[t.to_state],
-                    index[t.from_state],
+                    tables[index[t.to_state]],
+                    tables[s],
                     position[id(t)],
+                    s,
                 )
                 for t in outgoing
             ]
-            tables.append((leave, inv_log_stay, thresholds, compiled))
+            certain = moves[0] if leave == 1.0 and len(moves) == 1 else None
+            tables[s].extend((certain, leave, inv_log_stay, thresholds, moves, rest))
         return tables
 
     def _run(self, counts: List[int], vetoes: List[int], run: "_Run") -> None:
         tables = self._compile()
         subjects = self.subjects
-        state_of = self._state_of
         n_ticks: float = math.inf if self.ticks_num is None else self.ticks_num
         key = _engine_key(self.seed)
         log = math.log
-        # pending[i]: the transition subject i takes at the tick whose bucket holds i.
-        pending: List[Any] = [None] * len(subjects)
+        # pending[i]: the move subject i makes next (at the tick whose bucket holds i, if any
+        # before the end), or the resting marker of the final state it is in. Its last item is
+        # always the subject's current state.
+        pending = self._pending = [None] * len(subjects)
         due: Dict[int, List[int]] = {}  # tick -> subjects due to leave their state then
 
         # The hot loop below inlines this same draw; keep the two in step.
-        def schedule(i: int, state: int, tick: int) -> None:
-            """Draw when subject ``i`` next leaves ``state``, from ``tick`` on, and how."""
-            table = tables[state]
-            if table is None:
+        def schedule(i: int, table: List[Any], tick: int) -> None:
+            """Draw when subject ``i`` next leaves the state of ``table``, from ``tick`` on."""
+            certain, leave, inv_log_stay, thresholds, moves, rest = table
+            if certain is not None:
+                at, chosen = tick, certain
+            elif leave == 0.0:
+                pending[i] = rest
                 return
-            leave, inv_log_stay, thresholds, compiled = table
-            if leave == 1.0 and len(compiled) == 1:
-                at, chosen = tick, compiled[0]
             else:
                 h = (key + (i * 4294967296 + tick) * _GOLDEN) & _MASK64
                 h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
@@ -555,17 +565,18 @@ class DataOnlineGenerator(Generic[S]):
                 j = 0
                 while low >= thresholds[j]:
                     j += 1
-                chosen = compiled[j]
+                chosen = moves[j]
+            pending[i] = chosen
             if at < n_ticks:
                 bucket = due.get(at)
                 if bucket is None:
                     due[at] = [i]
                 else:
                     bucket.append(i)
-                pending[i] = chosen
 
+        initial = tables[self.states.index(self.initial_state)]
         for i in range(len(subjects)):
-            schedule(i, state_of[i], 0)
+            schedule(i, initial, 0)
 
         timestamp_start = run.timestamp_start
         tick_ms = self.tick_ms
@@ -577,7 +588,7 @@ class DataOnlineGenerator(Generic[S]):
         timestamp = timestamp_start
         while tick < n_ticks:
             bucket = pop(tick, None)
-            if bucket is None:
+            if not bucket:
                 if self._stopping or (not due and pacer is None):
                     break  # stopped, or nobody will ever move again
                 tick += 1
@@ -592,45 +603,52 @@ class DataOnlineGenerator(Generic[S]):
             bucket.sort()
             timestamp = timestamp_start + tick * tick_ms
             following = tick + 1
+            # Subjects due at the very next tick (all of them, in a dense model) go straight
+            # into its bucket, which is created here when needed.
+            upcoming = get(following)
+            fresh = upcoming is None
+            if fresh:
+                upcoming = []
             try:
                 for i in bucket:
-                    transition, callback, sinks, to_state, from_state, k = pending[i]
+                    transition, callback, sinks, table, from_table, k, _ = pending[i]
                     subject = subjects[i]
                     if callback is None or callback(subject, transition):
-                        state_of[i] = to_state
                         counts[k] += 1
                         for sink in sinks:
                             sink.collect(timestamp, subject, transition)
-                        table = tables[to_state]
                     else:
                         vetoes[k] += 1
-                        table = tables[from_state]
-                    # schedule(i, state, following), inlined: this runs once per event.
-                    if table is None:
+                        table = from_table
+                    # schedule(i, table, following), inlined: this runs once per event.
+                    certain, leave, inv_log_stay, thresholds, moves, rest = table
+                    if certain is not None:
+                        upcoming.append(i)
+                        pending[i] = certain
                         continue
-                    leave, inv_log_stay, thresholds, compiled = table
-                    if leave == 1.0 and len(compiled) == 1:
-                        at, chosen = following, compiled[0]
-                    else:
-                        h = (key + (i * 4294967296 + following) * _GOLDEN) & _MASK64
-                        h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
-                        h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
-                        h ^= h >> 31
-                        at = following
-                        if leave < 1.0:
-                            at += int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
-                        low = h & _LOW32
-                        j = 0
-                        while low >= thresholds[j]:
-                            j += 1
-                        chosen = compiled[j]
-                    if at < n_ticks:
+                    if leave == 0.0:
+                        pending[i] = rest
+                        continue
+                    h = (key + (i * 4294967296 + following) * _GOLDEN) & _MASK64
+                    h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+                    h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+                    h ^= h >> 31
+                    at = following
+                    if leave < 1.0:
+                        at += int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+                    low = h & _LOW32
+                    j = 0
+                    while low >= thresholds[j]:
+                        j += 1
+                    pending[i] = moves[j]
+                    if at == following:
+                        upcoming.append(i)
+                    elif at < n_ticks:
                         later = get(at)
                         if later is None:
                             due[at] = [i]
                         else:
                             later.append(i)
-                        pending[i] = chosen
             except Exception as exc:
                 if hasattr(exc, "add_note"):
                     exc.add_note(
@@ -638,6 +656,8 @@ class DataOnlineGenerator(Generic[S]):
                         f"from {transition.from_state!r} at tick {tick} (timestamp {timestamp})"
                     )
                 raise
+            if fresh and upcoming and following < n_ticks:
+                due[following] = upcoming
             tick = following
             run.ticks_done, run.timestamp = tick, timestamp
             if reporter is not None:
