@@ -47,7 +47,6 @@ from typing import (
     List,
     Optional,
     Sequence,
-    Tuple,
     TypeVar,
     Union,
 )
@@ -605,10 +604,9 @@ class DataOnlineGenerator(Generic[S]):
             following = tick + 1
             # Subjects due at the very next tick (all of them, in a dense model) go straight
             # into its bucket, which is created here when needed.
-            upcoming = get(following)
-            fresh = upcoming is None
-            if fresh:
-                upcoming = []
+            existing = get(following)
+            fresh = existing is None
+            upcoming: List[int] = [] if existing is None else existing
             try:
                 for i in bucket:
                     transition, callback, sinks, table, from_table, k, _ = pending[i]
