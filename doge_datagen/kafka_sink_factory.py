@@ -182,9 +182,10 @@ class KafkaSink(EventSink):
             except _ENCODING_ERRORS as exc:
                 raise self._record_error("value", transition, exc) from exc
         try:
-            # Positional arguments (partition -1: the partitioner picks) are parsed faster
-            # than keywords: produce(topic, value, key, partition, on_delivery, timestamp).
-            self._produce(self.topic, value, key, -1, self._on_delivery, timestamp)
+            # Positional arguments are parsed much faster than keywords. The C signature is
+            # produce(topic, value, key, partition, callback, on_delivery, timestamp, headers);
+            # partition -1 lets the partitioner choose.
+            self._produce(self.topic, value, key, -1, self._on_delivery, None, timestamp)
         except BufferError:
             self._produce_when_room(value, key, timestamp)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -201,7 +202,7 @@ class KafkaSink(EventSink):
         while True:
             self._poll(_FULL_QUEUE_WAIT)
             try:
-                self._produce(self.topic, value, key, -1, self._on_delivery, timestamp)
+                self._produce(self.topic, value, key, -1, self._on_delivery, None, timestamp)
                 return
             except BufferError:
                 continue
@@ -216,7 +217,7 @@ class KafkaSink(EventSink):
             except (ValueError, OverflowError) as bad:
                 raise self._timestamp_error(timestamp, transition, bad) from bad
             try:
-                self._produce(self.topic, value, key, -1, self._on_delivery, whole)
+                self._produce(self.topic, value, key, -1, self._on_delivery, None, whole)
                 return
             except BufferError:
                 self._produce_when_room(value, key, whole)
@@ -258,37 +259,44 @@ class KafkaSink(EventSink):
         self._produce = self._reopen_and_produce
         if producer is None:
             return
-        self._factory._release(self, producer)
+        purged = self._factory._release(self, producer)
         counts = self._counts
         undelivered = max(self.produced - counts.delivered - counts.failed, 0)
         self._final = (counts.delivered, counts.failed + undelivered)
         delivered, failed = self._final
         if failed:
             raise DeliveryError(
-                self._failure_message(failed, undelivered),
+                self._failure_message(failed, undelivered, purged),
                 sink=self.name,
                 delivered=delivered,
                 failed=failed,
             )
 
-    def _failure_message(self, failed: int, undelivered: int) -> str:
+    def _failure_message(self, failed: int, undelivered: int, purged: bool) -> str:
         text = f"{self.name}: {failed} of {self.produced} records were not delivered"
+        timeout = self._factory.flush_timeout
         if undelivered:
-            text += (
-                f" ({undelivered} still unacknowledged after the flush timeout of "
-                f"{self._factory.flush_timeout} s)"
-            )
+            text += f" ({undelivered} still unacknowledged after the flush timeout of {timeout} s)"
+        elif purged:
+            text += f" (records still queued after the flush timeout of {timeout} s were purged)"
         if self._counts.first_error:
             text += f"; first error: {self._counts.first_error}"
         return text
 
     def _reopen_and_produce(
-        self, topic: str, value: Any, key: Any, partition: int, _: Any, timestamp: Any
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int,
+        callback: Any,
+        on_delivery: Any,
+        timestamp: Any,
     ) -> None:
         """Stands in for ``produce`` after close: reopen the sink, then produce."""
         _LOGGER.debug("%s: reopening after close", self.name)
         self._open(self._factory._acquire(self))
-        self._produce(topic, value, key, partition, self._on_delivery, timestamp)
+        self._produce(topic, value, key, partition, self._on_delivery, None, timestamp)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -313,8 +321,8 @@ class KafkaSinkFactory:
 
     def __init__(
         self,
-        bootstrap_servers: Union[str, Iterable[str], None],
-        client_id: Optional[str],
+        bootstrap_servers: Union[str, Iterable[str], None] = None,
+        client_id: Optional[str] = None,
         conf: Optional[Mapping[str, Any]] = None,
         buffer_size: int = 100000,
         flush_timeout: float = 60.0,
@@ -414,22 +422,33 @@ class KafkaSinkFactory:
         self._open_sinks.add(sink)
         return producer
 
-    def _release(self, sink: KafkaSink, producer: Producer) -> int:
-        """Flush for a closing sink; return how many records remain queued in the producer."""
+    def _release(self, sink: KafkaSink, producer: Producer) -> bool:
+        """Flush for a closing sink; when it is the last one, retire the producer.
+
+        Returns whether records still queued after the flush were purged.
+        """
         self._open_sinks.discard(sink)
         last = not self._open_sinks and producer is self._producer
         # Once a flush ran out of time, later sinks of the same producer do not wait again.
         remaining = producer.flush(0 if self._gave_up else self.flush_timeout)
         self._gave_up = remaining > 0
-        if last:
-            self._producer = None
-            self._gave_up = False
-            if remaining:
-                _LOGGER.debug("purging %d records still queued after the flush", remaining)
-                producer.purge()
-                remaining = producer.flush(_PURGE_WAIT)
-            producer.close()
-        return remaining
+        if not last:
+            return False
+        self._producer = None
+        self._gave_up = False
+        purged = remaining > 0
+        if purged:
+            # The producer is going away: fail what it still holds, which serves the delivery
+            # callbacks (as failures) of every sink that produced those records.
+            _LOGGER.debug("purging %d records still queued after the flush", remaining)
+            producer.purge()
+            remaining = producer.flush(_PURGE_WAIT)
+        if not remaining:
+            # close() waits without limit for queued records: only call it on an empty queue.
+            close = getattr(producer, "close", None)
+            if close is not None:
+                close()
+        return purged
 
     def __repr__(self) -> str:
         return (

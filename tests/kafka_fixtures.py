@@ -14,8 +14,9 @@ import socket
 import subprocess
 import time
 import uuid
+import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 from conftest import service_missing
@@ -77,7 +78,7 @@ def _start_tansu(log_path: Path) -> Optional[tuple]:
         return None
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = open(log_path, "wb")  # noqa: SIM115 (closed with the broker)
+    log = open(log_path, "wb")  # closed by _stop()
     try:
         process = subprocess.Popen(
             [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
@@ -160,13 +161,15 @@ def read_topic(
     (so extra records are seen too), or, without ``expected``, until ``settle`` seconds bring
     nothing. Gives up after ``timeout`` seconds with what it has.
     """
-    from kafka import KafkaConsumer, TopicPartition
+    with warnings.catch_warnings():
+        # kafka-python 3.0 reads its protocol schemas with a deprecated importlib call.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,
-        consumer_timeout_ms=int(timeout * 1000),
     )
     try:
         deadline = time.monotonic() + timeout
@@ -199,7 +202,31 @@ def read_topic(
         consumer.close()
 
 
-def read_all(bootstrap: str, topic: str, expected: Optional[int] = None, **kwargs) -> List:
+def read_all(bootstrap: str, topic: str, expected: Optional[int] = None, **kwargs: Any) -> List:
     """The records of a one-partition topic (or all partitions, concatenated), in order."""
     per_partition = read_topic(bootstrap, topic, expected, **kwargs)
     return [record for p in sorted(per_partition) for record in per_partition[p]]
+
+
+def unused_address() -> str:
+    """``127.0.0.1:PORT`` with nothing listening: a broker that cannot be reached."""
+    return f"127.0.0.1:{_free_port()}"
+
+
+def shadow(datagen: Any, sink: Any, record: Callable[[int, Any, Any], Any], name: str) -> Any:
+    """Put an ``InMemorySink`` right after each use of ``sink`` in ``datagen``'s transitions.
+
+    The memory sink then sees exactly the events ``sink`` sees, in the same order, and keeps
+    ``record(timestamp, subject, transition)`` as computed at that moment.
+    """
+    from doge_datagen import InMemorySink
+
+    memory = InMemorySink(value_function=record, name=name)
+    for transition in datagen.transitions:
+        sinks = []
+        for used in transition.event_sinks:
+            sinks.append(used)
+            if used is sink:
+                sinks.append(memory)
+        transition.event_sinks = sinks
+    return memory
