@@ -213,3 +213,32 @@ def test_a_signal_ends_a_forever_demo_cleanly_with_every_event_stored(tmp_path, 
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events
     assert len(jsonl.read_text().splitlines()) == events
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_forever_demo_into_kafka_and_sqlite(tmp_path, kafka_bootstrap, signum):
+    from kafka_fixtures import create_topic, read_all
+
+    topic = create_topic(kafka_bootstrap)
+    db = tmp_path / "events.db"
+    proc, reader, err = start_forever(
+        tmp_path, f"kafka://{kafka_bootstrap}/{topic}", f"sqlite:///{db}"
+    )
+    proc.send_signal(signum)
+    stdout, _ = proc.communicate(timeout=120)
+    reader.join(10)
+    assert proc.returncode == 0, "".join(err)
+    events = summary_events(stdout)
+    assert events > 0 and "(stopped)" in stdout
+    records = read_all(kafka_bootstrap, topic, expected=events)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT timestamp, user_id, event FROM events ORDER BY rowid"
+        ).fetchall()
+    assert len(records) == len(rows) == events
+    # The same events, in the same order, in both systems.
+    values = [json.loads(r.value) for r in records]
+    assert [(v["timestamp"], v["user_id"], v["event"]) for v in values] == rows
+    assert [r.timestamp for r in records] == [row[0] for row in rows]
+    assert [r.key.decode() for r in records] == [str(row[1]) for row in rows]
