@@ -69,18 +69,14 @@ _CREATE_EVENTS = (
 )
 
 
-def ensure_events_table(url: str, table: str) -> None:
+def ensure_events_table(engine: Any, table: str) -> None:
     """The demo's table, created if missing (sinks themselves never create tables)."""
     if not table.replace("_", "").isalnum():
         raise UsageError(f"table name {table!r} must be letters, digits and underscores")
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(_CREATE_EVENTS.format(table=table)))
-    finally:
-        engine.dispose()
+    with engine.begin() as connection:
+        connection.execute(text(_CREATE_EVENTS.format(table=table)))
 
 
 # -- sinks from URLs ----------------------------------------------------------------------
@@ -118,11 +114,11 @@ class _SinkBuilder:
             return factory.create(topic, event_key, event_json)
         if scheme.split("+")[0] in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
             db_url, table = _split_table(url)
-            ensure_events_table(db_url, table)
             from doge_datagen.db_sink_factory import DbSinkFactory
 
             db_factory = DbSinkFactory(db_url)
             self.factories.append(db_factory)
+            ensure_events_table(db_factory.engine, table)
             return db_factory.create(table, event_row)
         raise UsageError(f"unknown sink {url!r}; see 'doge-datagen demo --help' for the forms")
 

@@ -242,3 +242,34 @@ def test_a_signal_ends_a_forever_demo_into_kafka_and_sqlite(tmp_path, kafka_boot
     assert [(v["timestamp"], v["user_id"], v["event"]) for v in values] == rows
     assert [r.timestamp for r in records] == [row[0] for row in rows]
     assert [r.key.decode() for r in records] == [str(row[1]) for row in rows]
+
+
+@pytest.mark.postgres
+def test_demo_into_postgresql_with_a_plain_url(postgres_url):
+    import sqlalchemy
+
+    from doge_datagen import DbSinkFactory
+
+    table = f"doge_cli_{os.getpid()}"
+    url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    result = cli(
+        "demo",
+        "--sink",
+        f"{url}?table={table}",
+        "--subjects",
+        "100",
+        "--ticks",
+        "400",
+        "--seed",
+        "8",
+    )
+    engine = DbSinkFactory(url).engine
+    try:
+        assert result.returncode == 0, result.stderr
+        with engine.begin() as conn:
+            count = conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+        assert count == summary_events(result.stdout) > 0
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()

@@ -1,0 +1,212 @@
+"""The README's code runs unchanged against the package.
+
+Each ```python block of README.md is executed as written, in a namespace holding what the
+README assumes is around it (imports, a factory, callbacks, sinks); the Kafka, Avro and DB
+blocks are then run a second time with only their addresses pointed at the test services, and
+what they wrote is read back.
+"""
+
+import json
+import random
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+import doge_datagen
+from doge_datagen import InMemorySink
+from doge_datagen.demo import User, UserFactory, make_callbacks
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BLOCKS: List[str] = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+
+
+def block(containing: str) -> str:
+    found = [b for b in BLOCKS if containing in b]
+    assert len(found) == 1, f"{len(found)} README blocks contain {containing!r}"
+    return found[0]
+
+
+def namespace(**extra: Any) -> Dict[str, Any]:
+    """What a README reader has imported: the package's names, json and typing."""
+    ns: Dict[str, Any] = {name: getattr(doge_datagen, name) for name in doge_datagen.__all__}
+    ns.update(json=json, Dict=Dict, Any=Any, random=random)
+    ns.update(extra)
+    return ns
+
+
+def user() -> User:
+    return User(7, 250, 1000)
+
+
+def test_the_banking_model_block_runs_unchanged():
+    sinks = {name: InMemorySink(name=name) for name in ("clickstream", "trx", "balance", "loan")}
+    ns = namespace(UserFactory=UserFactory, **make_callbacks(random.Random(3)))
+    ns.update({f"{name}_sink": sink for name, sink in sinks.items()})
+    exec(block("datagen = DataOnlineGenerator("), ns)
+    datagen = ns["datagen"]
+    assert datagen.states == ["offline", "online", "loan_screen"]
+    assert [t.trigger for t in datagen.transitions][:3] == ["income", "spending", "login"]
+    assert datagen.subjects_num == 10 and datagen.ticks_num == 1000 and datagen.tick_ms == 60000
+    assert sum(len(s.events) for s in sinks.values()) > 0
+    assert all(s.closed == 1 for s in sinks.values())
+
+
+def test_the_subject_block_defines_a_working_factory_and_callback():
+    ns = namespace()
+    exec(block("class UserFactory(SubjectFactory[User]):"), ns)
+    factory = ns["UserFactory"]()
+    first, second = factory.create(), factory.create()
+    assert (first.user_id, second.user_id) == (0, 1)
+    first.balance = 5
+    assert ns["spending_callback"](first, None) is False and first.balance == 5
+
+
+def test_the_printing_block(capsys):
+    ns = namespace()
+    exec(block("sink = PrintingSink(format_function)"), ns)
+    transition = doge_datagen.Transition("login", "offline", "online", 0.1)
+    ns["sink"].collect(60000, user(), transition)
+    assert capsys.readouterr().out == (
+        "[60000] User id: 7, balance: 250, loan_balance: 1000 made a transition login "
+        "from offline to online\n"
+    )
+
+
+def test_the_own_sink_block():
+    ns = namespace()
+    exec(block("class ListSink(EventSink):"), ns)
+    sink = ns["ListSink"]()
+    sink.collect(1, user(), doge_datagen.Transition("go", "a", "b", 1))
+    assert sink.rows == [(1, 7, "go")]
+
+
+def test_the_file_block(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ns = namespace()
+    # The DB block defines row_mapper_function; take just that part of it.
+    exec(block("def row_mapper_function(").split("factory = ")[0], ns)
+    exec(block("factory = FileSinkFactory('out')"), ns)
+    transition = doge_datagen.Transition("login", "offline", "online", 0.1)
+    with ns["sink"] as sink, ns["csv_sink"] as csv_sink:
+        sink.collect(5, user(), transition)
+        csv_sink.collect(5, user(), transition)
+    assert json.loads((tmp_path / "out/events.jsonl").read_text()) == {
+        "timestamp": 5,
+        "user_id": 7,
+        "balance": 250,
+        "loan_balance": 1000,
+        "event": "login",
+    }
+    assert (tmp_path / "out/events.csv").read_text().splitlines() == [
+        "timestamp,user_id,balance,loan_balance,event",
+        "5,7,250,1000,login",
+    ]
+
+
+@pytest.mark.kafka
+def test_the_kafka_block_as_written_and_against_the_test_broker(kafka_bootstrap):
+    from kafka_fixtures import create_topic, read_all
+
+    code = block("factory = KafkaSinkFactory(")
+    ns = namespace()
+    exec(code, ns)  # as written: a producer for localhost:9092, nothing sent yet
+    assert ns["sink"].topic == "test_topic"
+    ns["sink"].close()
+
+    topic = create_topic(kafka_bootstrap)
+    local = code.replace("'localhost:9092'", repr(kafka_bootstrap)).replace(
+        "'test_topic'", repr(topic)
+    )
+    ns = namespace()
+    exec(local, ns)
+    transition = doge_datagen.Transition("login", "offline", "online", 0.1)
+    ns["sink"].collect(1_700_000_000_000, user(), transition)
+    ns["sink"].close()
+    (record,) = read_all(kafka_bootstrap, topic, expected=1)
+    assert record.key == b"7" and record.timestamp == 1_700_000_000_000
+    assert json.loads(record.value) == {
+        "timestamp": 1_700_000_000_000,
+        "user": {"user_id": 7, "balance": 250, "loan_balance": 1000},
+        "event": "login",
+    }
+
+
+@pytest.mark.kafka
+def test_the_avro_block_as_written_and_against_the_test_broker(kafka_bootstrap, monkeypatch):
+    from fastavro import parse_schema, schemaless_reader
+    from kafka_fixtures import create_topic, read_all
+
+    monkeypatch.chdir(ROOT / "examples")  # the block reads ./avro/*.avsc
+    code = block("factory = KafkaAvroSinkFactory(")
+    ns = namespace()
+    exec(code, ns)
+    assert ns["sink"].topic == "test_avro_topic"
+    ns["sink"].close()
+
+    topic = create_topic(kafka_bootstrap)
+    registry = f"mock://readme-{uuid.uuid4().hex[:8]}"
+    local = (
+        code.replace("'localhost:9092'", repr(kafka_bootstrap))
+        .replace("'http://localhost:8081'", repr(registry))
+        .replace("'test_avro_topic'", repr(topic))
+    )
+    ns = namespace()
+    exec(local, ns)
+    transition = doge_datagen.Transition("take_loan", "loan_screen", "online", 10)
+    ns["sink"].collect(1_700_000_000_000, user(), transition)
+    ns["sink"].close()
+    (record,) = read_all(kafka_bootstrap, topic, expected=1)
+    import io
+
+    assert record.value[0] == 0
+    body = io.BytesIO(record.value[5:])
+    decoded = schemaless_reader(body, parse_schema(json.loads(ns["event_schema"])))
+    assert decoded["event"] == "take_loan" and decoded["user"]["userId"] == "7"
+    assert decoded["timestamp"] == 1_700_000_000_000
+
+
+@pytest.mark.postgres
+def test_the_db_block_as_written(postgres_url):
+    """The README's URL (postgres:postgres@localhost:5432/postgres) is the compose stack's;
+    the test database accepts it as long as it trusts local connections, else its URL is used."""
+    import sqlalchemy
+
+    code = block("factory = DbSinkFactory(")
+    readme_url = "postgresql://postgres:postgres@localhost:5432/postgres"
+    url = readme_url
+    engine = doge_datagen.DbSinkFactory(url).engine  # picks an installed PostgreSQL driver
+    try:
+        engine.connect().close()
+    except sqlalchemy.exc.OperationalError:
+        url = postgres_url
+        code = code.replace(repr(readme_url), repr(url))
+        engine = doge_datagen.DbSinkFactory(url).engine
+    table = "events"
+    with engine.begin() as conn:
+        exists = sqlalchemy.inspect(conn).has_table(table)
+    if exists:
+        pytest.skip("an 'events' table already exists in that database; not touching it")
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE events (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
+                "loan_balance BIGINT, event TEXT)"
+            )
+        )
+    try:
+        ns = namespace()
+        exec(code, ns)
+        transition = doge_datagen.Transition("take_loan", "loan_screen", "online", 10)
+        ns["sink"].collect(123, user(), transition)
+        ns["sink"].close()
+        with engine.begin() as conn:
+            rows = conn.execute(sqlalchemy.text("SELECT * FROM events")).fetchall()
+        assert [tuple(r) for r in rows] == [(123, 7, 250, 1000, "take_loan")]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DROP TABLE events"))
+        engine.dispose()
