@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Install everything into .venv, make sure the local databases run, run the whole test suite.
-# The Kafka-protocol broker is started by the tests themselves (tests/kafka_fixtures.py).
-# Extra arguments go to pytest.
-source "$(dirname "$0")/setup-env.sh"
+# Install everything into .venv, make sure the local databases run, run the whole test suite
+# (lint, type check, pytest). The Kafka-protocol broker is started by the tests themselves
+# (tests/kafka_fixtures.py). Extra arguments go to pytest.
 DOGE_EXTRAS=test,dev
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dev]"
+source "$(dirname "$0")/setup-env.sh"
 
 # PostgreSQL and MariaDB run on this kind of machine; start them if they were stopped.
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
