@@ -248,6 +248,26 @@ def _stop_on_signals(stop: Callable[[], None], enabled: bool) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _deliver_rest(
+    sinks: Sequence[Any],
+    failed: Any,
+    error: BaseException,
+    timestamp: float,
+    subject: Any,
+    transition: Transition,
+) -> None:
+    """A sink raised while collecting an event: the sinks after it still get the event, so
+    that the healthy ones hold everything generated up to the fault. Their own errors are
+    attached to ``error`` as notes."""
+    position = next(n for n, sink in enumerate(sinks) if sink is failed)
+    for sink in sinks[position + 1 :]:
+        try:
+            sink.collect(timestamp, subject, transition)
+        except Exception as more:
+            if hasattr(error, "add_note"):
+                error.add_note(f"{type(more).__name__} from another sink: {more}")
+
+
 def _engine_key(seed: Any) -> int:
     """A 64-bit key for the engine's hash, stable across processes and Python versions."""
     digest = hashlib.sha256(b"doge-datagen/engine/" + repr(seed).encode("utf-8")).digest()
@@ -613,8 +633,12 @@ class DataOnlineGenerator(Generic[S]):
                     subject = subjects[i]
                     if callback is None or callback(subject, transition):
                         counts[k] += 1
-                        for sink in sinks:
-                            sink.collect(timestamp, subject, transition)
+                        try:
+                            for sink in sinks:
+                                sink.collect(timestamp, subject, transition)
+                        except Exception as exc:
+                            _deliver_rest(sinks, sink, exc, timestamp, subject, transition)
+                            raise
                     else:
                         vetoes[k] += 1
                         table = from_table

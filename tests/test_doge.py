@@ -322,3 +322,20 @@ def test_importing_the_package_configures_no_logging_and_no_heavy_modules():
 def test_library_loggers_have_no_handlers():
     assert logging.getLogger("doge_datagen").handlers == []
     assert logging.getLogger("doge_datagen.doge").handlers == []
+
+
+def test_a_failing_sink_does_not_keep_the_event_from_the_sinks_after_it():
+    class Failing(Closer):
+        def collect(self, timestamp, subject, transition):
+            super().collect(timestamp, subject, transition)
+            if self.collected == 3:
+                raise ConnectionError("down")
+
+    before, failing, after = InMemorySink(), Failing(), InMemorySink()
+    datagen = DataOnlineGenerator(["a", "b"], "a", ThingFactory(), 2, 1, 10, seed=9)
+    datagen.add_transition("go", "a", "b", 100, event_sinks=[before, failing, after])
+    datagen.add_transition("back", "b", "a", 100, event_sinks=[before, failing, after])
+    with pytest.raises(ConnectionError):
+        datagen.start()
+    assert len(before.events) == len(after.events) == 3  # the third event reached both
+    assert before.closed == after.closed == failing.closes == 1

@@ -1,0 +1,175 @@
+"""The banking model into every real sink at once, and faults that must not lose data.
+
+One seeded run of 10,000 subjects x 200 ticks writes each event to Kafka, Kafka + Avro,
+PostgreSQL, MariaDB, SQLite and a JSON Lines file; every one of them is read back with an
+independent client and must hold exactly the events the generator emitted, in order.
+"""
+
+import io
+import json
+import struct
+import uuid
+
+import pytest
+from fastavro import parse_schema, schemaless_reader
+from kafka_fixtures import create_topic, read_all, unused_address
+
+from doge_datagen import (
+    DbSinkFactory,
+    DeliveryError,
+    FileSink,
+    InMemorySink,
+    KafkaAvroSinkFactory,
+    KafkaSinkFactory,
+)
+from doge_datagen.demo import banking_generator, user_row
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.mariadb, pytest.mark.slow]
+
+KEY_SCHEMA = json.dumps(
+    {"type": "record", "name": "Key", "fields": [{"name": "key", "type": "string"}]}
+)
+VALUE_SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "Row",
+        "fields": [
+            {"name": "timestamp", "type": "long"},
+            {"name": "user_id", "type": "long"},
+            {"name": "balance", "type": "long"},
+            {"name": "loan_balance", "type": "long"},
+            {"name": "event", "type": "string"},
+        ],
+    }
+)
+T0 = 1_700_000_000_000
+
+
+def key(subject, transition):
+    return str(subject.user_id)
+
+
+def as_json(timestamp, subject, transition):
+    return json.dumps(user_row(timestamp, subject, transition))
+
+
+def every_move_to(datagen, sinks):
+    """Each move of the model (logouts included) goes once to each of ``sinks``."""
+    for transition in datagen.transitions:
+        transition.event_sinks = list(sinks)
+
+
+def test_every_sink_holds_exactly_the_events_emitted(
+    tmp_path, kafka_bootstrap, postgres_db, mariadb_db, sqlite_db
+):
+    topic, avro_topic = create_topic(kafka_bootstrap), create_topic(kafka_bootstrap)
+    kafka = KafkaSinkFactory([kafka_bootstrap], "doge-e2e").create(topic, key, as_json)
+    avro_factory = KafkaAvroSinkFactory([kafka_bootstrap], f"mock://{uuid.uuid4().hex}", "doge-e2e")
+    avro = avro_factory.create(
+        avro_topic, lambda s, t: {"key": str(s.user_id)}, KEY_SCHEMA, user_row, VALUE_SCHEMA
+    )
+    dbs = {}
+    for db in (postgres_db, mariadb_db, sqlite_db):
+        table = db.events_table()
+        dbs[db.kind] = (db, table.name, DbSinkFactory(db.url).create(table.name, user_row))
+    jsonl = FileSink(tmp_path / "events.jsonl", user_row)
+    memory = InMemorySink(user_row)
+    placeholder = InMemorySink()
+    datagen = banking_generator(
+        placeholder,
+        placeholder,
+        placeholder,
+        placeholder,
+        subjects_num=10_000,
+        ticks_num=200,
+        timestamp_start=T0,
+        seed=2024,
+    )
+    every_move_to(datagen, [memory, kafka, avro, jsonl] + [s for _, _, s in dbs.values()])
+    summary = datagen.start()
+
+    expected = [e.value for e in memory.events]
+    assert summary.events == len(expected) > 5000
+    assert set(summary.events_per_sink.values()) == {len(expected)}
+
+    # Kafka: keys, values, record timestamps, in order (one partition).
+    records = read_all(kafka_bootstrap, topic, expected=len(expected))
+    assert [json.loads(r.value) for r in records] == expected
+    assert [r.key.decode() for r in records] == [str(row["user_id"]) for row in expected]
+    assert [r.timestamp for r in records] == [row["timestamp"] for row in expected]
+    assert kafka.delivered == len(expected) and kafka.failed == 0
+
+    # Avro: the Confluent wire format, decoded here with fastavro.
+    records = read_all(kafka_bootstrap, avro_topic, expected=len(expected))
+    registry = avro_factory.schema_registry_client
+    parsed = parse_schema(json.loads(VALUE_SCHEMA))
+    ids = set()
+    decoded = []
+    for record in records:
+        magic, schema_id = struct.unpack(">bI", record.value[:5])
+        assert magic == 0
+        ids.add(schema_id)
+        decoded.append(schemaless_reader(io.BytesIO(record.value[5:]), parsed))
+    assert decoded == expected
+    (schema_id,) = ids
+    assert json.loads(registry.get_schema(schema_id).schema_str)["name"] == "Row"
+
+    # Databases, by plain SQL in insertion order.
+    for kind, (db, table, sink) in dbs.items():
+        assert db.fetch(table) == expected, kind
+        assert sink.delivered == len(expected) and sink.failed == 0, kind
+
+    # The file.
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == expected
+
+
+def test_faults_end_the_run_with_counts_and_lose_nothing_from_healthy_sinks(
+    tmp_path, kafka_bootstrap, postgres_db
+):
+    """An unreachable broker and a table that rejects a batch, in one run beside healthy sinks."""
+    import sqlalchemy as sa
+
+    dead = KafkaSinkFactory(
+        [unused_address()], "doge-fault", conf={"message.timeout.ms": 2000}, flush_timeout=10
+    ).create(create_topic(kafka_bootstrap), key, as_json)
+    healthy_topic = create_topic(kafka_bootstrap)
+    healthy = KafkaSinkFactory([kafka_bootstrap], "doge-ok").create(healthy_topic, key, as_json)
+    strict = postgres_db.events_table(None, sa.CheckConstraint("balance < 3000", name="cap"))
+    rejecting = DbSinkFactory(postgres_db.url, batch_size=500).create(strict.name, user_row)
+    jsonl = FileSink(tmp_path / "events.jsonl", user_row)
+    memory = InMemorySink(user_row)
+    placeholder = InMemorySink()
+    datagen = banking_generator(
+        placeholder,
+        placeholder,
+        placeholder,
+        placeholder,
+        subjects_num=3000,
+        ticks_num=300,
+        timestamp_start=T0,
+        seed=7,
+    )
+    every_move_to(datagen, [memory, dead, healthy, rejecting, jsonl])
+
+    with pytest.raises(DeliveryError) as info:
+        datagen.start()
+    error = info.value
+    # The database batch failed first, during the run; the sinks were all closed after it.
+    assert error.sink == rejecting.name
+    in_table = postgres_db.count(strict.name)
+    assert error.delivered == in_table
+    assert error.failed == len(error.pending) > 0
+    assert any(row["balance"] >= 3000 for row in error.pending)  # the rejected row is there
+    emitted = [e.value for e in memory.events]
+    assert in_table + error.failed <= len(emitted)
+    # Healthy sinks hold everything generated before the fault.
+    assert [
+        json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()
+    ] == emitted
+    records = read_all(kafka_bootstrap, healthy_topic, expected=len(emitted))
+    assert [json.loads(r.value) for r in records] == emitted
+    # The dead broker's sink counted every record as failed, none as delivered.
+    assert dead.delivered == 0 and dead.failed == len(emitted)
+    notes = " ".join(getattr(error, "__notes__", []))
+    assert f"{len(emitted)} of {len(emitted)} records were not delivered" in notes
