@@ -261,6 +261,8 @@ def _deliver_rest(
     attached to ``error`` as notes."""
     position = next(n for n, sink in enumerate(sinks) if sink is failed)
     for sink in sinks[position + 1 :]:
+        if sink is failed:
+            continue  # listed twice: the sink that failed does not get the event again
         try:
             sink.collect(timestamp, subject, transition)
         except Exception as more:

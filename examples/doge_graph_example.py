@@ -1,6 +1,6 @@
 """Render the banking model's state graph.
 
-    python examples/doge_graph_example.py [-o doc/states.png]
+python examples/doge_graph_example.py [-o doc/states.png]
 """
 
 import argparse
@@ -11,7 +11,9 @@ from doge_datagen import CountingSink, DataOnlineGeneratorGrapher
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-o", "--output", default="doc/states.png", help="a .png or .svg path")
     args = parser.parse_args()
     sink = CountingSink()
