@@ -413,6 +413,13 @@ class DataOnlineGenerator(Generic[S]):
         """``{from_state: {trigger: transition}}`` for every state (read-only view)."""
         return {state: {t.trigger: t for t in ts} for state, ts in self._by_state.items()}
 
+    @property
+    def probability_matrix(self) -> Dict[str, Dict[str, float]]:
+        """``{from_state: {trigger: probability}}`` for every state (read-only view)."""
+        return {
+            state: {t.trigger: t.probability for t in ts} for state, ts in self._by_state.items()
+        }
+
     def transitions_from(self, state: str) -> List[Transition]:
         """The transitions leaving ``state``, in the order they were added."""
         if state not in self._by_state:

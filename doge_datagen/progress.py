@@ -1,8 +1,8 @@
 """Progress of a long run: ticks done, simulated time, events per second, and what each sink
 delivered and failed to deliver (for sinks that count it).
 
-With tqdm installed (``pip install 'doge-datagen[progress]'``) a progress bar is drawn on
-standard error; without it a plain line is written there every few seconds.
+A tqdm progress bar is drawn on standard error; where tqdm cannot be imported, a plain line
+is written there instead, at most twice a second.
 """
 
 import sys

@@ -339,3 +339,10 @@ def test_a_failing_sink_does_not_keep_the_event_from_the_sinks_after_it():
         datagen.start()
     assert len(before.events) == len(after.events) == 3  # the third event reached both
     assert before.closed == after.closed == failing.closes == 1
+
+
+def test_transition_and_probability_matrices_describe_the_model():
+    datagen, _ = three_states(1, 1, seed=1)
+    assert datagen.probability_matrix["A"] == {"a_to_b": 5, "a_to_c": 3}
+    assert datagen.transition_matrix["C"]["c_loop"].to_state == "C"
+    assert set(datagen.transition_matrix) == {"A", "B", "C"}
