@@ -233,6 +233,11 @@ class FileSink(EventSink):
                 raise BlockingIOError(f"no progress writing to {str(self.path)!r}")
             view = view[count:]
 
+    @property
+    def delivered(self) -> int:
+        """Lines handed to the file so far (the same as ``written``), for run summaries."""
+        return self.written
+
     def _header(self) -> str:
         if self._needs_header and self._fieldnames is not None:
             return _csv_text([self._fieldnames])

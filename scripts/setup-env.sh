@@ -14,5 +14,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${DOGE_EXTRAS:-test}]"
+# pip's chatter goes to a log, shown only if the install fails.
+install_log=.venv/install.log
+if ! { .venv/bin/python -m pip install -q --disable-pip-version-check -U pip \
+       && .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${DOGE_EXTRAS:-test}]"; } \
+       > "$install_log" 2>&1; then
+    cat "$install_log" >&2
+    echo "installing doge-datagen into .venv failed (log above)" >&2
+    exit 1
+fi

@@ -450,3 +450,16 @@ def test_file_example_script(tmp_path: Path, fmt: str) -> None:
         else:
             assert read_csv(path) == [FIELDS] + [as_csv_fields(v) for v in values(memory)]
         assert f"{fmt}:{path}" in result.stdout
+
+
+def test_the_run_summary_reports_the_lines_delivered(tmp_path):
+    from models import ping_pong
+
+    from doge_datagen import FileSink
+
+    sink = FileSink(tmp_path / "e.jsonl", lambda ts, s, t: {"ts": ts, "n": s.n})
+    datagen, _ = ping_pong(3, 5, seed=1)
+    datagen.transitions[0].event_sinks.append(sink)
+    summary = datagen.start()
+    assert summary.delivery[sink.name] == {"delivered": 9, "failed": 0}
+    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 9
