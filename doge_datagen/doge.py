@@ -475,8 +475,11 @@ class DataOnlineGenerator(Generic[S]):
         if speed is not None:
             from doge_datagen.pacing import Pacer
 
-            pacer = Pacer(self.tick_ms, speed, lambda: self._stopping, idle=None)
+            pacer = Pacer(self.tick_ms, speed, lambda: self._stopping)
         run = _Run(timestamp_start, pacer, reporter)
+        if pacer is not None and reporter is not None:
+            # Keep the progress display alive while a paced run waits for its next tick.
+            pacer.idle = lambda: reporter.update(run.ticks_done, run.timestamp, sum(counts))
         try:
             with _stop_on_signals(self.stop, enabled=self.ticks_num is None):
                 self._create_subjects()
@@ -488,21 +491,31 @@ class DataOnlineGenerator(Generic[S]):
                     exc.add_note(
                         f"while closing sinks after this error: {type(err).__name__}: {err}"
                     )
+            # What the run did up to the error, for callers who want the counts.
+            try:
+                summary = self._summary(sinks, counts, vetoes, time.perf_counter() - began)
+                summary.ticks = run.ticks_done
+                exc.summary = summary  # type: ignore[attr-defined]
+            except Exception:  # pragma: no cover - never hide the original error
+                _LOGGER.debug("no summary for the failed run", exc_info=True)
             raise
         finally:
             if reporter is not None:
                 reporter.update(run.ticks_done, run.timestamp, sum(counts), force=True)
                 reporter.close()
         close_errors = self._close_sinks(sinks)
-        if len(close_errors) == 1:
-            raise close_errors[0]
-        if close_errors:
-            raise SinkCloseError(close_errors)
         summary = self._summary(sinks, counts, vetoes, time.perf_counter() - began)
         summary.ticks = run.ticks_done
         summary.stopped = self._stopping
         summary.timestamp_start = timestamp_start
         summary.lag = pacer.stats() if pacer is not None else None
+        if close_errors:
+            error = close_errors[0] if len(close_errors) == 1 else SinkCloseError(close_errors)
+            try:
+                error.summary = summary  # type: ignore[attr-defined]
+            except AttributeError:  # pragma: no cover - exceptions with __slots__
+                pass
+            raise error
         return summary
 
     def stop(self) -> None:

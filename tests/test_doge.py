@@ -120,6 +120,7 @@ def test_every_sink_is_closed_exactly_once_also_when_a_callback_raises():
         datagen.start()
     assert shared.closes == 1 and other.closes == 1
     assert shared.collected == 4  # two subjects, listed twice on "go"
+    assert info.value.summary.events_per_trigger == {"go": 2, "back": 0}
     assert any("'back'" in note for note in getattr(info.value, "__notes__", []))
 
 
@@ -137,8 +138,9 @@ def test_one_failing_sink_raises_its_own_error():
     bad = Closer(fail=True)
     datagen = DataOnlineGenerator(["a", "b"], "a", ThingFactory(), 1, 1, 1, seed=8)
     datagen.add_transition("go", "a", "b", 100, event_sinks=[bad])
-    with pytest.raises(RuntimeError, match="cannot close"):
+    with pytest.raises(RuntimeError, match="cannot close") as info:
         datagen.start()
+    assert info.value.summary.events == 1 and info.value.summary.ticks == 1
 
 
 def test_the_same_seed_gives_the_same_events_and_another_seed_does_not():
