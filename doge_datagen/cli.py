@@ -393,6 +393,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("doge-datagen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (``doge-datagen demo | head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (DogeError, ValueError, ImportError, OSError, sqlite3.Error) as exc:
         print(f"doge-datagen: error: {_one_line(exc)}", file=sys.stderr)
         return 1
