@@ -15,26 +15,19 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import SerializationContext, SerializationError, Serializer
+from confluent_kafka.serialization import SerializationContext, Serializer
 from fastavro import parse_schema
 from fastavro.validation import ValidationError, validate
 
 from doge_datagen.errors import ConfigurationError, RecordError
+from doge_datagen.kafka_sink_factory import (
+    _ENCODING_ERRORS as _MISFIT_ERRORS,  # what fastavro raises for a datum not fitting
+)
 from doge_datagen.kafka_sink_factory import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
 
 _LOGGER = logging.getLogger(__name__)
 
 __all__ = ["KafkaAvroSinkFactory"]
-
-# What fastavro raises for a datum that does not fit its schema.
-_MISFIT_ERRORS = (
-    TypeError,
-    ValueError,
-    AttributeError,
-    OverflowError,
-    KeyError,
-    SerializationError,
-)
 
 
 def _parse(topic: str, part: str, schema: Any) -> Any:

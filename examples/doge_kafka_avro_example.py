@@ -13,10 +13,10 @@ import os
 import sys
 from typing import Any, Dict
 
-from doge_example_common import User, create_example_data_online_generator
-from doge_kafka_example import add_run_arguments, key_values, timestamp_start
+from doge_example_common import User
+from doge_kafka_example import add_run_arguments, key_values, run_into
 
-from doge_datagen import DogeError, KafkaAvroSinkFactory, Transition
+from doge_datagen import KafkaAvroSinkFactory, Transition
 
 AVRO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "avro")
 
@@ -83,23 +83,7 @@ def main() -> int:
         schema_registry_conf=key_values(args.registry_conf),
     )
     sink = factory.create(args.topic, key_function, key_schema, value_function, event_schema)
-    datagen = create_example_data_online_generator(
-        sink,
-        sink,
-        sink,
-        sink,
-        subjects_num=args.subjects,
-        ticks_num=args.ticks,
-        timestamp_start=timestamp_start(args),
-        seed=args.seed,
-    )
-    try:
-        summary = datagen.start()
-    except DogeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(summary)
-    return 0
+    return run_into(sink, args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 from doge_example_common import User, create_example_data_online_generator
 
-from doge_datagen import DogeError, KafkaSinkFactory, Transition
+from doge_datagen import DogeError, EventSink, KafkaSinkFactory, Transition
 
 
 def key_function(subject: User, transition: Transition) -> str:
@@ -65,6 +65,27 @@ def timestamp_start(args: argparse.Namespace) -> int:
     return int(time.time()) // 60 * 60000
 
 
+def run_into(sink: EventSink, args: argparse.Namespace) -> int:
+    """Run the banking model with every stream going to ``sink``; print the summary."""
+    datagen = create_example_data_online_generator(
+        sink,
+        sink,
+        sink,
+        sink,
+        subjects_num=args.subjects,
+        ticks_num=args.ticks,
+        timestamp_start=timestamp_start(args),
+        seed=args.seed,
+    )
+    try:
+        summary = datagen.start()
+    except DogeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,23 +109,7 @@ def main() -> int:
         args.bootstrap_servers, "doge-kafka-example", conf=key_values(args.conf)
     )
     sink = factory.create(args.topic, key_function, value_function)
-    datagen = create_example_data_online_generator(
-        sink,
-        sink,
-        sink,
-        sink,
-        subjects_num=args.subjects,
-        ticks_num=args.ticks,
-        timestamp_start=timestamp_start(args),
-        seed=args.seed,
-    )
-    try:
-        summary = datagen.start()
-    except DogeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(summary)
-    return 0
+    return run_into(sink, args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The banking model printed to standard output.
 
-    python examples/doge_printing_example.py [--subjects N] [--ticks N] [--seed S]
+python examples/doge_printing_example.py [--subjects N] [--ticks N] [--seed S]
 """
 
 import argparse
