@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -268,7 +269,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             loan,
             subjects_num=1000 if args.subjects is None else args.subjects,
             ticks_num=args.ticks,
-            timestamp_start=None if args.speed is not None else 0,
+            timestamp_start=demo_start(args),
             seed=args.seed,
         )
         # Every move (logouts too) reaches each chosen sink exactly once.
@@ -282,6 +283,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         builder.close()
     return 0
+
+
+def demo_start(args: argparse.Namespace) -> int:
+    """Epoch ms of the demo's first tick: --timestamp-start, else the current minute.
+
+    (Kafka reads a record timestamp of 0 as "now", so the demo does not start at epoch 0.)
+    """
+    if args.timestamp_start is not None:
+        return int(args.timestamp_start)
+    return int(time.time()) // 60 * 60_000
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -361,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--sink", action="append", metavar="URL", help="where events go (repeatable)")
     demo.add_argument("--out", default="doge-demo-out", help="directory of the default sinks")
+    demo.add_argument(
+        "--timestamp-start",
+        type=_count,
+        metavar="MS",
+        help="epoch milliseconds of the first tick (default: the current minute)",
+    )
     _add_run_options(demo, ticks_default=1440)
     demo.set_defaults(handler=cmd_demo)
 

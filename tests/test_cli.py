@@ -40,12 +40,26 @@ def summary_events(stdout: str) -> int:
 
 def test_demo_writes_the_streams_to_jsonl_and_every_event_to_sqlite(tmp_path):
     out = tmp_path / "demo"
-    result = cli("demo", "--out", str(out), "--subjects", "300", "--ticks", "500", "--seed", "5")
+    result = cli(
+        "demo",
+        "--out",
+        str(out),
+        "--subjects",
+        "300",
+        "--ticks",
+        "500",
+        "--seed",
+        "5",
+        "--timestamp-start",
+        "1700000000000",
+    )
     assert result.returncode == 0, result.stderr
     # The same seeded model in memory: what the files must hold, line by line.
     streams = [InMemorySink(event_row, name=s) for s in ("clickstream", "trx", "balance", "loan")]
     everything = InMemorySink(event_row)
-    datagen = banking_generator(*streams, subjects_num=300, ticks_num=500, seed=5)
+    datagen = banking_generator(
+        *streams, subjects_num=300, ticks_num=500, seed=5, timestamp_start=1_700_000_000_000
+    )
     for transition in datagen.transitions:
         transition.event_sinks.append(everything)
     summary = datagen.start()
