@@ -17,10 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-if str(EXAMPLES) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES))
-
-from doge_example_common import User, create_example_data_online_generator, user_row  # noqa: E402
 
 from doge_datagen import (  # noqa: E402
     ConfigurationError,
@@ -31,6 +27,10 @@ from doge_datagen import (  # noqa: E402
     InMemorySink,
     RecordError,
     Transition,
+)
+from doge_datagen.demo import User, user_row  # noqa: E402
+from doge_datagen.demo import (  # noqa: E402
+    banking_generator as create_example_data_online_generator,
 )
 
 SEED = 424242
