@@ -53,10 +53,22 @@ def as_json(timestamp, subject, transition):
     return json.dumps(user_row(timestamp, subject, transition))
 
 
-def every_move_to(datagen, sinks):
-    """Each move of the model (logouts included) goes once to each of ``sinks``."""
+def banking_into(sinks, subjects, ticks, seed):
+    """The seeded banking model with each move (logouts included) going once to each sink."""
+    unused = InMemorySink()
+    datagen = banking_generator(
+        unused,
+        unused,
+        unused,
+        unused,
+        subjects_num=subjects,
+        ticks_num=ticks,
+        timestamp_start=T0,
+        seed=seed,
+    )
     for transition in datagen.transitions:
         transition.event_sinks = list(sinks)
+    return datagen
 
 
 def test_every_sink_holds_exactly_the_events_emitted(
@@ -74,18 +86,9 @@ def test_every_sink_holds_exactly_the_events_emitted(
         dbs[db.kind] = (db, table.name, DbSinkFactory(db.url).create(table.name, user_row))
     jsonl = FileSink(tmp_path / "events.jsonl", user_row)
     memory = InMemorySink(user_row)
-    placeholder = InMemorySink()
-    datagen = banking_generator(
-        placeholder,
-        placeholder,
-        placeholder,
-        placeholder,
-        subjects_num=10_000,
-        ticks_num=200,
-        timestamp_start=T0,
-        seed=2024,
+    datagen = banking_into(
+        [memory, kafka, avro, jsonl] + [s for _, _, s in dbs.values()], 10_000, 200, seed=2024
     )
-    every_move_to(datagen, [memory, kafka, avro, jsonl] + [s for _, _, s in dbs.values()])
     summary = datagen.start()
 
     expected = [e.value for e in memory.events]
@@ -139,18 +142,7 @@ def test_faults_end_the_run_with_counts_and_lose_nothing_from_healthy_sinks(
     rejecting = DbSinkFactory(postgres_db.url, batch_size=500).create(strict.name, user_row)
     jsonl = FileSink(tmp_path / "events.jsonl", user_row)
     memory = InMemorySink(user_row)
-    placeholder = InMemorySink()
-    datagen = banking_generator(
-        placeholder,
-        placeholder,
-        placeholder,
-        placeholder,
-        subjects_num=3000,
-        ticks_num=300,
-        timestamp_start=T0,
-        seed=7,
-    )
-    every_move_to(datagen, [memory, dead, healthy, rejecting, jsonl])
+    datagen = banking_into([memory, dead, healthy, rejecting, jsonl], 3000, 300, seed=7)
 
     with pytest.raises(DeliveryError) as info:
         datagen.start()
