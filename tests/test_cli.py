@@ -192,18 +192,25 @@ def start_forever(tmp_path, *sinks):
     ]
     for sink in sinks:
         args += ["--sink", sink]
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    # Wait until the run reports progress: its signal handlers are in place by then.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # Wait until the run reports progress ("N events, R/s"): the run, and its signal
+    # handlers, are in place by then. The progress bar redraws with carriage returns, so
+    # read raw chunks rather than lines.
     seen = threading.Event()
     err_lines = []
+    progress = re.compile(r"\d+ events, [\d,]+/s")
 
     def read_err():
-        for line in iter(proc.stderr.readline, ""):
-            err_lines.append(line)
-            if "events" in line:
+        text = ""
+        fd = proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            text += chunk.decode(errors="replace")
+            if progress.search(text):
                 seen.set()
+        err_lines.append(text)
         seen.set()
 
     reader = threading.Thread(target=read_err, daemon=True)
@@ -213,14 +220,23 @@ def start_forever(tmp_path, *sinks):
     return proc, reader, err_lines
 
 
+def finish(proc, reader, timeout):
+    """Wait for the demo to exit; return its standard output; close its pipes."""
+    proc.wait(timeout=timeout)
+    stdout = proc.stdout.read().decode()
+    reader.join(10)
+    proc.stdout.close()
+    proc.stderr.close()
+    return stdout
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_a_forever_demo_cleanly_with_every_event_stored(tmp_path, signum):
     db = tmp_path / "events.db"
     jsonl = tmp_path / "events.jsonl"
     proc, reader, err = start_forever(tmp_path, f"sqlite:///{db}", f"jsonl:{jsonl}")
     proc.send_signal(signum)
-    stdout, _ = proc.communicate(timeout=60)
-    reader.join(10)
+    stdout = finish(proc, reader, timeout=60)
     assert proc.returncode == 0, "".join(err)
     events = summary_events(stdout)
     assert "(stopped)" in stdout and events > 0
@@ -240,8 +256,7 @@ def test_a_signal_ends_a_forever_demo_into_kafka_and_sqlite(tmp_path, kafka_boot
         tmp_path, f"kafka://{kafka_bootstrap}/{topic}", f"sqlite:///{db}"
     )
     proc.send_signal(signum)
-    stdout, _ = proc.communicate(timeout=120)
-    reader.join(10)
+    stdout = finish(proc, reader, timeout=120)
     assert proc.returncode == 0, "".join(err)
     events = summary_events(stdout)
     assert events > 0 and "(stopped)" in stdout
