@@ -7,14 +7,14 @@ import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for sub in ("", "examples", "tests"):
+for sub in ("", "tests"):
     path = os.path.join(ROOT, sub)
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from doge_example_common import create_example_data_online_generator  # noqa: E402
 
 from doge_datagen import CountingSink, DataOnlineGenerator  # noqa: E402
+from doge_datagen.demo import banking_generator  # noqa: E402
 
 
 def banking(
@@ -24,7 +24,7 @@ def banking(
     with every probability divided by 60 and 60 times the ticks)."""
     sink = CountingSink()
     if one_second_ticks:
-        datagen = create_example_data_online_generator(
+        datagen = banking_generator(
             sink,
             sink,
             sink,
@@ -36,7 +36,7 @@ def banking(
             probability_scale=1 / 60,
         )
     else:
-        datagen = create_example_data_online_generator(
+        datagen = banking_generator(
             sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed
         )
     return datagen, sink

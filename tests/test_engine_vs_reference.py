@@ -8,23 +8,19 @@ an off-by-one in the waiting time, fails them by a wide margin.
 
 import math
 import random
-import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 from models import three_states
 from per_tick_reference import run_per_tick
 
 from doge_datagen import InMemorySink
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from doge_example_common import create_example_data_online_generator  # noqa: E402
+from doge_datagen.demo import banking_generator
 
 
 def banking(engine: bool, subjects: int, ticks: int, seed: int):
     sink = InMemorySink(lambda ts, s, t: s.user_id, name="all")
-    datagen = create_example_data_online_generator(
+    datagen = banking_generator(
         sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, seed=seed
     )
     # "logout" has no sink in the README's model; listen to it too, to see every move.
