@@ -2,10 +2,13 @@
 
     python bench/bench_scale.py [--subjects 1000000] [--ticks 10080] [--small 10000]
 
-Each measurement runs in a fresh process so that its peak memory (VmHWM) is its own.
-Targets: the cost per event at --subjects within 1.5x of the cost at --small subjects (same
-ticks); peak memory of the run at most 1.5x the peak of a process that only creates the same
-subjects with the same factory.
+Each measurement runs in a fresh process so that its peak memory (VmHWM) is its own, and is
+timed in CPU seconds (the process is single-threaded: on a shared machine the wall clock
+would measure the neighbours too); the figure of each size is the fastest of a few processes
+(``--repeat`` for the big one, twice that plus one for the small one).
+Targets: the cost per event at --subjects within 1.3x of the cost at --small subjects (same
+ticks, so that set-up weighs the same); peak memory of the run at most 1.5x the peak of a
+process that only creates the same subjects with the same factory.
 """
 
 import argparse
@@ -21,15 +24,18 @@ from common import Row, banking, print_table
 
 
 def child(mode: str, subjects: int, ticks: int, seed: int) -> None:
-    began = time.perf_counter()
+    began = time.process_time()
     datagen, sink = banking(subjects, ticks, seed)
     if mode == "hold":
-        datagen._create_subjects()
+        from doge_datagen.engine import Run
+
+        held = Run(datagen, 0, datagen.subjects_num, 0)  # the same factory, the same subjects
+        held.create_subjects()
         events = 0
     else:
         summary = datagen.start()
         events = summary.events
-    elapsed = time.perf_counter() - began
+    elapsed = time.process_time() - began
     print(json.dumps({"elapsed": elapsed, "events": events, "peak_mib": peak_kib() / 1024}))
 
 
@@ -67,9 +73,16 @@ def measure(mode: str, subjects: int, ticks: int, seed: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(subjects: int, ticks: int, small: int, seed: int = 1) -> List[Row]:
-    big = measure("run", subjects, ticks, seed)
-    little = measure("run", small, ticks, seed)
+def best(mode: str, subjects: int, ticks: int, seed: int, repeat: int) -> dict:
+    """The fastest of ``repeat`` fresh processes (a short run's figure moves with what else
+    the machine does; the fastest is the one least disturbed)."""
+    runs = [measure(mode, subjects, ticks, seed) for _ in range(repeat)]
+    return min(runs, key=lambda r: r["elapsed"])
+
+
+def run(subjects: int, ticks: int, small: int, seed: int = 1, repeat: int = 2) -> List[Row]:
+    big = best("run", subjects, ticks, seed, repeat)
+    little = best("run", small, ticks, seed, 2 * repeat + 1)
     hold = measure("hold", subjects, ticks, seed)
     per_event_big = big["elapsed"] / max(big["events"], 1)
     per_event_small = little["elapsed"] / max(little["events"], 1)
@@ -82,8 +95,8 @@ def run(subjects: int, ticks: int, small: int, seed: int = 1) -> List[Row]:
             f"{big['events']:,} ev, {big['elapsed']:.0f}s)",
             f"{per_event_small * 1e6:.2f}us ({little['events']:,} ev)",
             cost_ratio,
-            "<= 1.5x",
-            cost_ratio <= 1.5,
+            "<= 1.3x",
+            cost_ratio <= 1.3,
         ),
         (
             f"banking {subjects:,}x{ticks:,}: peak memory vs holding the subjects",
@@ -104,12 +117,13 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=10_080)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=2, help="processes for the big size")
     parser.add_argument("--child", choices=("run", "hold"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.subjects, args.ticks, args.seed)
         return
-    print_table(run(args.subjects, args.ticks, args.small, args.seed))
+    print_table(run(args.subjects, args.ticks, args.small, args.seed, args.repeat))
 
 
 if __name__ == "__main__":

@@ -23,21 +23,31 @@ from doge_datagen.errors import (
     RecordError,
     SinkCloseError,
 )
-from doge_datagen.memory_sink import CountingSink, InMemorySink
-from doge_datagen.printing_sink import PrintingSink
+from doge_datagen.sinks.memory import CountingSink, InMemorySink
+from doge_datagen.sinks.printing import PrintingSink
 
 __version__ = "1.0.0"
 
 # Public name -> module that defines it, imported on first access (PEP 562).
 _LAZY: Dict[str, str] = {
     "DataOnlineGeneratorGrapher": "doge_datagen.graph",
-    "DbSink": "doge_datagen.db_sink_factory",
-    "DbSinkFactory": "doge_datagen.db_sink_factory",
-    "FileSink": "doge_datagen.file_sink",
-    "FileSinkFactory": "doge_datagen.file_sink",
-    "KafkaAvroSinkFactory": "doge_datagen.kafka_avro_sink_factory",
-    "KafkaSink": "doge_datagen.kafka_sink_factory",
-    "KafkaSinkFactory": "doge_datagen.kafka_sink_factory",
+    "DbSink": "doge_datagen.sinks.db",
+    "DbSinkFactory": "doge_datagen.sinks.db",
+    "FileSink": "doge_datagen.sinks.file",
+    "FileSinkFactory": "doge_datagen.sinks.file",
+    "KafkaAvroSinkFactory": "doge_datagen.sinks.kafka_avro",
+    "KafkaSink": "doge_datagen.sinks.kafka",
+    "KafkaSinkFactory": "doge_datagen.sinks.kafka",
+    "MqttSink": "doge_datagen.sinks.mqtt",
+    "MqttSinkFactory": "doge_datagen.sinks.mqtt",
+    "NatsSink": "doge_datagen.sinks.nats_jetstream",
+    "NatsSinkFactory": "doge_datagen.sinks.nats_jetstream",
+    "ParquetSink": "doge_datagen.sinks.parquet",
+    "ParquetSinkFactory": "doge_datagen.sinks.parquet",
+    "RabbitMQSink": "doge_datagen.sinks.rabbitmq",
+    "RabbitMQSinkFactory": "doge_datagen.sinks.rabbitmq",
+    "RedisStreamSink": "doge_datagen.sinks.redis_stream",
+    "RedisStreamSinkFactory": "doge_datagen.sinks.redis_stream",
 }
 
 __all__ = [
@@ -56,8 +66,18 @@ __all__ = [
     "KafkaAvroSinkFactory",
     "KafkaSink",
     "KafkaSinkFactory",
+    "MqttSink",
+    "MqttSinkFactory",
+    "NatsSink",
+    "NatsSinkFactory",
+    "ParquetSink",
+    "ParquetSinkFactory",
     "PrintingSink",
+    "RabbitMQSink",
+    "RabbitMQSinkFactory",
     "RecordError",
+    "RedisStreamSink",
+    "RedisStreamSinkFactory",
     "RunSummary",
     "SinkCloseError",
     "Subject",

@@ -6,8 +6,9 @@ callers may catch either::
     DogeError
     ├── ConfigurationError (also ValueError)   bad states, transitions, arguments, sink settings
     ├── RecordError (also ValueError)          an event that a sink cannot encode (schema, mapping)
-    └── DeliveryError (also RuntimeError)      records a sink could not deliver
-        └── SinkCloseError                     several sinks failed while closing
+    ├── DeliveryError (also RuntimeError)      records a sink could not deliver
+    │   └── SinkCloseError                     several sinks failed while closing
+    └── ShardError (also RuntimeError)         a shard of a sharded run failed or was lost
 """
 
 from typing import Any, List, Optional, Sequence
@@ -61,3 +62,21 @@ class SinkCloseError(DeliveryError):
             delivered=delivered,
             failed=failed,
         )
+
+
+class ShardError(DogeError, RuntimeError):
+    """A shard of a sharded run (:func:`doge_datagen.distributed.run_sharded`) failed.
+
+    The message names the shard (its number and range of subjects) and what went wrong in
+    it; the other shards were stopped and their sinks closed. ``shard`` is the first failing
+    shard's number, ``failures`` maps every failed shard's number to its one-line reason,
+    ``summary`` is the merged :class:`~doge_datagen.RunSummary` of what every shard did (a
+    shard whose process was lost counts what it last reported), and ``__cause__`` is the
+    first shard's own exception where it could be brought back.
+    """
+
+    def __init__(self, message: str, *, shard: int, failures: Any, summary: Any = None) -> None:
+        super().__init__(message)
+        self.shard = shard
+        self.failures = dict(failures)
+        self.summary = summary

@@ -10,17 +10,17 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Optional, Sequence, TextIO
 
+from doge_datagen.sinks.base import delivery_counts
+
 _INTERVAL_SECONDS = 0.5
 
 
 def sink_counts(sinks: Sequence[Any], labels: Sequence[str]) -> str:
     parts = []
     for sink, label in zip(sinks, labels):
-        delivered = getattr(sink, "delivered", None)
-        failed = getattr(sink, "failed", None)
-        if delivered is None and failed is None:
-            continue
-        parts.append(f"{label} {delivered or 0} ok/{failed or 0} failed")
+        counts = delivery_counts(sink)
+        if counts is not None:
+            parts.append(f"{label} {counts[0]} ok/{counts[1]} failed")
     return ", ".join(parts)
 
 

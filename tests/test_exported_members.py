@@ -20,8 +20,18 @@ DOCUMENTED = {
     "KafkaAvroSinkFactory",
     "KafkaSink",
     "KafkaSinkFactory",
+    "MqttSink",
+    "MqttSinkFactory",
+    "NatsSink",
+    "NatsSinkFactory",
+    "ParquetSink",
+    "ParquetSinkFactory",
     "PrintingSink",
+    "RabbitMQSink",
+    "RabbitMQSinkFactory",
     "RecordError",
+    "RedisStreamSink",
+    "RedisStreamSinkFactory",
     "RunSummary",
     "SinkCloseError",
     "Subject",
@@ -45,6 +55,50 @@ ORIGINAL_PATHS = {
     "doge_datagen.graph": ["DataOnlineGeneratorGrapher"],
 }
 
+# Every public name the sink modules had before they moved into doge_datagen.sinks, and the
+# module each one lives in now.
+MOVED_SINK_MODULES = {
+    "doge_datagen.printing_sink": (
+        "doge_datagen.sinks.printing",
+        ["FormatFunction", "PrintingSink", "default_format"],
+    ),
+    "doge_datagen.memory_sink": (
+        "doge_datagen.sinks.memory",
+        ["CountingSink", "Event", "InMemorySink"],
+    ),
+    "doge_datagen.file_sink": (
+        "doge_datagen.sinks.file",
+        [
+            "DEFAULT_BUFFER_LINES",
+            "FORMATS",
+            "FileSink",
+            "FileSinkFactory",
+            "PathOrStream",
+            "ValueFunction",
+        ],
+    ),
+    "doge_datagen.kafka_sink_factory": (
+        "doge_datagen.sinks.kafka",
+        ["KafkaSink", "KafkaSinkFactory", "KeyFunction", "POLL_EVERY", "ValueFunction"],
+    ),
+    "doge_datagen.kafka_avro_sink_factory": (
+        "doge_datagen.sinks.kafka_avro",
+        ["KafkaAvroSinkFactory"],
+    ),
+    "doge_datagen.db_sink_factory": (
+        "doge_datagen.sinks.db",
+        [
+            "COPY",
+            "DEFAULT_BATCH_SIZE",
+            "EXECUTEMANY",
+            "INSERT",
+            "DbSink",
+            "DbSinkFactory",
+            "RowMapper",
+        ],
+    ),
+}
+
 
 def test_all_is_exactly_the_documented_names_and_sorted():
     assert set(doge_datagen.__all__) == DOCUMENTED
@@ -63,3 +117,21 @@ def test_original_module_paths_define_the_same_objects():
         module = importlib.import_module(module_name)
         for name in names:
             assert getattr(module, name) is getattr(doge_datagen, name), (module_name, name)
+
+
+def test_every_public_name_of_the_moved_sink_modules_resolves_to_the_same_object():
+    for old_name, (new_name, names) in MOVED_SINK_MODULES.items():
+        old = importlib.import_module(old_name)
+        new = importlib.import_module(new_name)
+        for name in names:
+            assert getattr(old, name) is getattr(new, name), (old_name, name)
+        assert sorted(old.__all__) == sorted(names), old_name
+
+
+def test_the_sinks_package_resolves_its_names_lazily():
+    import doge_datagen.sinks as sinks
+
+    for name in sinks.__all__:
+        assert getattr(sinks, name) is not None, name
+    for name in set(sinks.__all__) & set(doge_datagen.__all__):
+        assert getattr(sinks, name) is getattr(doge_datagen, name), name

@@ -1,0 +1,974 @@
+"""The event-driven engine: compiled tables, the draw, the loop, and a run's state.
+
+One event, from :meth:`DataOnlineGenerator.start` to a sink, all in this file:
+
+1. :func:`run` opens every sink, creates the subjects (global index ``first .. stop - 1``, in
+   order) and, for each one, draws when it first leaves the initial state and by which
+   transition (:meth:`Run.schedule`).
+2. :meth:`Run.loop` walks the ticks in order. A tick holds the subjects due to leave their
+   state at it; they act in creation order.
+3. For each of them the chosen transition's ``action_callback(subject, transition)`` runs; a
+   falsy result vetoes the move. Otherwise the subject moves and every sink of the transition
+   gets ``collect(timestamp, subject, transition)``, in list order.
+4. The subject then draws its next departure from its (new or unchanged) state, starting at
+   the next tick.
+5. When the run ends, normally or by any exception, every sink is closed exactly once
+   (:func:`close_sinks`) and a :class:`RunSummary` is made.
+
+Why this matches the README's per-tick model: leaving a state with total probability ``P``
+(per tick) is a Bernoulli trial each tick, so the number of ticks spent before leaving is
+geometric, ``P(wait >= k) = (1 - P) ** k``, and which transition is taken is independent of
+when, with odds proportional to the probabilities. Sampling the wait directly gives the same
+distribution at a cost that follows the number of events instead of subjects x ticks.
+
+Randomness: the draw a subject makes at tick ``t`` is a hash of ``(seed, global subject index,
+t)`` (SplitMix64's output function, :func:`draw`), so a subject's events depend only on the seed
+and its index, never on how many other subjects there are or in which process they run. That
+is what lets a run be cut into ranges of subjects (:func:`run` takes any range).
+"""
+
+import hashlib
+import inspect
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from doge_datagen.errors import SinkCloseError
+from doge_datagen.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen.summary import RunSummary, sink_labels
+
+if TYPE_CHECKING:  # pragma: no cover
+    from doge_datagen.model import DataOnlineGenerator, Transition
+
+# The same loop in C (_speedups.c), for fast runs; the Python loop below runs when it is not
+# built, and for paced runs, progress reports and fractional ticks. Setting the environment
+# variable DOGE_DATAGEN_PURE_PYTHON=1 keeps every run in Python.
+_speedups: Any
+if os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
+    _speedups = None
+else:
+    try:
+        from doge_datagen import _speedups
+    except ImportError:  # pragma: no cover - a checkout without the built extension
+        _speedups = None
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = [
+    "Run",
+    "close_sinks",
+    "compile_tables",
+    "draw",
+    "engine_key",
+    "next_move",
+    "open_sinks",
+    "run",
+    "summarize",
+]
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_LOW32 = 0xFFFFFFFF
+_TWO_POW_32 = 4294967296
+_LN_2_POW_32 = 32 * math.log(2)
+# How often, at most, the loop calls the sinks' poll() between ticks (a paced run's waits poll
+# too): often enough for any time bound of theirs, rarely enough to cost nothing per tick.
+_POLL_SECONDS = 0.01
+# (index * 2**32 + tick) * golden == index * _INDEX_GOLDEN + tick * golden (mod 2**64).
+_INDEX_GOLDEN = (_TWO_POW_32 * _GOLDEN) & _MASK64
+# Below this leave probability per tick the geometric wait, up to 32 * ln 2 / p ticks, does
+# not fit a float's range of exact whole numbers: such a state is never left.
+_SMALLEST_LEAVE = 1e-290
+# The C loop counts ticks and timestamps in 64-bit integers: runs beyond these use Python.
+_C_LIMIT = 1 << 62
+
+
+def _event_note(first: int, i: int, transition: Any, tick: int, timestamp: Any) -> str:
+    """What an error raised while handling an event says about it."""
+    return (
+        f"while subject #{first + i} took transition {transition.trigger!r} from "
+        f"{transition.from_state!r} at tick {tick} (timestamp {timestamp})"
+    )
+
+
+#: A compiled state: ``[certain, leave, inv_log_stay, thresholds, moves, rest]``.
+Table = List[Any]
+
+
+def engine_key(seed: Any) -> int:
+    """A 64-bit key for the engine's hash, stable across processes and Python versions."""
+    digest = hashlib.sha256(b"doge-datagen/engine/" + repr(seed).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def draw(key: int, index: int, tick: int) -> int:
+    """The 64 random bits subject ``index`` (global) uses for its draw at ``tick``.
+
+    SplitMix64's output function of ``key + (index * 2**32 + tick) * golden``: a counter-based
+    generator, so any subject's draw at any tick is found without the ones before it.
+    """
+    h = (key + (index * _TWO_POW_32 + tick) * _GOLDEN) & _MASK64
+    h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+    h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+    return h ^ (h >> 31)
+
+
+def next_move(key: int, table: Table, index: int, tick: int) -> Tuple[Optional[int], Any]:
+    """When subject ``index`` next leaves the state of ``table``, from ``tick`` on, and by
+    which move: ``(at, move)``, or ``(None, rest)`` for a state it never leaves.
+
+    This is the engine's one draw. :meth:`Run.loop` carries an inlined copy of it because it
+    runs once per event; ``tests/test_engine.py`` holds the two in step.
+    """
+    certain, leave, inv_log_stay, thresholds, moves, rest = table
+    if certain is not None:
+        return tick, certain
+    if leave == 0.0:
+        if not thresholds:
+            return None, rest
+        # A state with profiled probabilities: its timeline draws (timevarying.py).
+        at, move = thresholds.draw(key, index, tick)
+        return (None if at == math.inf else at), move
+    h = draw(key, index, tick)
+    at = tick
+    if leave < 1.0:
+        # The high 32 bits give a uniform u in (0, 1]; log(u) / log(1 - leave) is the
+        # geometric number of ticks spent before leaving.
+        at += int((math.log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+    low = h & _LOW32
+    j = 0
+    while low >= thresholds[j]:
+        j += 1
+    return at, moves[j]
+
+
+def compile_tables(
+    model: "DataOnlineGenerator[Any]",
+    timestamp_start: Optional[float] = None,
+    n_ticks: float = math.inf,
+) -> List[Table]:
+    """Per state index, the table its subjects draw from.
+
+    A table is ``[certain, leave, inv_log_stay, thresholds, moves, rest]``: the move if the
+    state is left at 100 % by a single transition (no draw needed), the leave probability
+    per tick, ``1 / log(1 - leave)`` for the geometric wait, cumulative 32-bit thresholds
+    and the moves they pick, and the marker a subject holds while it rests there for good.
+    A move is ``(transition, callback, sinks, table of to_state, table of from_state,
+    transition index, from_state index)``.
+
+    A state with a profiled probability gets ``leave == 0.0`` (as a final state) and, in
+    place of its thresholds, its :class:`~doge_datagen.timevarying.StateTimeline` for the run
+    starting at ``timestamp_start``: the draw tells the two apart only in that rare branch,
+    so constant models pay nothing per event for profiles.
+    """
+    from doge_datagen.profiles import Profiled
+
+    states = model.states
+    tables: List[Table] = [[] for _ in states]
+    index = {state: i for i, state in enumerate(states)}
+    position = {id(t): k for k, t in enumerate(model.transitions)}
+
+    def move(t: "Transition", s: int) -> Tuple[Any, ...]:
+        """What a subject in state ``s`` holds while it waits to take ``t``."""
+        return (
+            t,
+            t.action_callback,
+            tuple(t.event_sinks),
+            tables[index[t.to_state]],
+            tables[s],
+            position[id(t)],
+            s,
+        )
+
+    for s, state in enumerate(states):
+        every = model.transitions_from(state)
+        rest = (None, None, (), None, tables[s], -1, s)
+        if any(isinstance(t.probability, Profiled) for t in every):
+            from doge_datagen.timevarying import StateTimeline
+
+            if timestamp_start is None:
+                raise ValueError("a model with profiles is compiled for a run's timestamp_start")
+            moves = [move(t, s) for t in every]
+            timeline = StateTimeline(
+                state, every, moves, rest, timestamp_start, model.tick_ms, n_ticks
+            )
+            tables[s].extend((None, 0.0, 0.0, timeline, moves, rest))
+            continue
+        outgoing = [t for t in every if t.probability > 0]
+        if not outgoing:
+            tables[s].extend((None, 0.0, 0.0, [], [], rest))
+            continue
+        total = sum(t.probability for t in outgoing)
+        leave = min(total / 100.0, 1.0)
+        stay_log = math.log1p(-leave) if leave < 1.0 else 0.0
+        if leave < 1.0 and not -stay_log >= _SMALLEST_LEAVE:
+            # A probability so small (5e-324 %) that the expected wait overflows a float:
+            # no subject ever leaves in a run of any length; the state acts as final.
+            tables[s].extend((None, 0.0, 0.0, [], [], rest))
+            continue
+        inv_log_stay = 1.0 / stay_log if leave < 1.0 else 0.0
+        thresholds: List[int] = []
+        running = 0.0
+        for t in outgoing:
+            running += t.probability
+            thresholds.append(min(int(running / total * _TWO_POW_32), _TWO_POW_32))
+        thresholds[-1] = _TWO_POW_32
+        moves = [move(t, s) for t in outgoing]
+        certain = moves[0] if leave == 1.0 and len(moves) == 1 else None
+        tables[s].extend((certain, leave, inv_log_stay, thresholds, moves, rest))
+    return tables
+
+
+def _deliver_rest(
+    sinks: Sequence[Any],
+    failed: Any,
+    error: BaseException,
+    timestamp: int,
+    subject: Any,
+    transition: "Transition",
+) -> None:
+    """A sink raised while collecting an event: the sinks after it still get the event, so
+    that the healthy ones hold everything generated up to the fault. Their own errors are
+    attached to ``error`` as notes."""
+    position = next(n for n, sink in enumerate(sinks) if sink is failed)
+    for sink in sinks[position + 1 :]:
+        if sink is failed:
+            continue  # listed twice: the sink that failed does not get the event again
+        try:
+            sink.collect(timestamp, subject, transition)
+        except Exception as more:
+            if hasattr(error, "add_note"):
+                error.add_note(f"{type(more).__name__} from another sink: {more}")
+
+
+class _Unkeyed:
+    """Takes the engine's keys when ``datagen.random`` was replaced by another generator."""
+
+    _i: Optional[int] = None
+    _s: Optional[int] = None
+    _t: int = CREATE_TICK
+    _tb: Optional[int] = None
+
+    def at_tick(self, tick: int) -> None:
+        pass
+
+    def key(self, index: Optional[int], tick: int = CREATE_TICK) -> None:
+        pass
+
+
+def takes_index(create: Callable[..., Any]) -> bool:
+    """Whether a factory's ``create`` wants the subject's global index: it has a positional
+    parameter without a default (``create(self, index)``) or one named ``index``."""
+    try:
+        parameters = inspect.signature(create).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called as before
+        return False
+    for parameter in parameters:
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            if parameter.default is parameter.empty or parameter.name == "index":
+                return True
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            return False
+    return False
+
+
+class Run:
+    """The state of one run over the global subject indices ``first .. stop - 1``.
+
+    It holds what changes while the run goes on (the subjects, each one's pending move, the
+    per-tick buckets, the counts), so the generator itself stays a description of the model
+    that several runs (or shards of one run, in other processes) can share.
+    """
+
+    def __init__(
+        self,
+        model: "DataOnlineGenerator[Any]",
+        first: int,
+        stop: int,
+        timestamp_start: int,
+        pacer: Any = None,
+        reporter: Any = None,
+        arrivals_shard: Tuple[int, int] = (0, 1),
+    ) -> None:
+        self.model = model
+        self.first = first
+        self.stop = stop
+        #: ``(k, K)``: this run is shard ``k`` of ``K``; arrival ``j`` is shard ``j % K``'s.
+        self.arrivals_shard = arrivals_shard
+        #: The subjects that arrived during the run (in this shard).
+        self.arrived = 0
+        #: The next tick at which subjects arrive (infinite: none before the end).
+        self.next_arrival: float = math.inf
+        self._upcoming: List[int] = []
+        self._arrivals: Any = None
+        self._n_ticks: float = math.inf
+        self.timestamp_start = timestamp_start
+        self.pacer = pacer
+        self.reporter = reporter
+        self.subjects: List[Any] = []
+        #: pending[i]: the move local subject ``i`` makes next (at the tick whose bucket holds
+        #: ``i``, if any before the end), or the resting marker of the final state it is in.
+        #: Its last item is always the subject's current state index.
+        self.pending: List[Any] = []
+        #: tick -> local positions of the subjects due to leave their state then.
+        self.due: Dict[int, List[int]] = {}
+        self.counts = [0] * len(model.transitions)
+        self.vetoes = [0] * len(model.transitions)
+        self.ticks_done = 0
+        self.timestamp = timestamp_start
+        self.tables: List[Table] = []
+        self.key = engine_key(model.seed)
+        #: What the run keys per subject and tick: ``datagen.random`` when it is a
+        #: :class:`SubjectRandom` (else a stand-in whose keys nobody reads).
+        self.rng: Any = model.random if isinstance(model.random, SubjectRandom) else _Unkeyed()
+        if isinstance(self.rng, SubjectRandom):
+            self.rng.begin(first)
+        #: The ``poll()`` of every sink that has one: called after a tick (at most every
+        #: ``_POLL_SECONDS``) and while a paced run waits, so buffering sinks keep their
+        #: time bound and asynchronous ones their delivery counts current.
+        self.polls: List[Callable[[], Any]] = [
+            sink.poll for sink in model.sinks if callable(getattr(sink, "poll", None))
+        ]
+
+    def create_subjects(self) -> None:
+        """Create the run's subjects, in global index order, each with ``datagen.random``
+        keyed by its global index.
+
+        A factory whose ``create`` takes the index (``create(self, index)``) is called for
+        this run's indices only. One whose ``create()`` takes nothing may count the subjects
+        it made (the README's does), so in a run that starts after index 0 (a shard) it is
+        also called for every index before, and those subjects are dropped: the subjects of
+        the range are then the same as in a whole run.
+        """
+        factory: Any = self.model.subject_factory
+        create: Callable[..., Any] = getattr(factory, "create", factory)
+        rng = self.rng
+        first = self.first
+        subjects = []
+        try:
+            if takes_index(create):
+                for i in range(self.stop - first):
+                    rng._i, rng._s = i, None
+                    subjects.append(create(first + i))
+            else:
+                for i in range(-first, 0):
+                    rng._i, rng._s = i, None
+                    create()
+                for i in range(self.stop - first):
+                    rng._i, rng._s = i, None
+                    subjects.append(create())
+        finally:
+            rng._i = None
+        self.subjects = subjects
+
+    def arrive(self, arrivals: Any, tick: int, indices: List[int], n_ticks: float) -> float:
+        """Create the subjects arriving at ``tick`` (global ``indices``, this shard's) and
+        file them from ``tick`` on; return the next tick with arrivals.
+
+        A subject of global index ``g`` sits at local position ``g - first``, as the initial
+        ones do, so the draw's hash input is the same in every shard. Positions between
+        belong to other shards' arrivals and stay empty (``None``).
+        """
+        if indices:
+            factory: Any = self.model.subject_factory
+            create: Callable[..., Any] = getattr(factory, "create", factory)
+            with_index = takes_index(create)
+            rng = self.rng
+            subjects, pending = self.subjects, self.pending
+            initial = self.tables[self.model.states.index(self.model.initial_state)]
+            for g in indices:
+                i = g - self.first
+                missing = i + 1 - len(subjects)
+                if missing > 0:
+                    subjects.extend([None] * missing)
+                    pending.extend([None] * missing)
+                rng.key(i, CREATE_TICK)  # datagen.random: subject g's creation stream
+                try:
+                    subjects[i] = create(g) if with_index else create()
+                finally:
+                    rng._i = None
+                self.arrived += 1
+                self.schedule(i, initial, tick, n_ticks)
+        at, upcoming = arrivals.next()
+        self.next_arrival = at
+        self._upcoming = upcoming
+        return at
+
+    def schedule_all(self, table: Table, n_ticks: float) -> None:
+        """``schedule(i, table, 0, n_ticks)`` for every subject of the run, with the draw of
+        :func:`next_move` written out: it runs once per subject, which at a million subjects
+        and a few events each is a good part of the run (``tests/test_engine.py`` holds the
+        copies in step)."""
+        certain, leave, inv_log_stay, thresholds, moves, rest = table
+        pending, due = self.pending, self.due
+        # draw()'s hash input for global subject first + i at tick 0.
+        key = (self.key + self.first * _INDEX_GOLDEN) & _MASK64
+        fast = self._fast_loop(key, n_ticks)
+        if fast is not None:  # the C loop's draw, from its own schedule (any kind of state)
+            _speedups.schedule_all(fast[1], pending, len(self.subjects), table)
+            return
+        if certain is not None or leave == 0.0:
+            for i in range(len(self.subjects)):
+                self.schedule(i, table, 0, n_ticks)
+            return
+        get = due.get
+        log = math.log
+        for i in range(len(self.subjects)):
+            h = (key + i * _INDEX_GOLDEN) & _MASK64
+            h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+            h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+            h ^= h >> 31
+            at = 0
+            if leave < 1.0:
+                at = int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+            low = h & _LOW32
+            j = 0
+            while low >= thresholds[j]:
+                j += 1
+            pending[i] = moves[j]
+            if at < n_ticks:
+                bucket = get(at)
+                if bucket is None:
+                    due[at] = [i]
+                else:
+                    bucket.append(i)
+
+    def schedule(self, i: int, table: Table, tick: int, n_ticks: float) -> None:
+        """File local subject ``i`` under the tick it next leaves the state of ``table``."""
+        at, move = next_move(self.key, table, self.first + i, tick)
+        self.pending[i] = move
+        if at is not None and at < n_ticks:
+            bucket = self.due.get(at)
+            if bucket is None:
+                self.due[at] = [i]
+            else:
+                bucket.append(i)
+
+    def loop(self) -> None:
+        model = self.model
+        subjects = self.subjects
+        n_ticks: float = math.inf if model.ticks_num is None else model.ticks_num
+        self.tables = tables = compile_tables(model, self.timestamp_start, n_ticks)
+        from doge_datagen.timevarying import Arrivals, check_run
+
+        check_run(tables, n_ticks)  # errors in profiles come before any event
+        arrivals = None
+        if model.arrivals is not None:
+            arrivals = Arrivals(
+                model.arrivals,
+                self.key,
+                self.timestamp_start,
+                model.tick_ms,
+                n_ticks,
+                model.subjects_num,
+                self.arrivals_shard,
+            )
+        # The hash input of local subject i is that of global subject first + i: fold the
+        # offset into the key once (the arithmetic is modulo 2**64 either way).
+        key = (self.key + self.first * _TWO_POW_32 * _GOLDEN) & _MASK64
+        log = math.log
+        counts, vetoes = self.counts, self.vetoes
+        pending: List[Any] = [None] * len(subjects)
+        self.pending = pending
+        due = self.due
+        initial = tables[model.states.index(model.initial_state)]
+        self.schedule_all(initial, n_ticks)
+        next_arrival: float = math.inf
+        if arrivals is not None:
+            next_arrival, self._upcoming = arrivals.next()
+            self.next_arrival = next_arrival
+
+        timestamp_start = self.timestamp_start
+        tick_ms = model.tick_ms
+        pacer = self.pacer
+        reporter = self.reporter
+        polls = self.polls
+        clock = time.perf_counter
+        next_poll = 0.0
+        rng = self.rng
+        whole_ms = isinstance(tick_ms, int)  # no rounding needed
+        pop = due.pop
+        get = due.get
+        tick = 0
+        timestamp = timestamp_start
+        self._arrivals, self._n_ticks = arrivals, n_ticks
+        fast = self._fast_loop(key, n_ticks)
+        while tick < n_ticks:
+            if tick >= next_arrival:
+                next_arrival = self.arrive(arrivals, tick, self._upcoming, n_ticks)
+                subjects = self.subjects
+            if fast is not None:
+                # The rest of the run in C: the same steps as below (arrivals and the sinks'
+                # polls included), until the end, a stop, or nobody is left to move.
+                run_ticks, context, where = fast
+                try:
+                    tick, ran_at, _ = run_ticks(context, subjects, pending, tick, next_arrival)
+                except Exception as exc:
+                    self._fast_loop_failed(exc, where)
+                    raise
+                if ran_at is not None:
+                    timestamp = ran_at
+                self.ticks_done, self.timestamp = tick, timestamp
+                break
+            bucket = pop(tick, None)
+            if not bucket:
+                if model._stopping:
+                    break
+                if pacer is None:
+                    if not due and next_arrival >= n_ticks:
+                        break  # nobody will ever move again
+                    tick += 1
+                    if reporter is None:
+                        # Through the empty ticks that follow in one go (with short ticks,
+                        # most are empty): there is a bucket ahead, or arrivals, or the end.
+                        while tick < n_ticks and tick < next_arrival and tick not in due:
+                            tick += 1
+                else:
+                    tick = self.ticks_done = self._idle(tick, n_ticks)
+                if reporter is not None:
+                    self.ticks_done, self.timestamp = tick, timestamp_start + round(tick * tick_ms)
+                    reporter.update(tick, self.timestamp, sum(counts))
+                continue
+            if pacer is not None:
+                pacer.wait(tick)
+            if model._stopping:
+                break
+            if len(bucket) > 1:
+                bucket.sort()
+            timestamp = timestamp_start + (
+                tick * tick_ms if whole_ms else round(tick * tick_ms)  # type: ignore[assignment]
+            )
+            following = tick + 1
+            # Subjects due at the very next tick (all of them, in a dense model) go straight
+            # into its bucket, which is made at the first of them.
+            upcoming: Optional[List[int]] = get(following)
+            # datagen.random's streams for this tick (the tick's part of their key is worked
+            # out at the first draw); the engine's own draws at the next tick share the key's
+            # tick part, folded in once here.
+            rng._t = tick
+            rng._tb = None
+            tick_key = key + following * _GOLDEN
+            try:
+                for i in bucket:
+                    transition, callback, sinks, table, from_table, k, _ = pending[i]
+                    subject = subjects[i]
+                    # datagen.random draws from this subject's stream at this tick.
+                    rng._i = i
+                    rng._s = None
+                    if callback is None or callback(subject, transition):
+                        counts[k] += 1
+                        try:
+                            for sink in sinks:
+                                sink.collect(timestamp, subject, transition)
+                        except Exception as exc:
+                            _deliver_rest(sinks, sink, exc, timestamp, subject, transition)
+                            raise
+                    else:
+                        vetoes[k] += 1
+                        table = from_table
+                    # next_move(key, table, first + i, following), inlined: this runs once
+                    # per event. (tick_key + i * _INDEX_GOLDEN is draw()'s hash input.)
+                    certain, leave, inv_log_stay, thresholds, moves, rest = table
+                    if certain is not None:
+                        pending[i] = certain
+                        if upcoming is None:
+                            upcoming = []
+                            if following < n_ticks:
+                                due[following] = upcoming
+                        upcoming.append(i)
+                        continue
+                    if leave == 0.0:
+                        if not thresholds:
+                            pending[i] = rest
+                            continue
+                        # Profiled: the state's timeline draws (rare branch; see next_move).
+                        at, pending[i] = thresholds.draw(key, i, following)
+                    else:
+                        h = (tick_key + i * _INDEX_GOLDEN) & _MASK64
+                        h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+                        h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+                        h ^= h >> 31
+                        at = following
+                        if leave < 1.0:
+                            at += int((log((h >> 32) + 1) - _LN_2_POW_32) * inv_log_stay)
+                        low = h & _LOW32
+                        j = 0
+                        while low >= thresholds[j]:
+                            j += 1
+                        pending[i] = moves[j]
+                    if at == following:
+                        if upcoming is None:
+                            upcoming = []
+                            if following < n_ticks:
+                                due[following] = upcoming
+                        upcoming.append(i)
+                    elif at < n_ticks:
+                        later = get(at)
+                        if later is None:
+                            due[at] = [i]
+                        else:
+                            later.append(i)
+            except Exception as exc:
+                rng._i = None
+                self.ticks_done, self.timestamp = tick, timestamp
+                if hasattr(exc, "add_note"):
+                    exc.add_note(_event_note(self.first, i, transition, tick, timestamp))
+                raise
+            rng._i = None
+            tick = following
+            if polls:
+                now = clock()
+                if now >= next_poll:  # at most every _POLL_SECONDS: a tick can be short
+                    next_poll = now + _POLL_SECONDS
+                    self.ticks_done, self.timestamp = tick, timestamp
+                    for poll in polls:
+                        poll()
+            if reporter is not None:
+                self.ticks_done, self.timestamp = tick, timestamp
+                reporter.update(tick, timestamp, sum(counts))
+            elif pacer is not None or tick & 255 == 0:
+                # For readers in other threads (metrics, a shard's watcher): every tick of a
+                # paced run, now and then in a fast one (where ticks are microseconds apart).
+                self.ticks_done, self.timestamp = tick, timestamp
+        if reporter is None:
+            self.ticks_done, self.timestamp = tick, timestamp
+        if model.ticks_num is not None and not model._stopping:
+            self.ticks_done = model.ticks_num
+
+    def _fast_loop(
+        self, key: int, n_ticks: float
+    ) -> Optional[Tuple[Any, Tuple[Any, ...], List[Any]]]:
+        """``(run_ticks, context, where)`` for the C loop, or None where the Python loop runs:
+        without the extension, for paced runs and progress reports (which act at every
+        tick), for ticks of a fractional number of milliseconds, and beyond 64-bit ticks."""
+        model = self.model
+        tick_ms = model.tick_ms
+        start = self.timestamp_start
+        if (
+            _speedups is None
+            or self.pacer is not None
+            or self.reporter is not None
+            or type(tick_ms) is not int
+            or type(start) is not int
+            or not 0 < tick_ms < 1 << 31
+            or not -_C_LIMIT < start < _C_LIMIT
+            or not (n_ticks == math.inf or n_ticks < _C_LIMIT // (1 << 31))
+        ):
+            return None
+        where: List[Any] = [None, None, None, None]
+        context = (
+            self.due,
+            self.counts,
+            self.vetoes,
+            self.rng,
+            model,
+            key,
+            start,
+            tick_ms,
+            n_ticks,
+            where,
+            _LN_2_POW_32,
+            self,
+            self.polls,
+            _POLL_SECONDS,
+            time.perf_counter,
+            self._arrive_at,
+        )
+        return _speedups.run_ticks, context, where
+
+    def _arrive_at(self, tick: int) -> float:
+        """The C loop reached the next tick with arrivals: create them (filed into
+        :attr:`due`) and return the tick of the arrivals after."""
+        return self.arrive(self._arrivals, tick, self._upcoming, self._n_ticks)
+
+    def _fast_loop_failed(self, exc: BaseException, where: List[Any]) -> None:
+        """The C loop raised while handling an event: what the Python loop does then (the
+        sinks after a failing one get the event, the error says which event it was)."""
+        i, failed_sink, tick, timestamp = where
+        where[:] = [None, None, None, None]
+        self.rng._i = None
+        if i is None:  # pragma: no cover - raised outside an event (an internal error)
+            return
+        transition, _, sinks = self.pending[i][:3]
+        if failed_sink is not None:
+            _deliver_rest(sinks, failed_sink, exc, timestamp, self.subjects[i], transition)
+        self.ticks_done, self.timestamp = tick, timestamp
+        if hasattr(exc, "add_note"):
+            exc.add_note(_event_note(self.first, i, transition, tick, timestamp))
+
+    def _idle(self, tick: int, n_ticks: float) -> int:
+        """A paced run with nothing due at ``tick``: sleep until the next tick that has
+        something to do (or the end, or a stop) instead of spinning through empty ticks."""
+        pacer = self.pacer
+        if self.due:
+            target = min(self.due)
+            if self.next_arrival < target:
+                target = int(self.next_arrival)
+        elif self.next_arrival < n_ticks:
+            target = int(self.next_arrival)
+        elif n_ticks != math.inf:
+            target = int(n_ticks)
+        else:
+            # Every subject rests in a final state: keep time until stopped.
+            pacer.sleep_until(None)
+            return max(tick, pacer.ticks_elapsed())
+        pacer.sleep_until(target)
+        return target if not self.model._stopping else max(tick, min(target, pacer.ticks_elapsed()))
+
+    def state_counts(
+        self, counts: Optional[Sequence[int]] = None, arrived: Optional[int] = None
+    ) -> List[int]:
+        """How many of the run's subjects are in each state (by state index), without
+        looking at a subject: every subject starts (or arrives) in the initial state and
+        each event moves one from its transition's ``from_state`` to its ``to_state``. The
+        hot loop keeps nothing extra for it. From another thread while the run goes on, pass
+        a copy of :attr:`counts` and then :attr:`arrived`, read in that order: the numbers
+        then add up to ``stop - first + arrived``."""
+        model = self.model
+        index = {state: s for s, state in enumerate(model.states)}
+        occupancy = [0] * len(model.states)
+        arrived = self.arrived if arrived is None else arrived
+        occupancy[index[model.initial_state]] = self.stop - self.first + arrived
+        for transition, n in zip(model.transitions, self.counts if counts is None else counts):
+            occupancy[index[transition.from_state]] -= n
+            occupancy[index[transition.to_state]] += n
+        return occupancy
+
+    def subject_states(self) -> List[str]:
+        states = self.model.states
+        return [states[move[-1]] for move in self.pending if move is not None]
+
+
+@contextmanager
+def _stop_on_signals(model: "DataOnlineGenerator[Any]", enabled: bool) -> Iterator[List[int]]:
+    """While a run without a tick limit goes on in the main thread, SIGINT and SIGTERM ask
+    it to stop (the current tick completes and the sinks are closed) instead of killing it.
+
+    The handlers stay in place while the sinks close, so a second signal cannot cut a
+    flush short by killing the process; it is recorded (the yielded list holds the signals
+    received) and sinks that offer ``hurry()`` are asked to bound their remaining waits.
+    """
+    received: List[int] = []
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        # A signal while the run is already stopping (a first signal, stop(), or a sharded
+        # run's coordinator asking this shard to stop) cuts the remaining waits short.
+        stopping = model._stopping or bool(received)
+        received.append(signum)
+        if not stopping:
+            _LOGGER.info("signal %s received: stopping after the current tick", signum)
+        else:
+            _LOGGER.warning("signal %s during the stop: cutting the sinks' waits short", signum)
+            for sink in model.sinks:
+                hurry = getattr(sink, "hurry", None)
+                if callable(hurry):
+                    try:
+                        hurry()
+                    except Exception:  # pragma: no cover - a signal handler must not raise
+                        _LOGGER.debug("hurry() of %r failed", sink, exc_info=True)
+        model.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def open_sinks(sinks: Sequence[Any]) -> None:
+    """Open every sink that has an ``open()`` (files, connections), in order."""
+    for sink in sinks:
+        opener = getattr(sink, "open", None)
+        if callable(opener):
+            opener()
+
+
+def close_sinks(sinks: Sequence[Any]) -> List[BaseException]:
+    """Close every sink once, whatever any of them raises, and return what they raised.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` from one sink do not keep the others from being
+    closed: they are collected like any other error and the caller re-raises them afterwards.
+    """
+    errors: List[BaseException] = []
+    for sink in sinks:
+        close = getattr(sink, "close", None)
+        if close is None:
+            continue
+        try:
+            close()
+        except BaseException as exc:  # every sink gets closed; errors are raised afterwards
+            _LOGGER.debug("closing sink %r failed", sink, exc_info=True)
+            errors.append(exc)
+    return errors
+
+
+def _close_error(errors: List[BaseException]) -> BaseException:
+    """The one error to raise for the sinks that failed to close."""
+    for error in errors:
+        if not isinstance(error, Exception):
+            return error  # KeyboardInterrupt, SystemExit: the caller asked to leave
+    return errors[0] if len(errors) == 1 else SinkCloseError(errors)
+
+
+def summarize(run: Run, sinks: Sequence[Any], elapsed: float) -> RunSummary:
+    from doge_datagen.sinks.base import delivery_counts  # the sinks import the model
+
+    model = run.model
+    per_trigger: Dict[str, int] = {}
+    vetoed_per_trigger: Dict[str, int] = {}
+    per_sink = {id(sink): 0 for sink in sinks}
+    labels = sink_labels(sinks)
+    for transition, n, v in zip(model.transitions, run.counts, run.vetoes):
+        per_trigger[transition.trigger] = per_trigger.get(transition.trigger, 0) + n
+        if v:
+            vetoed_per_trigger[transition.trigger] = (
+                vetoed_per_trigger.get(transition.trigger, 0) + v
+            )
+        for sink in transition.event_sinks:
+            per_sink[id(sink)] += n
+    return RunSummary(
+        seed=model.seed,
+        subjects=run.stop - run.first + run.arrived,
+        arrivals=run.arrived,
+        ticks=run.ticks_done,
+        events=sum(run.counts),
+        vetoed=sum(run.vetoes),
+        elapsed_seconds=elapsed,
+        events_per_trigger=per_trigger,
+        vetoed_per_trigger=vetoed_per_trigger,
+        events_per_sink=dict(zip(labels, per_sink.values())),
+        delivery={
+            label: {"delivered": counted[0], "failed": counted[1]}
+            for label, counted in zip(labels, map(delivery_counts, sinks))
+            if counted is not None
+        },
+        stopped=model._stopping,
+        timestamp_start=run.timestamp_start,
+        lag=run.pacer.stats() if run.pacer is not None else None,
+    )
+
+
+def _while_waiting(state: Run) -> None:
+    """A paced run waits for its next tick: serve the sinks' time bounds and the progress."""
+    for poll in state.polls:
+        poll()
+    if state.reporter is not None:
+        state.reporter.update(state.ticks_done, state.timestamp, sum(state.counts))
+
+
+def _final_progress(state: Run) -> None:
+    """The last progress line, drawn after the sinks closed: their final delivered counts."""
+    reporter = state.reporter
+    if reporter is not None:
+        try:
+            reporter.update(state.ticks_done, state.timestamp, sum(state.counts), force=True)
+        finally:
+            reporter.close()
+
+
+def run(
+    model: "DataOnlineGenerator[Any]",
+    *,
+    speed: Optional[float] = None,
+    progress: bool = False,
+    first: int = 0,
+    stop: Optional[int] = None,
+    timestamp_start: Optional[int] = None,
+    metrics: Any = None,
+    shard: Optional[str] = None,
+    arrivals_shard: Tuple[int, int] = (0, 1),
+    wall_start: Optional[float] = None,
+) -> RunSummary:
+    """Run ``model`` for the global subject indices ``first .. stop - 1`` (by default all of
+    them), then close every sink; return what the run did.
+
+    ``speed`` and ``progress`` are :meth:`DataOnlineGenerator.start`'s; ``timestamp_start``
+    overrides the model's (a sharded run resolves it once for every shard). ``metrics`` (a
+    :class:`~doge_datagen.metrics.MetricsServer`, or anything with its ``watch``/``finish``)
+    watches the run from before its sinks open until after they closed, as ``shard``.
+    ``arrivals_shard``, ``(k, K)``, says which of the subjects arriving during the run are
+    this run's: arrival ``j`` belongs to shard ``j % K`` (every shard draws the same arrivals).
+    ``wall_start`` (epoch seconds, ``time.time()``) is when tick 0 is due in a paced run: the
+    shards of one run share it, so together they keep one schedule.
+    """
+    sinks = model.sinks
+    began = time.perf_counter()
+    model.random.seed(model.seed)
+    model._stopping = False
+    if stop is None:
+        stop = first + model.subjects_num
+    if timestamp_start is None:
+        timestamp_start = model.timestamp_start
+    if timestamp_start is None:
+        timestamp_start = round(time.time() * 1000)
+    reporter = None
+    if progress:
+        from doge_datagen.progress import ProgressReporter
+
+        reporter = ProgressReporter(model.ticks_num, sinks, sink_labels(sinks))
+    pacer = None
+    if speed is not None:
+        from doge_datagen.pacing import Pacer
+
+        if wall_start is None:
+            pacer = Pacer(model.tick_ms, speed, lambda: model._stopping)
+        else:
+            pacer = Pacer(model.tick_ms, speed, lambda: model._stopping, clock=time.time)
+            pacer.wall_start = wall_start
+    state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
+    model._last_run = state
+    probe = None
+    if metrics is not None:
+        probe = metrics.watch(state, sinks, sink_labels(sinks), speed=speed, shard=shard)
+    if pacer is not None:
+        pacer.idle = lambda: _while_waiting(state)
+    with _stop_on_signals(model, enabled=model.ticks_num is None) as received:
+        try:
+            open_sinks(sinks)
+            state.create_subjects()
+            state.loop()
+        except BaseException as exc:
+            close_errors = close_sinks(sinks)
+            if probe is not None:
+                metrics.finish(probe, exc)
+            if close_errors and hasattr(exc, "add_note"):
+                for err in close_errors:
+                    exc.add_note(
+                        f"while closing sinks after this error: {type(err).__name__}: {err}"
+                    )
+            _final_progress(state)
+            # What the run did up to the error, for callers who want the counts.
+            try:
+                summary = summarize(state, sinks, time.perf_counter() - began)
+                summary.signals = list(received)
+                exc.summary = summary  # type: ignore[attr-defined]
+            except Exception:  # pragma: no cover - never hide the original error
+                _LOGGER.debug("no summary for the failed run", exc_info=True)
+            raise
+        close_errors = close_sinks(sinks)
+        if probe is not None:
+            metrics.finish(probe, _close_error(close_errors) if close_errors else None)
+        _final_progress(state)
+    summary = summarize(state, sinks, time.perf_counter() - began)
+    summary.signals = list(received)
+    if close_errors:
+        error = _close_error(close_errors)
+        try:
+            error.summary = summary  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+        raise error
+    return summary

@@ -1,0 +1,379 @@
+"""The model: subjects, transitions, sinks, and the :class:`DataOnlineGenerator` that holds them.
+
+A generator is a description: states, transitions with their probabilities, callbacks and
+sinks, a subject factory and the run's size. Building one has no side effects (sinks open
+their files and connections when a run starts). :meth:`DataOnlineGenerator.start` checks the
+whole model again, then hands it to :mod:`doge_datagen.engine`, which keeps everything that
+changes during a run in a run object of its own.
+"""
+
+import logging
+import random
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
+
+from doge_datagen import engine, validators
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.randomness import SubjectRandom
+from doge_datagen.summary import RunSummary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from doge_datagen.analysis import ModelAnalysis
+    from doge_datagen.engine import Run
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = [
+    "DataOnlineGenerator",
+    "EventSink",
+    "Subject",
+    "SubjectFactory",
+    "Transition",
+]
+
+S = TypeVar("S")
+
+ActionCallback = Callable[[Any, "Transition"], Any]
+
+
+class Subject:
+    """Base class for the actors that walk the state machine (users, devices, ...).
+
+    Subclass it and keep whatever attributes the callbacks and sinks need. Subjects need not
+    be hashable and are told apart by position, never by equality.
+    """
+
+
+class SubjectFactory(ABC, Generic[S]):
+    """Creates the subjects of a run, one call to :meth:`create` per subject, in order."""
+
+    @abstractmethod
+    def create(self) -> S:
+        """Return a new subject."""
+
+
+class Transition:
+    """A possible move from ``from_state`` to ``to_state``.
+
+    ``probability`` is the chance, in percent, that a subject in ``from_state`` takes this
+    transition in a given tick. The attributes may be changed after ``add_transition``; the
+    model is checked again when a run starts, so a change that makes it invalid is refused
+    then, with the same message as at ``add_transition``.
+    """
+
+    __slots__ = (
+        "trigger",
+        "from_state",
+        "to_state",
+        "probability",
+        "action_callback",
+        "event_sinks",
+    )
+
+    def __init__(
+        self,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        probability: float,
+        action_callback: Optional[ActionCallback] = None,
+        event_sinks: Optional[Sequence["EventSink"]] = None,
+    ) -> None:
+        self.trigger = trigger
+        self.from_state = from_state
+        self.to_state = to_state
+        self.probability = probability
+        self.action_callback = action_callback
+        self.event_sinks: List[EventSink] = list(event_sinks) if event_sinks else []
+
+    def __repr__(self) -> str:
+        return (
+            f"Transition(trigger={self.trigger!r}, from_state={self.from_state!r}, "
+            f"to_state={self.to_state!r}, probability={self.probability!r})"
+        )
+
+
+class EventSink(ABC):
+    """Receives the events of successful transitions.
+
+    Implement :meth:`collect`; override :meth:`open` to acquire files or connections when a
+    run starts and :meth:`close` to flush and release them. A sink is also a context manager
+    that closes itself on exit.
+    """
+
+    def open(self) -> None:
+        """Called once when a run starts, before the first event. The default does nothing.
+
+        Sinks open files and connections here rather than in their constructor, so that
+        building a model (to draw or analyse it) touches no output.
+        """
+
+    @abstractmethod
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """Handle one event: ``subject`` took ``transition`` at ``timestamp`` (epoch ms)."""
+
+    def close(self) -> None:
+        """Flush what is buffered and release resources. The default does nothing."""
+
+    def __enter__(self) -> "EventSink":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class DataOnlineGenerator(Generic[S]):
+    """A probabilistic state machine traversed by ``subjects_num`` subjects.
+
+    :param states: the names of the states.
+    :param initial_state: the state every subject starts in.
+    :param subject_factory: a :class:`SubjectFactory` (or any callable returning a subject).
+    :param subjects_num: how many subjects to create.
+    :param tick_ms: the length of a tick in milliseconds (timestamps are rounded to whole
+        milliseconds when it is fractional).
+    :param ticks_num: how many ticks to run; ``None`` runs until :meth:`stop` (or, in the
+        main thread, SIGINT or SIGTERM).
+    :param timestamp_start: the timestamp of tick 0: whole epoch milliseconds or a
+        ``datetime``; ``None`` means the time at which :meth:`start` is called.
+    :param seed: makes the run reproducible; ``None`` picks one at random (see :attr:`seed`).
+    :param arrivals: new subjects per tick during the run (see :attr:`arrivals`).
+    """
+
+    def __init__(
+        self,
+        states: Iterable[str],
+        initial_state: str,
+        subject_factory: Union[SubjectFactory[Any], Callable[[], Any]],
+        subjects_num: int,
+        tick_ms: int,
+        ticks_num: Optional[int],
+        timestamp_start: Union[int, float, datetime, None] = 0,
+        *,
+        seed: Any = None,
+        arrivals: Any = None,
+    ) -> None:
+        self.states: List[str] = validators.check_states(states)
+        if initial_state not in self.states:
+            raise ConfigurationError(
+                f"initial state {initial_state!r} is not one of the states {self.states!r}"
+            )
+        if not (hasattr(subject_factory, "create") or callable(subject_factory)):
+            raise ConfigurationError(
+                f"subject_factory must be a SubjectFactory or a callable, got {subject_factory!r}"
+            )
+        self.initial_state = initial_state
+        self.subject_factory = subject_factory
+        self.subjects_num = validators.check_count("subjects_num", subjects_num)
+        self.ticks_num = validators.check_optional_count("ticks_num", ticks_num)
+        self.tick_ms: Union[int, float] = validators.check_tick_ms(tick_ms)
+        self.timestamp_start: Optional[int] = validators.check_timestamp(
+            "timestamp_start", timestamp_start
+        )
+        if seed is None:
+            seed = random.SystemRandom().randrange(1 << 63)
+        self.seed: Any = seed
+        #: A generator seeded from :attr:`seed`, for factories and callbacks. It is re-seeded
+        #: at every :meth:`start`, so a run can be repeated exactly. While a subject is
+        #: created or handles an event, its draws come from that subject's own stream
+        #: (:class:`~doge_datagen.randomness.SubjectRandom`), so they do not depend on the
+        #: other subjects of the run.
+        self.random: random.Random = SubjectRandom(seed)
+        self.transitions: List[Transition] = []
+        self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
+        self._stopping: bool = False
+        self._last_run: Optional[Run] = None
+        self.arrivals = arrivals
+
+    @property
+    def arrivals(self) -> Any:
+        """New subjects per tick while the run goes on: ``None`` (a fixed population), a mean
+        number per tick, or a rate times a profile (``2.0 * hourly([...])``).
+
+        Each tick brings a Poisson number of them with that mean. They are created when they
+        arrive, in the initial state, with global indices after the initial subjects
+        (``subjects_num``, ``subjects_num + 1``, ...), and move from the tick they arrive at.
+        A subject leaves the population by reaching a final state.
+        """
+        return self._arrivals
+
+    @arrivals.setter
+    def arrivals(self, value: Any) -> None:
+        self._arrivals = validators.check_arrivals(value)
+
+    # -- model -------------------------------------------------------------------------------
+
+    def add_transition(
+        self,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        probability: Any,
+        action_callback: Optional[ActionCallback] = None,
+        event_sinks: Optional[Sequence[EventSink]] = None,
+    ) -> Transition:
+        """Add a transition taken with ``probability`` percent per tick; return it.
+
+        ``probability`` may also be a base times a profile (``0.5 * hourly([...])``, see
+        :mod:`doge_datagen.profiles`): at each tick the transition is then taken with the
+        base times the profile's factor at that tick's timestamp, percent.
+        """
+        transition = Transition(trigger, from_state, to_state, probability, action_callback)
+        transition.event_sinks = self._check_transition(transition, event_sinks)
+        outgoing = self._by_state[from_state] + [transition]
+        validators.check_outgoing(from_state, outgoing)
+        self._by_state[from_state].append(transition)
+        self.transitions.append(transition)
+        return transition
+
+    def _check_transition(self, transition: Transition, event_sinks: Any) -> List[Any]:
+        """Check one transition on its own; return its sinks as a list."""
+        trigger = transition.trigger
+        if not isinstance(trigger, str):
+            raise ConfigurationError(f"trigger must be a string, got {trigger!r}")
+        where = f"transition {trigger!r} from {transition.from_state!r}"
+        validators.check_state(where, "from_state", transition.from_state, self.states)
+        validators.check_state(where, "to_state", transition.to_state, self.states)
+        validators.check_probability(where, transition.probability)
+        validators.check_callback(where, transition.action_callback)
+        return validators.check_sinks(where, event_sinks)
+
+    def validate(self) -> None:
+        """Check the whole model again, as it is now.
+
+        Transitions are plain objects that callers may change after ``add_transition``
+        (``t.probability = 5``); :meth:`start` calls this so that such a change cannot make
+        a run silently wrong. Raises :class:`ConfigurationError` naming the culprit.
+        """
+        by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
+        for transition in self.transitions:
+            transition.event_sinks = self._check_transition(transition, transition.event_sinks)
+            by_state[transition.from_state].append(transition)
+        for state, outgoing in by_state.items():
+            validators.check_outgoing(state, outgoing)
+        self._by_state = by_state
+        if self.initial_state not in self.states:
+            raise ConfigurationError(
+                f"initial state {self.initial_state!r} is not one of the states {self.states!r}"
+            )
+        self.subjects_num = validators.check_count("subjects_num", self.subjects_num)
+        self.ticks_num = validators.check_optional_count("ticks_num", self.ticks_num)
+        self.tick_ms = validators.check_tick_ms(self.tick_ms)
+        self.timestamp_start = validators.check_timestamp("timestamp_start", self.timestamp_start)
+        self.arrivals = self._arrivals
+
+    @property
+    def transition_matrix(self) -> Dict[str, Dict[str, Transition]]:
+        """``{from_state: {trigger: transition}}`` for every state (read-only view)."""
+        return {state: {t.trigger: t for t in ts} for state, ts in self._by_state.items()}
+
+    @property
+    def probability_matrix(self) -> Dict[str, Dict[str, float]]:
+        """``{from_state: {trigger: probability}}`` for every state (read-only view)."""
+        return {
+            state: {t.trigger: t.probability for t in ts} for state, ts in self._by_state.items()
+        }
+
+    def transitions_from(self, state: str) -> List[Transition]:
+        """The transitions leaving ``state``, in the order they were added."""
+        if state not in self._by_state:
+            raise ConfigurationError(f"state {state!r} is not one of the states {self.states!r}")
+        return list(self._by_state[state])
+
+    @property
+    def sinks(self) -> List[Any]:
+        """Every distinct sink used by a transition, in order of first use."""
+        found: Dict[int, Any] = {}
+        for transition in self.transitions:
+            for sink in transition.event_sinks:
+                found.setdefault(id(sink), sink)
+        return list(found.values())
+
+    # -- running -----------------------------------------------------------------------------
+
+    @property
+    def subjects(self) -> List[Any]:
+        """The subjects of the last :meth:`start`, in creation order."""
+        return self._last_run.subjects if self._last_run is not None else []
+
+    def subject_states(self) -> List[str]:
+        """The state of each subject (by creation order) after the last :meth:`start`."""
+        return self._last_run.subject_states() if self._last_run is not None else []
+
+    def start(
+        self,
+        speed: Optional[float] = None,
+        *,
+        progress: bool = False,
+        metrics_port: Union[int, str, None] = None,
+        metrics: Any = None,
+        rate: Optional[float] = None,
+    ) -> RunSummary:
+        """Run the ticks, then close every sink; return a :class:`RunSummary`.
+
+        :param speed: ``None`` runs as fast as possible; a number paces the run so that tick
+            ``t`` is emitted ``t * tick_ms / speed`` milliseconds after the start (1.0 is real
+            time, 60 one simulated minute per second). Late ticks are emitted at once and
+            their lag is reported in :attr:`RunSummary.lag`.
+        :param progress: draw the run's progress on standard error.
+        :param metrics_port: while the run goes on, serve Prometheus ``/metrics``, a status
+            page at ``/`` and ``/healthz`` on this port of 127.0.0.1, or on ``"HOST:PORT"``
+            (see :mod:`doge_datagen.metrics`). A port in use is a ``ConfigurationError``
+            before any sink is opened.
+        :param metrics: a :class:`~doge_datagen.metrics.MetricsServer` of the caller's to
+            report to instead; it stays open after the run.
+        :param rate: instead of ``speed``: the events per second of wall time to aim at. The
+            speed is worked out by :meth:`analyze` (the run's expected events over its paced
+            duration, or the long-run rate without a tick limit); the summary shows the rate
+            asked for and the one achieved.
+        """
+        if rate is not None:
+            if speed is not None:
+                raise ConfigurationError("give speed or rate, not both")
+            from doge_datagen.analysis import speed_for_rate
+
+            self.validate()
+            speed = speed_for_rate(self.analyze(), rate)
+        if speed is not None:
+            speed = validators.check_positive("speed", speed)
+        self.validate()
+        server, owned = None, False
+        if metrics is not None or metrics_port is not None:
+            from doge_datagen.metrics import open_metrics
+
+            server, owned = open_metrics(metrics, metrics_port)
+        try:
+            summary = engine.run(self, speed=speed, progress=progress, metrics=server)
+        finally:
+            if owned and server is not None:
+                server.close()
+        summary.speed = speed
+        summary.rate_asked = None if rate is None else float(rate)
+        return summary
+
+    def analyze(self, **options: Any) -> "ModelAnalysis":
+        """What the model will do, worked out from its probabilities without running it:
+        the per-tick matrix, long-run shares, dwell times, expected events per trigger and per
+        sink (see :mod:`doge_datagen.analysis`; ``subjects_num=`` and ``ticks_num=`` override
+        the model's own)."""
+        from doge_datagen.analysis import analyze
+
+        return analyze(self, **options)
+
+    def stop(self) -> None:
+        """Ask a running :meth:`start` to finish: the current tick completes, the sinks are
+        flushed and closed and the summary is returned. Safe from another thread or a signal
+        handler."""
+        self._stopping = True
