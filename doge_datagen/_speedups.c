@@ -1,0 +1,1496 @@
+/* The engine's hot loop in C: the same steps as the pure-Python loop of Run.loop (engine.py),
+ * in the same order, with the same arithmetic, so that a run writes the same events either way.
+ *
+ * run_ticks() goes through the ticks of a fast run (no pacing, no progress reporter, whole
+ * millisecond ticks) and hands control back to Python after a batch of busy ticks or events,
+ * at an arrival tick, at the end of the run, or when the run is stopping: Python serves the
+ * sinks' polls between batches and takes every rare or slow path (arrivals, pacing, errors).
+ *
+ * Exactness rests on three things: the 64-bit hash is SplitMix64 modulo 2**64 (what Python's
+ * masked big-integer arithmetic computes), the geometric wait goes through the C library's
+ * log() on the same double Python's math.log gets, and int() of a double truncates toward zero
+ * as a C cast does. tests/test_engine.py runs the same models through both loops.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
+#define MIX1 UINT64_C(0xBF58476D1CE4E5B9)
+#define MIX2 UINT64_C(0x94D049BB133111EB)
+#define INDEX_GOLDEN ((uint64_t)(UINT64_C(4294967296) * GOLDEN))
+/* A wait this long (in ticks) is beyond any run with an end; past it the tick is a Python int. */
+#define SAFE_WAIT 4.0e18
+
+static PyObject *str_i, *str_s, *str_t, *str_tb, *str_collect, *str_stopping, *str_draw;
+static PyObject *str_ticks_done, *str_timestamp;
+
+/* What Python needs to report an error: the local subject index and the failing sink (or
+ * None), the tick and its timestamp. */
+static int
+note_where(PyObject *where, PyObject *index, PyObject *sink, long long tick, long long timestamp)
+{
+    PyObject *t = PyLong_FromLongLong(tick);
+    PyObject *ts = PyLong_FromLongLong(timestamp);
+    if (t == NULL || ts == NULL) {
+        Py_XDECREF(t);
+        Py_XDECREF(ts);
+        return -1;
+    }
+    Py_INCREF(index);
+    Py_INCREF(sink);
+    PyObject *old[4];
+    for (int n = 0; n < 4; n++)
+        old[n] = PyList_GET_ITEM(where, n);
+    PyList_SET_ITEM(where, 0, index);
+    PyList_SET_ITEM(where, 1, sink);
+    PyList_SET_ITEM(where, 2, t);
+    PyList_SET_ITEM(where, 3, ts);
+    for (int n = 0; n < 4; n++)
+        Py_XDECREF(old[n]);
+    return 0;
+}
+
+/* counts[k] += 1 for a list of ints. */
+static int
+add_one(PyObject *counts, Py_ssize_t k)
+{
+    PyObject *old = PyList_GET_ITEM(counts, k);
+    Py_ssize_t value = PyLong_AsSsize_t(old);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *next = PyLong_FromSsize_t(value + 1);
+    if (next == NULL)
+        return -1;
+    PyList_SET_ITEM(counts, k, next);
+    Py_DECREF(old);
+    return 0;
+}
+
+/* A new bucket: a list that only ever holds ints, so it can be in no reference cycle, and the
+ * garbage collector need not look at it (runs with short ticks make one per event). */
+static PyObject *
+new_bucket(Py_ssize_t size)
+{
+    PyObject *bucket = PyList_New(size);
+    if (bucket != NULL)
+        PyObject_GC_UnTrack(bucket);
+    return bucket;
+}
+
+/* Append index to due[at] (making the list when it is the first). */
+static int
+file_under(PyObject *due, PyObject *at, PyObject *index)
+{
+    PyObject *later = PyDict_GetItemWithError(due, at);
+    if (later != NULL)
+        return PyList_Append(later, index);
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *fresh = new_bucket(1);
+    if (fresh == NULL)
+        return -1;
+    Py_INCREF(index);
+    PyList_SET_ITEM(fresh, 0, index);
+    int failed = PyDict_SetItem(due, at, fresh);
+    Py_DECREF(fresh);
+    return failed;
+}
+
+/* rng.name = value: straight into the instance dict when that is all setattr would do. */
+static inline int
+set_key(PyObject *rng, PyObject *rng_dict, PyObject *name, PyObject *value)
+{
+    if (rng_dict != NULL)
+        return PyDict_SetItem(rng_dict, name, value);
+    return PyObject_SetAttr(rng, name, value);
+}
+
+/* The instance dict of `obj` if storing `names` there is what setattr does (plain
+ * attributes: no data descriptor of that name on the type, default __setattr__), else NULL.
+ * A new reference. */
+static PyObject *
+plain_dict(PyObject *obj, PyObject *const *names, int count)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type->tp_setattro != PyObject_GenericSetAttr || type->tp_dictoffset == 0)
+        return NULL;
+    for (int n = 0; n < count; n++) {
+        PyObject *attr = _PyType_Lookup(type, names[n]);
+        if (attr != NULL && Py_TYPE(attr)->tp_descr_set != NULL)
+            return NULL;
+    }
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (dict == NULL || !PyDict_CheckExact(dict)) {
+        PyErr_Clear();
+        Py_XDECREF(dict);
+        return NULL;
+    }
+    return dict;
+}
+
+/* The move's transition index (element 5 of a move) as a Py_ssize_t. */
+static Py_ssize_t
+move_index(PyObject *move)
+{
+    return PyLong_AsSsize_t(PyTuple_GET_ITEM(move, 5));
+}
+
+/* -- the calendar: which subjects are due at which tick ---------------------------------------
+ *
+ * In Python the buckets are a dict of lists (Run.due). For the length of a run_ticks() call
+ * they live here instead, without a Python object per bucket or per entry: a wheel of WHEEL
+ * slots for the ticks base .. limit - 1 (tick t in slot t % WHEEL), and an unordered list of
+ * the entries due at limit or later. Ticks only move forward; when the current tick comes
+ * within WHEEL / 2 of the limit, the limit moves to tick + WHEEL and the far entries it now
+ * covers move into their slots (one pass over the far list at most every WHEEL / 2 ticks).
+ * run_ticks() takes Run.due's entries in when it starts and gives the rest back when it ends.
+ */
+#define WHEEL_BITS 12
+#define WHEEL ((long long)1 << WHEEL_BITS)
+#define WHEEL_MASK (WHEEL - 1)
+/* The largest buffer (in entries) a slot is handed back for reuse. */
+#define RECYCLE_CAP 64
+
+typedef struct {
+    Py_ssize_t *items;
+    Py_ssize_t len, cap;
+} Vec;
+
+typedef struct {
+    Vec *slots;
+    long long base, limit;
+    Py_ssize_t in_wheel;
+    long long *far_ticks;
+    Py_ssize_t *far_items;
+    Py_ssize_t far_len, far_cap;
+    long long far_min;     /* LLONG_MAX: no far entry */
+    PyObject *huge;        /* [(tick, index)] beyond 64-bit ticks (never reached), or NULL */
+} Calendar;
+
+static int
+vec_push(Vec *v, Py_ssize_t x)
+{
+    if (v->len == v->cap) {
+        Py_ssize_t cap = v->cap ? 2 * v->cap : 4;
+        Py_ssize_t *items = PyMem_Realloc(v->items, (size_t)cap * sizeof *items);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->len++] = x;
+    return 0;
+}
+
+static int
+cal_init(Calendar *c, long long tick)
+{
+    memset(c, 0, sizeof *c);
+    c->slots = PyMem_Calloc((size_t)WHEEL, sizeof(Vec));
+    if (c->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->base = tick;
+    c->limit = tick + WHEEL;
+    c->far_min = LLONG_MAX;
+    return 0;
+}
+
+static void
+cal_free(Calendar *c)
+{
+    if (c->slots != NULL) {
+        for (long long n = 0; n < WHEEL; n++)
+            PyMem_Free(c->slots[n].items);
+        PyMem_Free(c->slots);
+    }
+    PyMem_Free(c->far_ticks);
+    PyMem_Free(c->far_items);
+    Py_XDECREF(c->huge);
+    memset(c, 0, sizeof *c);
+}
+
+/* Subject i is due at tick `at` (base <= at). */
+static int
+cal_add(Calendar *c, long long at, Py_ssize_t i)
+{
+    if (at < c->limit) {
+        if (vec_push(&c->slots[at & WHEEL_MASK], i) < 0)
+            return -1;
+        c->in_wheel++;
+        return 0;
+    }
+    if (c->far_len == c->far_cap) {
+        Py_ssize_t cap = c->far_cap ? 2 * c->far_cap : 64;
+        long long *ticks = PyMem_Realloc(c->far_ticks, (size_t)cap * sizeof *ticks);
+        if (ticks == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->far_ticks = ticks;
+        Py_ssize_t *items = PyMem_Realloc(c->far_items, (size_t)cap * sizeof *items);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->far_items = items;
+        c->far_cap = cap;
+    }
+    c->far_ticks[c->far_len] = at;
+    c->far_items[c->far_len] = i;
+    c->far_len++;
+    if (at < c->far_min)
+        c->far_min = at;
+    return 0;
+}
+
+/* Subject `index` is due at a tick beyond 64 bits (a Python int): kept aside, never reached. */
+static int
+cal_add_huge(Calendar *c, PyObject *at, PyObject *index)
+{
+    if (c->huge == NULL && (c->huge = PyList_New(0)) == NULL)
+        return -1;
+    PyObject *pair = PyTuple_Pack(2, at, index);
+    if (pair == NULL)
+        return -1;
+    int failed = PyList_Append(c->huge, pair);
+    Py_DECREF(pair);
+    return failed;
+}
+
+/* The run is at `tick` (every earlier slot is empty): move the limit on when it comes near. */
+static int
+cal_advance(Calendar *c, long long tick)
+{
+    c->base = tick;
+    if (tick < c->limit - WHEEL / 2)
+        return 0;
+    long long limit = tick + WHEEL;
+    c->limit = limit;
+    if (c->far_min >= limit)
+        return 0;
+    Py_ssize_t kept = 0;
+    long long far_min = LLONG_MAX;
+    for (Py_ssize_t n = 0; n < c->far_len; n++) {
+        long long at = c->far_ticks[n];
+        Py_ssize_t i = c->far_items[n];
+        if (at < limit) {
+            if (vec_push(&c->slots[at & WHEEL_MASK], i) < 0)
+                return -1;
+            c->in_wheel++;
+        }
+        else {
+            c->far_ticks[kept] = at;
+            c->far_items[kept] = i;
+            kept++;
+            if (at < far_min)
+                far_min = at;
+        }
+    }
+    c->far_len = kept;
+    c->far_min = far_min;
+    return 0;
+}
+
+/* Move every entry of the dict `due` (tick -> list of local indices) into the calendar. */
+static int
+cal_take(Calendar *c, PyObject *due)
+{
+    PyObject *tick_obj, *bucket;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(due, &pos, &tick_obj, &bucket)) {
+        if (!PyList_Check(bucket)) {
+            PyErr_SetString(PyExc_TypeError, "a bucket is a list");
+            return -1;
+        }
+        int overflow = 0;
+        long long at = PyLong_AsLongLongAndOverflow(tick_obj, &overflow);
+        if (at == -1 && PyErr_Occurred())
+            return -1;
+        for (Py_ssize_t n = 0; n < PyList_GET_SIZE(bucket); n++) {
+            PyObject *index = PyList_GET_ITEM(bucket, n);
+            if (overflow || at >= LLONG_MAX / 2) {
+                if (cal_add_huge(c, tick_obj, index) < 0)
+                    return -1;
+                continue;
+            }
+            Py_ssize_t i = PyLong_AsSsize_t(index);
+            if (i == -1 && PyErr_Occurred())
+                return -1;
+            if (at < c->base) {
+                PyErr_SetString(PyExc_ValueError, "a subject is due before the current tick");
+                return -1;
+            }
+            if (cal_add(c, at, i) < 0)
+                return -1;
+        }
+    }
+    PyDict_Clear(due);
+    return 0;
+}
+
+/* Every entry left in the calendar back into the dict `due`. */
+static int
+cal_give_back(Calendar *c, PyObject *due)
+{
+    for (long long t = c->base; t < c->limit; t++) {
+        Vec *slot = &c->slots[t & WHEEL_MASK];
+        for (Py_ssize_t n = 0; n < slot->len; n++) {
+            PyObject *at = PyLong_FromLongLong(t);
+            PyObject *index = at ? PyLong_FromSsize_t(slot->items[n]) : NULL;
+            int failed = index ? file_under(due, at, index) : -1;
+            Py_XDECREF(at);
+            Py_XDECREF(index);
+            if (failed)
+                return -1;
+        }
+        c->in_wheel -= slot->len;
+        slot->len = 0;
+    }
+    for (Py_ssize_t n = 0; n < c->far_len; n++) {
+        PyObject *at = PyLong_FromLongLong(c->far_ticks[n]);
+        PyObject *index = at ? PyLong_FromSsize_t(c->far_items[n]) : NULL;
+        int failed = index ? file_under(due, at, index) : -1;
+        Py_XDECREF(at);
+        Py_XDECREF(index);
+        if (failed)
+            return -1;
+    }
+    c->far_len = 0;
+    if (c->huge != NULL) {
+        for (Py_ssize_t n = 0; n < PyList_GET_SIZE(c->huge); n++) {
+            PyObject *pair = PyList_GET_ITEM(c->huge, n);
+            if (file_under(due, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+                return -1;
+        }
+        Py_CLEAR(c->huge);
+    }
+    return 0;
+}
+
+/* Ascending order, as the Python loop's bucket.sort() (indices are distinct). A slot's
+ * entries come in ascending runs (those filed while one earlier tick ran come in that tick's
+ * order), so, like list.sort(), this merges the runs it finds: a bucket of n entries from r
+ * ticks costs n log r, not n log n. `scratch` is a buffer kept between calls. Returns -1 (with
+ * MemoryError) when the buffer cannot grow. */
+static int
+sort_indices(Py_ssize_t *items, Py_ssize_t n, Vec *scratch)
+{
+    if (n <= 16) {
+        for (Py_ssize_t a = 1; a < n; a++) {
+            Py_ssize_t x = items[a], b = a;
+            for (; b > 0 && items[b - 1] > x; b--)
+                items[b] = items[b - 1];
+            items[b] = x;
+        }
+        return 0;
+    }
+    if (scratch->cap < n) {
+        Py_ssize_t *grown = PyMem_Realloc(scratch->items, (size_t)n * sizeof *grown);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        scratch->items = grown;
+        scratch->cap = n;
+    }
+    Py_ssize_t *from = items, *to = scratch->items;
+    for (;;) {
+        /* One pass: merge each pair of neighbouring runs of `from` into `to`. */
+        Py_ssize_t runs = 0, start = 0;
+        while (start < n) {
+            Py_ssize_t mid = start + 1;
+            while (mid < n && from[mid - 1] <= from[mid])
+                mid++;
+            Py_ssize_t end = mid;
+            if (mid < n) {
+                end = mid + 1;
+                while (end < n && from[end - 1] <= from[end])
+                    end++;
+            }
+            Py_ssize_t a = start, b = mid, k = start;
+            while (a < mid && b < end)
+                to[k++] = from[a] < from[b] ? from[a++] : from[b++];
+            while (a < mid)
+                to[k++] = from[a++];
+            while (b < end)
+                to[k++] = from[b++];
+            runs++;
+            start = end;
+        }
+        Py_ssize_t *swap = from;
+        from = to;
+        to = swap;
+        if (runs <= 1)
+            break;
+    }
+    if (from != items)
+        memcpy(items, from, (size_t)n * sizeof *items);
+    return 0;
+}
+
+/* -- the loop ----------------------------------------------------------------------------------- */
+
+#define TIMELINES_KEPT 8
+
+typedef struct {
+    PyObject *due, *pending, *subjects, *counts, *vetoes, *rng, *model, *where, *key_obj;
+    PyObject *rng_dict;   /* rng's __dict__ when setting its keys is a plain store, else NULL */
+    Calendar *cal;        /* where run_ticks files subjects; NULL: straight into `due` */
+    /* The instance dicts of the profiled states' timelines seen in this call (a model has a
+     * few): looked up once, not at every draw. Strong references, dropped by loop_release. */
+    PyObject *timelines[TIMELINES_KEPT], *timeline_dicts[TIMELINES_KEPT];
+    int n_timelines;
+    uint64_t key;
+    long long n_ticks;    /* LLONG_MAX: no end */
+    double ln_2_pow_32;
+} Loop;
+
+/* File subject `index` (local position i) under tick `at` (at >= following), if before the
+ * end. `upcoming` is the dict bucket of `following` (made on first use) when filing into the
+ * dict, as the Python loop does. */
+static int
+file_at(Loop *L, long long at, PyObject *index, Py_ssize_t i, long long following,
+        PyObject **upcoming)
+{
+    if (L->cal != NULL)
+        return at < L->n_ticks ? cal_add(L->cal, at, i) : 0;
+    if (at == following) {
+        if (*upcoming == NULL) {
+            PyObject *fresh = new_bucket(0);
+            if (fresh == NULL)
+                return -1;
+            /* Past the end, the bucket is nobody's: it goes when the caller is done. */
+            if (following < L->n_ticks) {
+                PyObject *key = PyLong_FromLongLong(following);
+                int failed = key ? PyDict_SetItem(L->due, key, fresh) : -1;
+                Py_XDECREF(key);
+                if (failed) {
+                    Py_DECREF(fresh);
+                    return -1;
+                }
+            }
+            *upcoming = fresh;
+        }
+        return PyList_Append(*upcoming, index);
+    }
+    if (at < L->n_ticks) {
+        PyObject *key = PyLong_FromLongLong(at);
+        if (key == NULL)
+            return -1;
+        int failed = file_under(L->due, key, index);
+        Py_DECREF(key);
+        return failed;
+    }
+    return 0;
+}
+
+/* File subject `index` under a tick given as a Python int beyond 64 bits (or inf). */
+static int
+file_huge(Loop *L, PyObject *at, PyObject *index)
+{
+    if (L->n_ticks != LLONG_MAX) {
+        /* A run with an end: compare as Python does (inf and huge ticks are past it). */
+        PyObject *limit = PyLong_FromLongLong(L->n_ticks);
+        if (limit == NULL)
+            return -1;
+        int before = PyObject_RichCompareBool(at, limit, Py_LT);
+        Py_DECREF(limit);
+        if (before <= 0)
+            return before;
+    }
+    else if (PyFloat_Check(at)) {
+        return 0;  /* inf: never */
+    }
+    if (L->cal != NULL)
+        return cal_add_huge(L->cal, at, index);
+    return file_under(L->due, at, index);
+}
+
+/* draw()'s 64 bits for local subject i: SplitMix64's output function of tick_key + i * 2**32
+ * * golden, tick_key being key + tick * golden (the arithmetic of engine.draw, modulo 2**64). */
+static inline uint64_t
+draw_bits(uint64_t tick_key, Py_ssize_t i)
+{
+    uint64_t h = tick_key + (uint64_t)i * INDEX_GOLDEN;
+    h = (h ^ (h >> 30)) * MIX1;
+    h = (h ^ (h >> 27)) * MIX2;
+    return h ^ (h >> 31);
+}
+
+#define PICK_ERROR (-1)     /* a threshold that is not an int (exception set) */
+#define PICK_PAST_END (-2)  /* the low bits are above the last threshold (no exception) */
+
+/* Which move the low 32 bits of h pick: the first cumulative threshold above them. */
+static inline Py_ssize_t
+pick(PyObject *thresholds, uint64_t h)
+{
+    uint64_t low = h & UINT64_C(0xFFFFFFFF);
+    Py_ssize_t size = PyList_Check(thresholds) ? PyList_GET_SIZE(thresholds) : 0;
+    for (Py_ssize_t j = 0; j < size; j++) {
+        uint64_t threshold = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(thresholds, j));
+        if (threshold == (uint64_t)-1 && PyErr_Occurred())
+            return PICK_ERROR;
+        if (low < threshold)
+            return j;
+    }
+    return PICK_PAST_END;
+}
+
+/* A segment's figures, from its `fast` tuple (timevarying.py). */
+typedef struct {
+    long long start;
+    double end, leave, inv_log_stay, hazard;
+    PyObject *thresholds, *moves;
+    Py_ssize_t index;
+    int plain;
+} Segment;
+
+static int
+read_segment(PyObject *fast, Segment *seg)
+{
+    if (!PyTuple_Check(fast) || PyTuple_GET_SIZE(fast) != 9)
+        return 0;
+    PyObject *end = PyTuple_GET_ITEM(fast, 1);
+    seg->start = PyLong_AsLongLong(PyTuple_GET_ITEM(fast, 0));
+    seg->end = PyFloat_Check(end) ? PyFloat_AS_DOUBLE(end) : PyLong_AsDouble(end);
+    seg->leave = PyFloat_AsDouble(PyTuple_GET_ITEM(fast, 2));
+    seg->inv_log_stay = PyFloat_AsDouble(PyTuple_GET_ITEM(fast, 3));
+    seg->thresholds = PyTuple_GET_ITEM(fast, 4);
+    seg->moves = PyTuple_GET_ITEM(fast, 5);
+    seg->hazard = PyFloat_AsDouble(PyTuple_GET_ITEM(fast, 6));
+    seg->index = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, 7));
+    seg->plain = PyTuple_GET_ITEM(fast, 8) == Py_True;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return PyList_Check(seg->thresholds) && PyList_Check(seg->moves);
+}
+
+static PyObject *str_cumulative, *str_hazard_known, *str_fasts, *str_rest, *str_fast;
+static PyObject *str_known_until;
+
+/* The instance dict of `timeline` (borrowed from L's cache), or NULL when its attributes are
+ * not plain ones (the timeline then draws in Python). */
+static PyObject *
+timeline_dict(Loop *L, PyObject *timeline)
+{
+    for (int n = 0; n < L->n_timelines; n++)
+        if (L->timelines[n] == timeline)
+            return L->timeline_dicts[n];
+    PyObject *names[6] = {str_fast,  str_cumulative, str_hazard_known,
+                          str_fasts, str_rest,       str_known_until};
+    PyObject *dict = plain_dict(timeline, names, 6);
+    if (dict == NULL || L->n_timelines == TIMELINES_KEPT) {
+        Py_XDECREF(dict);  /* (a model with more profiled states than kept: Python draws) */
+        return NULL;
+    }
+    Py_INCREF(timeline);
+    L->timelines[L->n_timelines] = timeline;
+    L->timeline_dicts[L->n_timelines] = dict;
+    L->n_timelines++;
+    return dict;
+}
+
+static void
+loop_release(Loop *L)
+{
+    for (int n = 0; n < L->n_timelines; n++) {
+        Py_DECREF(L->timelines[n]);
+        Py_DECREF(L->timeline_dicts[n]);
+    }
+    L->n_timelines = 0;
+}
+
+/* StateTimeline.draw in C for the draws that need no new segment and no callable: 1 when it
+ * applied (the subject is filed, or rests), 0 when the timeline must draw in Python (which
+ * gives the same result, extending its segments as it goes), -1 on an error. Only reads the
+ * timeline. */
+static int
+timeline_draw(Loop *L, PyObject *timeline, PyObject *index, Py_ssize_t i, long long following,
+              uint64_t tick_key, PyObject **upcoming)
+{
+    PyObject *dict = timeline_dict(L, timeline);
+    if (dict == NULL)
+        return 0;
+    int result = 0;
+    PyObject *move = NULL;
+    Segment seg;
+    PyObject *fast = PyDict_GetItemWithError(dict, str_fast);
+    if (fast == NULL || !read_segment(fast, &seg))
+        goto done;
+    if (!(seg.start <= following && (double)following < seg.end))
+        goto done;  /* the timeline finds (or makes) the tick's segment */
+    uint64_t h = draw_bits(tick_key, i);
+    double minus_e = log((double)((h >> 32) + 1)) - L->ln_2_pow_32;
+    long long at = following;
+    if (0.0 < seg.leave && seg.leave < 1.0) {
+        double wait = minus_e * seg.inv_log_stay;
+        if (!(wait < SAFE_WAIT))
+            goto done;
+        at += (long long)wait;
+    }
+    if (seg.leave == 0.0 || (double)at >= seg.end) {
+        /* Past this segment: the rest of the exponential is used up in the next ones. */
+        int rests = 0;
+        if (seg.end >= (double)L->n_ticks) {
+            rests = 1;
+        }
+        else {
+            PyObject *cumulative = PyDict_GetItemWithError(dict, str_cumulative);
+            PyObject *known = PyDict_GetItemWithError(dict, str_hazard_known);
+            PyObject *fasts = PyDict_GetItemWithError(dict, str_fasts);
+            if (cumulative == NULL || known == NULL || fasts == NULL ||
+                !PyList_Check(cumulative) || !PyList_Check(fasts) ||
+                seg.index >= PyList_GET_SIZE(cumulative))
+                goto done;
+            double hazard_known = PyFloat_AsDouble(known);
+            double from = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, seg.index));
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+                goto done;
+            }
+            double target = from + seg.hazard * (double)(following - seg.start) - minus_e;
+            if (target >= hazard_known) {
+                /* Not used up in the segments known. When they reach the run's end, the
+                 * subject rests there for good; otherwise the timeline extends them. */
+                PyObject *until = PyDict_GetItemWithError(dict, str_known_until);
+                double known_until = until ? PyFloat_AsDouble(until) : -1.0;
+                if (PyErr_Occurred()) {
+                    PyErr_Clear();
+                    goto done;
+                }
+                if (!(known_until >= (double)L->n_ticks))
+                    goto done;
+                rests = 1;
+            }
+            else {
+            /* bisect_right(cumulative, target) - 1 */
+            Py_ssize_t lo = 0, hi = PyList_GET_SIZE(cumulative);
+            while (lo < hi) {
+                Py_ssize_t mid = lo + (hi - lo) / 2;
+                double value = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, mid));
+                if (value == -1.0 && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    goto done;
+                }
+                if (target < value)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            if (lo < 1 || lo - 1 >= PyList_GET_SIZE(fasts) ||
+                !read_segment(PyList_GET_ITEM(fasts, lo - 1), &seg))
+                goto done;
+            if (seg.hazard == 0.0) {
+                rests = 1;  /* the last segment, never left */
+            }
+            else {
+                at = seg.start;
+                if (!isinf(seg.hazard)) {
+                    double base = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, seg.index));
+                    if (base == -1.0 && PyErr_Occurred()) {
+                        PyErr_Clear();
+                        goto done;
+                    }
+                    double wait = (target - base) / seg.hazard;
+                    if (!(wait < SAFE_WAIT))
+                        goto done;
+                    at += (long long)wait;
+                    if ((double)at >= seg.end)
+                        at = (long long)seg.end - 1;  /* float rounding at the very end */
+                }
+                if (at >= L->n_ticks)
+                    rests = 1;
+            }
+            }
+        }
+        if (rests) {
+            PyObject *rest = PyDict_GetItemWithError(dict, str_rest);
+            if (rest == NULL)
+                goto done;
+            Py_INCREF(rest);
+            PyList_SetItem(L->pending, i, rest);
+            result = 1;
+            goto done;
+        }
+    }
+    if (!seg.plain)
+        goto done;  /* thinning: the callables' values are the timeline's */
+    Py_ssize_t j = pick(seg.thresholds, h);
+    if (j == PICK_ERROR)
+        result = -1;
+    if (j < 0 || j >= PyList_GET_SIZE(seg.moves))
+        goto done;
+    move = PyList_GET_ITEM(seg.moves, j);
+    Py_INCREF(move);
+    PyList_SetItem(L->pending, i, move);
+    result = file_at(L, at, index, i, following, upcoming) < 0 ? -1 : 1;
+done:
+    if (result == 0 && PyErr_Occurred())
+        PyErr_Clear();
+    return result;
+}
+
+/* Where subject `index` (local position i) goes after its event: the draw of next_move()
+ * from `table` at tick `following`. Returns 0, or -1 with an exception set. */
+static int
+schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long following,
+         uint64_t tick_key, PyObject **upcoming)
+{
+    if (!PyList_Check(table) || PyList_GET_SIZE(table) != 6) {
+        PyErr_SetString(PyExc_TypeError, "a compiled table is a list of six");
+        return -1;
+    }
+    PyObject *certain = PyList_GET_ITEM(table, 0);
+    if (certain != Py_None) {
+        Py_INCREF(certain);
+        PyList_SetItem(L->pending, i, certain);
+        return file_at(L, following, index, i, following, upcoming);
+    }
+    double leave = PyFloat_AsDouble(PyList_GET_ITEM(table, 1));
+    if (leave == -1.0 && PyErr_Occurred())
+        return -1;
+    PyObject *thresholds = PyList_GET_ITEM(table, 3);
+    if (leave == 0.0) {
+        int any = PyObject_IsTrue(thresholds);
+        if (any < 0)
+            return -1;
+        if (!any) {
+            /* A state it never leaves. */
+            PyObject *rest = PyList_GET_ITEM(table, 5);
+            Py_INCREF(rest);
+            PyList_SetItem(L->pending, i, rest);
+            return 0;
+        }
+        /* Profiled: the state's timeline draws (timevarying.py), in C when it can. */
+        if (following < L->n_ticks) {
+            int drawn = timeline_draw(L, thresholds, index, i, following, tick_key,
+                                      upcoming);
+            if (drawn != 0)
+                return drawn < 0 ? -1 : 0;
+        }
+        PyObject *following_obj = PyLong_FromLongLong(following);
+        if (following_obj == NULL)
+            return -1;
+        PyObject *args[4] = {thresholds, L->key_obj, index, following_obj};
+        PyObject *drawn = PyObject_VectorcallMethod(
+            str_draw, args, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(following_obj);
+        if (drawn == NULL)
+            return -1;
+        if (!PyTuple_Check(drawn) || PyTuple_GET_SIZE(drawn) != 2) {
+            Py_DECREF(drawn);
+            PyErr_SetString(PyExc_TypeError, "a timeline's draw gives (at, move)");
+            return -1;
+        }
+        PyObject *move = PyTuple_GET_ITEM(drawn, 1);
+        Py_INCREF(move);
+        PyList_SetItem(L->pending, i, move);
+        PyObject *at_drawn = PyTuple_GET_ITEM(drawn, 0);
+        int overflow = 0;
+        long long at = PyLong_Check(at_drawn)
+            ? PyLong_AsLongLongAndOverflow(at_drawn, &overflow) : 0;
+        int failed;
+        if (!PyLong_Check(at_drawn) || overflow || at >= LLONG_MAX / 2)
+            failed = file_huge(L, at_drawn, index);
+        else
+            failed = file_at(L, at, index, i, following, upcoming);
+        Py_DECREF(drawn);
+        return failed;
+    }
+    double inv_log_stay = PyFloat_AsDouble(PyList_GET_ITEM(table, 2));
+    if (inv_log_stay == -1.0 && PyErr_Occurred())
+        return -1;
+    uint64_t h = draw_bits(tick_key, i);
+    long long at = following;
+    PyObject *at_obj = NULL;
+    if (leave < 1.0) {
+        double wait = (log((double)((h >> 32) + 1)) - L->ln_2_pow_32) * inv_log_stay;
+        if (!(wait < SAFE_WAIT)) {
+            PyObject *whole = PyLong_FromDouble(wait);
+            PyObject *from = whole ? PyLong_FromLongLong(following) : NULL;
+            at_obj = from ? PyNumber_Add(from, whole) : NULL;
+            Py_XDECREF(whole);
+            Py_XDECREF(from);
+            if (at_obj == NULL)
+                return -1;
+        }
+        else {
+            at += (long long)wait;
+        }
+    }
+    Py_ssize_t j = pick(thresholds, h);
+    if (j < 0) {
+        Py_XDECREF(at_obj);
+        if (j == PICK_PAST_END)
+            PyErr_SetString(PyExc_TypeError, "thresholds end at 2**32");
+        return -1;
+    }
+    PyObject *move = PySequence_GetItem(PyList_GET_ITEM(table, 4), j);
+    if (move == NULL) {
+        Py_XDECREF(at_obj);
+        return -1;
+    }
+    PyList_SetItem(L->pending, i, move);
+    if (at_obj != NULL) {
+        int failed = file_huge(L, at_obj, index);
+        Py_DECREF(at_obj);
+        return failed;
+    }
+    return file_at(L, at, index, i, following, upcoming);
+}
+
+#define PREFETCH_AHEAD 8
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address, write) __builtin_prefetch((address), (write))
+#else
+#define PREFETCH(address, write) ((void)(address))
+#endif
+
+/* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
+ * move drawn. */
+static int
+run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, long long tick,
+           PyObject *ts_obj, long long timestamp)
+{
+    long long following = tick + 1;
+    PyObject *upcoming = NULL;  /* (only used when filing into the dict) */
+    int status = -1;
+    if (set_key(L->rng, L->rng_dict, str_t, tick_obj) < 0 ||
+        set_key(L->rng, L->rng_dict, str_tb, Py_None) < 0)
+        goto done;
+    uint64_t tick_key = L->key + (uint64_t)following * GOLDEN;
+    PyObject **pending_items = ((PyListObject *)L->pending)->ob_item;
+    PyObject **subject_items = ((PyListObject *)L->subjects)->ob_item;
+    Py_ssize_t known = Py_MIN(PyList_GET_SIZE(L->pending), PyList_GET_SIZE(L->subjects));
+    for (Py_ssize_t b = 0; b < n; b++) {
+        Py_ssize_t i = due[b];
+        /* With many subjects, each event's subject, pending move and list slots are far
+         * apart in memory: fetch those of the events a few places ahead while this one
+         * runs (the indices are sorted, so each is a cache miss otherwise). */
+        if (b + 2 * PREFETCH_AHEAD < n && due[b + 2 * PREFETCH_AHEAD] < known) {
+            Py_ssize_t f = due[b + 2 * PREFETCH_AHEAD];
+            PREFETCH(&pending_items[f], 0);
+            PREFETCH(&subject_items[f], 0);
+        }
+        if (b + PREFETCH_AHEAD < n && due[b + PREFETCH_AHEAD] < known) {
+            Py_ssize_t f = due[b + PREFETCH_AHEAD];
+            PREFETCH(subject_items[f], 1);
+        }
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL)
+            goto done;
+        PyObject *move = PyList_GetItem(L->pending, i);
+        PyObject *subject = PyList_GetItem(L->subjects, i);
+        if (move == NULL || subject == NULL || !PyTuple_Check(move) ||
+            PyTuple_GET_SIZE(move) != 7) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a pending move is a tuple of seven");
+            Py_DECREF(index);
+            goto done;
+        }
+        Py_INCREF(move);
+        Py_INCREF(subject);
+        PyObject *transition = PyTuple_GET_ITEM(move, 0);
+        PyObject *callback = PyTuple_GET_ITEM(move, 1);
+        PyObject *sinks = PyTuple_GET_ITEM(move, 2);
+        PyObject *table = PyTuple_GET_ITEM(move, 3);
+        int step = -1;
+        /* datagen.random draws from this subject's stream at this tick. */
+        if (set_key(L->rng, L->rng_dict, str_i, index) < 0 ||
+            set_key(L->rng, L->rng_dict, str_s, Py_None) < 0)
+            goto fail;
+        int happens = 1;
+        if (callback != Py_None) {
+            PyObject *args[2] = {subject, transition};
+            PyObject *result = PyObject_Vectorcall(callback, args, 2, NULL);
+            if (result == NULL) {
+                note_where(L->where, index, Py_None, tick, timestamp);
+                goto fail;
+            }
+            happens = PyObject_IsTrue(result);
+            Py_DECREF(result);
+            if (happens < 0) {
+                note_where(L->where, index, Py_None, tick, timestamp);
+                goto fail;
+            }
+        }
+        Py_ssize_t k = move_index(move);
+        if (k == -1 && PyErr_Occurred())
+            goto fail;
+        if (happens) {
+            if (add_one(L->counts, k) < 0)
+                goto fail;
+            Py_ssize_t m = PyTuple_GET_SIZE(sinks);
+            for (Py_ssize_t s = 0; s < m; s++) {
+                PyObject *sink = PyTuple_GET_ITEM(sinks, s);
+                PyObject *args[4] = {sink, ts_obj, subject, transition};
+                PyObject *result = PyObject_VectorcallMethod(
+                    str_collect, args, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+                if (result == NULL) {
+                    note_where(L->where, index, sink, tick, timestamp);
+                    goto fail;
+                }
+                Py_DECREF(result);
+            }
+        }
+        else {
+            if (add_one(L->vetoes, k) < 0)
+                goto fail;
+            table = PyTuple_GET_ITEM(move, 4);
+        }
+        if (schedule(L, table, index, i, following, tick_key, &upcoming) < 0) {
+            note_where(L->where, index, Py_None, tick, timestamp);
+            goto fail;
+        }
+        step = 0;
+    fail:
+        Py_DECREF(move);
+        Py_DECREF(subject);
+        Py_DECREF(index);
+        if (step < 0)
+            goto done;
+    }
+    status = 0;
+done:
+    if (status == 0) {
+        if (set_key(L->rng, L->rng_dict, str_i, Py_None) < 0)
+            status = -1;
+    }
+    else {
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        if (set_key(L->rng, L->rng_dict, str_i, Py_None) < 0)
+            PyErr_Clear();
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+    Py_XDECREF(upcoming);
+    return status;
+}
+
+static int
+as_limit(PyObject *value, long long *out)
+{
+    if (PyFloat_Check(value)) {
+        double d = PyFloat_AS_DOUBLE(value);
+        if (isinf(d) && d > 0) {
+            *out = LLONG_MAX;
+            return 0;
+        }
+        PyErr_SetString(PyExc_ValueError, "a tick limit is an int or inf");
+        return -1;
+    }
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow > 0) {
+        *out = LLONG_MAX;
+        return 0;
+    }
+    if (*out == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow < 0) {
+        PyErr_SetString(PyExc_ValueError, "a tick limit is not negative");
+        return -1;
+    }
+    return 0;
+}
+
+/* Set run.ticks_done and run.timestamp, for readers in other threads (metrics, a shard's
+ * watcher) and the sinks' polls. */
+static int
+note_progress(PyObject *run, long long tick, PyObject *timestamp)
+{
+    PyObject *t = PyLong_FromLongLong(tick);
+    if (t == NULL)
+        return -1;
+    int failed = PyObject_SetAttr(run, str_ticks_done, t) < 0 ||
+                 PyObject_SetAttr(run, str_timestamp, timestamp) < 0;
+    Py_DECREF(t);
+    return failed ? -1 : 0;
+}
+
+/* The engine's part of a run_ticks() context (see its doc) into L, checked; subjects and
+ * pending are the call's own arguments. Returns -1 with TypeError on a context of the wrong
+ * shape. */
+static int
+read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
+{
+    if (!PyTuple_Check(context) || PyTuple_GET_SIZE(context) != 16) {
+        PyErr_SetString(PyExc_TypeError, "the engine's context is a tuple of 16");
+        return -1;
+    }
+    memset(L, 0, sizeof *L);
+    L->due = PyTuple_GET_ITEM(context, 0);
+    L->counts = PyTuple_GET_ITEM(context, 1);
+    L->vetoes = PyTuple_GET_ITEM(context, 2);
+    L->rng = PyTuple_GET_ITEM(context, 3);
+    L->model = PyTuple_GET_ITEM(context, 4);
+    L->key_obj = PyTuple_GET_ITEM(context, 5);
+    L->where = PyTuple_GET_ITEM(context, 9);
+    L->ln_2_pow_32 = PyFloat_AsDouble(PyTuple_GET_ITEM(context, 10));
+    L->subjects = subjects;
+    L->pending = pending;
+    if (!PyDict_Check(L->due) || !PyList_Check(L->counts) || !PyList_Check(L->vetoes) ||
+        !PyList_Check(L->where) || PyList_GET_SIZE(L->where) < 4 || !PyList_Check(subjects) ||
+        !PyList_Check(pending) || !PyLong_Check(L->key_obj)) {
+        PyErr_SetString(PyExc_TypeError, "the engine's context has the wrong shape");
+        return -1;
+    }
+    L->key = PyLong_AsUnsignedLongLongMask(L->key_obj);
+    if (PyErr_Occurred() || as_limit(PyTuple_GET_ITEM(context, 8), &L->n_ticks) < 0)
+        return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(run_ticks_doc,
+"run_ticks(context, subjects, pending, tick, next_arrival) -> (tick, timestamp, finished)\n\n"
+"Run the ticks from `tick` to the end of the run, or until it stops (model._stopping), or\n"
+"until nobody will ever move again (`finished`). `context` is (due, counts, vetoes, rng,\n"
+"model, key, timestamp_start, tick_ms, n_ticks, where, ln_2_pow_32, run, polls,\n"
+"poll_seconds, clock, arrive): the sinks' polls are called at most every poll_seconds\n"
+"(by clock()), and arrive(tick) creates the subjects arriving at tick next_arrival and\n"
+"returns the next one. The timestamp is that of the last busy tick (None if none ran).");
+
+/* How often (in busy ticks, or events) the loop looks at the clock for the polls, and (in
+ * busy ticks) updates the run's progress and serves signals. */
+#define CLOCK_EVERY 16
+#define CLOCK_EVENTS 1024
+#define PROGRESS_EVERY 256
+
+static PyObject *
+run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Loop L;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "run_ticks takes 5 arguments");
+        return NULL;
+    }
+    PyObject *context = args[0];
+    if (read_context(context, args[1], args[2], &L) < 0)
+        return NULL;
+    PyObject *start_obj = PyTuple_GET_ITEM(context, 6);
+    PyObject *tick_ms_obj = PyTuple_GET_ITEM(context, 7);
+    PyObject *run = PyTuple_GET_ITEM(context, 11);
+    PyObject *polls = PyTuple_GET_ITEM(context, 12);
+    double poll_seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(context, 13));
+    PyObject *clock = PyTuple_GET_ITEM(context, 14);
+    PyObject *arrive = PyTuple_GET_ITEM(context, 15);
+    if (!PyList_Check(polls)) {
+        PyErr_SetString(PyExc_TypeError, "run_ticks: polls is a list");
+        return NULL;
+    }
+    long long start = PyLong_AsLongLong(start_obj);
+    long long tick_ms = PyLong_AsLongLong(tick_ms_obj);
+    long long tick = PyLong_AsLongLong(args[3]);
+    long long next_arrival;
+    if (PyErr_Occurred() || as_limit(args[4], &next_arrival) < 0)
+        return NULL;
+
+    Calendar cal;
+    if (cal_init(&cal, tick) < 0)
+        return NULL;
+    L.cal = &cal;
+    PyObject *result = NULL;
+    PyObject *timestamp_obj = NULL;  /* of the last busy tick */
+    PyObject *keys[4] = {str_i, str_s, str_t, str_tb};
+    L.rng_dict = plain_dict(L.rng, keys, 4);
+    /* model._stopping, read at every tick (stop() sets it), straight from the model's dict
+     * when it is a plain attribute there. */
+    PyObject *model_dict = plain_dict(L.model, &str_stopping, 1);
+    if (model_dict != NULL && !PyDict_GetItemWithError(model_dict, str_stopping)) {
+        Py_CLEAR(model_dict);
+        PyErr_Clear();
+    }
+    Vec current = {NULL, 0, 0};
+    Vec scratch = {NULL, 0, 0};
+    int finished = 0;
+    long long busy = 0;
+    Py_ssize_t since_clock = 0;
+    double next_poll = 0.0;
+    Py_ssize_t n_polls = PyList_GET_SIZE(polls);
+    if (cal_take(&cal, L.due) < 0)
+        goto out;
+
+    while (tick < L.n_ticks) {
+        if (tick >= next_arrival) {
+            PyObject *at = PyLong_FromLongLong(tick);
+            PyObject *next = at ? PyObject_CallOneArg(arrive, at) : NULL;
+            Py_XDECREF(at);
+            if (next == NULL || as_limit(next, &next_arrival) < 0) {
+                Py_XDECREF(next);
+                goto out;
+            }
+            Py_DECREF(next);
+            /* The arrivals were filed into the dict: into the calendar with them. */
+            if (cal_take(&cal, L.due) < 0)
+                goto out;
+        }
+        PyObject *flag = model_dict ? PyDict_GetItemWithError(model_dict, str_stopping)
+                                    : PyObject_GetAttr(L.model, str_stopping);
+        int stopping = flag == NULL ? -1 : PyObject_IsTrue(flag);
+        if (model_dict == NULL)
+            Py_XDECREF(flag);
+        else if (flag == NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "the model has no _stopping");
+        if (stopping < 0)
+            goto out;
+        if (stopping) {
+            finished = 1;
+            break;
+        }
+        if (cal_advance(&cal, tick) < 0)
+            goto out;
+        Vec *slot = &cal.slots[tick & WHEEL_MASK];
+        if (slot->len == 0) {
+            if (cal.in_wheel == 0 && cal.far_len == 0 && cal.huge == NULL &&
+                next_arrival >= L.n_ticks) {
+                finished = 1;  /* nobody will ever move again */
+                break;
+            }
+            /* On to the next tick with something to do: through the wheel's empty slots,
+             * or, with the wheel empty, straight to the first far entry. */
+            tick += 1;
+            if (cal.in_wheel == 0) {
+                long long to = cal.far_min;
+                if (to > next_arrival)
+                    to = next_arrival;
+                if (to > L.n_ticks)
+                    to = L.n_ticks;
+                if (to > tick)
+                    tick = to;
+                if (tick == LLONG_MAX) {
+                    finished = 1;  /* only subjects due beyond 64-bit ticks */
+                    break;
+                }
+            }
+            else {
+                while (tick < L.n_ticks && tick < next_arrival && tick < cal.limit &&
+                       cal.slots[tick & WHEEL_MASK].len == 0)
+                    tick += 1;
+            }
+            continue;
+        }
+        /* Take the tick's subjects out of its slot. The slot gets the previous tick's buffer
+         * back only when it is small: large ones would leave every slot of the wheel holding
+         * as much memory as the busiest tick needed. */
+        Vec taken = *slot;
+        if (current.cap <= RECYCLE_CAP) {
+            *slot = current;  /* a small buffer serves the slot again */
+            slot->len = 0;
+        }
+        else {
+            PyMem_Free(current.items);
+            slot->items = NULL;
+            slot->len = slot->cap = 0;
+        }
+        current = taken;
+        cal.in_wheel -= current.len;
+        if (sort_indices(current.items, current.len, &scratch) < 0)
+            goto out;
+        PyObject *tick_obj = PyLong_FromLongLong(tick);
+        PyObject *ts = tick_obj ? PyLong_FromLongLong(start + tick * tick_ms) : NULL;
+        if (ts == NULL) {
+            Py_XDECREF(tick_obj);
+            goto out;
+        }
+        Py_XSETREF(timestamp_obj, ts);
+        int failed = run_bucket(&L, current.items, current.len, tick_obj, tick, ts,
+                                start + tick * tick_ms);
+        Py_DECREF(tick_obj);
+        Py_ssize_t current_len = current.len;
+        current.len = 0;
+        if (failed)
+            goto out;
+        tick += 1;
+        busy += 1;
+        since_clock += current_len;
+        if (n_polls > 0 && (busy % CLOCK_EVERY == 0 || since_clock >= CLOCK_EVENTS)) {
+            since_clock = 0;
+            PyObject *now_obj = PyObject_CallNoArgs(clock);
+            double now = now_obj ? PyFloat_AsDouble(now_obj) : -1.0;
+            Py_XDECREF(now_obj);
+            if (PyErr_Occurred())
+                goto out;
+            if (now >= next_poll) {  /* at most every poll_seconds: a tick can be short */
+                next_poll = now + poll_seconds;
+                if (note_progress(run, tick, timestamp_obj) < 0)
+                    goto out;
+                for (Py_ssize_t n = 0; n < n_polls; n++) {
+                    PyObject *done = PyObject_CallNoArgs(PyList_GET_ITEM(polls, n));
+                    if (done == NULL)
+                        goto out;
+                    Py_DECREF(done);
+                }
+            }
+        }
+        if (busy % PROGRESS_EVERY == 0) {
+            if (note_progress(run, tick, timestamp_obj) < 0 || PyErr_CheckSignals() < 0)
+                goto out;
+        }
+    }
+    if (timestamp_obj != NULL)
+        result = Py_BuildValue("(LOO)", tick, timestamp_obj, finished ? Py_True : Py_False);
+    else
+        result = Py_BuildValue("(LOO)", tick, Py_None, finished ? Py_True : Py_False);
+out:
+    /* What is still due goes back to Run.due, also when an error ends the run. */
+    if (result == NULL) {
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        if (cal_give_back(&cal, L.due) < 0)
+            PyErr_Clear();
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+    else if (cal_give_back(&cal, L.due) < 0) {
+        Py_CLEAR(result);
+    }
+    PyMem_Free(current.items);
+    PyMem_Free(scratch.items);
+    cal_free(&cal);
+    loop_release(&L);
+    Py_XDECREF(timestamp_obj);
+    Py_XDECREF(L.rng_dict);
+    Py_XDECREF(model_dict);
+    return result;
+}
+
+PyDoc_STRVAR(schedule_all_doc,
+"schedule_all(context, pending, count, table)\n\n"
+"File local subjects 0 .. count - 1 under the tick each first leaves the state of `table`,\n"
+"drawing from tick 0 on (Run.schedule_all). `context` is run_ticks' context.");
+
+static PyObject *
+schedule_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Loop L;
+    if (nargs != 4 || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "schedule_all(context, pending, count, table)");
+        return NULL;
+    }
+    /* (No subjects are needed: the pending list stands in for them in the check.) */
+    if (read_context(args[0], args[1], args[1], &L) < 0)
+        return NULL;
+    Py_ssize_t count = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (count > PyList_GET_SIZE(L.pending)) {
+        PyErr_SetString(PyExc_ValueError, "more subjects than pending moves");
+        return NULL;
+    }
+    /* due[0] plays the part of the loop's bucket of the tick that follows. */
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL)
+        return NULL;
+    PyObject *upcoming = PyDict_GetItemWithError(L.due, zero);
+    Py_DECREF(zero);
+    if (upcoming == NULL && PyErr_Occurred())
+        return NULL;
+    Py_XINCREF(upcoming);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL)
+            goto failed;
+        /* tick 0: draw()'s hash input is key + i * INDEX_GOLDEN. */
+        int status = schedule(&L, args[3], index, i, 0, L.key, &upcoming);
+        Py_DECREF(index);
+        if (status < 0)
+            goto failed;
+    }
+    Py_XDECREF(upcoming);
+    loop_release(&L);
+    Py_RETURN_NONE;
+failed:
+    Py_XDECREF(upcoming);
+    loop_release(&L);
+    return NULL;
+}
+
+/* -- datagen.random: SubjectRandom.randint (randomness.py has the same in Python) ---------- */
+
+#define SPREAD_I UINT64_C(0xD1B54A32D192ED03)
+#define SPREAD_T UINT64_C(0xAEF17502108EF2D9)
+
+static PyObject *str_base, *str_gauss_next, *randint_fallback;
+
+/* A uint64 from a Python int, modulo 2**64 (the Python code masks the same way). */
+static int
+as_u64(PyObject *value, uint64_t *out)
+{
+    if (!PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "a stream key is an int");
+        return -1;
+    }
+    *out = PyLong_AsUnsignedLongLongMask(value);
+    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static PyObject *
+call_fallback(PyObject *self, PyObject *const *args)
+{
+    PyObject *full[3] = {self, args[0], args[1]};
+    return PyObject_Vectorcall(randint_fallback, full, 3, NULL);
+}
+
+/* randint(a, b) while the engine keys the generator to a subject and tick: the same draws as
+ * SubjectRandom.randint, with the keys read from and written to the instance dict. */
+static PyObject *
+stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "randint() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
+        return call_fallback(self, args);
+    int overflow_a = 0, overflow_b = 0;
+    long long a = PyLong_AsLongLongAndOverflow(args[0], &overflow_a);
+    long long b = PyLong_AsLongLongAndOverflow(args[1], &overflow_b);
+    if (overflow_a || overflow_b || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
+        return call_fallback(self, args);
+    PyObject *keys[6] = {str_i, str_s, str_t, str_tb, str_base, str_gauss_next};
+    PyObject *dict = plain_dict(self, keys, 6);
+    if (dict == NULL)
+        return call_fallback(self, args);
+    PyObject *result = NULL;
+    PyObject *index = PyDict_GetItemWithError(dict, str_i);
+    if (index == NULL || index == Py_None) {
+        Py_DECREF(dict);
+        return PyErr_Occurred() ? NULL : call_fallback(self, args);
+    }
+    uint64_t n = (uint64_t)b - (uint64_t)a + 1;
+    int shift = __builtin_clzll(n);
+    uint64_t s;
+    PyObject *position = PyDict_GetItemWithError(dict, str_s);
+    if (position == NULL && PyErr_Occurred())
+        goto done;
+    if (position == NULL || position == Py_None) {
+        /* A fresh event starts with no Gaussian value held back from someone else's draws. */
+        if (PyDict_SetItem(dict, str_gauss_next, Py_None) < 0)
+            goto done;
+        uint64_t tb, i;
+        PyObject *tick_base = PyDict_GetItemWithError(dict, str_tb);
+        if (tick_base == NULL && PyErr_Occurred())
+            goto done;
+        if (tick_base == NULL || tick_base == Py_None) {
+            PyObject *base = PyDict_GetItemWithError(dict, str_base);
+            PyObject *tick = base ? PyDict_GetItemWithError(dict, str_t) : NULL;
+            uint64_t base_value, tick_value;
+            if (tick == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_AttributeError, "the stream is not keyed");
+                goto done;
+            }
+            if (as_u64(base, &base_value) < 0 || as_u64(tick, &tick_value) < 0)
+                goto done;
+            tb = base_value + (tick_value + 2) * SPREAD_T;
+            PyObject *stored = PyLong_FromUnsignedLongLong(tb);
+            if (stored == NULL)
+                goto done;
+            int failed = PyDict_SetItem(dict, str_tb, stored);
+            Py_DECREF(stored);
+            if (failed < 0)
+                goto done;
+        }
+        else if (as_u64(tick_base, &tb) < 0)
+            goto done;
+        if (as_u64(index, &i) < 0)
+            goto done;
+        s = tb + i * SPREAD_I;
+    }
+    else {
+        if (as_u64(position, &s) < 0)
+            goto done;
+        s += GOLDEN;
+    }
+    for (;;) {
+        uint64_t z = (s ^ (s >> 30)) * MIX1;
+        z = (z ^ (z >> 27)) * MIX2;
+        uint64_t r = (z ^ (z >> 31)) >> shift;
+        if (r < n) {
+            PyObject *stored = PyLong_FromUnsignedLongLong(s);
+            if (stored == NULL)
+                goto done;
+            int failed = PyDict_SetItem(dict, str_s, stored);
+            Py_DECREF(stored);
+            if (failed < 0)
+                goto done;
+            result = PyLong_FromLongLong((long long)((uint64_t)a + r));
+            goto done;
+        }
+        s += GOLDEN;
+    }
+done:
+    Py_DECREF(dict);
+    return result;
+}
+
+static PyMethodDef stream_randint_def = {
+    "randint", (PyCFunction)(void (*)(void))stream_randint, METH_FASTCALL,
+    "randint(a, b): a whole number in [a, b], both ends included (from the subject's stream "
+    "while the engine keys the generator)."};
+
+PyDoc_STRVAR(randint_method_doc,
+"randint_method(cls, fallback) -> a randint method for class cls\n\n"
+"The method draws as randomness.SubjectRandom.randint does; for anything but two int\n"
+"arguments of a keyed generator it calls fallback(self, a, b).");
+
+static PyObject *
+randint_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "randint_method(cls, fallback)");
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    Py_XSETREF(randint_fallback, args[1]);
+    return PyDescr_NewMethod((PyTypeObject *)args[0], &stream_randint_def);
+}
+
+static PyMethodDef methods[] = {
+    {"schedule_all", (PyCFunction)(void (*)(void))schedule_all, METH_FASTCALL, schedule_all_doc},
+    {"randint_method", (PyCFunction)(void (*)(void))randint_method, METH_FASTCALL,
+     randint_method_doc},
+    {"run_ticks", (PyCFunction)(void (*)(void))run_ticks, METH_FASTCALL, run_ticks_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    "doge_datagen._speedups",
+    "The engine's hot loop in C (see engine.py for the same loop in Python).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(str_i, "_i");
+    INTERN(str_s, "_s");
+    INTERN(str_t, "_t");
+    INTERN(str_tb, "_tb");
+    INTERN(str_collect, "collect");
+    INTERN(str_stopping, "_stopping");
+    INTERN(str_draw, "draw");
+    INTERN(str_ticks_done, "ticks_done");
+    INTERN(str_timestamp, "timestamp");
+    INTERN(str_fast, "_fast");
+    INTERN(str_cumulative, "_cumulative");
+    INTERN(str_hazard_known, "_hazard_known");
+    INTERN(str_fasts, "_fasts");
+    INTERN(str_rest, "rest");
+    INTERN(str_known_until, "_known_until");
+    INTERN(str_base, "_base");
+    INTERN(str_gauss_next, "gauss_next");
+#undef INTERN
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,15 @@
+"""Types of the C speed-ups (_speedups.c)."""
+
+from typing import Any, Callable, List, Optional, Tuple
+
+def run_ticks(
+    context: Tuple[Any, ...],
+    subjects: List[Any],
+    pending: List[Any],
+    tick: int,
+    next_arrival: float,
+) -> Tuple[int, Optional[int], bool]: ...
+def schedule_all(
+    context: Tuple[Any, ...], pending: List[Any], count: int, table: List[Any]
+) -> None: ...
+def randint_method(cls: type, fallback: Callable[[Any, int, int], int]) -> Any: ...
