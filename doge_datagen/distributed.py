@@ -1,0 +1,806 @@
+"""Sharded runs: one run's subjects split over processes, or over a Dask cluster, writing the
+same events as one process would.
+
+    from doge_datagen.distributed import run_sharded
+
+    summary = run_sharded("my_models:build", shards=4)                   # 4 local processes
+    summary = run_sharded(build, shards=64, backend="dask", address="tcp://scheduler:8786")
+
+How it works:
+
+- ``build`` (a zero-argument function, or ``"module:function"`` / ``"path/to/file.py:function"``)
+  returns a configured :class:`~doge_datagen.DataOnlineGenerator`. The coordinator calls it
+  once to read the run's size, seed and start (building a model opens nothing), and every
+  worker calls it again to make its own sinks and connections: nothing live is pickled.
+- The global subject indices ``0..N-1`` are cut into ``shards`` contiguous ranges
+  (:func:`doge_datagen.shards.split`); shard ``k`` runs its range with
+  :func:`doge_datagen.engine.run`. The engine's draws and ``datagen.random`` depend only on
+  the seed, the subject's global index and the tick, so the shards together write exactly
+  the events of a single run (the subjects arriving during the run are dealt out ``j % K``).
+- One seed and one resolved ``timestamp_start`` hold for every shard, and a paced run's
+  shards share one wall-clock origin (``time.time()`` when the run was asked for), so
+  together they keep real time.
+- While a shard runs, :func:`doge_datagen.shards.current` names it: a file sink then writes
+  its own part, ``STEM-KKKKK-of-NNNNN.SUFFIX``; Kafka and database sinks write to the same
+  topic or table from every shard.
+- A failing shard stops the others (each finishes its tick and closes its sinks); the run
+  then raises :class:`~doge_datagen.errors.ShardError`, which names the shard and carries
+  the merged counts. SIGINT or SIGTERM to the coordinator stops every shard gracefully, and
+  the merged summary says ``stopped``.
+
+Backends: ``"processes"`` runs one process per shard on this machine (the standard library's
+``forkserver`` start method where there is one, else ``spawn``); ``"dask"`` submits one task
+per shard to a Dask cluster (``pip install 'doge-datagen[dask]'``): a ``LocalCluster`` of
+processes without ``address``, the scheduler at ``address`` with one. A Dask worker that dies
+mid-run is not replaced by a second attempt of its shard (its sinks already hold part of the
+shard's events): the run fails with a :class:`ShardError` that says so.
+"""
+
+import importlib
+import importlib.util
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from doge_datagen import engine, validators
+from doge_datagen.errors import ConfigurationError, ShardError
+from doge_datagen.model import DataOnlineGenerator
+from doge_datagen.shards import Shard, running, split
+from doge_datagen.summary import RunSummary
+
+__all__ = ["BACKENDS", "load_build", "run_sharded"]
+
+_LOGGER = logging.getLogger(__name__)
+
+Build = Union[Callable[[], DataOnlineGenerator], str]
+
+#: The ways shards can run.
+BACKENDS = ("processes", "dask")
+
+# How often a shard looks for a stop request and reports its progress, in seconds.
+_POLL_SECONDS = 0.1
+_REPORT_SECONDS = 0.5
+# How long the coordinator lets a Dask cluster have no worker at all before giving up.
+_NO_WORKER_SECONDS = 30.0
+
+
+# -- what a shard is given and what it gives back ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to run one shard; picklable."""
+
+    build: Build
+    shard: Shard
+    subjects_num: int
+    ticks_num: Optional[int]
+    seed: Any
+    timestamp_start: int
+    speed: Optional[float]
+    wall_start: Optional[float]
+    run_id: str
+    #: Whether the shard reports metrics snapshots (the coordinator serves them).
+    metrics: bool = False
+
+
+@dataclass
+class _Failure:
+    """A shard's exception, made to travel: the exception itself when it pickles, and
+    always its type, message and traceback text; ``summary`` is what the shard did."""
+
+    kind: str
+    message: str
+    trace: str
+    summary: Optional[RunSummary] = None
+    error: Optional[BaseException] = None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "_Failure":
+        summary = getattr(exc, "summary", None)
+        error: Optional[BaseException] = exc
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # a client library's exception that does not pickle
+            error = None
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        notes = getattr(exc, "__notes__", None)
+        if notes:
+            message += " (" + "; ".join(str(n) for n in notes) + ")"
+        return cls(
+            kind=type(exc).__name__,
+            message=message,
+            trace="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            summary=summary if isinstance(summary, RunSummary) else None,
+            error=error,
+        )
+
+    def reason(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+@dataclass
+class _Outcome:
+    """How a shard ended: a summary, or a failure."""
+
+    summary: Optional[RunSummary] = None
+    failure: Optional[_Failure] = None
+
+
+# -- building the model -------------------------------------------------------------------------
+
+
+def load_build(spec: str) -> Callable[[], Any]:
+    """The function named by ``"package.module:function"`` or ``"path/to/file.py:function"``."""
+    module_name, sep, function_name = spec.rpartition(":")
+    if not sep or not module_name or not function_name:
+        raise ConfigurationError(f"build {spec!r}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
+    if module_name.endswith(".py") or os.sep in module_name:
+        path = os.path.abspath(module_name)
+        if not os.path.isfile(path):
+            raise ConfigurationError(f"build {spec!r}: no file {module_name!r}")
+        name = "_doge_build_" + os.path.splitext(os.path.basename(path))[0]
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__file__", None) != path:
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"build {spec!r}: cannot import module {module_name!r} ({exc})"
+            ) from exc
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ConfigurationError(
+            f"build {spec!r}: {module_name!r} has no function {function_name!r}"
+        )
+    return function
+
+
+def _build(build: Build) -> DataOnlineGenerator:
+    function = load_build(build) if isinstance(build, str) else build
+    datagen = function()
+    if not isinstance(datagen, DataOnlineGenerator):
+        raise ConfigurationError(
+            f"build {build!r} returned {type(datagen).__name__}, not a DataOnlineGenerator"
+        )
+    return datagen
+
+
+# -- one shard, in a worker ---------------------------------------------------------------------
+
+
+class _Control:
+    """How a running shard hears a stop request and reports its progress; per backend."""
+
+    def should_stop(self) -> bool:
+        return False
+
+    def report(self, ticks: int, events: int) -> None:
+        pass
+
+    def report_metrics(self, snapshot: Any) -> None:
+        pass
+
+
+def run_shard(job: _Job, control: _Control) -> _Outcome:
+    """Build the model and run ``job``'s shard; never raises (a failure is returned)."""
+    with running(job.shard):
+        datagen: Optional[DataOnlineGenerator] = None
+        done = threading.Event()
+
+        def watch() -> None:
+            last_report = 0.0
+            while not done.wait(_POLL_SECONDS):
+                try:
+                    if datagen is not None and control.should_stop():
+                        datagen.stop()
+                    now = time.monotonic()
+                    state = getattr(datagen, "_last_run", None)
+                    if state is not None and now - last_report >= _REPORT_SECONDS:
+                        last_report = now
+                        control.report(state.ticks_done, sum(state.counts))
+                except Exception:  # the coordinator went away: the run itself goes on
+                    _LOGGER.debug("shard watcher", exc_info=True)
+
+        watcher = threading.Thread(target=watch, name=f"doge-shard-{job.shard.index}-watch")
+        watcher.daemon = True
+        watcher.start()
+        try:
+            datagen = _build(job.build)
+            datagen.subjects_num = job.subjects_num
+            datagen.ticks_num = job.ticks_num
+            datagen.seed = job.seed
+            datagen.validate()
+            if control.should_stop():
+                datagen.stop()
+            reporter = None
+            if job.metrics:
+                from doge_datagen.metrics import ShardReporter
+
+                reporter = ShardReporter(control.report_metrics, str(job.shard.index))
+            summary = engine.run(
+                datagen,
+                metrics=reporter,
+                speed=job.speed,
+                first=job.shard.start,
+                stop=job.shard.stop,
+                timestamp_start=job.timestamp_start,
+                shard=job.shard.label,
+                arrivals_shard=(job.shard.index, job.shard.count),
+                wall_start=job.wall_start,
+            )
+            summary.speed = job.speed
+            return _Outcome(summary=summary)
+        except BaseException as exc:  # KeyboardInterrupt too: reported, not lost
+            return _Outcome(failure=_Failure.of(exc))
+        finally:
+            done.set()
+            watcher.join()
+
+
+# -- the processes backend ----------------------------------------------------------------------
+
+
+class _ProcessControl(_Control):
+    def __init__(self, stop: Any, connection: Any) -> None:
+        self.stop = stop
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def should_stop(self) -> bool:
+        return bool(self.stop.is_set())
+
+    def report(self, ticks: int, events: int) -> None:
+        self.send(("progress", ticks, events))
+
+    def report_metrics(self, snapshot: Any) -> None:
+        self.send(("metrics", snapshot))
+
+    def send(self, message: Any) -> None:
+        with self.lock:
+            self.connection.send(message)
+
+
+def _process_main(job: _Job, stop: Any, connection: Any) -> None:
+    """A shard's process: SIGINT is the coordinator's to handle (a terminal sends it to the
+    whole process group); SIGTERM sent to this process alone stops its shard gracefully."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = _ProcessControl(stop, connection)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    outcome = run_shard(job, control)
+    try:
+        control.send(("done", outcome))
+    except Exception as exc:  # the outcome does not pickle: send what surely does
+        failure = _Failure.of(exc)
+        failure.error = None
+        control.send(("done", _Outcome(failure=failure)))
+    finally:
+        connection.close()
+
+
+def _context(build: Build) -> Any:
+    """``forkserver`` where there is one (each shard's process is forked from a server that
+    has imported doge-datagen and the model's module once), else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        preload = ["doge_datagen.distributed"]
+        module = _module_of(build)
+        if module is not None:
+            preload.append(module)  # takes effect when this process starts its server
+        context.set_forkserver_preload(preload)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _module_of(build: Build) -> Optional[str]:
+    """The importable module that defines ``build``, if any (not a file path, not __main__)."""
+    if isinstance(build, str):
+        module = build.rpartition(":")[0]
+        return None if module.endswith(".py") or os.sep in module else module
+    function = getattr(build, "func", build)  # functools.partial
+    name = getattr(function, "__module__", None)
+    return name if isinstance(name, str) and name != "__main__" else None
+
+
+class _ProcessBackend:
+    """One process per shard on this machine."""
+
+    def __init__(self, jobs: List[_Job]) -> None:
+        context = _context(jobs[0].build)
+        self.stop_event = context.Event()
+        self.processes: List[Any] = []
+        self.connections: List[Any] = []
+        for job in jobs:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_process_main,
+                args=(job, self.stop_event, sender),
+                name=f"doge-shard-{job.shard.index}",
+            )
+            process.start()
+            sender.close()
+            self.processes.append(process)
+            self.connections.append(receiver)
+
+    def request_stop(self, again: bool) -> None:
+        self.stop_event.set()
+        if again:  # a second signal: shards that run without a tick limit hurry their sinks
+            for process in self.processes:
+                if process.is_alive() and process.pid is not None:
+                    try:
+                        os.kill(process.pid, signal.SIGTERM)
+                    except OSError:
+                        pass
+
+    def poll(self, tracker: "_Tracker", timeout: float) -> None:
+        waiting = {}
+        for k in tracker.running():
+            waiting[self.connections[k]] = k
+            waiting[self.processes[k].sentinel] = k
+        if not waiting:
+            return
+        for ready in wait_for(list(waiting), timeout):
+            k = waiting[ready]
+            if k not in tracker.running():
+                continue
+            connection = self.connections[k]
+            try:
+                while connection.poll():
+                    message = connection.recv()
+                    if message[0] == "progress":
+                        tracker.progress(k, message[1], message[2])
+                    elif message[0] == "metrics":
+                        tracker.metrics_snapshot(message[1])
+                    else:
+                        tracker.finish(k, message[1])
+                        break
+            except (EOFError, OSError):
+                pass
+            process = self.processes[k]
+            if k in tracker.running() and not process.is_alive():
+                process.join()
+                code = process.exitcode
+                how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+                tracker.lost(k, f"its process ended with {how} before the shard finished")
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():  # pragma: no cover - a shard that ignores the stop
+                process.terminate()
+                process.join()
+        for connection in self.connections:
+            connection.close()
+
+
+# -- the Dask backend ---------------------------------------------------------------------------
+
+
+def _dask() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "backend='dask' needs the Python package 'distributed', which is not installed: "
+            "pip install 'doge-datagen[dask]'"
+        ) from exc
+    return distributed
+
+
+class _DaskControl(_Control):
+    def __init__(self, run_id: str, index: int) -> None:
+        distributed = _dask()
+        self.client = distributed.get_client()
+        self.event = distributed.Event(f"doge-datagen-stop-{run_id}", client=self.client)
+        self.key = ["doge-datagen", run_id, "progress", str(index)]
+
+    def should_stop(self) -> bool:
+        return bool(self.event.is_set())
+
+    def report(self, ticks: int, events: int) -> None:
+        self.client.set_metadata(self.key, (ticks, events))
+
+    def report_metrics(self, snapshot: Any) -> None:
+        self.client.set_metadata(self.key[:-2] + ["metrics", self.key[-1]], snapshot.to_dict())
+
+
+def _dask_shard(job: _Job) -> _Outcome:
+    """A shard as a Dask task. A second attempt of a shard (its first worker died) does not
+    run: what the first one wrote is already in the sinks."""
+    distributed = _dask()
+    client = distributed.get_client()
+    started = ["doge-datagen", job.run_id, "started", str(job.shard.index)]
+    where = client.get_metadata(started, default=None)
+    if where is not None:
+        return _Outcome(
+            failure=_Failure(
+                kind="WorkerLost",
+                message=f"the Dask worker running it ({where}) died mid-run; the shard was "
+                "not run again, since its sinks already hold part of its events",
+                trace="",
+            )
+        )
+    worker = distributed.get_worker()
+    client.set_metadata(started, worker.address)
+    return run_shard(job, _DaskControl(job.run_id, job.shard.index))
+
+
+class _DaskBackend:
+    """One task per shard on a Dask cluster: a LocalCluster of processes, or ``address``."""
+
+    def __init__(self, jobs: List[_Job], address: Optional[str]) -> None:
+        distributed = _dask()
+        self.distributed = distributed
+        self.cluster = None
+        if address is None:
+            workers = max(1, min(len(jobs), os.cpu_count() or 1))
+            self.cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+            )
+            self.client = distributed.Client(self.cluster)
+        else:
+            try:
+                self.client = distributed.Client(address, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigurationError(
+                    f"cannot reach the Dask scheduler at {address!r}: {exc}"
+                ) from exc
+        self.run_id = jobs[0].run_id
+        self.stop_event = distributed.Event(f"doge-datagen-stop-{self.run_id}", client=self.client)
+        self.futures = [
+            self.client.submit(
+                _dask_shard,
+                job,
+                key=f"doge-datagen-shard-{job.shard.index}-{self.run_id}",
+                pure=False,
+                retries=0,
+            )
+            for job in jobs
+        ]
+        self.no_worker_since: Optional[float] = None
+
+    def request_stop(self, again: bool) -> None:
+        self.stop_event.set()
+
+    def poll(self, tracker: "_Tracker", timeout: float) -> None:
+        running = tracker.running()
+        if not running:
+            return
+        try:
+            self.distributed.wait(
+                [self.futures[k] for k in running], timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        except (TimeoutError, self.distributed.TimeoutError):
+            pass
+        for k in running:
+            future = self.futures[k]
+            if tracker.metrics is not None:
+                self._metrics(tracker, k)  # the last one a finished shard sent, too
+            if future.status == "finished":
+                tracker.finish(k, future.result())
+            elif future.status in ("error", "cancelled", "lost"):
+                try:
+                    error = future.exception()
+                except BaseException as exc:  # cancelled
+                    error = exc
+                tracker.lost(k, f"its Dask task ended with {type(error).__name__}: {error}")
+        # Every shard's progress in one request (not one per shard: a run may have hundreds).
+        reported = self.client.get_metadata(["doge-datagen", self.run_id, "progress"], default={})
+        for k in tracker.running():
+            if str(k) in reported:
+                tracker.progress(k, reported[str(k)][0], reported[str(k)][1])
+        self._check_workers(tracker)
+
+    def _metrics(self, tracker: "_Tracker", k: int) -> None:
+        from doge_datagen.metrics import Snapshot
+
+        data = self.client.get_metadata(
+            ["doge-datagen", self.run_id, "metrics", str(k)], default=None
+        )
+        if data is not None:
+            tracker.metrics_snapshot(Snapshot.from_dict(data))
+
+    def _check_workers(self, tracker: "_Tracker") -> None:
+        """Shards waiting for a worker that will never come fail instead of hanging."""
+        workers = self.client.scheduler_info().get("workers", {})
+        if workers:
+            self.no_worker_since = None
+            return
+        now = time.monotonic()
+        if self.no_worker_since is None:
+            self.no_worker_since = now
+        elif now - self.no_worker_since > _NO_WORKER_SECONDS:
+            for k in tracker.running():
+                tracker.lost(k, f"the Dask cluster had no worker for {_NO_WORKER_SECONDS:.0f} s")
+
+    def close(self) -> None:
+        try:
+            self.client.cancel(self.futures)
+            try:  # leave nothing of this run in the scheduler's memory
+                self.stop_event.clear()
+                self.client.set_metadata(["doge-datagen", self.run_id], None)
+            except Exception:  # pragma: no cover - the scheduler may be gone
+                pass
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+# -- the coordinator ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Tracker:
+    """What the coordinator knows of each shard."""
+
+    jobs: List[_Job]
+    outcomes: Dict[int, _Outcome] = field(default_factory=dict)
+    reported: Dict[int, Tuple[int, int]] = field(default_factory=dict)
+    #: The metrics server that shows the shards' snapshots, if any.
+    metrics: Any = None
+
+    def metrics_snapshot(self, snapshot: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.update(snapshot)
+
+    def running(self) -> List[int]:
+        return [k for k in range(len(self.jobs)) if k not in self.outcomes]
+
+    def progress(self, k: int, ticks: int, events: int) -> None:
+        self.reported[k] = (ticks, events)
+
+    def finish(self, k: int, outcome: _Outcome) -> None:
+        self.outcomes[k] = outcome
+
+    def lost(self, k: int, why: str) -> None:
+        """A shard that cannot report: counted with what it last reported."""
+        ticks, events = self.reported.get(k, (0, 0))
+        job = self.jobs[k]
+        partial = RunSummary(
+            seed=job.seed,
+            subjects=job.shard.stop - job.shard.start,
+            ticks=ticks,
+            events=events,
+            timestamp_start=job.timestamp_start,
+            stopped=True,
+        )
+        self.outcomes[k] = _Outcome(
+            failure=_Failure(kind="ShardLost", message=why, trace="", summary=partial)
+        )
+
+    def failed(self) -> List[int]:
+        return sorted(k for k, o in self.outcomes.items() if o.failure is not None)
+
+    def summaries(self) -> List[RunSummary]:
+        parts = []
+        for k, job in enumerate(self.jobs):
+            outcome = self.outcomes.get(k)
+            summary = None
+            if outcome is not None:
+                summary = outcome.summary
+                if summary is None and outcome.failure is not None:
+                    summary = outcome.failure.summary
+            if summary is None:
+                summary = RunSummary(
+                    seed=job.seed, subjects=job.shard.stop - job.shard.start, ticks=0
+                )
+            parts.append(summary)
+        return parts
+
+
+class _Signals:
+    """SIGINT and SIGTERM, while a sharded run goes on in the main thread, ask every shard to
+    stop; a second one also asks them to hurry their sinks."""
+
+    def __init__(self) -> None:
+        self.received: List[int] = []
+        self.previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> "_Signals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        _LOGGER.info("signal %s received: stopping every shard", signum)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old)
+
+
+class _Progress:
+    """The progress of every shard as one line on standard error."""
+
+    def __init__(self, ticks_num: Optional[int], count: int) -> None:
+        from doge_datagen.progress import ProgressReporter
+
+        self.count = count
+        self.reporter = ProgressReporter(ticks_num, [], [])
+
+    def update(self, tracker: _Tracker, timestamp_start: int, tick_ms: float) -> None:
+        reported = [tracker.reported.get(k, (0, 0)) for k in range(self.count)]
+        for k, outcome in tracker.outcomes.items():
+            if outcome.summary is not None:
+                reported[k] = (outcome.summary.ticks or 0, outcome.summary.events)
+        ticks = min(r[0] for r in reported)
+        events = sum(r[1] for r in reported)
+        self.reporter.update(ticks, timestamp_start + round(ticks * tick_ms), events)
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
+def run_sharded(
+    build: Build,
+    *,
+    shards: int,
+    backend: str = "processes",
+    address: Optional[str] = None,
+    subjects_num: Optional[int] = None,
+    ticks_num: Optional[int] = None,
+    seed: Any = None,
+    speed: Optional[float] = None,
+    progress: bool = False,
+    metrics_port: Union[int, str, None] = None,
+    metrics: Any = None,
+) -> RunSummary:
+    """Run the model that ``build()`` returns as ``shards`` shards of contiguous subject
+    ranges, with ``backend`` (``"processes"`` or ``"dask"``); return the merged summary.
+
+    ``subjects_num``, ``ticks_num`` and ``seed`` override the built model's; ``speed`` paces
+    the run as in :meth:`~doge_datagen.DataOnlineGenerator.start`; ``address`` is the Dask
+    scheduler's (``backend="dask"`` only; without it a ``LocalCluster`` is started).
+    ``metrics_port`` or ``metrics`` serve the run's metrics here, in this process, as
+    :meth:`~doge_datagen.DataOnlineGenerator.start` does; each shard sends its numbers back
+    and its series carry a ``shard`` label.
+    ``summary.shards`` holds each shard's own summary. Raises
+    :class:`~doge_datagen.errors.ShardError` if a shard fails (the others are stopped first).
+    """
+    count = validators.check_count("shards", shards)
+    if count < 1:
+        raise ConfigurationError(f"shards must be at least 1, got {shards!r}")
+    if backend not in BACKENDS:
+        raise ConfigurationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if address is not None and backend != "dask":
+        raise ConfigurationError("address is for backend='dask' only")
+    if not (isinstance(build, str) or callable(build)):
+        raise ConfigurationError(
+            f"build must be a function or a 'module:function' string, got {build!r}"
+        )
+    if speed is not None:
+        speed = validators.check_positive("speed", speed)
+    if backend == "dask":
+        _dask()  # a clear ImportError before anything else happens
+    elif not isinstance(build, str):
+        try:
+            pickle.dumps(build)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"build {build!r} cannot be sent to another process ({exc}): give a function "
+                "defined at the top level of a module, or a 'module:function' string"
+            ) from exc
+
+    # The coordinator's own copy of the model: its size, seed and start, resolved once.
+    model = _build(build)
+    if subjects_num is not None:
+        model.subjects_num = validators.check_count("subjects_num", subjects_num)
+    if ticks_num is not None:
+        model.ticks_num = validators.check_count("ticks_num", ticks_num)
+    if seed is not None:
+        model.seed = seed
+    model.validate()
+    timestamp_start = model.timestamp_start
+    if timestamp_start is None:
+        timestamp_start = round(time.time() * 1000)
+    began = time.perf_counter()
+    wall_start = time.time() if speed is not None else None
+    run_id = uuid.uuid4().hex[:12]
+    jobs = [
+        _Job(
+            build=build,
+            shard=shard,
+            subjects_num=model.subjects_num,
+            ticks_num=model.ticks_num,
+            seed=model.seed,
+            timestamp_start=timestamp_start,
+            speed=speed,
+            wall_start=wall_start,
+            run_id=run_id,
+            metrics=metrics is not None or metrics_port is not None,
+        )
+        for shard in split(model.subjects_num, count)
+    ]
+    server, owned = None, False
+    if metrics is not None or metrics_port is not None:
+        from doge_datagen.metrics import open_metrics
+
+        # Bound before any shard starts: a port in use stops nothing half-made.
+        server, owned = open_metrics(metrics, metrics_port)
+        assert server is not None
+        server.reset()
+    try:
+        tracker = _Tracker(jobs, metrics=server)
+        display = _Progress(model.ticks_num, count) if progress else None
+        with _Signals() as signals:
+            runner: Any = (
+                _DaskBackend(jobs, address) if backend == "dask" else _ProcessBackend(jobs)
+            )
+            try:
+                asked = 0
+                while tracker.running():
+                    runner.poll(tracker, _POLL_SECONDS * 2)
+                    if len(signals.received) > asked:
+                        runner.request_stop(again=asked > 0)
+                        asked = len(signals.received)
+                    elif tracker.failed() and asked == 0:
+                        runner.request_stop(again=False)
+                        asked = -1  # stopping for a failure; a signal still counts as the first
+                    if display is not None:
+                        display.update(tracker, timestamp_start, model.tick_ms)
+            except BaseException:
+                runner.request_stop(again=False)
+                raise
+            finally:
+                runner.close()
+                if display is not None:
+                    display.update(tracker, timestamp_start, model.tick_ms)
+                    display.close()
+        summary = RunSummary.merge(tracker.summaries(), time.perf_counter() - began)
+        summary.signals = list(signals.received)
+        if signals.received:
+            summary.stopped = True
+        summary.ticks = summary.ticks if summary.ticks is not None else model.ticks_num
+        failed = tracker.failed()
+        if failed:
+            raise _shard_error(tracker, failed, summary)
+        return summary
+    finally:
+        if owned and server is not None:
+            server.close()
+
+
+def _shard_error(tracker: _Tracker, failed: List[int], summary: RunSummary) -> ShardError:
+    first = failed[0]
+    failure = tracker.outcomes[first].failure
+    assert failure is not None
+    shard = tracker.jobs[first].shard
+    others = f"; {len(failed) - 1} more shards failed" if len(failed) > 1 else ""
+    message = (
+        f"{shard} failed: {failure.reason()}{others}. The other shards were stopped and every "
+        f"sink closed; together the shards wrote {summary.events} events"
+    )
+    error = ShardError(
+        message,
+        shard=first,
+        failures={k: tracker.outcomes[k].failure.reason() for k in failed},  # type: ignore[union-attr]
+        summary=summary,
+    )
+    if failure.trace and hasattr(error, "add_note"):
+        error.add_note(f"traceback of {shard}:\n{failure.trace.rstrip()}")
+    if failure.error is not None:
+        error.__cause__ = failure.error
+    return error

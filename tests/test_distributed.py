@@ -1,0 +1,389 @@
+"""Sharded runs (``doge_datagen.distributed.run_sharded``, ``--workers``, ``--dask``) write the
+events of a single run: exact multisets, read back from JSON Lines parts, one PostgreSQL table
+and one Kafka topic; faults name their shard, hang nothing and close every sink.
+
+The processes backend runs here; the Dask backend runs on a LocalCluster and on a
+``dask scheduler`` with two ``dask worker`` processes started as a user would (see
+``tests/test_distributed_dask.py``).
+"""
+
+import functools
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, List, Tuple
+from typing import Counter as CounterType
+
+import pytest
+import shard_models
+from kafka_fixtures import create_topic, read_all
+
+from doge_datagen import RunSummary
+from doge_datagen.distributed import run_sharded
+from doge_datagen.errors import ConfigurationError, ShardError
+from doge_datagen.pacing import LagStats
+from doge_datagen.shards import Shard, part_path, split
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ("timestamp", "user_id", "balance", "loan_balance", "event", "from_state", "to_state")
+Row = Tuple[Any, ...]
+
+
+def rows_of_lines(lines: List[str]) -> CounterType[Row]:
+    return Counter(tuple(json.loads(line)[c] for c in COLUMNS) for line in lines)
+
+
+def jsonl_rows(pattern: str) -> CounterType[Row]:
+    lines: List[str] = []
+    for path in sorted(glob.glob(pattern)):
+        lines.extend(Path(path).read_text().splitlines())
+    return rows_of_lines(lines)
+
+
+def single_run_rows(tmp_path: Path, *argv: str) -> CounterType[Row]:
+    """The events of the same demo run in this process, as the reference."""
+    path = tmp_path / "single.jsonl"
+    shard_models.demo("--sink", f"jsonl:{path}", *argv).start()
+    return jsonl_rows(str(path))
+
+
+def line_count(path: str) -> int:
+    return len(Path(path).read_text().splitlines())
+
+
+# -- the pieces ------------------------------------------------------------------------------
+
+
+def test_split_gives_contiguous_ranges_covering_every_subject():
+    for subjects, count in ((10, 3), (7, 7), (3, 5), (1000, 7), (0, 2)):
+        parts = split(subjects, count)
+        assert [p.index for p in parts] == list(range(count))
+        assert parts[0].start == 0 and parts[-1].stop == subjects
+        assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+        sizes = [p.stop - p.start for p in parts]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_a_part_is_named_stem_k_of_n_suffix():
+    shard = Shard(1, 3, 10, 20)
+    assert part_path("out/events.jsonl", shard) == Path("out/events-00001-of-00003.jsonl")
+    assert part_path("/x/y.tar.csv", shard).name == "y.tar-00001-of-00003.csv"
+    assert part_path("plain", Shard(0, 12, 0, 1)).name == "plain-00000-of-00012"
+
+
+def test_merge_adds_counts_combines_lag_and_keeps_the_parts():
+    def part(events: int, lag: LagStats) -> RunSummary:
+        return RunSummary(
+            seed=3,
+            subjects=10,
+            ticks=5,
+            events=events,
+            vetoed=1,
+            elapsed_seconds=events / 10,
+            events_per_trigger={"a": events, "b": 0},
+            events_per_sink={"jsonl:x": events},
+            delivery={"jsonl:x": {"delivered": events, "failed": 0}},
+            lag=lag,
+        )
+
+    slow = LagStats(ticks=10, median=0.5, p99=2.0, max=3.0, mean=0.6, late_ticks=4, drift=1.0)
+    fast = LagStats(ticks=30, median=0.1, p99=0.2, max=0.3, mean=0.1, late_ticks=1, drift=0.0)
+    merged = RunSummary.merge([part(20, slow), part(40, fast)], elapsed_seconds=7.0)
+    assert (merged.events, merged.vetoed, merged.subjects) == (60, 2, 20)
+    assert merged.events_per_trigger == {"a": 60, "b": 0}
+    assert merged.delivery == {"jsonl:x": {"delivered": 60, "failed": 0}}
+    assert merged.elapsed_seconds == 7.0 and len(merged.shards) == 2
+    assert merged.lag is not None
+    assert (merged.lag.ticks, merged.lag.late_ticks, merged.lag.max) == (40, 5, 3.0)
+    assert merged.lag.mean == pytest.approx((0.6 * 10 + 0.1 * 30) / 40)
+    assert merged.lag.p99 == 2.0 and merged.lag.median == 0.1
+
+
+def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
+    build = functools.partial(shard_models.memory, 10, 1)
+    with pytest.raises(ConfigurationError, match="backend"):
+        run_sharded(build, shards=2, backend="threads")
+    with pytest.raises(ConfigurationError, match="address"):
+        run_sharded(build, shards=2, address="tcp://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match="shards"):
+        run_sharded(build, shards=0)
+    with pytest.raises(ConfigurationError, match="top level of a module"):
+        run_sharded(lambda: shard_models.memory(10, 1), shards=2)
+    with pytest.raises(ConfigurationError, match="no function"):
+        run_sharded("shard_models:nothing_here", shards=2)
+
+
+def test_the_dask_backend_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'doge-datagen\[dask\]'"):
+        run_sharded(functools.partial(shard_models.memory, 10, 1), shards=2, backend="dask")
+
+
+# -- exactness through processes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seed", "shards"), [(11, 1), (12, 2), (13, 3), (14, 7), (15, 2)])
+def test_processes_write_the_events_of_one_run_into_jsonl_parts(tmp_path, seed, shards):
+    subjects = 120 if shards == 7 else 300
+    argv = ("--subjects", str(subjects), "--seed", str(seed))
+    path = tmp_path / "events.jsonl"
+    build = functools.partial(shard_models.demo, "--sink", f"jsonl:{path}", *argv)
+    summary = run_sharded(build, shards=shards)
+    parts = sorted(glob.glob(str(tmp_path / "events-*-of-*.jsonl")))
+    assert [Path(p).name for p in parts] == [
+        f"events-{k:05d}-of-{shards:05d}.jsonl" for k in range(shards)
+    ]
+    assert not path.exists()
+    expected = single_run_rows(tmp_path, *argv)
+    assert sum(expected.values()) > subjects
+    assert jsonl_rows(str(tmp_path / "events-*-of-*.jsonl")) == expected
+    assert summary.events == sum(expected.values()) and len(summary.shards) == shards
+    # Each shard's part holds its own subjects, as many lines as its summary says.
+    for shard, part, part_summary in zip(split(subjects, shards), parts, summary.shards):
+        users = {json.loads(line)["user_id"] for line in Path(part).read_text().splitlines()}
+        assert users <= set(range(shard.start, shard.stop))
+        assert line_count(part) == part_summary.events
+        assert part_summary.delivery[f"jsonl:{path}"]["delivered"] == part_summary.events
+
+
+def test_processes_write_one_postgresql_table(tmp_path, postgres_db):
+    table = postgres_db.table_name()
+    postgres_db.drop_at_end(table)
+    argv = ("--subjects", "250", "--seed", "21")
+    url = f"{postgres_db.url}?table={table}"
+    summary = run_sharded(functools.partial(shard_models.demo, "--sink", url, *argv), shards=3)
+    written = Counter(tuple(r[c] for c in COLUMNS) for r in fetch(postgres_db, table))
+    assert written == single_run_rows(tmp_path, *argv)
+    assert summary.events == sum(written.values())
+    assert summary.delivery[summary_label(summary)]["delivered"] == summary.events
+
+
+def fetch(db: Any, table: str) -> List[dict]:
+    names = ", ".join(db.quote(c) for c in COLUMNS)
+    with db.engine.connect() as conn:
+        return [
+            dict(zip(COLUMNS, row))
+            for row in conn.exec_driver_sql(f"SELECT {names} FROM {db.quote(table)}")
+        ]
+
+
+def summary_label(summary: RunSummary) -> str:
+    (label,) = summary.delivery
+    return label
+
+
+def test_processes_write_one_kafka_topic_keyed_by_user(tmp_path, kafka_bootstrap):
+    topic = create_topic(kafka_bootstrap, partitions=3)
+    argv = ("--subjects", "200", "--seed", "31")
+    url = f"kafka://{kafka_bootstrap}/{topic}"
+    summary = run_sharded(functools.partial(shard_models.demo, "--sink", url, *argv), shards=2)
+    records = read_all(kafka_bootstrap, topic, expected=summary.events)
+    assert rows_of_lines([r.value.decode() for r in records]) == single_run_rows(tmp_path, *argv)
+    assert all(r.key.decode() == str(json.loads(r.value)["user_id"]) for r in records)
+    # Each user's records are in one partition, in the order of their ticks.
+    partitions: dict = {}
+    times: dict = {}
+    for record in records:  # read_all: partition by partition, each in offset order
+        user = record.key.decode()
+        partitions.setdefault(user, set()).add(record.partition)
+        times.setdefault(user, []).append(json.loads(record.value)["timestamp"])
+    assert all(len(p) == 1 for p in partitions.values())
+    assert all(t == sorted(t) for t in times.values())
+    assert len({p for ps in partitions.values() for p in ps}) == 3
+
+
+def test_paced_shards_keep_one_schedule_from_one_origin(tmp_path):
+    """A shard that starts 2 s late is 2 s behind the run's schedule (and catches up), not on
+    a schedule of its own: the shards share the coordinator's wall-clock start."""
+    build = functools.partial(
+        shard_models.late, 1, 2.0, "--sink", f"jsonl:{tmp_path / 'e.jsonl'}", "--subjects",
+        "400", "--ticks", "40", "--seed", "3",
+    )  # fmt: skip
+    summary = run_sharded(build, shards=2, speed=600.0)  # 40 minutes in 4 s
+    on_time, late = (part.lag for part in summary.shards)
+    assert on_time is not None and late is not None
+    assert late.max > 1.0 > on_time.max
+    assert summary.lag is not None and summary.lag.max == late.max
+    assert summary.lag.ticks == on_time.ticks + late.ticks
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+def test_a_failing_callback_names_its_shard_and_the_others_close_their_sinks(tmp_path):
+    path = tmp_path / "events.jsonl"
+    # Subject 150 is in shard 1 of 3 (subjects 100..199).
+    build = functools.partial(
+        shard_models.failing, 150, "--sink", f"jsonl:{path}", "--subjects", "300", "--seed", "5"
+    )
+    began = time.monotonic()
+    with pytest.raises(ShardError) as caught:
+        run_sharded(build, shards=3)
+    assert time.monotonic() - began < 120  # it ended: no shard was left waiting
+    error = caught.value
+    assert error.shard == 1 and set(error.failures) == {1}
+    assert "shard 1 of 3 (subjects 100..199)" in str(error)
+    assert "user 150 cannot log in" in str(error) and "ZeroDivisionError" in str(error)
+    assert isinstance(error.__cause__, ZeroDivisionError)
+    summary = error.summary
+    parts = [str(part_path(path, shard)) for shard in split(300, 3)]
+    # Every shard's file was flushed and closed: its lines are what its summary counted.
+    for part, part_summary in zip(parts, summary.shards):
+        assert line_count(part) == part_summary.events
+    assert summary.events == sum(line_count(p) for p in parts)
+    assert summary.shards[1].events < summary.shards[0].events
+
+
+def test_a_killed_shard_process_fails_the_run_with_its_name(tmp_path):
+    path = tmp_path / "events.jsonl"
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    build = functools.partial(
+        shard_models.leaving_pid,
+        str(pids),
+        "--sink",
+        f"jsonl:{path}",
+        "--subjects",
+        "3000",
+        "--ticks",
+        "100000",
+        "--seed",
+        "6",
+    )
+    outcome: List[Any] = []
+
+    def run() -> None:  # in a thread: the coordinator's signal handlers stay the test's
+        try:
+            outcome.append(run_sharded(build, shards=3, speed=600.0))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    victim = pids / "1.pid"
+    deadline = time.monotonic() + 60
+    while not victim.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # let it write a while
+    os.kill(int(victim.read_text()), signal.SIGKILL)
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "the run hung after a shard's process was killed"
+    (error,) = outcome
+    assert isinstance(error, ShardError), error
+    assert error.shard == 1 and "shard 1 of 3 (subjects 1000..1999)" in str(error)
+    assert "signal 9" in str(error)
+    parts = [str(part_path(path, shard)) for shard in split(3000, 3)]
+    summary = error.summary
+    for k in (0, 2):  # stopped, flushed and closed: the file holds what the summary counts
+        assert summary.shards[k].stopped
+        assert line_count(parts[k]) == summary.shards[k].events > 0
+    # What the killed shard wrote before it died is a part of its own events.
+    users = {json.loads(line)["user_id"] for line in Path(parts[1]).read_text().splitlines()}
+    assert users <= set(range(1000, 2000))
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def cli(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "doge_datagen", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=kwargs.pop("cwd", ROOT),
+        **kwargs,
+    )
+
+
+def test_cli_workers_writes_parts_and_shows_each_shard_and_the_total(tmp_path):
+    argv = ("--subjects", "900", "--seed", "8", "--timestamp-start", "0", "--no-progress")
+    out = cli("demo", "--sink", f"jsonl:{tmp_path / 'ev.jsonl'}", "--workers", "3", *argv)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    shard_rows = [line.split() for line in lines if line.strip().split(" ")[0] in "012"]
+    assert [row[0] for row in shard_rows if row[1].count("..")] == ["0", "1", "2"]
+    assert [row[1] for row in shard_rows if row[1].count("..")] == [
+        "0..299",
+        "300..599",
+        "600..899",
+    ]
+    (total,) = [line.split() for line in lines if line.strip().startswith("total")]
+    events = sum(line_count(p) for p in glob.glob(str(tmp_path / "ev-*-of-00003.jsonl")))
+    assert int(total[2]) == events
+    assert jsonl_rows(str(tmp_path / "ev-*-of-*.jsonl")) == single_run_rows(
+        tmp_path, "--subjects", "900", "--seed", "8"
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "Ctrl-C to the process group"],
+)
+def test_a_signal_to_the_coordinator_stops_every_shard_gracefully(tmp_path, signum, to_group):
+    path = tmp_path / "ev.jsonl"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "doge_datagen",
+            "demo",
+            "--sink",
+            f"jsonl:{path}",
+            "--workers",
+            "2",
+            "--subjects",
+            "2000",
+            "--forever",
+            "--speed",
+            "600",
+            "--seed",
+            "9",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=to_group,  # its own process group, as a terminal's job has
+    )
+    parts = [str(part_path(path, shard)) for shard in split(2000, 2)]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(
+        os.path.exists(p) and os.path.getsize(p) > 0 for p in parts
+    ):
+        time.sleep(0.2)
+    if to_group:  # what Ctrl-C in a terminal does: the coordinator and every shard get it
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "(stopped)" in stdout
+    (total,) = [line.split() for line in stdout.splitlines() if line.strip().startswith("total")]
+    assert int(total[2]) == sum(line_count(p) for p in parts) > 0
+
+
+def test_cli_progress_of_a_sharded_run_goes_to_stderr(tmp_path):
+    out = cli(
+        "demo", "--sink", f"jsonl:{tmp_path / 'p.jsonl'}", "--workers", "2", "--subjects",
+        "3000", "--ticks", "3000", "--progress", "--seed", "1",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "events" in out.stderr and "tick" in out.stderr
+    assert "total" in out.stdout
+
+
+def test_cli_refuses_what_a_sharded_run_cannot_do(tmp_path):
+    out = cli("demo", "--workers", "2", "--rate", "100", "--sink", f"jsonl:{tmp_path / 'x'}")
+    assert out.returncode != 0 and "--rate is not available with --workers" in out.stderr
+    out = cli("demo", "--workers", "0")
+    assert out.returncode == 2 and "at least 1" in out.stderr
