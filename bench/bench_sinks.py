@@ -12,7 +12,6 @@
 Each figure is the best of a few rounds, run alternately so that both sides see the same load.
 """
 
-import argparse
 import csv
 import gc
 import io
@@ -20,13 +19,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from common import Row, print_table
+from common import Row, run_scenarios, scenarios_main
 
 from doge_datagen import Transition
 
@@ -324,22 +322,11 @@ SCENARIOS: Dict[str, Callable[[int], List[Row]]] = {
 
 
 def run(records: int, only: Optional[str] = None) -> List[Row]:
-    rows: List[Row] = []
-    for name, scenario in SCENARIOS.items():
-        if only is None or only == name:
-            print(f"  sinks: {name} ...", file=sys.stderr, flush=True)
-            rows.extend(scenario(records))
-    return rows
+    return run_scenarios("sinks", SCENARIOS, records, only)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--only", choices=sorted(SCENARIOS))
-    args = parser.parse_args()
-    print_table(run(args.records, args.only))
+    scenarios_main(__doc__, run, SCENARIOS, 200_000)
 
 
 if __name__ == "__main__":

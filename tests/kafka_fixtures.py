@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-from conftest import service_missing
+from services import service_missing
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -170,6 +170,9 @@ def read_topic(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,
+        # An offset the broker calls out of range (a partition still settling) is read again
+        # from the start, not skipped to the end, which would lose records unseen.
+        auto_offset_reset="earliest",
     )
     try:
         deadline = time.monotonic() + timeout

@@ -134,7 +134,11 @@ def test_faults_end_the_run_with_counts_and_lose_nothing_from_healthy_sinks(
     import sqlalchemy as sa
 
     dead = KafkaSinkFactory(
-        [unused_address()], "doge-fault", conf={"message.timeout.ms": 2000}, flush_timeout=10
+        [unused_address()],
+        "doge-fault",
+        conf={"message.timeout.ms": 2000},
+        flush_timeout=10,
+        connect_timeout=None,
     ).create(create_topic(kafka_bootstrap), key, as_json)
     healthy_topic = create_topic(kafka_bootstrap)
     healthy = KafkaSinkFactory([kafka_bootstrap], "doge-ok").create(healthy_topic, key, as_json)

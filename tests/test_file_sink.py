@@ -223,7 +223,10 @@ def test_csv_header_comes_from_the_first_row(tmp_path: Path) -> None:
 
 def test_csv_with_fieldnames_and_no_events_has_a_header(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
-    FileSink(path, user_row, fieldnames=FIELDS).close()
+    sink = FileSink(path, user_row, fieldnames=FIELDS)
+    assert not path.exists()  # nothing is written before the sink opens
+    sink.open()
+    sink.close()
     assert read_csv(path) == [FIELDS]
 
 
@@ -280,7 +283,8 @@ def test_append_mode_adds_lines_and_no_second_header(tmp_path: Path) -> None:
     assert read_jsonl(jsonl) == [row, row]
     assert read_csv(csv_path) == [FIELDS, as_csv_fields(row), as_csv_fields(row)]
     # "w" starts over.
-    FileSink(jsonl, user_row, mode="w").close()
+    with FileSink(jsonl, user_row, mode="w"):
+        pass
     assert jsonl.read_text() == ""
 
 
@@ -307,7 +311,7 @@ def test_close_is_idempotent_and_a_closed_sink_appends(tmp_path: Path) -> None:
     assert lines == 1 + n
     assert len(rows) == 1 + n + second.events_per_sink[sink.name]
     assert rows.count(FIELDS) == 1
-    assert sink.written == len(rows) - 1
+    assert sink.written == second.events_per_sink[sink.name]  # counts start again at open()
 
 
 def test_flush_hands_buffered_lines_to_the_file(tmp_path: Path) -> None:
@@ -407,6 +411,7 @@ def test_factory_names_files_and_picks_formats(tmp_path: Path) -> None:
 def test_factory_defaults_to_the_current_directory(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
     sink = FileSinkFactory().create("here", user_row)
+    sink.open()
     sink.close()
     assert (tmp_path / "here.jsonl").exists()
 

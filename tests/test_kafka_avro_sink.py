@@ -178,7 +178,7 @@ def test_records_without_key(kafka_bootstrap: str) -> None:
 
 
 def test_misfit_messages_name_topic_field_and_trigger() -> None:
-    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test")
+    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test", connect_timeout=None)
     user = example_module("doge_example_common").User(1, 10, 0)
     login = Transition("login", "offline", "online", 0.1)
 
@@ -234,7 +234,7 @@ def test_misfit_messages_name_topic_field_and_trigger() -> None:
 def test_bad_schemas_are_refused_at_create(
     key_schema: Any, value_schema: Any, culprit: str
 ) -> None:
-    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test")
+    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test", connect_timeout=None)
     with pytest.raises(ConfigurationError, match=culprit) as raised:
         factory.create("payments", key_function, key_schema, value_function, value_schema)
     assert "'payments'" in str(raised.value)
@@ -242,7 +242,7 @@ def test_bad_schemas_are_refused_at_create(
 
 
 def test_bad_serializer_conf_is_refused() -> None:
-    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test")
+    factory = KafkaAvroSinkFactory(unused_address(), "mock://", "doge-test", connect_timeout=None)
     with pytest.raises(ConfigurationError, match=r"'t'.*no\.such\.setting"):
         factory.create(
             "t",
@@ -283,18 +283,26 @@ def test_factory_wraps_a_plain_factory_and_exposes_its_registry() -> None:
         "mock://",
         "doge-test",
         schema_registry_conf={"basic.auth.user.info": "u:p"},
+        connect_timeout=None,
     )
     assert isinstance(factory.kafka_sink_factory, KafkaSinkFactory)
     assert type(factory.schema_registry_client).__name__ == "MockSchemaRegistryClient"
     one = factory.create("one", key_function, KEY_SCHEMA, value_function, EVENT_SCHEMA)
     two = factory.create("two", key_function, KEY_SCHEMA, value_function, EVENT_SCHEMA)
     assert isinstance(one, KafkaSink) and one.name == "kafka:one"
+    assert one.producer is None  # nothing is made before the sink opens
+    one.open()
+    two.open()
     assert one.producer is two.producer is factory.producer
     for sink in (one, two):
         sink.close()
 
     overridden = KafkaAvroSinkFactory(
-        unused_address(), "http://unused:1", "doge-test", schema_registry_conf={"url": "mock://"}
+        unused_address(),
+        "http://unused:1",
+        "doge-test",
+        schema_registry_conf={"url": "mock://"},
+        connect_timeout=None,
     )
     assert type(overridden.schema_registry_client).__name__ == "MockSchemaRegistryClient"
 
@@ -321,7 +329,9 @@ def test_kafka_avro_example_script(kafka_bootstrap: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     memory = InMemorySink(key_and_value)
-    banking_model([memory] * 4, subjects=400, ticks=300, seed=31).start()
+    example_module("doge_example_common").banking_into(
+        memory, subjects_num=400, ticks_num=300, timestamp_start=START, seed=31
+    ).start()
     reported = re.search(rf"kafka:{re.escape(topic)}\s+(\d+)", done.stdout)
     assert reported is not None, done.stdout
     assert int(reported.group(1)) == len(memory) > 0
@@ -330,6 +340,8 @@ def test_kafka_avro_example_script(kafka_bootstrap: str) -> None:
     assert [(k, v, ts) for _, k, _, v, ts in decoded] == [
         (e.value[0], e.value[1], e.timestamp) for e in memory.events
     ]
+    moves = [(k["key"], ts) for _, k, _, _, ts in decoded]
+    assert len(set(moves)) == len(moves)  # one record per move, not one per stream
     key_ids = {key_id for key_id, _, _, _, _ in decoded}
     value_ids = {value_id for _, _, value_id, _, _ in decoded}
     assert len(key_ids) == len(value_ids) == 1 and key_ids != value_ids

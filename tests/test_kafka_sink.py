@@ -11,9 +11,11 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, List, Optional, Tuple
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.serialization import SerializationContext, Serializer
 from kafka_fixtures import create_topic, read_all, read_topic, shadow, unused_address
 
@@ -188,7 +190,9 @@ def test_custom_serializers_and_records_without_key(kafka_bootstrap: str) -> Non
 
 
 @pytest.mark.kafka
-def test_conf_overrides_the_address_and_fractional_timestamps_round(kafka_bootstrap: str) -> None:
+def test_conf_overrides_the_address_and_fractional_ticks_give_whole_timestamps(
+    kafka_bootstrap: str,
+) -> None:
     topic = create_topic(kafka_bootstrap)
     factory = KafkaSinkFactory(
         [unused_address()], "ignored", conf={"bootstrap.servers": kafka_bootstrap}
@@ -202,8 +206,11 @@ def test_conf_overrides_the_address_and_fractional_timestamps_round(kafka_bootst
 
     records = read_all(kafka_bootstrap, topic, expected=len(memory))
     assert len(records) == len(memory) == 30
-    assert any(e.timestamp != int(e.timestamp) for e in memory.events)
-    assert [r.timestamp for r in records] == [round(e.timestamp) for e in memory.events]
+    assert all(type(e.timestamp) is int for e in memory.events)
+    assert [e.timestamp - START for e in memory.events] == [
+        round(tick * 333.3) for tick in range(10) for _ in range(3)
+    ]
+    assert [r.timestamp for r in records] == [e.timestamp for e in memory.events]
     assert [r.value.decode() for r in records] == [e.value for e in memory.events]
 
 
@@ -232,8 +239,34 @@ def test_a_second_run_reopens_the_sink(kafka_bootstrap: str) -> None:
 # -- failures --------------------------------------------------------------------------------
 
 
-def test_unreachable_broker_fails_every_record_and_other_sinks_keep_theirs() -> None:
-    factory = KafkaSinkFactory([unused_address()], "doge-test", conf={"message.timeout.ms": 1000})
+def test_unreachable_broker_fails_fast_at_the_start_before_any_event() -> None:
+    """Nothing listens: the run fails within connect_timeout, naming the address, before a
+    single event is generated (not after generating them all and a minute of retries)."""
+    address = unused_address()
+    factory = KafkaSinkFactory([address], "doge-test", connect_timeout=1.0)
+    kafka = factory.create("events", key_function, value_function)
+    others = [InMemorySink(key_and_value, name=role) for role in ROLES[1:]]
+    datagen = banking_model([kafka, *others], subjects=500, ticks=300, seed=4)
+    memory = shadow(datagen, kafka, key_and_value, "memory")
+
+    with pytest.raises(DeliveryError) as raised:
+        datagen.start()
+
+    assert len(memory) == 0  # failed before the first event
+    assert raised.value.sink == kafka.name
+    assert address in str(raised.value) and "did not answer within 1 s" in str(raised.value)
+    assert (raised.value.failed, raised.value.delivered) == (0, 0)
+    for other in others:
+        assert other.closed == 1 and len(other) == 0
+    assert kafka.closed
+
+
+def test_unreachable_broker_without_the_check_fails_every_record() -> None:
+    """connect_timeout=None: records wait for the broker up to message.timeout.ms, then every
+    one counts as failed and the other sinks keep theirs."""
+    factory = KafkaSinkFactory(
+        [unused_address()], "doge-test", conf={"message.timeout.ms": 1000}, connect_timeout=None
+    )
     kafka = factory.create("events", key_function, value_function)
     others = [InMemorySink(key_and_value, name=role) for role in ROLES[1:]]
     datagen = banking_model([kafka, *others], subjects=500, ticks=300, seed=4)
@@ -260,7 +293,11 @@ def test_unreachable_broker_fails_every_record_and_other_sinks_keep_theirs() -> 
 
 def test_flush_timeout_counts_queued_records_as_failed() -> None:
     factory = KafkaSinkFactory(
-        unused_address(), "doge-test", conf={"message.timeout.ms": 300000}, flush_timeout=0.2
+        unused_address(),
+        "doge-test",
+        conf={"message.timeout.ms": 300000},
+        flush_timeout=0.2,
+        connect_timeout=None,
     )
     first = factory.create("one", key_function, value_function)
     second = factory.create("two", key_function, value_function)
@@ -286,7 +323,9 @@ def test_flush_timeout_counts_queued_records_as_failed() -> None:
 
 
 def test_close_raises_once_then_is_quiet() -> None:
-    factory = KafkaSinkFactory([unused_address()], "doge-test", conf={"message.timeout.ms": 200})
+    factory = KafkaSinkFactory(
+        [unused_address()], "doge-test", conf={"message.timeout.ms": 200}, connect_timeout=None
+    )
     sink = factory.create("t", key_function, value_function)
     transition = Transition("login", "offline", "online", 1.0)
     subject = example_module("doge_example_common").User(7, 10, 0)
@@ -301,7 +340,7 @@ def test_close_raises_once_then_is_quiet() -> None:
 
 
 def test_records_that_cannot_be_serialized_name_topic_part_and_trigger() -> None:
-    factory = KafkaSinkFactory([unused_address()], "doge-test")
+    factory = KafkaSinkFactory([unused_address()], "doge-test", connect_timeout=None)
     subject = example_module("doge_example_common").User(1, 10, 0)
     transition = Transition("take_loan", "loan_screen", "online", 10)
 
@@ -334,10 +373,15 @@ def test_records_that_cannot_be_serialized_name_topic_part_and_trigger() -> None
 
 
 def test_sinks_of_a_factory_share_one_producer_until_the_last_closes() -> None:
-    factory = KafkaSinkFactory(unused_address(), "doge-test")
+    factory = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None)
     one = factory.create("one", key_function, value_function)
     two = factory.create("two", key_function, value_function)
-    other = KafkaSinkFactory(unused_address(), "doge-test").create("one", key_function, str)
+    other = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None).create(
+        "one", key_function, str
+    )
+    assert factory._producer is None and one.producer is None  # made when a sink opens
+    for sink in (one, two, other):
+        sink.open()
 
     assert one.producer is two.producer is factory.producer
     assert other.producer is not one.producer
@@ -348,8 +392,133 @@ def test_sinks_of_a_factory_share_one_producer_until_the_last_closes() -> None:
     two.close()
     assert factory.producer is not shared
     three = factory.create("three", key_function, value_function)
+    three.open()
     assert three.producer is factory.producer
     for sink in (three, other):
+        sink.close()
+
+
+def numbered_key(subject: Any, transition: Transition) -> str:
+    return str(subject.n)
+
+
+def numbered_value(timestamp: int, subject: Any, transition: Transition) -> str:
+    return json.dumps({"n": subject.n})
+
+
+def refuse_once(sink: KafkaSink, error: Any, settle: bool, full_first: bool = False) -> None:
+    """The sink's next produce() fails as a producer does after ``error``; with ``settle``,
+    everything the producer held was acknowledged first; with ``full_first``, the queue is
+    full at the first try and the error comes at the retry."""
+    producer = sink.producer
+    assert producer is not None
+    tries = []
+
+    def refuse(*args: Any) -> None:
+        tries.append(args)
+        if full_first and len(tries) == 1:
+            raise BufferError("queue full")
+        if settle:
+            assert producer.flush(30) == 0
+        raise KafkaException(error)
+
+    sink._produce = refuse
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("full_first", [False, True], ids=["at-once", "after-a-full-queue"])
+def test_a_fatal_producer_error_hands_the_rest_of_the_run_to_a_new_producer(
+    kafka_bootstrap: str, full_first: bool
+) -> None:
+    topics = [create_topic(kafka_bootstrap) for _ in range(2)]
+    factory = KafkaSinkFactory([kafka_bootstrap], "doge-test")
+    sinks = [factory.create(topic, numbered_key, numbered_value) for topic in topics]
+    for sink in sinks:
+        sink.open()
+    first_producer = factory.producer
+    transition = Transition("t", "a", "b", 100.0, None, [])
+    # After a fatal error, produce() raises a KafkaError with the code _FATAL, without the flag.
+    fatal = KafkaError(KafkaError._FATAL, "injected: producer in a fatal state")
+    for n in range(300):
+        if n == 120:
+            refuse_once(sinks[0], fatal, settle=True, full_first=full_first)
+        for sink in sinks:
+            sink.collect(START + n, SimpleNamespace(n=n), transition)
+
+    assert factory.producers_replaced == 1
+    assert sinks[0].producer is sinks[1].producer is factory.producer is not first_producer
+    for sink in sinks:
+        sink.close()
+        assert (sink.produced, sink.delivered, sink.failed) == (300, 300, 0)
+    for topic in topics:  # every record once, in order, the refused one included
+        records = read_all(kafka_bootstrap, topic, expected=300)
+        assert [json.loads(r.value)["n"] for r in records] == list(range(300))
+
+
+@pytest.mark.kafka
+def test_a_fatal_error_raised_by_poll_also_hands_over_to_a_new_producer(
+    kafka_bootstrap: str,
+) -> None:
+    """poll() (between ticks, or every few hundred records) raises the fatal error itself."""
+    topic = create_topic(kafka_bootstrap)
+    factory = KafkaSinkFactory([kafka_bootstrap], "doge-test")
+    sink = factory.create(topic, numbered_key, numbered_value)
+    sink.open()
+    transition = Transition("t", "a", "b", 100.0, None, [])
+    fatal = KafkaError(KafkaError.UNKNOWN_PRODUCER_ID, "injected: unknown producer id", fatal=True)
+    for n in range(200):
+        if n == 80:
+            first = sink.producer
+            assert first is not None and first.flush(30) == 0
+
+            def raising(timeout: float) -> int:
+                raise KafkaException(fatal)
+
+            sink._poll = raising
+            sink.poll()
+            assert sink.producer is not first and factory.producers_replaced == 1
+        sink.collect(START + n, SimpleNamespace(n=n), transition)
+    sink.close()
+    assert (sink.produced, sink.delivered, sink.failed) == (200, 200, 0)
+    records = read_all(kafka_bootstrap, topic, expected=200)
+    assert [json.loads(r.value)["n"] for r in records] == list(range(200))
+
+
+@pytest.mark.kafka
+def test_records_held_by_a_producer_at_its_fatal_error_count_as_failed(
+    kafka_bootstrap: str,
+) -> None:
+    topic = create_topic(kafka_bootstrap)
+    factory = KafkaSinkFactory([kafka_bootstrap], "doge-test", conf={"linger.ms": 60000})
+    sink = factory.create(topic, numbered_key, numbered_value)
+    sink.open()
+    transition = Transition("t", "a", "b", 100.0, None, [])
+    fatal = KafkaError(KafkaError._FATAL, "injected: unknown producer id", fatal=True)
+    for n in range(200):
+        if n == 50:  # 50 records wait in the old producer (linger.ms holds them back)
+            refuse_once(sink, fatal, settle=False)
+        sink.collect(START + n, SimpleNamespace(n=n), transition)
+    sink.producer.flush(30)
+
+    with pytest.raises(DeliveryError, match=r"kafka:.*50 of 200 records were not delivered"):
+        sink.close()
+    assert (sink.delivered, sink.failed) == (150, 50)
+    assert factory.producers_replaced == 1
+    records = read_all(kafka_bootstrap, topic, expected=150)
+    assert [json.loads(r.value)["n"] for r in records] == list(range(50, 200))
+
+
+def test_a_refusal_that_is_not_fatal_stops_with_a_delivery_error_naming_the_sink() -> None:
+    factory = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None)
+    sink = factory.create("topic", numbered_key, numbered_value)
+    sink.open()
+    refuse_once(sink, KafkaError(KafkaError._INVALID_ARG, "injected"), settle=False)
+    with pytest.raises(DeliveryError, match="kafka:topic: the producer refuses records"):
+        sink.collect(START, SimpleNamespace(n=0), Transition("t", "a", "b", 100.0, None, []))
+    assert factory.producers_replaced == 0
+    assert (sink.produced, sink.failed) == (1, 1)
+    sink.hurry()
+    with pytest.raises(DeliveryError):
         sink.close()
 
 
@@ -400,7 +569,7 @@ def test_factory_configuration_errors_name_the_culprit(arguments: dict, culprit:
     ],
 )
 def test_create_configuration_errors_name_the_culprit(arguments: dict, culprit: str) -> None:
-    factory = KafkaSinkFactory(unused_address(), "doge-test")
+    factory = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None)
     settings = {
         "topic": "t",
         "key_function": key_function,
@@ -412,7 +581,7 @@ def test_create_configuration_errors_name_the_culprit(arguments: dict, culprit: 
 
 
 def test_sink_is_an_event_sink_and_context_manager() -> None:
-    factory = KafkaSinkFactory(unused_address(), "doge-test")
+    factory = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None)
     with factory.create("t", key_function, value_function) as sink:
         assert isinstance(sink, KafkaSink) and not sink.closed
     assert sink.closed and sink.producer is None
@@ -430,7 +599,7 @@ def test_import_doge_datagen_does_not_import_confluent_kafka() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "doge_datagen.kafka_sink_factory"
+    assert done.stdout.strip() == "doge_datagen.sinks.kafka"
 
 
 # -- the example script ----------------------------------------------------------------------
@@ -453,10 +622,43 @@ def test_kafka_example_script(kafka_bootstrap: str) -> None:
     memory = InMemorySink(
         lambda ts, s, t: (example.key_function(s, t), example.value_function(ts, s, t))
     )
-    banking_model([memory] * 4, subjects=400, ticks=300, seed=21).start()
+    example_module("doge_example_common").banking_into(
+        memory, subjects_num=400, ticks_num=300, timestamp_start=START, seed=21
+    ).start()
     reported = re.search(rf"kafka:{re.escape(topic)}\s+(\d+)", done.stdout)
     assert reported is not None, done.stdout
     assert int(reported.group(1)) == len(memory) > 0
 
     records = read_all(kafka_bootstrap, topic, expected=len(memory))
     assert as_tuples(records) == expected_records(memory)
+    # One record per move: a user moves at most once per tick, and a spending (trx and
+    # balance streams) or a loan (three streams) is not written once per stream.
+    moves = [(r.key, json.loads(r.value)["timestamp"]) for r in records]
+    assert len(set(moves)) == len(moves)
+
+
+def test_librdkafka_logs_to_python_logging_once_per_kind_of_line(caplog) -> None:
+    """A broker that is not there: librdkafka retries the connection again and again; its log
+    lines reach Python logging (not stderr), each kind once a minute."""
+    import logging
+    import time
+
+    from doge_datagen.sinks import kafka as kafka_module
+
+    caplog.set_level(logging.DEBUG, logger="doge_datagen.sinks.kafka.librdkafka")
+    for each in kafka_module._CLIENT_LOGGER.filters:  # forget lines earlier tests logged
+        each._seen.clear()  # type: ignore[attr-defined]
+    factory = KafkaSinkFactory(
+        unused_address(), "doge-test", conf={"reconnect.backoff.ms": 10}, connect_timeout=None
+    )
+    sink = factory.create("t", key_function, value_function)
+    sink.open()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        sink.poll()
+        time.sleep(0.05)
+    factory.hurry()
+    sink.close()
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("librdkafka")]
+    failures = [line for line in lines if "Connection refused" in line]
+    assert len(failures) == 1, lines  # dozens of retries, one line

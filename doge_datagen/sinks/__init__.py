@@ -1,0 +1,76 @@
+"""The sinks: where events go.
+
+One module per family (``printing``, ``memory``, ``file``, ``kafka``, ``kafka_avro``, ``db``,
+and the event buses); :mod:`doge_datagen.sinks.base` holds what they share and
+:mod:`doge_datagen.sinks.registry` maps URL schemes to sink builders. The modules that need a
+client library are imported on first use, so ``import doge_datagen.sinks`` imports none.
+"""
+
+from importlib import import_module
+from typing import Any, Dict
+
+from doge_datagen.sinks.base import Sink, delivery_counts, mask_url, optional_import
+
+# Public name -> module that defines it, imported on first access (PEP 562).
+_LAZY: Dict[str, str] = {
+    "CountingSink": "doge_datagen.sinks.memory",
+    "DbSink": "doge_datagen.sinks.db",
+    "DbSinkFactory": "doge_datagen.sinks.db",
+    "FileSink": "doge_datagen.sinks.file",
+    "FileSinkFactory": "doge_datagen.sinks.file",
+    "InMemorySink": "doge_datagen.sinks.memory",
+    "KafkaAvroSinkFactory": "doge_datagen.sinks.kafka_avro",
+    "KafkaSink": "doge_datagen.sinks.kafka",
+    "KafkaSinkFactory": "doge_datagen.sinks.kafka",
+    "MqttSink": "doge_datagen.sinks.mqtt",
+    "MqttSinkFactory": "doge_datagen.sinks.mqtt",
+    "NatsSink": "doge_datagen.sinks.nats_jetstream",
+    "NatsSinkFactory": "doge_datagen.sinks.nats_jetstream",
+    "ParquetSink": "doge_datagen.sinks.parquet",
+    "ParquetSinkFactory": "doge_datagen.sinks.parquet",
+    "PrintingSink": "doge_datagen.sinks.printing",
+    "RabbitMQSink": "doge_datagen.sinks.rabbitmq",
+    "RabbitMQSinkFactory": "doge_datagen.sinks.rabbitmq",
+    "RedisStreamSink": "doge_datagen.sinks.redis_stream",
+    "RedisStreamSinkFactory": "doge_datagen.sinks.redis_stream",
+}
+
+__all__ = [
+    "CountingSink",
+    "DbSink",
+    "DbSinkFactory",
+    "FileSink",
+    "FileSinkFactory",
+    "InMemorySink",
+    "KafkaAvroSinkFactory",
+    "KafkaSink",
+    "KafkaSinkFactory",
+    "MqttSink",
+    "MqttSinkFactory",
+    "NatsSink",
+    "NatsSinkFactory",
+    "ParquetSink",
+    "ParquetSinkFactory",
+    "PrintingSink",
+    "RabbitMQSink",
+    "RabbitMQSinkFactory",
+    "RedisStreamSink",
+    "RedisStreamSinkFactory",
+    "Sink",
+    "delivery_counts",
+    "mask_url",
+    "optional_import",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'doge_datagen.sinks' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> Any:
+    return sorted(set(globals()) | set(_LAZY))

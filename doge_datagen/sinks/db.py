@@ -1,0 +1,862 @@
+"""Sinks that insert events as rows of an existing SQL table, through SQLAlchemy core.
+
+A :class:`DbSink` turns every event into a flat dict with ``row_mapper_function`` and inserts
+it into a table that already exists (it is reflected, never created). Rows are buffered and
+written ``batch_size`` at a time, one transaction per batch, each batch by the fastest path the
+database and its driver offer:
+
+* PostgreSQL with psycopg2 or psycopg 3: ``COPY ... FROM STDIN`` in CSV format;
+* SQLite (sqlite3), MySQL and MariaDB (PyMySQL, mysqlclient): the driver's ``executemany``
+  on a statement compiled once;
+* anything else, or a table with column types that need SQLAlchemy's own conversions (JSON,
+  arrays, ...): SQLAlchemy ``insert()`` with a list of rows.
+
+The paths store the same values (COPY rounds a float bound for an integer column as an INSERT
+would). A batch the database rejects is rolled back as a whole and reported with
+:class:`~doge_datagen.errors.DeliveryError`, which holds the rejected rows so they can be
+retried.
+
+Rows also go out when they have waited ``flush_interval`` seconds (one by default; the engine
+polls the sink between ticks), so a slow paced run fills the table as it goes.
+
+A dropped connection (the server restarted, an administrator ended the session, a proxy timed
+out) does not lose the batch: the sink reconnects and writes the same batch again in a new
+transaction, up to ``retries`` times with a growing pause (``retry_backoff`` seconds, doubled
+each time, at most two seconds). A batch is one transaction, so a connection lost before
+``COMMIT`` leaves nothing of it in the table and the retry writes each row exactly once. A
+connection lost *during* ``COMMIT`` leaves it unknown whether the batch was committed, so the
+sink asks the server: on PostgreSQL the status of the batch's transaction (``txid_status``);
+on MySQL and MariaDB each batch is an XA transaction, prepared and then committed, and
+``XA RECOVER`` tells a prepared batch (which the sink then commits) from a committed or a
+rolled-back one. A batch that was not committed is written again; rows are written exactly
+once. Where the server cannot be asked (SQLite, other databases) the sink does not guess: the
+batch is reported as failed, its rows in the error's ``pending``, and the message says that
+they may be in the table.
+
+Rows need not all have the same keys: a row whose keys differ from the previous row's is
+checked again, so every key must name a column of the table (otherwise
+:class:`~doge_datagen.errors.RecordError`); columns a row leaves out get their default.
+"""
+
+import csv
+import io
+import logging
+import time
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import chain
+from operator import itemgetter
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+
+try:
+    import sqlalchemy
+    from sqlalchemy import MetaData, Table, insert
+    from sqlalchemy.engine import URL, Connection, Engine, make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+    from sqlalchemy.sql import sqltypes
+except ImportError as _exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "DbSinkFactory needs SQLAlchemy 2 and a driver for your database, e.g. "
+        "pip install 'SQLAlchemy>=2' psycopg2-binary"
+    ) from _exc
+
+from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
+from doge_datagen.model import Transition
+from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DbSink", "DbSinkFactory"]
+
+_LOGGER = logging.getLogger(__name__)
+
+RowMapper = Callable[[int, Any, Transition], Mapping[str, Any]]
+
+#: Rows per transaction unless told otherwise.
+DEFAULT_BATCH_SIZE = 5000
+#: Seconds a PostgreSQL connection may take to be made (libpq's ``connect_timeout``), unless
+#: the URL or ``connect_args`` say otherwise.
+DEFAULT_CONNECT_TIMEOUT = 10
+_LIBPQ_DRIVERS = ("psycopg2", "psycopg")
+#: How often a batch is written again after its connection was lost.
+DEFAULT_RETRIES = 3
+#: The first pause before such a retry, in seconds; doubled each time, at most _MAX_BACKOFF.
+DEFAULT_RETRY_BACKOFF = 0.2
+_MAX_BACKOFF = 2.0
+
+# Drivers to try, in order, when a URL names a database but no driver ("postgresql://...")
+# and SQLAlchemy's default driver for it is not installed.
+_DRIVER_FALLBACKS: Dict[str, Tuple[str, ...]] = {
+    "postgresql": ("psycopg2", "psycopg"),
+    "mysql": ("pymysql", "mysqldb"),
+    "mariadb": ("pymysql", "mysqldb"),
+}
+
+# Drivers whose executemany() is fast on its own (native loop, or multi-row INSERT rewriting).
+_FAST_EXECUTEMANY = {
+    ("sqlite", "pysqlite"),
+    ("mysql", "pymysql"),
+    ("mysql", "mysqldb"),
+    ("mariadb", "pymysql"),
+    ("mariadb", "mysqldb"),
+}
+_COPY_DRIVERS = {"psycopg2", "psycopg"}
+
+# Column types whose values COPY reads correctly from their str(): everything else (JSON,
+# arrays, intervals, binary, ...) goes through SQLAlchemy's own conversions instead.
+_COPY_SAFE_TYPES: Tuple[type, ...] = (
+    sqltypes.Integer,
+    sqltypes.Numeric,
+    sqltypes.String,
+    sqltypes.Boolean,
+    sqltypes.Date,
+    sqltypes.DateTime,
+    sqltypes.Time,
+    sqltypes.Uuid,
+)
+
+
+def _copies_as_text(type_: Any) -> bool:
+    """Whether COPY reads this column's values right from their ``str()``."""
+    if isinstance(type_, sqltypes.Enum) and type_.enum_class is not None:
+        return False  # Python enum members: SQLAlchemy stores their names
+    return isinstance(type_, _COPY_SAFE_TYPES)
+
+
+# How the rows of one key set are written; also what DbSink.method reports.
+COPY = "copy"
+EXECUTEMANY = "executemany"
+INSERT = "insert"
+
+
+def _create_engine(url: Union[str, URL], engine_kwargs: Dict[str, Any]) -> Engine:
+    """``create_engine`` with readable errors and a fallback for a missing default driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            "could not parse the database URL: expected dialect[+driver]://user:password@host/db"
+        ) from None
+    if parsed.drivername.split("+")[0] == "postgres":  # a common spelling SQLAlchemy refuses
+        parsed = parsed.set(drivername="postgresql" + parsed.drivername[len("postgres") :])
+    shown = parsed.render_as_string(hide_password=True)
+    candidates = [parsed]
+    if "+" not in parsed.drivername:
+        candidates += [
+            parsed.set(drivername=f"{parsed.drivername}+{driver}")
+            for driver in _DRIVER_FALLBACKS.get(parsed.drivername, ())
+        ]
+    missing: List[str] = []
+    for candidate in candidates:
+        try:
+            engine = sqlalchemy.create_engine(candidate, **_bounded(candidate, engine_kwargs))
+        except NoSuchModuleError as exc:
+            raise ConfigurationError(
+                f"unknown database dialect or driver in {shown}: {exc}"
+            ) from exc
+        except ImportError as exc:
+            missing.append(f"{candidate.drivername}: {exc}")
+            continue
+        except (TypeError, ArgumentError) as exc:
+            raise ConfigurationError(f"invalid engine options for {shown}: {exc}") from exc
+        if candidate is not parsed:
+            _LOGGER.debug("default driver for %s missing; using %s", shown, candidate.drivername)
+        return engine
+    raise ConfigurationError(
+        f"no database driver is installed for {shown} ({'; '.join(missing)}); "
+        "install one, e.g. psycopg2-binary for PostgreSQL or PyMySQL for MySQL/MariaDB"
+    )
+
+
+def _bounded(url: URL, engine_kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """``engine_kwargs`` with a connection timeout for libpq, which has none by default: a
+    server that accepts the connection and never answers would otherwise hang the sink (at
+    ``create()``, which reads the table) for ever. A timeout in the URL or in
+    ``connect_args`` is kept."""
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in _LIBPQ_DRIVERS:
+        return engine_kwargs
+    connect_args = dict(engine_kwargs.get("connect_args") or {})
+    if "connect_timeout" in url.query or "connect_timeout" in connect_args:
+        return engine_kwargs
+    connect_args["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
+    return {**engine_kwargs, "connect_args": connect_args}
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    return batch_size
+
+
+def _check_retries(retries: Any, backoff: Any) -> None:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"retries must be a whole number >= 0, got {retries!r}")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 60:
+        raise ConfigurationError(
+            f"retry_backoff must be a number of seconds from 0 to 60, got {backoff!r}"
+        )
+
+
+class _Disconnected(Exception):
+    """The connection was lost while a batch was written.
+
+    ``phase`` says when: ``"write"`` (nothing is committed: the server rolled back),
+    ``"prepare"`` or ``"commit"`` (the outcome must be asked for); ``token`` is what to ask
+    about: PostgreSQL's transaction id, or the XA transaction id on MySQL and MariaDB.
+    """
+
+    def __init__(self, cause: BaseException, phase: str, token: Any) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.phase = phase
+        self.token = token
+
+    @property
+    def in_commit(self) -> bool:
+        return self.phase != "write"
+
+
+def _reflect(engine: Engine, table_name: str, schema: Optional[str]) -> Table:
+    if not isinstance(table_name, str) or not table_name:
+        raise ConfigurationError(f"table name must be a non-empty string, got {table_name!r}")
+    where = f"{schema}.{table_name}" if schema else table_name
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        return Table(table_name, MetaData(), autoload_with=engine, schema=schema)
+    except NoSuchTableError:
+        raise ConfigurationError(
+            f"table {where!r} does not exist in database {shown}; create it first"
+        ) from None
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(
+            f"cannot read table {where!r} from database {shown}: {_reason(exc)}"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the database (or driver) said."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip() or type(original).__name__
+    return text.splitlines()[0]
+
+
+def _tuple_getter(keys: Sequence[str]) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
+    """``row -> tuple of row[k] for k in keys``, a tuple even for a single key."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
+
+
+class _Null:
+    """Stands for ``None`` in COPY data: the csv module writes it as an unquoted empty field
+    (``__index__`` makes it a number, which QUOTE_NONNUMERIC leaves unquoted), and an unquoted
+    empty field is NULL to PostgreSQL, while a real empty string is written quoted."""
+
+    __slots__ = ()
+
+    def __index__(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return ""
+
+
+_NULL = _Null()
+_NONE_TYPE = type(None)
+_FRACTIONAL = (float, Decimal)
+
+
+def _to_integer(value: Union[float, Decimal]) -> Any:
+    """What an INSERT makes of a float or decimal in an integer column: the nearest whole
+    number, halves away from zero. Infinities and NaN stay, for the database to reject."""
+    try:
+        return int(Decimal(value).to_integral_value(rounding=ROUND_HALF_UP))
+    except (ValueError, OverflowError, ArithmeticError):
+        return value
+
+
+def _round_for_integers(
+    values: List[Tuple[Any, ...]], positions: Sequence[int]
+) -> List[Tuple[Any, ...]]:
+    result = []
+    for row in values:
+        if any(isinstance(row[i], _FRACTIONAL) for i in positions):
+            fixed = list(row)
+            for i in positions:
+                if isinstance(fixed[i], _FRACTIONAL):
+                    fixed[i] = _to_integer(fixed[i])
+            row = tuple(fixed)
+        result.append(row)
+    return result
+
+
+def _csv_payload(values: List[Tuple[Any, ...]], integer_positions: Sequence[int]) -> str:
+    """Rows as PostgreSQL COPY CSV: strings always quoted, numbers bare, None unquoted empty.
+
+    COPY parses every value from its text, where an INSERT lets the database convert typed
+    values: floats and decimals bound for integer columns are rounded here as an INSERT would.
+    """
+    kinds = set(map(type, chain.from_iterable(values)))
+    if integer_positions and any(issubclass(kind, _FRACTIONAL) for kind in kinds):
+        values = _round_for_integers(values, integer_positions)
+    if len(values[0]) == 1:
+        # The csv module quotes a lone empty field, which would turn NULL into '': one
+        # column is written by hand, every value quoted and NULL as an empty line.
+        return "".join(
+            "\n" if v is None else '"' + str(v).replace('"', '""') + '"\n' for (v,) in values
+        )
+    if _NONE_TYPE in kinds:
+        values = [
+            tuple([_NULL if v is None else v for v in row]) if None in row else row
+            for row in values
+        ]
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(values)
+    return buffer.getvalue()
+
+
+class _Plan:
+    """How rows with one particular set of keys are written to the table."""
+
+    __slots__ = ("keys", "method", "write")
+
+    def __init__(
+        self, keys: FrozenSet[str], method: str, write: Callable[[Connection, List[Any]], None]
+    ) -> None:
+        self.keys = keys
+        self.method = method
+        self.write = write
+
+
+class DbSink(Sink):
+    """Inserts ``row_mapper_function(timestamp, subject, transition)`` into a table.
+
+    :param engine: a SQLAlchemy :class:`~sqlalchemy.engine.Engine`, or a database URL (the
+        sink then creates an engine of its own and disposes of it on :meth:`close`).
+    :param table: the table: a :class:`~sqlalchemy.Table`, or the name of an existing table to
+        reflect.
+    :param row_mapper_function: ``(timestamp, subject, transition) -> dict`` of column values.
+    :param schema: the schema of ``table`` when it is given by name.
+    :param batch_size: rows per transaction.
+    :param name: how the run summary names this sink; ``db:<table>`` by default.
+    :param flush_interval: seconds a row may wait in the buffer during a run (``None``: no
+        time bound, only ``batch_size``).
+    :param retries: how often a batch is written again after its connection was lost.
+    :param retry_backoff: the pause before the first such retry, doubled for each next one.
+
+    ``delivered`` (also ``written``) counts rows committed since :meth:`open`, ``failed``
+    rows in batches that were rolled back. A table given by name is read (reflected) when the
+    sink is created, which checks that the database answers and the table exists; nothing
+    is written before the run. :meth:`close` writes what is buffered and releases pooled
+    connections; the sink may be opened again afterwards (a new run appends to the table).
+    """
+
+    def __init__(
+        self,
+        engine: Union[Engine, str, URL],
+        table: Union[Table, str],
+        row_mapper_function: RowMapper,
+        *,
+        schema: Optional[str] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        name: Optional[str] = None,
+        flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+    ) -> None:
+        if not callable(row_mapper_function):
+            raise ConfigurationError(
+                f"row_mapper_function must be callable, got {row_mapper_function!r}"
+            )
+        self.batch_size = _check_batch_size(batch_size)
+        self.flush_interval = check_flush_interval(flush_interval)
+        _check_retries(retries, retry_backoff)
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
+        #: Batches written again after a lost connection, since :meth:`open`.
+        self.reconnects = 0
+        self._hurried = False
+        if isinstance(engine, Engine):
+            self.engine = engine
+            self._dispose_on_close = False
+        else:
+            self.engine = _create_engine(engine, {"pool_pre_ping": True})
+            self._dispose_on_close = True
+        if isinstance(table, Table):
+            self.table = table
+        else:
+            try:
+                self.table = _reflect(self.engine, table, schema)
+            except ConfigurationError:
+                if self._dispose_on_close:
+                    self.engine.dispose()
+                raise
+        self.row_mapper_function = row_mapper_function
+        self.name = name or f"db:{self.table.fullname}"
+        dialect = self.engine.dialect
+        self._database = self.engine.url.render_as_string(hide_password=True)
+        self._can_copy = dialect.name == "postgresql" and dialect.driver in _COPY_DRIVERS
+        # MySQL and MariaDB: each batch an XA transaction, so that its outcome can be asked
+        # for after a connection lost during COMMIT.
+        self._xa = dialect.name in ("mysql", "mariadb")
+        self._fast_executemany = (dialect.name, dialect.driver) in _FAST_EXECUTEMANY
+        self._plans: Dict[FrozenSet[str], _Plan] = {}
+        # The buffer: finished segments (plan, rows) plus the rows of the current key set.
+        self._segments: List[Tuple[_Plan, List[Any]]] = []
+        self._plan: Optional[_Plan] = None
+        self._keys: Optional[FrozenSet[str]] = None
+        self._rows: List[Any] = []
+        self._room = self.batch_size
+
+    # -- counters ----------------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        """Rows committed to the table since :meth:`open` (same as ``delivered``)."""
+        return self.delivered
+
+    @property
+    def buffered(self) -> int:
+        """Rows collected but not yet written."""
+        return self.batch_size - self._room + len(self._rows)
+
+    @property
+    def method(self) -> Optional[str]:
+        """How the current rows are written: ``"copy"``, ``"executemany"`` or ``"insert"``
+        (``None`` before the first row)."""
+        return self._plan.method if self._plan is not None else None
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        if not self._is_open:
+            self.open()  # used without a run: open on the first event
+        row = self.row_mapper_function(timestamp, subject, transition)
+        try:
+            changed = row.keys() != self._keys
+        except AttributeError:
+            raise RecordError(
+                f"{self.name}: row_mapper_function must return a dict, "
+                f"got {type(row).__name__}: {row!r}"
+            ) from None
+        if changed:
+            self._switch_keys(row)
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= self._room:
+            self.flush()
+
+    def _switch_keys(self, row: Mapping[str, Any]) -> None:
+        """Start a run of rows with the keys of ``row`` (checked against the table)."""
+        keys = frozenset(row.keys())
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plans[keys] = self._make_plan(tuple(row.keys()))
+        if self._rows:
+            self._segments.append((self._plan, self._rows))  # type: ignore[arg-type]
+            self._room -= len(self._rows)
+            self._rows = []
+        self._plan = plan
+        self._keys = keys
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every buffered row now, in one transaction (again after a lost connection)."""
+        segments = self._segments
+        if self._rows:
+            segments.append((self._plan, self._rows))  # type: ignore[arg-type]
+        if not segments:
+            return
+        self._segments = []
+        self._rows = []
+        self._room = self.batch_size
+        count = sum(len(rows) for _, rows in segments)
+        where = f"table {self.table.fullname!r} of {self._database}"
+        what = f"a batch of {count} rows was rejected and rolled back ({where})"
+        pending = [row for _, rows in segments for row in rows]
+        attempt = 0
+        try:
+            while True:
+                lost: Optional[_Disconnected] = None
+                with self.translate_errors(count, what, delivery=Exception, pending=pending):
+                    try:
+                        self._write_batch(segments)
+                    except _Disconnected as exc:
+                        lost = exc  # not the data's fault: handled below, not translated
+                if lost is None:
+                    break
+                if lost.in_commit and not self._resolve_commit(lost):
+                    raise self.delivery_error(
+                        f"the connection was lost during the COMMIT of a batch of {count} "
+                        f"rows, which may or may not be in {where}",
+                        count,
+                        lost.cause,
+                        pending=pending,
+                    ) from lost.cause
+                if lost.phase == "committed":
+                    break  # the server says it was committed
+                if attempt >= self.retries or self._hurried:
+                    raise self.delivery_error(
+                        f"a batch of {count} rows could not be written to {where}: the "
+                        f"connection was lost {attempt + 1} times",
+                        count,
+                        lost.cause,
+                        pending=pending,
+                    ) from lost.cause
+                pause = min(self.retry_backoff * 2**attempt, _MAX_BACKOFF)
+                attempt += 1
+                self.reconnects += 1
+                _LOGGER.warning(
+                    "%s: connection lost while writing %d rows (%s); writing them again "
+                    "in %.1f s (retry %d of %d)",
+                    self.name,
+                    count,
+                    _reason(lost.cause),
+                    pause,
+                    attempt,
+                    self.retries,
+                )
+                time.sleep(pause)
+        except DeliveryError:
+            raise
+        except BaseException:
+            # Interrupted (a second Ctrl-C during a retry pause): the batch is not in the
+            # table, and it is counted, never silently dropped.
+            self.failed += count
+            raise
+        self.delivered += count
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("%s: wrote %d rows (%d in total)", self.name, count, self.delivered)
+
+    def _write_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
+        """One transaction for the batch; a lost connection becomes :class:`_Disconnected`."""
+        token: Any = None
+        phase = "write"
+        try:
+            conn = self.engine.connect()
+        except Exception as exc:
+            if self._is_disconnect(exc, None):
+                raise _Disconnected(exc, phase, None) from exc
+            raise
+        try:
+            if self._xa:
+                token = f"doge-{uuid.uuid4().hex}"
+                transaction: Any = conn.begin_twophase(token)
+            else:
+                transaction = conn.begin()
+                if self._can_copy:
+                    # The id of this transaction, to ask the server about it if the
+                    # connection is lost during COMMIT.
+                    token = conn.exec_driver_sql("SELECT txid_current()").scalar()
+            for plan, rows in segments:
+                plan.write(conn, rows)
+            if self._xa:
+                phase = "prepare"
+                transaction.prepare()
+            phase = "commit"
+            transaction.commit()
+        except Exception as exc:
+            if self._is_disconnect(exc, conn):
+                try:
+                    conn.invalidate()
+                except Exception:  # pragma: no cover - the connection is gone anyway
+                    pass
+                raise _Disconnected(exc, phase, token) from exc
+            raise
+        finally:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing a dead connection
+                _LOGGER.debug("%s: closing a lost connection failed", self.name, exc_info=True)
+
+    def _is_disconnect(self, exc: BaseException, conn: Optional[Connection]) -> bool:
+        """Whether ``exc`` says the connection is gone (not that the data was refused)."""
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig  # type: ignore[assignment]
+        dbapi = self.engine.dialect.dbapi
+        if dbapi is None or not isinstance(exc, getattr(dbapi, "Error", ())):
+            return False
+        raw = None
+        if conn is not None:
+            try:
+                raw = conn.connection.dbapi_connection
+            except Exception:
+                raw = None
+        try:
+            return bool(self.engine.dialect.is_disconnect(exc, raw, None))  # type: ignore[arg-type]
+        except Exception:  # pragma: no cover - a dialect that cannot tell
+            return False
+
+    def _resolve_commit(self, lost: _Disconnected) -> bool:
+        """After a connection lost during PREPARE or COMMIT: whether the batch's outcome is
+        now known. If it is, ``lost.phase`` says which: ``"committed"`` (the batch is in the
+        table; the caller counts it delivered) or ``"write"`` (it is not; written again).
+        """
+        if lost.token is None:
+            return False
+        status: Optional[str] = "unknown"
+        for attempt in range(self.retries + 1):
+            try:
+                status = self._ask_about(lost)
+                break
+            except Exception as exc:
+                # The connection asking was lost too: ask again, within the same bounds.
+                _LOGGER.debug(
+                    "%s: cannot ask about transaction %s", self.name, lost.token, exc_info=True
+                )
+                if attempt >= self.retries or self._hurried or not self._is_disconnect(exc, None):
+                    return False
+                time.sleep(min(self.retry_backoff * 2**attempt, _MAX_BACKOFF))
+        _LOGGER.info("%s: the batch's transaction %s is %s", self.name, lost.token, status)
+        if status == "committed":
+            lost.phase = "committed"
+            return True
+        if status in ("aborted", None):
+            lost.phase = "write"
+            return True
+        return False
+
+    def _ask_about(self, lost: _Disconnected) -> Optional[str]:
+        """The server's word on the batch's transaction: committed, aborted, or other."""
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with conn:
+            if not self._xa:
+                return conn.execute(
+                    sqlalchemy.text("SELECT txid_status(:t)"), {"t": lost.token}
+                ).scalar()
+            prepared = {
+                row[3].decode() if isinstance(row[3], bytes) else str(row[3])
+                for row in conn.exec_driver_sql("XA RECOVER")
+            }
+            if lost.token in prepared:
+                # Prepared, so it can only end committed (by us) from here: if this COMMIT is
+                # cut off too, the next question must read "gone" as committed.
+                lost.phase = "commit"
+                conn.exec_driver_sql(f"XA COMMIT '{lost.token}'")  # ours, hex only
+                return "committed"
+            if lost.phase == "prepare":
+                return "aborted"  # never prepared: rolled back with its connection
+            return "committed"  # prepared, and no longer waiting: committed
+
+    def hurry(self) -> None:
+        """Give up retrying (a second signal during a graceful stop): a batch whose connection
+        is lost from now on is reported as failed at once instead of written again."""
+        self._hurried = True
+
+    def _open(self) -> None:
+        self._hurried = False
+        self.reconnects = 0
+        self._dirty_since = None
+        self._segments = []
+        self._plan = None
+        self._keys = None
+        self._rows = []
+        self._room = self.batch_size
+
+    def _close(self) -> None:
+        """Write what is buffered, then release the pooled connections the sink owns."""
+        try:
+            self.flush()
+        finally:
+            if self._dispose_on_close:
+                self.engine.dispose()
+
+    # -- plans -------------------------------------------------------------------------------
+
+    def _make_plan(self, keys: Tuple[str, ...]) -> _Plan:
+        table = self.table
+        if not keys:
+            raise RecordError(f"{self.name}: row_mapper_function returned an empty row")
+        unknown = [k for k in keys if k not in table.c]
+        if unknown:
+            raise RecordError(
+                f"{self.name}: key {unknown[0]!r} is not a column of table "
+                f"{table.fullname!r} (columns: {', '.join(table.c.keys())})"
+            )
+        keyset = frozenset(keys)
+        columns = [table.c[k] for k in keys]
+        # Python-side defaults of omitted columns are applied by SQLAlchemy's insert() only.
+        python_defaults = any(c.default is not None for c in table.c if c.key not in keyset)
+        dialect = self.engine.dialect
+        statement = insert(table)
+        if not python_defaults:
+            if self._can_copy and all(_copies_as_text(c.type) for c in columns):
+                return _Plan(keyset, COPY, self._copy_writer(keys))
+            if self._fast_executemany and not any(
+                c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+            ):
+                write = self._executemany_writer(keys, statement)
+                if write is not None:
+                    return _Plan(keyset, EXECUTEMANY, write)
+
+        def write_insert(conn: Connection, rows: List[Any]) -> None:
+            conn.execute(statement, rows)
+
+        return _Plan(keyset, INSERT, write_insert)
+
+    def _copy_writer(self, keys: Tuple[str, ...]) -> Callable[[Connection, List[Any]], None]:
+        preparer = self.engine.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(self.table.c[k].name) for k in keys)
+        sql = f"COPY {preparer.format_table(self.table)} ({names}) FROM STDIN WITH (FORMAT csv)"
+        getter = _tuple_getter(keys)
+        integers = [
+            i for i, k in enumerate(keys) if isinstance(self.table.c[k].type, sqltypes.Integer)
+        ]
+
+        if self.engine.dialect.driver == "psycopg2":
+
+            def write(conn: Connection, rows: List[Any]) -> None:
+                payload = _csv_payload(list(map(getter, rows)), integers)
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.copy_expert(sql, io.StringIO(payload), size=1 << 20)
+                finally:
+                    cursor.close()
+
+        else:
+
+            def write(conn: Connection, rows: List[Any]) -> None:
+                payload = _csv_payload(list(map(getter, rows)), integers)
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    with cursor.copy(sql) as copy:
+                        copy.write(payload)
+                finally:
+                    cursor.close()
+
+        return write
+
+    def _executemany_writer(
+        self, keys: Tuple[str, ...], statement: Any
+    ) -> Optional[Callable[[Connection, List[Any]], None]]:
+        """The driver's executemany on SQLAlchemy's compiled SQL, or None when the compiled
+        parameters cannot be fed straight from the rows (renamed bind parameters)."""
+        dialect = self.engine.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        sql = str(compiled)
+        positions = compiled.positiontup
+        if positions is not None:
+            if sorted(positions) != sorted(keys):
+                return None
+            getter = _tuple_getter(list(positions))
+
+            def write_positional(conn: Connection, rows: List[Any]) -> None:
+                conn.exec_driver_sql(sql, list(map(getter, rows)))
+
+            return write_positional
+        style = dialect.paramstyle
+        if style == "pyformat":
+            marks = [f"%({k})s" for k in keys]
+        elif style == "named":
+            marks = [f":{k}" for k in keys]
+        else:
+            return None
+        if not all(k.isidentifier() for k in keys) or not all(m in sql for m in marks):
+            return None
+
+        def write_named(conn: Connection, rows: List[Any]) -> None:
+            # collect() made sure every row has exactly these keys: pass the rows as they are.
+            conn.exec_driver_sql(sql, rows)
+
+        return write_named
+
+    def __repr__(self) -> str:
+        return f"DbSink({self.table.fullname!r}, {self._database}, batch_size={self.batch_size})"
+
+
+class DbSinkFactory:
+    """Creates :class:`DbSink` objects writing to one database.
+
+    :param url: a database URL (``postgresql://user:password@host:5432/db``,
+        ``mysql+pymysql://...``, ``sqlite:///file.db``) or an existing
+        :class:`~sqlalchemy.engine.Engine`.
+    :param batch_size: rows per transaction for the sinks it creates.
+    :param flush_interval: ``retries``, ``retry_backoff``: defaults for its sinks (see
+        :class:`DbSink`).
+    :param engine_kwargs: passed to :func:`sqlalchemy.create_engine` when ``url`` is a URL.
+        An engine the factory creates checks a pooled connection before using it
+        (``pool_pre_ping``), so a connection that died while idle is replaced unnoticed.
+
+    An engine the factory creates is its own: its sinks release its pooled connections when
+    they close, and :meth:`close` disposes of it. An engine passed in is left alone.
+    """
+
+    def __init__(
+        self,
+        url: Union[str, URL, Engine],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        **engine_kwargs: Any,
+    ) -> None:
+        self.batch_size = _check_batch_size(batch_size)
+        self.flush_interval = check_flush_interval(flush_interval)
+        _check_retries(retries, retry_backoff)
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
+        if isinstance(url, Engine):
+            if engine_kwargs:
+                raise ConfigurationError(
+                    "engine options cannot be applied to an existing Engine: "
+                    f"{', '.join(sorted(engine_kwargs))}"
+                )
+            self.engine = url
+            self._owns_engine = False
+        elif isinstance(url, (str, URL)):
+            self.engine = _create_engine(url, {"pool_pre_ping": True, **engine_kwargs})
+            self._owns_engine = True
+        else:
+            raise ConfigurationError(
+                f"url must be a database URL or a SQLAlchemy Engine, got {url!r}"
+            )
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def create(
+        self,
+        table_name: str,
+        row_mapper_function: RowMapper,
+        schema: Optional[str] = None,
+        *,
+        batch_size: Optional[int] = None,
+        name: Optional[str] = None,
+    ) -> DbSink:
+        """A sink inserting ``row_mapper_function``'s rows into the existing ``table_name``.
+
+        :raises ConfigurationError: the table does not exist (or cannot be read).
+        """
+        sink = DbSink(
+            self.engine,
+            table_name,
+            row_mapper_function,
+            schema=schema,
+            batch_size=self.batch_size if batch_size is None else batch_size,
+            name=name,
+            flush_interval=self.flush_interval,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+        )
+        # The sinks of a factory that owns its engine release its pool when they close.
+        sink._dispose_on_close = self._owns_engine
+        return sink
+
+    def close(self) -> None:
+        """Dispose of the engine if the factory created it."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> "DbSinkFactory":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DbSinkFactory({self.url!r}, batch_size={self.batch_size})"

@@ -1,0 +1,441 @@
+"""Sinks that write one line per event to a file: JSON Lines or CSV.
+
+``value_function(timestamp, subject, transition)`` turns an event into a dict. A JSON Lines
+sink writes it as one JSON document per line; a CSV sink writes its values under a header
+taken from ``fieldnames`` or from the first row's keys. Lines are buffered in memory and
+handed to the file ``buffer_lines`` at a time; :meth:`FileSink.close` writes the rest and
+closes the file. The file is opened by :meth:`FileSink.open` (when a run starts), never when
+the sink is created: building a model leaves its files as they were.
+"""
+
+import codecs
+import csv
+import io
+import json
+import logging
+import os
+from operator import itemgetter
+from pathlib import Path
+from typing import (
+    Any,
+    BinaryIO,
+    Callable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    TextIO,
+    Tuple,
+    Union,
+    cast,
+)
+
+from doge_datagen import shards
+from doge_datagen.errors import ConfigurationError, RecordError
+from doge_datagen.model import Transition
+from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
+
+__all__ = ["FORMATS", "FileSink", "FileSinkFactory"]
+
+_LOGGER = logging.getLogger(__name__)
+
+ValueFunction = Callable[[int, Any, Transition], Any]
+PathOrStream = Union[str, "os.PathLike[str]", TextIO]
+
+#: The supported formats and the file suffix each one gets from :class:`FileSinkFactory`.
+FORMATS = {"jsonl": ".jsonl", "csv": ".csv"}
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_MODES = ("w", "a", "x")
+DEFAULT_BUFFER_LINES = 1024
+
+
+def _csv_text(rows: List[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _check_fieldnames(fieldnames: Any) -> Tuple[str, ...]:
+    if isinstance(fieldnames, str) or not fieldnames:
+        raise ConfigurationError(
+            f"fieldnames must be a non-empty list of names, got {fieldnames!r}"
+        )
+    names = tuple(fieldnames)
+    for field in names:
+        if not isinstance(field, str):
+            raise ConfigurationError(f"field names must be strings, got {field!r}")
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"fieldnames has duplicates: {names!r}")
+    return names
+
+
+def _format_for(path: Any, format: Optional[str]) -> str:
+    if format is None:
+        suffix = Path(path).suffix.lower() if isinstance(path, (str, os.PathLike)) else ""
+        return _SUFFIXES.get(suffix, "jsonl")
+    if format not in FORMATS:
+        raise ConfigurationError(
+            f"format must be one of {', '.join(sorted(FORMATS))}, got {format!r}"
+        )
+    return format
+
+
+class FileSink(Sink):
+    """Writes every event as a line of a JSON Lines or CSV file.
+
+    :param path: the file to write, or an open text stream (which is flushed, not closed).
+    :param value_function: ``(timestamp, subject, transition) -> dict``, called once per event.
+    :param format: ``"jsonl"`` or ``"csv"``; by default ``"csv"`` for a ``.csv`` path and
+        ``"jsonl"`` otherwise.
+    :param mode: how the first :meth:`open` opens the file: ``"w"`` truncates it, ``"a"``
+        appends to it, ``"x"`` refuses an existing file. After :meth:`close` the sink may be
+        opened again (a second run): it then appends.
+    :param fieldnames: CSV only: the columns, in order. By default the first row's keys. A
+        row with a key outside them is a :class:`~doge_datagen.errors.RecordError`; a missing
+        key is written as an empty field. A header is written unless the file already had
+        content.
+    :param dumps: JSON Lines only: turns a value into one line of JSON (``json.dumps``'s
+        output by default). It must not produce line breaks.
+    :param encoding: the file's encoding.
+    :param buffer_lines: how many lines are kept in memory before they go to the file.
+    :param flush_interval: and for how long at most, in seconds (during a run; ``None`` for
+        no time bound): a slow paced run's lines reach the file within about this long.
+    :param name: how the run summary names this sink; ``<format>:<path>`` by default.
+
+    ``delivered`` (also ``written``) counts the lines (rows, not the CSV header) written to
+    the file since :meth:`open`, ``buffered`` those still in memory, ``failed`` those a write
+    error lost (see :class:`~doge_datagen.errors.DeliveryError`). ``value_function`` must
+    return a new dict for every event: values are kept until written.
+    """
+
+    def __init__(
+        self,
+        path: PathOrStream,
+        value_function: ValueFunction,
+        format: Optional[str] = None,
+        *,
+        mode: str = "w",
+        fieldnames: Optional[Sequence[str]] = None,
+        dumps: Optional[Callable[[Any], str]] = None,
+        encoding: str = "utf-8",
+        buffer_lines: int = DEFAULT_BUFFER_LINES,
+        name: Optional[str] = None,
+        flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
+        _make_directory: bool = False,
+    ) -> None:
+        if not callable(value_function):
+            raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
+        self.format = _format_for(path, format)
+        if mode not in _MODES:
+            raise ConfigurationError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+        if isinstance(buffer_lines, bool) or not isinstance(buffer_lines, int) or buffer_lines < 1:
+            raise ConfigurationError(
+                f"buffer_lines must be a positive whole number, got {buffer_lines!r}"
+            )
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise ConfigurationError(f"unknown encoding {encoding!r}") from None
+        if dumps is not None and not callable(dumps):
+            raise ConfigurationError(f"dumps must be callable, got {dumps!r}")
+        if self.format != "csv" and fieldnames is not None:
+            raise ConfigurationError("fieldnames apply to the csv format only")
+        names = _check_fieldnames(fieldnames) if fieldnames is not None else None
+        if self.format != "jsonl" and dumps is not None:
+            raise ConfigurationError("dumps applies to the jsonl format only")
+        self.value_function = value_function
+        self.mode = mode
+        self.encoding = encoding
+        self.buffer_lines = buffer_lines
+        self.flush_interval = check_flush_interval(flush_interval)
+        self._stream: Optional[TextIO] = None
+        if hasattr(path, "write"):
+            self._stream = path  # type: ignore[assignment]
+            self.path: Optional[Path] = None
+            shown = str(getattr(path, "name", None) or f"<{type(path).__name__}>")
+        elif isinstance(path, (str, os.PathLike)):
+            self.path = Path(path)
+            shown = str(self.path)
+            # Checked now, when they are cheap to check and clear to report; opening may
+            # still fail later, and says so.
+            if mode == "x" and self.path.exists():
+                raise ConfigurationError(f"{shown!r} exists and mode 'x' refuses to replace it")
+            if not self.path.parent.is_dir() and not _make_directory:
+                raise ConfigurationError(
+                    f"cannot write {shown!r}: no directory {str(self.path.parent)!r}"
+                )
+        else:
+            raise ConfigurationError(f"path must be a file path or a text stream, got {path!r}")
+        self.name = name or f"{self.format}:{shown}"
+        self._items: List[Any] = []
+        self._fieldnames: Optional[Tuple[str, ...]] = None
+        self._field_set: frozenset = frozenset()
+        self._getter: Optional[Callable[[Mapping[str, Any]], Tuple[Any, ...]]] = None
+        self._needs_header = False
+        if self.format == "jsonl":
+            self._encode: Callable[[Any], Any] = dumps or json.JSONEncoder().encode
+        else:
+            self._encode = self._csv_values
+        self._raw: Optional[BinaryIO] = None
+        self._next_mode = mode
+        self._make_directory = _make_directory
+        if names is not None:
+            self._fieldnames_from(names)
+
+    # -- counters ----------------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        """Lines handed to the file since :meth:`open` (the same as ``delivered``)."""
+        return self.delivered
+
+    @property
+    def buffered(self) -> int:
+        """Lines collected but not written to the file yet."""
+        return len(self._items)
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        if not self._is_open:
+            self.open()  # used without a run (or a with block): open on the first event
+        value = self.value_function(timestamp, subject, transition)
+        try:
+            item = self._encode(value)
+        except RecordError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise RecordError(f"{self.name}: cannot write {value!r}: {exc}") from exc
+        items = self._items
+        items.append(item)
+        if len(items) >= self.buffer_lines:
+            self._drain()
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        mode = self._next_mode
+        self._items = []
+        if self._stream is not None:
+            self._needs_header = True
+        else:
+            self._open_file(mode)
+            self._next_mode = "a"  # opened again after close(): append
+        if self._fieldnames is not None and self._needs_header:
+            try:
+                self._write(self._header())  # a header even if no event ever comes
+            except (OSError, ValueError) as exc:
+                self._release()
+                raise ConfigurationError(f"{self.name}: cannot write the header: {exc}") from exc
+            self._needs_header = False
+
+    def target(self) -> Optional[Path]:
+        """The file a run writes: ``path``, or in a shard of a sharded run its own part,
+        ``STEM-KKKKK-of-NNNNN.SUFFIX`` (:func:`doge_datagen.shards.part_path`)."""
+        if self.path is None:
+            return None
+        shard = shards.current()
+        return self.path if shard is None else shards.part_path(self.path, shard)
+
+    def _open_file(self, mode: str) -> None:
+        assert self.path is not None
+        if self._make_directory:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot create directory {str(self.path.parent)!r}: {exc.strerror}"
+                ) from exc
+        try:
+            # Unbuffered: the sink's own buffer is the only one, so what it counts as written
+            # has reached the operating system.
+            raw = cast(BinaryIO, open(self.target() or self.path, mode + "b", buffering=0))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot open {str(self.path)!r} for writing: {exc.strerror}"
+            ) from exc
+        try:
+            empty = not (raw.seekable() and raw.tell() > 0)
+        except OSError:
+            empty = True
+        self._raw = raw
+        self._needs_header = empty  # a CSV header goes only into a file without content
+        _LOGGER.debug("%s: opened with mode %r", self.name, mode)
+
+    def _write(self, text: str) -> None:
+        if self._stream is not None:
+            self._stream.write(text)
+            return
+        raw = self._raw
+        assert raw is not None, "the sink is not open"
+        view = memoryview(text.encode(self.encoding))
+        while view:
+            count = raw.write(view)
+            if not count:
+                raise BlockingIOError(f"no progress writing to {str(self.path)!r}")
+            view = view[count:]
+
+    def _position(self) -> Optional[int]:
+        """Where the next batch starts in the file, if the file can be cut back to it."""
+        raw = self._raw
+        if raw is None:
+            return None
+        try:
+            return raw.tell() if raw.seekable() else None
+        except OSError:
+            return None
+
+    def _cut_back(self, start: Optional[int]) -> None:
+        """A batch failed half-way (a full disk takes part of it): remove the part, so that
+        the file holds exactly the ``delivered`` lines, each complete, and the batch's lines
+        are all counted as failed, none both failed and in the file."""
+        if start is None or self._raw is None:
+            return
+        try:
+            self._raw.truncate(start)
+            self._raw.seek(start)
+        except OSError:  # pragma: no cover - the file cannot even be truncated
+            _LOGGER.warning("%s: could not remove a partly written batch", self.name)
+
+    def _header(self) -> str:
+        if self._needs_header and self._fieldnames is not None:
+            return _csv_text([self._fieldnames])
+        return ""
+
+    def _drain(self) -> None:
+        """Write the buffered lines to the file."""
+        items = self._items
+        if not items:
+            return
+        self._items = []
+        header = self._header()
+        start = self._position()
+        with self.translate_errors(
+            len(items),
+            f"{len(items)} lines could not be written",
+            delivery=(OSError, ValueError, TypeError),
+            pending=items,
+        ):
+            if self.format == "jsonl":
+                body = "\n".join(items) + "\n"
+            else:
+                body = _csv_text(items)
+            try:
+                self._write(header + body)
+            except OSError:
+                self._cut_back(start)
+                raise
+        if header:
+            self._needs_header = False
+        self.delivered += len(items)
+
+    def flush(self) -> None:
+        """Write the buffered lines now (and flush a stream given in)."""
+        self._drain()
+        if self._stream is not None:
+            self._stream.flush()
+
+    def _close(self) -> None:
+        """Write the buffered lines and close the file (a stream given in is only flushed)."""
+        try:
+            self.flush()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        raw = self._raw
+        if raw is not None:
+            self._raw = None
+            raw.close()
+            _LOGGER.debug("%s: closed after %d lines", self.name, self.delivered)
+
+    # -- CSV rows ----------------------------------------------------------------------------
+
+    def _fieldnames_from(self, names: Tuple[str, ...]) -> None:
+        self._fieldnames = names
+        self._field_set = frozenset(names)
+        self._getter = (lambda row: (row[names[0]],)) if len(names) == 1 else itemgetter(*names)
+
+    @property
+    def fieldnames(self) -> Optional[Tuple[str, ...]]:
+        """CSV only: the columns (``None`` until known)."""
+        return self._fieldnames
+
+    def _csv_values(self, row: Any) -> Tuple[Any, ...]:
+        getter = self._getter
+        if getter is None:
+            if not isinstance(row, Mapping):
+                raise RecordError(
+                    f"{self.name}: value_function must return a dict, got {type(row).__name__}"
+                )
+            try:
+                names = _check_fieldnames(list(row.keys()))
+            except ConfigurationError as exc:
+                raise RecordError(f"{self.name}: the first row cannot be a header: {exc}") from None
+            self._fieldnames_from(names)
+            getter = self._getter
+        try:
+            values = getter(row)  # type: ignore[misc]
+            if len(row) == len(self._field_set):
+                return values
+        except (KeyError, TypeError, AttributeError):
+            pass
+        return self._csv_values_slow(row)
+
+    def _csv_values_slow(self, row: Any) -> Tuple[Any, ...]:
+        if not isinstance(row, Mapping):
+            raise RecordError(
+                f"{self.name}: value_function must return a dict, got {type(row).__name__}"
+            )
+        extra = [k for k in row if k not in self._field_set]
+        if extra:
+            raise RecordError(
+                f"{self.name}: key {extra[0]!r} is not one of the CSV fields "
+                f"{', '.join(self._fieldnames or ())}"
+            )
+        return tuple(row.get(k, "") for k in self._fieldnames or ())
+
+    def __repr__(self) -> str:
+        return f"FileSink({self.name!r}, written={self.written}, failed={self.failed})"
+
+
+class FileSinkFactory:
+    """Creates :class:`FileSink` objects writing files in one directory.
+
+    :param directory: where the files go (created, if missing, when a sink opens); the
+        current directory by default.
+    :param format: the default format, ``"jsonl"`` or ``"csv"``.
+    :param options: defaults for every sink (``mode``, ``encoding``, ``buffer_lines``, ...).
+    """
+
+    def __init__(
+        self,
+        directory: Union[str, "os.PathLike[str]", None] = None,
+        format: str = "jsonl",
+        **options: Any,
+    ) -> None:
+        self.directory = Path(directory) if directory is not None else Path(".")
+        self.format = _format_for(None, format)
+        self.options = options
+
+    def create(
+        self, name: str, value_function: ValueFunction, format: Optional[str] = None, **options: Any
+    ) -> FileSink:
+        """A sink writing ``<directory>/<name>``; the format's suffix is added to a name
+        without one, and a name's ``.csv``/``.jsonl`` suffix picks the format if none is given.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"file name must be a non-empty string, got {name!r}")
+        suffix = Path(name).suffix.lower()
+        if format is None:
+            format = _SUFFIXES.get(suffix, self.format)
+        format = _format_for(None, format)
+        filename = name if suffix else name + FORMATS[format]
+        merged = {**self.options, **options}
+        # The directory is created when the sink opens, not now.
+        return FileSink(
+            self.directory / filename, value_function, format, _make_directory=True, **merged
+        )
+
+    def __repr__(self) -> str:
+        return f"FileSinkFactory({str(self.directory)!r}, format={self.format!r})"

@@ -1,0 +1,708 @@
+"""Kafka sinks: every event becomes one record of a Kafka topic.
+
+A :class:`KafkaSinkFactory` owns one confluent-kafka ``Producer``; every :class:`KafkaSink` it
+creates writes through that producer. The event timestamp becomes the record timestamp.
+
+Delivery is asynchronous and checked: each record is produced with a delivery callback that
+counts it as delivered or failed, the callbacks are served every few hundred records, and a
+full producer queue makes :meth:`KafkaSink.collect` wait for room instead of dropping the
+record. :meth:`KafkaSink.close` flushes (up to ``flush_timeout`` seconds) and raises
+:class:`~doge_datagen.errors.DeliveryError` when any record of the sink was not delivered.
+
+The producer is created when the first sink of a factory opens (when a run starts), not when
+the factory or a sink is created: building a model connects to nothing.
+
+Note that librdkafka reads a record timestamp of ``0`` as "now": a run starting at epoch
+``0`` gets the wall-clock time on the records of its first tick.
+"""
+
+import codecs
+import logging
+import numbers
+import re
+import time
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.serialization import (
+    MessageField,
+    SerializationContext,
+    SerializationError,
+    Serializer,
+    StringSerializer,
+)
+
+from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
+from doge_datagen.model import Transition
+from doge_datagen.sinks.base import Sink, is_secret_key, mask_text
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class _Repeats(logging.Filter):
+    """librdkafka logs a failing connection again on every retry, hundreds of lines a minute
+    while a broker is down. The first line of each kind passes; the same line (numbers aside)
+    again within ``window`` seconds is dropped."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        super().__init__()
+        self.window = window
+        self._seen: Dict[Tuple[int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, re.sub(r"\d+", "#", record.getMessage()))
+        now = time.monotonic()
+        last = self._seen.get(key)
+        if last is not None and now - last < self.window:
+            return False
+        if len(self._seen) > 10_000:  # many kinds of lines: start over rather than grow
+            self._seen.clear()
+        self._seen[key] = now
+        return True
+
+
+#: Where librdkafka's own log lines go (``conf['logger']`` replaces it).
+_CLIENT_LOGGER = logging.getLogger(__name__ + ".librdkafka")
+_CLIENT_LOGGER.addFilter(_Repeats())
+
+__all__ = ["KafkaSink", "KafkaSinkFactory"]
+
+KeyFunction = Callable[[Any, Transition], Any]
+ValueFunction = Callable[[int, Any, Transition], Any]
+
+#: Delivery callbacks are served (``poll(0)``) once per this many records of a sink.
+POLL_EVERY = 500
+#: How long to wait for room in a full producer queue before trying again, in seconds.
+_FULL_QUEUE_WAIT = 0.05
+#: How long the last sink waits for the reports of records it purged, in seconds.
+_PURGE_WAIT = 5.0
+_FATAL = KafkaError._FATAL
+
+
+def _fatal_error(exc: KafkaException) -> Optional[KafkaError]:
+    """The error of a producer that can no longer be used (a fatal error), else None.
+
+    poll() and flush() raise the fatal error itself; produce() raises one with the code
+    _FATAL, which does not always carry the fatal flag.
+    """
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError) and (error.fatal() or error.code() == _FATAL):
+        return error
+    return None
+
+
+#: A flush waits in slices this long, so that hurry() can cut it short.
+_FLUSH_SLICE = 0.1
+
+# What a serializer raises for a value it cannot encode.
+_ENCODING_ERRORS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    OverflowError,
+    KeyError,
+    SerializationError,
+)
+
+
+def _is_plain_utf8(serializer: Any) -> bool:
+    """Whether ``serializer`` is a UTF-8 StringSerializer, which ``produce()`` can replace."""
+    if type(serializer) is not StringSerializer:
+        return False
+    try:
+        return codecs.lookup(serializer.codec).name == "utf-8"
+    except (LookupError, TypeError):
+        return False
+
+
+def _bootstrap_string(bootstrap_servers: Union[str, Iterable[str], None]) -> Optional[str]:
+    if bootstrap_servers is None:
+        return None
+    if isinstance(bootstrap_servers, str):
+        servers = [s.strip() for s in bootstrap_servers.split(",")]
+    else:
+        try:
+            servers = [s.strip() if isinstance(s, str) else s for s in bootstrap_servers]
+        except TypeError:
+            raise ConfigurationError(
+                f"bootstrap_servers must be a list of host:port strings or a comma-separated "
+                f"string, got {bootstrap_servers!r}"
+            ) from None
+    for server in servers:
+        if not isinstance(server, str) or not server:
+            raise ConfigurationError(
+                "bootstrap_servers must hold non-empty host:port strings, "
+                f"got {bootstrap_servers!r}"
+            )
+    return ",".join(servers) if servers else None
+
+
+class _Counts:
+    """Delivery counts of one sink between an opening and its close.
+
+    The producer calls :meth:`on_delivery` for each record. A sink gets a fresh instance when
+    it reopens, so reports arriving late for an earlier run never mix into a later one.
+    """
+
+    __slots__ = ("delivered", "failed", "first_error")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed = 0
+        self.first_error: Optional[str] = None
+
+    def on_delivery(self, err: Optional[KafkaError], msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            if self.first_error is None:
+                self.first_error = f"{err.name()}: {err.str()}"
+                _LOGGER.debug("delivery to %s failed: %s", msg.topic(), self.first_error)
+
+
+class KafkaSink(Sink):
+    """Produces one record per event to ``topic``; create it with :meth:`KafkaSinkFactory.create`.
+
+    ``delivered`` and ``failed`` count the records acknowledged and refused so far (after
+    :meth:`close`, records given up on count as failed); ``produced`` counts the records
+    handed to the producer. ``name`` (``kafka:<topic>``) labels the sink in run summaries.
+
+    :meth:`open` (called when a run starts) takes the factory's producer; a closed sink may be
+    opened again (a second run of the same generator), its counts starting again from zero.
+    A sink used without a run opens on its first :meth:`collect`.
+    """
+
+    def __init__(
+        self,
+        factory: "KafkaSinkFactory",
+        topic: str,
+        key_function: KeyFunction,
+        value_function: ValueFunction,
+        key_serializer: Serializer,
+        value_serializer: Serializer,
+        name: Optional[str] = None,
+    ) -> None:
+        self.topic = topic
+        self.name = name or f"kafka:{topic}"
+        self.key_function = key_function
+        self.value_function = value_function
+        self.key_serializer = key_serializer
+        self.value_serializer = value_serializer
+        # A UTF-8 StringSerializer does what produce() does with a str: skip the extra call.
+        self._serialize = not (_is_plain_utf8(key_serializer) and _is_plain_utf8(value_serializer))
+        self._key_ctx = SerializationContext(topic, MessageField.KEY)
+        self._value_ctx = SerializationContext(topic, MessageField.VALUE)
+        self._factory = factory
+        self.producer: Optional[Producer] = None
+        self._produce: Callable[..., None] = self._open_and_produce
+        self._counts = _Counts()
+        self._on_delivery = self._counts.on_delivery
+        self._final: Optional[Tuple[int, int]] = None
+        self._until_poll = POLL_EVERY
+        self.produced = 0
+
+    def _open(self) -> None:
+        producer = self._factory._acquire(self)
+        self.producer = producer
+        self._produce = producer.produce
+        self._poll: Callable[[float], int] = producer.poll
+        self._counts = _Counts()
+        self._on_delivery = self._counts.on_delivery
+        self._final = None
+        self._until_poll = POLL_EVERY
+        self.produced = 0
+
+    def _reset_counts(self) -> None:
+        """The counts live in a fresh ``_Counts`` made by :meth:`_open`."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the sink is closed (or was never opened)."""
+        return not self._is_open
+
+    @property
+    def delivered(self) -> int:  # type: ignore[override]
+        """Records the broker acknowledged."""
+        return self._counts.delivered if self._final is None else self._final[0]
+
+    @property
+    def failed(self) -> int:  # type: ignore[override]
+        """Records that failed, including (after close) those still queued at the timeout."""
+        return self._counts.failed if self._final is None else self._final[1]
+
+    # -- the per-event path ------------------------------------------------------------------
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        key = self.key_function(subject, transition)
+        value = self.value_function(timestamp, subject, transition)
+        if self._serialize:
+            if key is not None:
+                try:
+                    key = self.key_serializer(key, self._key_ctx)
+                except _ENCODING_ERRORS as exc:
+                    raise self._record_error("key", transition, exc) from exc
+            try:
+                value = self.value_serializer(value, self._value_ctx)
+            except _ENCODING_ERRORS as exc:
+                raise self._record_error("value", transition, exc) from exc
+        try:
+            # Positional arguments are parsed much faster than keywords. The C signature is
+            # produce(topic, value, key, partition, callback, on_delivery, timestamp, headers);
+            # partition -1 lets the partitioner choose.
+            self._produce(self.topic, value, key, -1, self._on_delivery, None, timestamp)
+        except BufferError:
+            self._produce_when_room(value, key, timestamp)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._produce_converted(value, key, timestamp, transition, exc)
+        except KafkaException as exc:
+            self._produce_after_fatal(exc, value, key, timestamp)
+        self.produced += 1
+        self._until_poll -= 1
+        if not self._until_poll:
+            self._until_poll = POLL_EVERY
+            self._serve(0)
+
+    def _produce_after_fatal(
+        self, exc: KafkaException, value: Any, key: Any, timestamp: int
+    ) -> None:
+        """produce() refused the record. After a fatal error the producer refuses every record
+        from then on: an idempotent producer whose broker came back without its state (a
+        restart of a broker with memory-only storage) cannot retry without risking duplicates.
+
+        The factory then retires that producer (what it still held is counted as failed, never
+        sent twice) and starts a new one, and this record, which the old producer never took,
+        goes to the new one: a broker restart costs the records in flight, not the rest of
+        the run. Any other refusal, or a new producer refusing too, is a
+        :class:`DeliveryError`.
+        """
+        error = _fatal_error(exc)
+        if error is None or self.producer is None:
+            raise self._refused(exc) from exc
+        self._replace_producer(error)
+        try:
+            self._produce(self.topic, value, key, -1, self._on_delivery, None, timestamp)
+        except BufferError:
+            self._produce_when_room(value, key, timestamp, after_fatal=True)
+        except KafkaException as again:
+            raise self._refused(again) from again
+
+    def _serve(self, timeout: float) -> None:
+        """``poll(timeout)``: serve delivery reports. A producer that hits a fatal error
+        raises it from there too; it is then replaced as when produce() refuses a record."""
+        try:
+            self._poll(timeout)
+        except KafkaException as exc:
+            error = _fatal_error(exc)
+            if error is None or self.producer is None:
+                raise self._refused(exc, counted=False) from exc
+            self._replace_producer(error)
+
+    def _replace_producer(self, error: KafkaError) -> None:
+        if self._counts.first_error is None:
+            self._counts.first_error = f"{error.name()}: {error.str()}"
+        assert self.producer is not None
+        self._factory._replace_fatal(self.producer, error)
+
+    def _use(self, producer: Producer) -> None:
+        """Write through ``producer`` from now on (a replacement after a fatal error)."""
+        self.producer = producer
+        self._produce = producer.produce
+        self._poll = producer.poll
+
+    def _refused(self, exc: KafkaException, counted: bool = True) -> DeliveryError:
+        """The producer failed for good: the record it refused (if ``counted``) counts as
+        failed; the queued ones fail when the sink closes."""
+        if counted:
+            self.produced += 1
+            self._counts.failed += 1
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if isinstance(error, KafkaError) else str(error)
+        return DeliveryError(
+            f"{self.name}: the producer refuses records: {reason}",
+            sink=self.name,
+            delivered=self.delivered,
+            failed=self.failed,
+        )
+
+    def _produce_when_room(
+        self, value: Any, key: Any, timestamp: int, after_fatal: bool = False
+    ) -> None:
+        """The producer queue is full: serve delivery reports until the record fits."""
+        _LOGGER.debug("%s: producer queue full, waiting for delivery reports", self.name)
+        while True:
+            self._serve(_FULL_QUEUE_WAIT)
+            try:
+                self._produce(self.topic, value, key, -1, self._on_delivery, None, timestamp)
+                return
+            except BufferError:
+                continue
+            except KafkaException as exc:
+                if after_fatal:  # the producer that replaced a fatal one refuses too
+                    raise self._refused(exc) from exc
+                self._produce_after_fatal(exc, value, key, timestamp)
+                return
+
+    def _produce_converted(
+        self, value: Any, key: Any, timestamp: Any, transition: Transition, exc: Exception
+    ) -> None:
+        """produce() refused an argument: a fractional timestamp, or a key/value not str/bytes."""
+        if type(timestamp) is not int and isinstance(timestamp, numbers.Real):
+            try:
+                whole = int(round(timestamp))
+            except (ValueError, OverflowError) as bad:
+                raise self._timestamp_error(timestamp, transition, bad) from bad
+            try:
+                self._produce(self.topic, value, key, -1, self._on_delivery, None, whole)
+                return
+            except BufferError:
+                self._produce_when_room(value, key, whole)
+                return
+            except (TypeError, ValueError, OverflowError) as again:
+                exc = again
+        if not isinstance(timestamp, numbers.Real) or isinstance(exc, OverflowError):
+            raise self._timestamp_error(timestamp, transition, exc) from exc
+        part = "key" if key is not None and not isinstance(key, (str, bytes)) else "value"
+        raise self._record_error(part, transition, exc) from exc
+
+    def _timestamp_error(
+        self, timestamp: Any, transition: Transition, exc: Exception
+    ) -> RecordError:
+        return RecordError(
+            f"topic {self.topic!r}: timestamp {timestamp!r} of an event of transition "
+            f"{transition.trigger!r} is not a record timestamp (epoch milliseconds): {exc}"
+        )
+
+    def _record_error(self, part: str, transition: Transition, exc: BaseException) -> RecordError:
+        return RecordError(
+            f"topic {self.topic!r}: cannot serialize the {part} of an event of transition "
+            f"{transition.trigger!r}: {exc}"
+        )
+
+    def poll(self) -> None:
+        """Serve delivery reports (and librdkafka's log lines), so that ``delivered`` and
+        ``failed`` are current between ticks and while a paced run waits."""
+        if self.producer is not None:
+            self._serve(0)
+
+    def hurry(self) -> None:
+        """Cut the remaining waits short: a flush in progress or to come gives up at once,
+        and what is still queued counts as failed (a second signal during a graceful stop)."""
+        self._factory.hurry()
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        """Flush, then raise :class:`DeliveryError` if any record was not delivered.
+
+        Records still queued when ``flush_timeout`` runs out count as failed. Closing the
+        last open sink of a factory also purges and closes the shared producer.
+        """
+        producer = self.producer
+        self.producer = None
+        self._produce = self._open_and_produce
+        if producer is None:
+            return
+        purged = self._factory._release(self, producer)
+        counts = self._counts
+        undelivered = max(self.produced - counts.delivered - counts.failed, 0)
+        self._final = (counts.delivered, counts.failed + undelivered)
+        delivered, failed = self._final
+        if failed:
+            raise DeliveryError(
+                self._failure_message(failed, undelivered, purged),
+                sink=self.name,
+                delivered=delivered,
+                failed=failed,
+            )
+
+    def _failure_message(self, failed: int, undelivered: int, purged: bool) -> str:
+        text = f"{self.name}: {failed} of {self.produced} records were not delivered"
+        timeout = self._factory.flush_timeout
+        if undelivered:
+            text += f" ({undelivered} still unacknowledged after the flush timeout of {timeout} s)"
+        elif purged:
+            text += f" (records still queued after the flush timeout of {timeout} s were purged)"
+        if self._counts.first_error:
+            text += f"; first error: {self._counts.first_error}"
+        return text
+
+    def _open_and_produce(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int,
+        callback: Any,
+        on_delivery: Any,
+        timestamp: Any,
+    ) -> None:
+        """Stands in for ``produce`` while the sink is not open: open it, then produce."""
+        self.open()
+        self._produce(topic, value, key, partition, self._on_delivery, None, timestamp)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<KafkaSink {self.name!r} {state} produced={self.produced}>"
+
+
+class KafkaSinkFactory:
+    """Creates :class:`KafkaSink` instances sharing one confluent-kafka ``Producer``.
+
+    :param bootstrap_servers: ``host:port`` addresses, as a list or a comma-separated string.
+        May be ``None`` when ``conf`` holds ``bootstrap.servers``.
+    :param client_id: the Kafka ``client.id``.
+    :param conf: librdkafka settings (SASL, TLS, ``linger.ms``, ...); they override the ones
+        derived from the other arguments.
+    :param buffer_size: how many records the producer queue holds
+        (``queue.buffering.max.messages``); a full queue makes ``collect()`` wait for room.
+    :param flush_timeout: how long, in seconds, :meth:`KafkaSink.close` waits for records to be
+        acknowledged before counting the rest as failed.
+    :param connect_timeout: when the first sink opens (a run starts), the cluster must answer a
+        metadata request within this many seconds, else the run fails at once with a
+        :class:`~doge_datagen.errors.DeliveryError` naming the address, instead of generating
+        every event for a broker that is not there. ``None`` skips the check (records then
+        wait for the broker up to librdkafka's ``message.timeout.ms``).
+
+    librdkafka's log lines go to the logger ``doge_datagen.sinks.kafka.librdkafka`` (the same
+    line again within a minute is dropped) unless ``conf`` names a ``logger``. The
+    producer is idempotent (``enable.idempotence``) unless ``conf`` says otherwise, so
+    librdkafka's retries after a broker outage do not write a record twice. After a fatal
+    error (a broker that came back without the producer's state) the records the producer
+    still held count as failed and a new producer takes over; ``producers_replaced`` counts
+    how often that happened.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: Union[str, Iterable[str], None] = None,
+        client_id: Optional[str] = None,
+        conf: Optional[Mapping[str, Any]] = None,
+        buffer_size: int = 100000,
+        flush_timeout: float = 60.0,
+        connect_timeout: Optional[float] = 10.0,
+    ) -> None:
+        if conf is not None and not isinstance(conf, Mapping):
+            raise ConfigurationError(f"conf must be a dict of librdkafka settings, got {conf!r}")
+        extra: Dict[str, Any] = dict(conf or {})
+        for key in extra:
+            if not isinstance(key, str):
+                raise ConfigurationError(f"conf keys must be strings, got {key!r}")
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ConfigurationError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+        if (
+            isinstance(flush_timeout, bool)
+            or not isinstance(flush_timeout, (int, float))
+            or not flush_timeout >= 0
+        ):
+            raise ConfigurationError(
+                f"flush_timeout must be a number of seconds >= 0, got {flush_timeout!r}"
+            )
+        if connect_timeout is not None and (
+            isinstance(connect_timeout, bool)
+            or not isinstance(connect_timeout, (int, float))
+            or not connect_timeout > 0
+        ):
+            raise ConfigurationError(
+                f"connect_timeout must be a number of seconds > 0 or None, got {connect_timeout!r}"
+            )
+        if client_id is not None and not isinstance(client_id, str):
+            raise ConfigurationError(f"client_id must be a string, got {client_id!r}")
+        if str(extra.get("delivery.report.only.error", "false")).lower() in ("true", "1"):
+            raise ConfigurationError(
+                "conf 'delivery.report.only.error' must stay false: the sinks count deliveries"
+            )
+        settings: Dict[str, Any] = {
+            "queue.buffering.max.messages": buffer_size,
+            "logger": _CLIENT_LOGGER,
+            "enable.idempotence": True,
+        }
+        servers = _bootstrap_string(bootstrap_servers)
+        if servers is not None:
+            settings["bootstrap.servers"] = servers
+        if client_id:
+            settings["client.id"] = client_id
+        settings.update(extra)
+        if not settings.get("bootstrap.servers"):
+            raise ConfigurationError(
+                "no Kafka address: give bootstrap_servers or 'bootstrap.servers' in conf"
+            )
+        self.conf: Dict[str, Any] = settings
+        self.buffer_size = buffer_size
+        self.flush_timeout = float(flush_timeout)
+        self.connect_timeout = None if connect_timeout is None else float(connect_timeout)
+        self._hurried = False
+        self._secrets = [
+            str(value) for key, value in settings.items() if is_secret_key(key) and value
+        ]
+        self._open_sinks: Set[KafkaSink] = set()
+        self._gave_up = False
+        self.producers_replaced = 0
+        self._producer: Optional[Producer] = None
+        # librdkafka checks every setting when a client is made. A client without brokers
+        # (and with its log silenced) checks them now without connecting anywhere.
+        check = {k: v for k, v in settings.items() if k not in ("bootstrap.servers", "logger")}
+        self._new_producer({**check, "log_level": 0})
+
+    def _new_producer(self, conf: Optional[Mapping[str, Any]] = None) -> Producer:
+        try:
+            return Producer(dict(self.conf if conf is None else conf))
+        except (KafkaException, TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"invalid Kafka producer configuration: {mask_text(str(exc), self._secrets)}"
+            ) from exc
+
+    @property
+    def producer(self) -> Producer:
+        """The producer shared by the open sinks (made on first use, and again once every
+        sink was closed)."""
+        if self._producer is None:
+            self._producer = self._new_producer()
+        return self._producer
+
+    def create(
+        self,
+        topic: str,
+        key_function: KeyFunction,
+        value_function: ValueFunction,
+        key_serializer: Serializer = StringSerializer("utf_8"),  # noqa: B008 (stateless)
+        value_serializer: Serializer = StringSerializer("utf_8"),  # noqa: B008 (stateless)
+        *,
+        name: Optional[str] = None,
+    ) -> KafkaSink:
+        """Create a sink producing to ``topic``.
+
+        :param key_function: ``(subject, transition) -> key``; ``None`` means a record without key.
+        :param value_function: ``(timestamp, subject, transition) -> value``.
+        :param key_serializer: turns the key into bytes, called with a ``SerializationContext``.
+        :param value_serializer: turns the value into bytes, likewise.
+        :param name: how run summaries name the sink; ``kafka:<topic>`` by default.
+        """
+        if not isinstance(topic, str) or not topic:
+            raise ConfigurationError(f"topic must be a non-empty string, got {topic!r}")
+        for role, function in (("key_function", key_function), ("value_function", value_function)):
+            if not callable(function):
+                raise ConfigurationError(f"topic {topic!r}: {role} {function!r} is not callable")
+        for role, serializer in (
+            ("key_serializer", key_serializer),
+            ("value_serializer", value_serializer),
+        ):
+            if not callable(serializer):
+                raise ConfigurationError(f"topic {topic!r}: {role} {serializer!r} is not callable")
+        return KafkaSink(
+            self, topic, key_function, value_function, key_serializer, value_serializer, name
+        )
+
+    # -- bookkeeping of the shared producer ---------------------------------------------------
+
+    def _acquire(self, sink: KafkaSink) -> Producer:
+        fresh = self._producer is None
+        producer = self.producer
+        if fresh:
+            self._hurried = False
+            if self.connect_timeout is not None:
+                self._check_reachable(producer, sink, self.connect_timeout)
+        self._open_sinks.add(sink)
+        return producer
+
+    def _check_reachable(self, producer: Producer, sink: KafkaSink, timeout: float) -> None:
+        """A bounded metadata request: a cluster that does not answer fails the run now."""
+        try:
+            producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            self._producer = None
+            servers = mask_text(str(self.conf.get("bootstrap.servers")), self._secrets)
+            reason = mask_text(str(exc.args[0] if exc.args else exc), self._secrets)
+            raise DeliveryError(
+                f"{sink.name}: the Kafka cluster at {servers} did not answer within "
+                f"{timeout:g} s ({reason}); is the broker running and the "
+                "address right?",
+                sink=sink.name,
+                delivered=0,
+                failed=0,
+            ) from None
+
+    def hurry(self) -> None:
+        """Give up waiting: the flush in progress (if any) and later ones stop at once."""
+        self._hurried = True
+
+    def _replace_fatal(self, producer: Producer, error: KafkaError) -> None:
+        """Retire ``producer`` after its fatal ``error`` and give every open sink a new one.
+
+        The records the old producer still holds are purged: their delivery callbacks count
+        them as failed in the sinks that produced them (librdkafka cannot retry them without
+        risking duplicates, and neither do we). ``producers_replaced`` counts the
+        replacements of this factory's lifetime.
+        """
+        if producer is not self._producer:
+            return  # another sink of this factory replaced it already
+        _LOGGER.warning(
+            "the Kafka producer hit a fatal error (%s: %s); its queued records count as "
+            "failed and a new producer takes over",
+            error.name(),
+            mask_text(error.str(), self._secrets),
+        )
+        try:
+            producer.purge()
+            remaining = producer.flush(_PURGE_WAIT)
+        except KafkaException:  # pragma: no cover - a fatal producer still purges and flushes
+            remaining = 1
+        if not remaining:
+            close = getattr(producer, "close", None)
+            if close is not None:
+                close()
+        self._producer = self._new_producer()
+        self.producers_replaced += 1
+        for sink in self._open_sinks:
+            sink._use(self._producer)
+
+    def _flush(self, producer: Producer, timeout: float) -> int:
+        """``producer.flush(timeout)`` in short slices, stopping early after :meth:`hurry`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                remaining = producer.flush(max(0.0, min(_FLUSH_SLICE, left)))
+            except KafkaException:
+                # A fatal error: the producer delivers nothing more; what it holds is
+                # counted as not delivered.
+                return max(len(producer), 1)
+            if not remaining or left <= 0 or self._hurried:
+                return remaining
+
+    def _release(self, sink: KafkaSink, producer: Producer) -> bool:
+        """Flush for a closing sink; when it is the last one, retire the producer.
+
+        Returns whether records still queued after the flush were purged.
+        """
+        self._open_sinks.discard(sink)
+        last = not self._open_sinks and producer is self._producer
+        # Once a flush ran out of time, later sinks of the same producer do not wait again.
+        remaining = self._flush(producer, 0 if self._gave_up else self.flush_timeout)
+        self._gave_up = remaining > 0
+        if not last:
+            return False
+        self._producer = None
+        self._gave_up = False
+        purged = remaining > 0
+        if purged:
+            # The producer is going away: fail what it still holds, which serves the delivery
+            # callbacks (as failures) of every sink that produced those records.
+            _LOGGER.debug("purging %d records still queued after the flush", remaining)
+            try:
+                producer.purge()
+                remaining = producer.flush(_PURGE_WAIT)
+            except KafkaException:  # a fatal error: the closing sinks count what is left
+                remaining = max(len(producer), 1)
+        if not remaining:
+            # close() waits without limit for queued records: only call it on an empty queue.
+            close = getattr(producer, "close", None)
+            if close is not None:
+                close()
+        return purged
+
+    def __repr__(self) -> str:
+        return (
+            f"<KafkaSinkFactory {self.conf.get('bootstrap.servers')!r} "
+            f"open_sinks={len(self._open_sinks)}>"
+        )

@@ -1,0 +1,192 @@
+"""Kafka sinks writing Avro records in the Confluent Schema Registry wire format.
+
+:class:`KafkaAvroSinkFactory` wraps a :class:`~doge_datagen.sinks.kafka.KafkaSinkFactory`
+and gives each sink confluent-kafka ``AvroSerializer`` instances for its key and value. The
+key and value functions return what fastavro writes: dicts for records, tuples or type hints
+to pick a union branch. A record that does not fit its schema raises
+:class:`~doge_datagen.errors.RecordError` naming the topic, the field and the transition.
+
+The registry URL may be ``mock://...``: confluent-kafka's in-memory registry, for tests.
+"""
+
+import json
+import logging
+from typing import Any, Dict, Iterable, Mapping, Optional, Union
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import SerializationContext, Serializer
+from fastavro import parse_schema
+from fastavro.validation import ValidationError, validate
+
+from doge_datagen.errors import ConfigurationError, RecordError
+from doge_datagen.sinks.kafka import (
+    _ENCODING_ERRORS as _MISFIT_ERRORS,  # what fastavro raises for a misfit datum
+)
+from doge_datagen.sinks.kafka import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = ["KafkaAvroSinkFactory"]
+
+
+def _parse(topic: str, part: str, schema: Any) -> Any:
+    """The fastavro-parsed form of ``schema`` (a JSON string), or a ConfigurationError."""
+    if not isinstance(schema, str):
+        raise ConfigurationError(
+            f"topic {topic!r}: the {part} schema must be an Avro schema as a JSON string, "
+            f"got {type(schema).__name__}"
+        )
+    try:
+        return parse_schema(json.loads(schema))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"topic {topic!r}: the {part} schema is not JSON: {exc}") from exc
+    except Exception as exc:  # fastavro raises several types for a bad schema
+        raise ConfigurationError(
+            f"topic {topic!r}: the {part} schema is not a valid Avro schema: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+class _CheckedAvroSerializer(Serializer):
+    """An ``AvroSerializer`` whose failures say which field of the datum does not fit."""
+
+    __slots__ = ("_serializer", "_parsed", "_part")
+
+    def __init__(self, serializer: AvroSerializer, parsed: Any, part: str) -> None:
+        self._serializer = serializer
+        self._parsed = parsed
+        self._part = part
+
+    def __call__(self, obj: Any, ctx: Optional[SerializationContext] = None) -> Optional[bytes]:
+        try:
+            return self._serializer(obj, ctx)
+        except _MISFIT_ERRORS as exc:
+            raise RecordError(self._describe(obj, exc)) from exc
+
+    def _describe(self, obj: Any, exc: BaseException) -> str:
+        detail = f"{type(exc).__name__}: {exc}"
+        try:
+            validate(obj, self._parsed, raise_errors=True)
+        except ValidationError as invalid:
+            problems = [
+                f"{_field(error.field, self._part)}: {error.datum!r} does not fit "
+                f"{_short(error.schema)}"
+                for error in invalid.errors
+            ]
+            if problems:
+                return f"{'; '.join(problems)} ({detail})"
+        except Exception:  # validation is best effort: keep the serializer's own message
+            _LOGGER.debug("validating a misfit datum failed", exc_info=True)
+        return f"does not fit its schema ({detail})"
+
+
+def _field(field: Optional[str], part: str) -> str:
+    return f"field {field!r}" if field else f"the {part} itself"
+
+
+def _short(schema: Any) -> str:
+    """A schema, shortened to what a one-line message can hold."""
+    if isinstance(schema, dict):
+        name = schema.get("name")
+        return f"{schema.get('type')} {name}" if name else str(schema.get("type"))
+    text = json.dumps(schema) if isinstance(schema, list) else str(schema)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class KafkaAvroSinkFactory:
+    """Creates Avro :class:`~doge_datagen.sinks.kafka.KafkaSink` instances.
+
+    :param bootstrap_servers: Kafka addresses, a list or a comma-separated string.
+    :param schema_registry_url: the Schema Registry URL; ``mock://`` for an in-memory one.
+    :param client_id: the Kafka ``client.id``.
+    :param conf: librdkafka settings, as for :class:`KafkaSinkFactory`.
+    :param schema_registry_conf: more registry client settings (``basic.auth.user.info``,
+        ``ssl.ca.location``, ...); a ``url`` here overrides ``schema_registry_url``.
+    :param buffer_size: how many records the producer queue holds.
+    :param flush_timeout: how long, in seconds, closing a sink waits for acknowledgements.
+    :param connect_timeout: how long the cluster has to answer when a run starts (see
+        :class:`~doge_datagen.sinks.kafka.KafkaSinkFactory`; ``None`` skips the check).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: Union[str, Iterable[str], None] = None,
+        schema_registry_url: Optional[str] = None,
+        client_id: Optional[str] = None,
+        conf: Optional[Mapping[str, Any]] = None,
+        schema_registry_conf: Optional[Mapping[str, Any]] = None,
+        buffer_size: int = 100000,
+        flush_timeout: float = 60.0,
+        connect_timeout: Optional[float] = 10.0,
+    ) -> None:
+        if schema_registry_conf is not None and not isinstance(schema_registry_conf, Mapping):
+            raise ConfigurationError(
+                f"schema_registry_conf must be a dict, got {schema_registry_conf!r}"
+            )
+        registry_conf: Dict[str, Any] = dict(schema_registry_conf or {})
+        if schema_registry_url is not None:
+            registry_conf.setdefault("url", schema_registry_url)
+        url = registry_conf.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(
+                f"schema_registry_url must be a non-empty URL string, got {url!r}"
+            )
+        try:
+            self.schema_registry_client: SchemaRegistryClient = SchemaRegistryClient.new_client(
+                registry_conf
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"invalid Schema Registry configuration: {exc}") from exc
+        self.kafka_sink_factory = KafkaSinkFactory(
+            bootstrap_servers, client_id, conf, buffer_size, flush_timeout, connect_timeout
+        )
+
+    def create(
+        self,
+        topic: str,
+        key_function: KeyFunction,
+        key_schema: str,
+        value_function: ValueFunction,
+        value_schema: str,
+        *,
+        serializer_conf: Optional[Mapping[str, Any]] = None,
+        name: Optional[str] = None,
+    ) -> KafkaSink:
+        """Create a sink writing Avro keys and values to ``topic``.
+
+        :param key_function: ``(subject, transition) -> key datum``; ``None`` means no key.
+        :param key_schema: the key's Avro schema, as a JSON string.
+        :param value_function: ``(timestamp, subject, transition) -> value datum``.
+        :param value_schema: the value's Avro schema, as a JSON string.
+        :param serializer_conf: ``AvroSerializer`` settings for both serializers
+            (``auto.register.schemas``, ``subject.name.strategy``, ...).
+        :param name: how run summaries name the sink; ``kafka:<topic>`` by default.
+        """
+        if not isinstance(topic, str) or not topic:
+            raise ConfigurationError(f"topic must be a non-empty string, got {topic!r}")
+        serializers = []
+        for part, schema in (("key", key_schema), ("value", value_schema)):
+            parsed = _parse(topic, part, schema)
+            try:
+                serializer = AvroSerializer(
+                    self.schema_registry_client,
+                    schema,
+                    conf=dict(serializer_conf) if serializer_conf else None,
+                )
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"topic {topic!r}: cannot build the {part} Avro serializer: {exc}"
+                ) from exc
+            serializers.append(_CheckedAvroSerializer(serializer, parsed, part))
+        return self.kafka_sink_factory.create(
+            topic, key_function, value_function, serializers[0], serializers[1], name=name
+        )
+
+    @property
+    def producer(self) -> Any:
+        """The producer shared by the sinks of this factory."""
+        return self.kafka_sink_factory.producer
+
+    def __repr__(self) -> str:
+        return f"<KafkaAvroSinkFactory {self.kafka_sink_factory!r}>"

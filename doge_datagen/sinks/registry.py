@@ -1,0 +1,432 @@
+"""Sink URLs: which scheme makes which sink.
+
+A sink URL names a destination and, in its query string, the client's settings::
+
+    kafka://USER:PASS@HOST:PORT/TOPIC?security.protocol=SASL_SSL&sasl.mechanism=PLAIN
+    postgresql://USER@HOST:5432/DB?table=events&password_env=PGPASSWORD
+
+Each scheme maps to a builder ``build(url: SinkURL, records: Records) -> EventSink``.
+``records`` says what the events look like (a key and a flat row per event), so the same URL
+works for any model that provides them. doge-datagen's own schemes are listed in
+:data:`BUILTIN`; other packages add theirs through the ``doge_datagen.sinks`` entry point
+group, each entry point naming a :class:`SinkScheme` (or a builder function), for example in
+a ``pyproject.toml``::
+
+    [project.entry-points."doge_datagen.sinks"]
+    s3 = "my_package.doge:S3_SCHEME"
+
+Secrets need not be written in a URL: ``password_env=VAR`` takes the URL's password from the
+environment variable ``VAR``, and ``KEY_env=VAR`` sets the setting ``KEY`` (for example
+``sasl.password_env=KAFKA_PASSWORD``) likewise. Passwords are masked wherever a URL is shown.
+"""
+
+import importlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.model import EventSink, Transition
+from doge_datagen.sinks.base import mask_url
+
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "Records",
+    "SinkScheme",
+    "SinkURL",
+    "SinkURLError",
+    "build_sink",
+    "find_scheme",
+    "register",
+    "schemes",
+    "schemes_help",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The entry point group through which other packages add URL schemes.
+ENTRY_POINT_GROUP = "doge_datagen.sinks"
+
+#: The query suffix that takes a setting's value from an environment variable.
+ENV_SUFFIX = "_env"
+
+
+class SinkURLError(ConfigurationError):
+    """A sink URL that is wrong in itself: unknown scheme, bad port, missing or unknown part.
+    The message names the part (the URL shown with its password masked)."""
+
+
+KeyFunction = Callable[[Any, Transition], Any]
+RowFunction = Callable[[int, Any, Transition], Dict[str, Any]]
+
+
+@dataclass
+class Records:
+    """What a model's events look like, for sinks made from URLs.
+
+    :param row: ``(timestamp, subject, transition) -> dict``: one flat record per event, the
+        columns of a table, the fields of a JSON document or of an Avro record.
+    :param key: ``(subject, transition) -> str``: the key of a keyed destination (Kafka's
+        record key); events of one key stay in order. ``None`` writes records without a key.
+    :param create_table: ``(engine, table_name) -> None``, called before a database sink is
+        made, to create its table if missing. ``None`` expects the table to exist.
+    :param jsonl: ``(path, **file_sink_options) -> sink``: a sink for ``jsonl:PATH`` that
+        writes the same lines as a ``FileSink`` of ``row`` would, made faster for these
+        records (the demo's writes its lines from templates). ``None``: a ``FileSink``.
+    """
+
+    row: RowFunction
+    key: Optional[KeyFunction] = None
+    create_table: Optional[Callable[[Any, str], None]] = None
+    jsonl: Optional[Callable[..., EventSink]] = None
+
+    def json(self, timestamp: int, subject: Any, transition: Transition) -> str:
+        """The row as one line of JSON."""
+        return json.dumps(self.row(timestamp, subject, transition))
+
+
+class SinkURL:
+    """A parsed sink URL: scheme, hosts, path, user, password and settings.
+
+    Settings come from the query string; ``KEY_env=VAR`` reads ``KEY`` from the environment
+    variable ``VAR`` (``password_env`` gives the URL's password). ``str()`` and ``repr()``
+    show the URL with its password masked.
+    """
+
+    def __init__(self, url: str) -> None:
+        if not isinstance(url, str) or not url:
+            raise SinkURLError(f"a sink URL must be a non-empty string, got {url!r}")
+        self.url = url
+        if any(ord(c) < 32 or ord(c) == 127 for c in url):
+            raise SinkURLError(
+                f"sink {self.masked!r}: a URL cannot hold control characters (a NUL, a line "
+                "break); percent-encode them"
+            )
+        scheme, sep, rest = url.partition(":")
+        if not sep or not scheme:
+            raise SinkURLError(f"sink {self.masked!r}: expected SCHEME:..., e.g. jsonl:out.jsonl")
+        self.scheme = scheme.lower()
+        self.opaque = not rest.startswith("//")
+        query = ""
+        if self.opaque:
+            self.netloc = ""
+            self.path, _, query = rest.partition("?")
+        else:
+            parts = urlsplit(url)
+            self.netloc = parts.netloc
+            self.path = parts.path
+            query = parts.query
+        userinfo, at, hosts = self.netloc.rpartition("@")
+        self.hosts_text = hosts if at else self.netloc
+        user, colon, password = userinfo.partition(":")
+        self.username: Optional[str] = unquote(user) if at and user else None
+        self.password: Optional[str] = unquote(password) if at and colon else None
+        self.params: Dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key.endswith(ENV_SUFFIX) and len(key) > len(ENV_SUFFIX):
+                key = key[: -len(ENV_SUFFIX)]
+                value = self._from_environment(key, value)
+            if key == "password":
+                self.password = value
+                continue
+            self.params[key] = value
+
+    def _from_environment(self, key: str, variable: str) -> str:
+        if not variable:
+            raise SinkURLError(f"sink {self.masked!r}: {key}{ENV_SUFFIX} names no variable")
+        value = os.environ.get(variable)
+        if value is None:
+            raise SinkURLError(
+                f"sink {self.masked!r}: environment variable {variable!r} (for {key!r}) is not set"
+            )
+        return value
+
+    @property
+    def masked(self) -> str:
+        """The URL as written, its password masked."""
+        return mask_url(self.url)
+
+    @property
+    def topic(self) -> str:
+        """The path without its leading slash (a topic, a stream, an exchange, a subject)."""
+        return unquote(self.path.lstrip("/"))
+
+    def hosts(self, default_port: Optional[int] = None) -> List[Tuple[str, int]]:
+        """``(host, port)`` of every comma-separated address; a bad port is named."""
+        found = []
+        for address in self.hosts_text.split(","):
+            address = address.strip()
+            if not address:
+                continue
+            if address.startswith("["):  # [::1]:9092
+                host, _, port_text = address[1:].partition("]")
+                port_text = port_text.lstrip(":")
+            else:
+                host, _, port_text = (
+                    address.rpartition(":") if ":" in address else (address, "", "")
+                )
+            if not port_text:
+                if default_port is None:
+                    raise SinkURLError(f"sink {self.masked!r}: no port in {address!r}")
+                port = default_port
+            elif port_text.isdigit() and int(port_text) == 0:
+                raise SinkURLError(f"sink {self.masked!r}: port 0 is not a port to connect to")
+            else:
+                if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                    raise SinkURLError(
+                        f"sink {self.masked!r}: port {port_text!r} is not a number from 1 to 65535"
+                    )
+                port = int(port_text)
+            if not host:
+                raise SinkURLError(f"sink {self.masked!r}: no host in {address!r}")
+            if not address.startswith("[") and ":" in host:  # host:port: (IPv6 needs [...])
+                raise SinkURLError(
+                    f"sink {self.masked!r}: {address!r} is not HOST:PORT (an IPv6 address "
+                    "goes in brackets: [::1]:PORT)"
+                )
+            found.append((host, port))
+        if not found:
+            raise SinkURLError(f"sink {self.masked!r}: no HOST:PORT")
+        return found
+
+    def pop(self, key: str, default: Any = None, kind: Callable[[str], Any] = str) -> Any:
+        """Take the setting ``key`` out of :attr:`params`, converted by ``kind``."""
+        if key not in self.params:
+            return default
+        text = self.params.pop(key)
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            raise SinkURLError(
+                f"sink {self.masked!r}: {key}={text!r} is not a valid {kind.__name__}"
+            ) from None
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"SinkURL({self.masked!r})"
+
+
+Builder = Callable[[SinkURL, Records], EventSink]
+
+
+@dataclass(frozen=True)
+class SinkScheme:
+    """One URL scheme: its name, the URL form ``--help`` shows, and its builder.
+
+    :param build: the builder, or ``"module:function"`` imported when first used (so that
+        listing the schemes imports no client library).
+    :param extra: the extra of doge-datagen that installs the client, if any.
+    :param aliases: more schemes that mean the same (``postgres`` for ``postgresql``).
+    """
+
+    scheme: str
+    form: str
+    description: str
+    build: Union[str, Builder] = field(repr=False)
+    extra: Optional[str] = None
+    aliases: Tuple[str, ...] = ()
+
+    def builder(self) -> Builder:
+        if callable(self.build):
+            return self.build
+        module, _, name = self.build.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_DB = "doge_datagen.sinks.url_builders:"
+_BUS = "doge_datagen.sinks.bus_urls:"
+
+#: doge-datagen's own schemes, in the order ``--help`` lists them.
+BUILTIN: Tuple[SinkScheme, ...] = (
+    SinkScheme("jsonl", "jsonl:PATH", "JSON Lines file", _DB + "build_file"),
+    SinkScheme("csv", "csv:PATH", "CSV file with a header", _DB + "build_file"),
+    SinkScheme("print", "print:", "standard output, one JSON line per event", _DB + "build_print"),
+    SinkScheme(
+        "sqlite",
+        "sqlite:///PATH?table=events",
+        "SQLite database",
+        _DB + "build_db",
+    ),
+    SinkScheme(
+        "postgresql",
+        "postgresql://USER[:PASS]@HOST[:PORT]/DB?table=events",
+        "PostgreSQL",
+        _DB + "build_db",
+        aliases=("postgres",),
+    ),
+    SinkScheme(
+        "mysql",
+        "mysql+pymysql://USER[:PASS]@HOST[:PORT]/DB?table=events",
+        "MySQL or MariaDB",
+        _DB + "build_db",
+        extra="mysql",
+        aliases=("mariadb",),
+    ),
+    SinkScheme(
+        "kafka",
+        "kafka://[USER:PASS@]HOST:PORT[,HOST:PORT]/TOPIC[?SETTING=VALUE&...]",
+        "Kafka: JSON values; settings are librdkafka's",
+        _DB + "build_kafka",
+    ),
+    SinkScheme(
+        "kafka+avro",
+        "kafka+avro://HOST:PORT/TOPIC?registry=URL&schema=PATH.avsc",
+        "Kafka, Avro values (Schema Registry wire format)",
+        _DB + "build_kafka_avro",
+    ),
+    SinkScheme(
+        "redis",
+        "redis://[:PASS@]HOST:PORT/STREAM[?db=0&maxlen=N]",
+        "Redis Streams: one entry (XADD) per event, the row as its fields",
+        _BUS + "build_redis",
+        extra="redis",
+        aliases=("rediss",),
+    ),
+    SinkScheme(
+        "amqp",
+        "amqp://USER:PASS@HOST:PORT/EXCHANGE[?routing_key=K&vhost=/]",
+        "RabbitMQ: JSON, routing key = user id, publisher confirms",
+        _BUS + "build_amqp",
+        extra="rabbitmq",
+        aliases=("amqps",),
+    ),
+    SinkScheme(
+        "mqtt",
+        "mqtt://[USER:PASS@]HOST:PORT/TOPIC[?qos=1]",
+        "MQTT: JSON to TOPIC/USER_ID at QoS 0, 1 or 2",
+        _BUS + "build_mqtt",
+        extra="mqtt",
+        aliases=("mqtts",),
+    ),
+    SinkScheme(
+        "nats",
+        "nats://[USER:PASS@]HOST:PORT/SUBJECT[?stream=NAME]",
+        "NATS JetStream: JSON to SUBJECT.USER_ID, acknowledged by the stream",
+        _BUS + "build_nats",
+        extra="nats",
+    ),
+    SinkScheme(
+        "parquet",
+        "parquet:PATH[?row_group_size=N&compression=zstd]",
+        "Parquet file, columns inferred from the first row group",
+        _BUS + "build_parquet",
+        extra="parquet",
+    ),
+)
+
+_REGISTERED: Dict[str, SinkScheme] = {}
+
+
+def register(scheme: SinkScheme) -> None:
+    """Add (or replace) a scheme for this process, beside the built-in and entry-point ones."""
+    if not isinstance(scheme, SinkScheme):
+        raise ConfigurationError(f"register() takes a SinkScheme, got {scheme!r}")
+    _REGISTERED[scheme.scheme.lower()] = scheme
+
+
+def _entry_points() -> List[Any]:
+    from importlib.metadata import entry_points
+
+    try:
+        return list(entry_points(group=ENTRY_POINT_GROUP))
+    except TypeError:  # pragma: no cover - Python 3.9's entry_points() takes no group
+        return list(entry_points().get(ENTRY_POINT_GROUP, []))
+
+
+def _load(entry_point: Any) -> SinkScheme:
+    try:
+        loaded = entry_point.load()
+    except Exception as exc:
+        raise ConfigurationError(
+            f"sink scheme {entry_point.name!r} from entry point {entry_point.value!r} "
+            f"cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+    if isinstance(loaded, SinkScheme):
+        return loaded
+    if callable(loaded):
+        doc = (getattr(loaded, "__doc__", None) or "").strip().splitlines()
+        return SinkScheme(
+            entry_point.name,
+            f"{entry_point.name}://...",
+            doc[0] if doc else f"from {entry_point.value}",
+            loaded,
+        )
+    raise ConfigurationError(
+        f"entry point {entry_point.name!r} ({entry_point.value!r}) is neither a SinkScheme "
+        "nor a builder function"
+    )
+
+
+def schemes() -> List[SinkScheme]:
+    """Every known scheme: built-in, then from entry points, then registered ones.
+
+    A later one replaces an earlier one of the same name. An entry point that cannot be
+    loaded is left out (and logged).
+    """
+    found: Dict[str, SinkScheme] = {s.scheme: s for s in BUILTIN}
+    for entry_point in _entry_points():
+        try:
+            scheme = _load(entry_point)
+        except ConfigurationError as exc:
+            _LOGGER.warning("%s", exc)
+            continue
+        found[scheme.scheme.lower()] = scheme
+    found.update(_REGISTERED)
+    return list(found.values())
+
+
+def find_scheme(name: str) -> SinkScheme:
+    """The scheme called ``name`` (or one of its aliases, or ``name`` without ``+driver``)."""
+    name = name.lower()
+    for scheme in _REGISTERED.values():
+        if name in (scheme.scheme, *scheme.aliases):
+            return scheme
+    for entry_point in _entry_points():
+        if entry_point.name.lower() == name:
+            return _load(entry_point)
+    candidates = [name]
+    if "+" in name:
+        candidates.append(name.split("+", 1)[0])  # postgresql+psycopg, mysql+pymysql
+    for candidate in candidates:
+        for scheme in BUILTIN:
+            if candidate in (scheme.scheme, *scheme.aliases):
+                return scheme
+    known = ", ".join(s.scheme for s in schemes())
+    raise SinkURLError(f"no sink scheme {name!r} (known: {known})")
+
+
+def build_sink(url: Union[str, SinkURL], records: Records) -> EventSink:
+    """The sink a URL names, writing ``records``' rows. Opens nothing: the run does."""
+    parsed = url if isinstance(url, SinkURL) else SinkURL(url)
+    try:
+        scheme = find_scheme(parsed.scheme)
+    except SinkURLError as exc:
+        raise SinkURLError(f"unknown sink {parsed.masked!r}: {exc}") from None
+    try:
+        builder = scheme.builder()
+    except ImportError as exc:
+        extra = f": pip install 'doge-datagen[{scheme.extra}]'" if scheme.extra else ""
+        raise ImportError(f"sink {parsed.masked!r} needs a missing package ({exc}){extra}") from exc
+    return builder(parsed, records)
+
+
+def schemes_help() -> str:
+    """The scheme list ``--help`` prints: each URL form, then what it is."""
+    lines = []
+    for scheme in schemes():
+        extra = f" (pip install 'doge-datagen[{scheme.extra}]')" if scheme.extra else ""
+        lines.append(f"  {scheme.form}\n      {scheme.description}{extra}")
+    return "\n".join(lines)
+
+
+def refuse_unknown_settings(url: SinkURL, allowed: Sequence[str] = ()) -> None:
+    """Refuse settings left in ``url.params`` that a builder did not take."""
+    left = [k for k in url.params if k not in allowed]
+    if left:
+        raise SinkURLError(f"sink {url.masked!r}: unknown setting {left[0]!r}")

@@ -1,0 +1,192 @@
+"""The builders behind doge-datagen's own URL schemes (see :mod:`doge_datagen.sinks.registry`).
+
+Each takes a parsed :class:`~doge_datagen.sinks.registry.SinkURL` and the model's
+:class:`~doge_datagen.sinks.registry.Records`, pops the settings it knows from the query
+string and refuses the rest, and returns a sink that is not open yet.
+"""
+
+import json
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.model import EventSink, Transition
+from doge_datagen.sinks.registry import Records, SinkURL, SinkURLError, refuse_unknown_settings
+
+__all__ = ["build_db", "build_file", "build_kafka", "build_kafka_avro", "build_print"]
+
+DEFAULT_TABLE = "events"
+CLIENT_ID = "doge-datagen"
+
+
+def build_file(url: SinkURL, records: Records) -> EventSink:
+    """``jsonl:PATH`` and ``csv:PATH`` (settings: ``mode``, ``buffer_lines``, ``encoding``)."""
+    from doge_datagen.sinks.file import FileSink
+
+    if not url.opaque or not url.path:
+        raise SinkURLError(
+            f"sink {url.masked!r}: give a path, e.g. {url.scheme}:events.{url.scheme}"
+        )
+    options: Dict[str, Any] = {}
+    for key, kind in (("mode", str), ("buffer_lines", int), ("encoding", str)):
+        value = url.pop(key, None, kind)
+        if value is not None:
+            options[key] = value
+    refuse_unknown_settings(url)
+    path = os.path.abspath(url.path)
+    if url.scheme == "jsonl" and records.jsonl is not None:
+        return records.jsonl(path, _make_directory=True, **options)
+    return FileSink(path, records.row, format=url.scheme, _make_directory=True, **options)
+
+
+def build_print(url: SinkURL, records: Records) -> EventSink:
+    """``print:``: one JSON line per event on standard output."""
+    from doge_datagen.sinks.printing import PrintingSink
+
+    if url.path or url.netloc:
+        raise SinkURLError(f"sink {url.masked!r}: print: takes nothing after the colon")
+    refuse_unknown_settings(url)
+    return PrintingSink(records.json)
+
+
+def build_db(url: SinkURL, records: Records) -> EventSink:
+    """SQLAlchemy URLs; ``table`` (default ``events``) and ``batch_size`` are taken out of
+    the query, the other settings go to the driver as SQLAlchemy passes them."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from doge_datagen.sinks.db import DbSinkFactory, _reason
+
+    table = url.pop("table", DEFAULT_TABLE)
+    batch_size = url.pop("batch_size", None, int)
+    base = url.url.split("?", 1)[0]
+    if base.lower().startswith("postgres://"):
+        base = "postgresql://" + base[len("postgres://") :]
+    try:
+        parsed = make_url(base)
+    except (ArgumentError, ValueError):
+        raise SinkURLError(
+            f"sink {url.masked!r}: expected dialect[+driver]://user:password@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise SinkURLError(
+            f"sink {url.masked!r} is an in-memory SQLite database that vanishes when the run "
+            "ends; give a file: sqlite:///PATH"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        refuse_unknown_settings(url)  # the sqlite3 driver takes no settings from a URL
+    parsed = parsed.set(password=url.password, query=dict(url.params))
+    factory = DbSinkFactory(parsed) if batch_size is None else DbSinkFactory(parsed, batch_size)
+    try:
+        if records.create_table is not None:
+            try:
+                records.create_table(factory.engine, table)
+            except SQLAlchemyError as exc:
+                raise ConfigurationError(
+                    f"cannot create table {table!r} in database {factory.url}: {_reason(exc)}"
+                ) from exc
+            except TypeError as exc:  # the driver refused a setting of the query string
+                raise SinkURLError(
+                    f"sink {url.masked!r}: a setting the database driver does not take: {exc}"
+                ) from exc
+        return factory.create(table, records.row)
+    except BaseException:
+        factory.close()
+        raise
+
+
+def _kafka_settings(url: SinkURL) -> Dict[str, Any]:
+    conf: Dict[str, Any] = {}
+    if url.username is not None or url.password is not None:
+        conf["sasl.username"] = url.username or ""
+        conf["sasl.password"] = url.password or ""
+        conf["security.protocol"] = "SASL_PLAINTEXT"
+        conf["sasl.mechanism"] = "PLAIN"
+    conf.update(url.params)
+    return conf
+
+
+def _kafka_factory(url: SinkURL) -> Dict[str, Any]:
+    bootstrap = ",".join(f"{host}:{port}" for host, port in url.hosts())
+    if not url.topic:
+        raise SinkURLError(f"sink {url.masked!r}: expected {url.scheme}://HOST:PORT/TOPIC")
+    options: Dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": url.pop("client_id", CLIENT_ID),
+    }
+    flush_timeout = url.pop("flush_timeout", None, float)
+    buffer_size = url.pop("buffer_size", None, int)
+    if flush_timeout is not None:
+        options["flush_timeout"] = flush_timeout
+    if buffer_size is not None:
+        options["buffer_size"] = buffer_size
+    return options
+
+
+def _key(records: Records) -> Callable[[Any, Transition], Any]:
+    return records.key if records.key is not None else (lambda subject, transition: None)
+
+
+def build_kafka(url: SinkURL, records: Records) -> EventSink:
+    """``kafka://[USER:PASS@]HOST:PORT[,HOST:PORT]/TOPIC``; every other query setting is a
+    librdkafka setting (``security.protocol``, ``sasl.mechanism``, ``ssl.ca.location``...).
+    A user and password in the URL set SASL PLAIN over plaintext unless the query says
+    otherwise. ``client_id``, ``flush_timeout`` (seconds) and ``buffer_size`` are the
+    factory's own."""
+    from doge_datagen.sinks.kafka import KafkaSinkFactory
+
+    options = _kafka_factory(url)
+    factory = KafkaSinkFactory(conf=_kafka_settings(url), **options)
+    return factory.create(url.topic, _key(records), records.json)
+
+
+def _field_names(schema: Any, where: str) -> List[str]:
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ConfigurationError(f"{where}: the value schema must be an Avro record")
+    return [f["name"] for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f]
+
+
+def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:
+    """``kafka+avro://HOST:PORT/TOPIC?registry=URL&schema=PATH.avsc``: Avro values of the
+    record schema in the file, made of the row's fields of the same names; string keys.
+    ``registry.*`` settings go to the Schema Registry client (``registry.basic.auth.user.info``
+    ...), the rest to librdkafka as for ``kafka://``."""
+    from doge_datagen.sinks.kafka_avro import KafkaAvroSinkFactory
+
+    registry = url.pop("registry")
+    schema_path = url.pop("schema")
+    if not registry or not schema_path:
+        raise SinkURLError(
+            f"sink {url.masked!r}: give registry=URL and schema=PATH.avsc in the query"
+        )
+    try:
+        with open(schema_path, encoding="utf-8") as file:
+            schema_text = file.read()
+        names = _field_names(json.loads(schema_text), f"schema {schema_path!r}")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"sink {url.masked!r}: cannot read schema {schema_path!r}: {exc.strerror}"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"schema {schema_path!r} is not JSON: {exc}") from exc
+    registry_conf = {
+        key[len("registry.") :]: url.params.pop(key)
+        for key in list(url.params)
+        if key.startswith("registry.")
+    }
+    options = _kafka_factory(url)
+    factory = KafkaAvroSinkFactory(
+        options.pop("bootstrap_servers"),
+        registry,
+        options.pop("client_id"),
+        conf=_kafka_settings(url),
+        schema_registry_conf=registry_conf,
+        **options,
+    )
+    row = records.row
+
+    def value(timestamp: int, subject: Any, transition: Transition) -> Optional[Dict[str, Any]]:
+        full = row(timestamp, subject, transition)
+        return {name: full.get(name) for name in names}
+
+    return factory.create(url.topic, _key(records), '"string"', value, schema_text)
