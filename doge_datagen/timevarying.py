@@ -1,0 +1,507 @@
+"""The engine's side of profiles: draws from states whose probabilities change over time, and
+arrivals of new subjects during a run.
+
+A state with a profiled transition is compiled, for one run, into a :class:`StateTimeline`. Its
+ticks are cut into segments at the step boundaries of its piecewise-constant profiles; inside a
+segment those probabilities are constant. A draw from tick ``t``:
+
+1. takes the segment holding ``t`` and its leave probability ``Q``: the sum of the step
+   probabilities plus, for callable profiles, ``base x declared max`` (capped at 100 %);
+2. draws the geometric wait at ``Q`` from the same 64 hashed bits as the constant engine (see
+   :func:`doge_datagen.engine.draw`, keyed by seed, global subject index and ``t``): the high
+   32 bits give an exponential ``E``, and the wait is ``E / -log(1 - Q)`` ticks, rounded down;
+3. if the wait runs past the segment's end, goes on from the boundary with what is left of
+   ``E``, through the next segments' hazards ``-log(1 - Q)`` (found by bisection of their
+   cumulative sum): the wait has no memory, so this is a redraw at the boundary, and exactly
+   the per-tick model;
+4. else picks a transition with the low 32 bits. Without callables the odds are the step
+   probabilities; with callables, the uniform is laid over ``Q`` and each transition takes its
+   real probability at the candidate tick, the rest being a rejection (thinning), after which
+   the draw goes on from the next tick.
+
+So at tick ``t`` a subject leaves by transition ``k`` with exactly ``p_k(t)`` percent, as in a
+loop that reads the profile every tick (``tests/per_tick_reference.py``). Every draw of a
+subject is keyed by a tick it has not drawn at before, and profiles depend on time only, so
+seeds and shards hold as for constant probabilities.
+
+A profile that never changes (``piecewise([])``) gives the very events of the same constant
+model: one segment, the same ``Q``, thresholds and bits (a test holds the two draws in step).
+"""
+
+import bisect
+import math
+from array import array
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+from doge_datagen.engine import (
+    _GOLDEN,
+    _LN_2_POW_32,
+    _LOW32,
+    _MASK64,
+    _MIX1,
+    _MIX2,
+    _TWO_POW_32,
+    draw,
+)
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.profiles import Profiled, describe_ms
+from doge_datagen.validators import SUM_TOLERANCE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from doge_datagen.model import Transition
+
+__all__ = ["Arrivals", "StateTimeline", "check_run"]
+
+_SUM_TOLERANCE = SUM_TOLERANCE
+_INF = math.inf
+# A finite run's callable profiles are read and checked at every tick before the run, up to
+# this many ticks; beyond, chunk by chunk as the draws reach them.
+SCAN_LIMIT = 1_000_000
+# A draw that finds no hazard in this many new segments (years of hours) gives up: the
+# subject rests as in a final state. Only a state whose profiles are zero for ever gets here.
+_WALK_LIMIT = 100_000
+# The largest exponential a draw makes is 32 * log(2), about 22.2.
+_CERTAIN = 32.0
+# Callable profiles are read for every tick, this many ticks at a time, and kept for the
+# thinning's candidates; at most _CHUNKS_KEPT chunks are kept at once.
+_CHUNK = 4096
+_CHUNKS_KEPT = 256
+
+
+def first_tick_at(timestamp_start: float, tick_ms: float, ms: float, after: int) -> int:
+    """The first tick after ``after`` whose timestamp (``timestamp_start + round(tick *
+    tick_ms)``, as the engine stamps events) is at or past ``ms``."""
+    tick = max(after + 1, math.ceil((ms - timestamp_start) / tick_ms))
+    while tick - 1 > after and timestamp_start + round((tick - 1) * tick_ms) >= ms:
+        tick -= 1  # rounding: the tick before already reached the boundary
+    while timestamp_start + round(tick * tick_ms) < ms:
+        tick += 1
+    return tick
+
+
+class _Segment:
+    __slots__ = (
+        "start",
+        "end",
+        "leave",
+        "inv_log_stay",
+        "hazard",
+        "thresholds",
+        "moves",
+        "parts",
+        "index",
+        "step_total",
+        "fast",
+    )
+
+    def __init__(self, start: int, end: float) -> None:
+        self.start = start
+        self.end = end
+        self.leave = 0.0
+        self.inv_log_stay = 0.0
+        #: ``-log(1 - leave)``: what one tick of this segment uses up of the exponential.
+        self.hazard = 0.0
+        #: Its position in the timeline's list of segments.
+        self.index = 0
+        #: The sum of its constant and step probabilities, percent.
+        self.step_total = 0.0
+        self.thresholds: List[int] = []
+        self.moves: List[Any] = []
+        #: With callables: ``(move, fraction, callable number)`` in definition order, the
+        #: fraction (probability / 100) for constant and step ones, the number for callables.
+        self.parts: Optional[List[Tuple[Any, Optional[float], int]]] = None
+        #: The figures the C loop (``_speedups.c``) draws with, in a tuple: ``(start, end,
+        #: leave, inv_log_stay, thresholds, moves, hazard, index, parts is None)``.
+        self.fast: Tuple[Any, ...] = ()
+
+
+class StateTimeline:
+    """The profiled draw of one state for one run (see the module's docstring).
+
+    ``moves`` are the engine's moves of the state's transitions (all of them, in definition
+    order), ``rest`` its resting marker; tick ``t`` is at ``timestamp_start + t * tick_ms``.
+    """
+
+    def __init__(
+        self,
+        state: str,
+        transitions: Sequence["Transition"],
+        moves: Sequence[Any],
+        rest: Any,
+        timestamp_start: float,
+        tick_ms: float,
+        n_ticks: float,
+    ) -> None:
+        self.state = state
+        self.rest = rest
+        self.timestamp_start = timestamp_start
+        self.tick_ms = tick_ms
+        self.n_ticks = n_ticks
+        # (move, constant percent or None, step profiled value or None, callable or None)
+        self.constant: List[Tuple[Any, float]] = []
+        self.step: List[Tuple[Any, Profiled]] = []
+        self.callables: List[Tuple[Any, Profiled]] = []
+        self.order: List[Tuple[Any, Any]] = []
+        for t, move in zip(transitions, moves):
+            p = t.probability
+            if isinstance(p, Profiled):
+                if p.max == 0:
+                    continue  # zero at every tick: as if it were not there
+                (self.step if p.step else self.callables).append((move, p))
+            elif p > 0:
+                self.constant.append((move, float(p)))
+            else:
+                continue
+            self.order.append((move, p))
+        self.callable_bound = sum(p.max for _, p in self.callables)
+        self._starts: List[int] = []
+        self._segments: List[_Segment] = []
+        self._known_until: float = 0
+        self._last: Optional[_Segment] = None
+        #: For the C loop, which makes the draws of :meth:`draw` that need no new segment and
+        #: no callable (and calls :meth:`draw` for the others): ``_last.fast``, and every
+        #: segment's ``fast`` in order.
+        self._fast: Tuple[Any, ...] = ()
+        self._fasts: List[Tuple[Any, ...]] = []
+        #: Per segment, the hazard used up from tick 0 to its start (a segment left with
+        #: certainty counts as _CERTAIN, more than any draw's exponential); and the same up to
+        #: the end of the last segment computed.
+        self._cumulative: List[float] = []
+        self._hazard_known = 0.0
+        #: A draw walked _WALK_LIMIT segments without finding hazard enough.
+        self._exhausted = False
+        #: Chunk number -> per callable, its fractions (value / 100) at the chunk's ticks.
+        self._chunks: Dict[int, List[Any]] = {}
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def ms(self, tick: int) -> float:
+        return self.timestamp_start + round(tick * self.tick_ms)
+
+    def first_tick_at(self, ms: float, after: int) -> int:
+        return first_tick_at(self.timestamp_start, self.tick_ms, ms, after)
+
+    def where(self, tick: int) -> str:
+        return f"tick {tick} ({describe_ms(self.ms(tick))})"
+
+    # -- segments ------------------------------------------------------------------------------
+
+    def _compute(self, start: int) -> _Segment:
+        ms = self.ms(start)
+        change: Optional[float] = None
+        for _, p in self.step:
+            c = p.profile.next_change_ms(ms)
+            if c is not None and (change is None or c < change):
+                change = c
+        end = _INF if change is None else self.first_tick_at(change, start)
+        seg = _Segment(start, end)
+        values: List[Tuple[Any, float]] = []
+        step_total = 0.0
+        for move, p in self.order:
+            if isinstance(p, Profiled):
+                if not p.step:
+                    continue
+                value = p.value_ms(ms)
+            else:
+                value = p
+            values.append((move, value))
+            step_total += value
+        if step_total > 100 + _SUM_TOLERANCE:
+            raise ConfigurationError(
+                f"probabilities from state {self.state!r} sum to {step_total:g} at "
+                f"{self.where(start)}, above 100"
+            )
+        seg.step_total = step_total
+        if self.callables:
+            leave = min((step_total + self.callable_bound) / 100.0, 1.0)
+            step_values = {id(m): v for m, v in values}
+            number = {id(m): k for k, (m, _) in enumerate(self.callables)}
+            seg.parts = [
+                (move, step_values[id(move)] / 100.0, -1)
+                if id(move) in step_values
+                else (move, None, number[id(move)])
+                for move, p in self.order
+            ]
+        else:
+            leave = min(step_total / 100.0, 1.0)
+            positive = [(m, v) for m, v in values if v > 0]
+            running = 0.0
+            for move, value in positive:
+                running += value
+                seg.thresholds.append(min(int(running / step_total * _TWO_POW_32), _TWO_POW_32))
+                seg.moves.append(move)
+            if seg.thresholds:
+                seg.thresholds[-1] = _TWO_POW_32
+        seg.leave = leave
+        seg.inv_log_stay = 1.0 / math.log1p(-leave) if 0.0 < leave < 1.0 else 0.0
+        seg.hazard = -math.log1p(-leave) if leave < 1.0 else _INF
+        return seg
+
+    def segment(self, tick: int) -> _Segment:
+        """The segment holding ``tick``, computing the ones before it when needed."""
+        last = self._last
+        if last is not None and last.start <= tick < last.end:
+            return last
+        while tick >= self._known_until:
+            self._extend()
+        last = self._last = self._segments[bisect.bisect_right(self._starts, tick) - 1]
+        self._fast = last.fast
+        return last
+
+    def _extend(self) -> _Segment:
+        seg = self._compute(int(self._known_until))
+        seg.index = len(self._segments)
+        seg.fast = (
+            seg.start,
+            seg.end,
+            seg.leave,
+            seg.inv_log_stay,
+            seg.thresholds,
+            seg.moves,
+            seg.hazard,
+            seg.index,
+            seg.parts is None,
+        )
+        self._fasts.append(seg.fast)
+        self._starts.append(seg.start)
+        self._cumulative.append(self._hazard_known)
+        if seg.hazard == _INF:
+            self._hazard_known += _CERTAIN
+        elif seg.hazard:
+            self._hazard_known += seg.hazard * (seg.end - seg.start)
+        self._segments.append(seg)
+        self._known_until = seg.end
+        return seg
+
+    def check(self, n_ticks: int, scan_limit: int = SCAN_LIMIT) -> None:
+        """Before a finite run: every segment's sum, and with callables every tick (up to
+        ``scan_limit`` ticks), so that an error comes before any event."""
+        if n_ticks <= 0:
+            return
+        self.segment(n_ticks - 1)
+        if not self.callables:
+            return
+        for chunk in range(math.ceil(min(n_ticks, scan_limit) / _CHUNK)):
+            self._chunk(chunk)
+
+    def _chunk(self, chunk: int) -> List[Any]:
+        """The callables' fractions at the ticks of ``chunk``, each value checked (at most
+        its declared max, the state's sum at most 100) as it is read."""
+        found = self._chunks.get(chunk)
+        if found is not None:
+            return found
+        if len(self._chunks) >= _CHUNKS_KEPT:
+            del self._chunks[min(self._chunks)]  # runs go forward: the oldest is done with
+        columns: List[Any] = [array("d") for _ in self.callables]
+        stop = min((chunk + 1) * _CHUNK, self.n_ticks)
+        for tick in range(chunk * _CHUNK, int(stop)):
+            ms = self.ms(tick)
+            total = self.segment(tick).step_total
+            for column, (_, p) in zip(columns, self.callables):
+                value = p.value_ms(ms)  # raises above the declared max
+                column.append(value / 100.0)
+                total += value
+            if total > 100 + _SUM_TOLERANCE:
+                raise ConfigurationError(
+                    f"probabilities from state {self.state!r} sum to {total:g} at "
+                    f"{self.where(tick)}, above 100"
+                )
+        self._chunks[chunk] = columns
+        return columns
+
+    # -- the draw ------------------------------------------------------------------------------
+
+    def draw(self, key: int, index: int, tick: int) -> Tuple[float, Any]:
+        """``(at, move)``: when subject ``index`` next leaves this state, from ``tick`` on;
+        ``at`` is infinite (with the resting marker) when it does not before the run's end.
+
+        The high 32 bits of the hash give an exponential ``E`` (``-log u``); the wait is the
+        number of ticks whose hazards ``-log(1 - leave)`` add up to at most ``E``. In the
+        first segment that is the constant engine's formula, bit for bit; a wait that runs
+        past a step boundary carries the rest of ``E`` into the next segment (the wait has no
+        memory), which is a redraw at the boundary without hashing again.
+        """
+        n_ticks = self.n_ticks
+        log = math.log
+        while tick < n_ticks:
+            seg = self._last  # most draws are from the segment of the tick being run
+            if seg is None or not seg.start <= tick < seg.end:
+                seg = self.segment(tick)
+            # draw(key, index, tick), inlined (tests hold the two in step)
+            h = (key + (index * 4294967296 + tick) * _GOLDEN) & _MASK64
+            h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+            h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+            h ^= h >> 31
+            leave = seg.leave
+            at: float = tick
+            if 0.0 < leave < 1.0:
+                minus_e = log((h >> 32) + 1) - _LN_2_POW_32
+                at += int(minus_e * seg.inv_log_stay)
+            else:
+                minus_e = log((h >> 32) + 1) - _LN_2_POW_32
+            if leave == 0.0 or at >= seg.end:
+                # Past this segment: the rest of the exponential is used up in the next ones
+                # (the wait has no memory, so this is a redraw at the boundary without hashing
+                # again). The target is the hazard from tick 0 at which the subject leaves.
+                if seg.end >= n_ticks:
+                    return _INF, self.rest
+                cumulative = self._cumulative
+                target = cumulative[seg.index] + seg.hazard * (tick - seg.start) - minus_e
+                if target >= self._hazard_known:
+                    grown = 0
+                    while self._hazard_known <= target and self._known_until < n_ticks:
+                        if grown > _WALK_LIMIT or self._exhausted:
+                            # No hazard for ages (profiles that are never positive together):
+                            # the subject rests for good, and so will the next ones.
+                            self._exhausted = True
+                            return _INF, self.rest
+                        self._extend()
+                        grown += 1
+                    if target >= self._hazard_known:
+                        return _INF, self.rest  # not used up before the run's end
+                seg = self._segments[bisect.bisect_right(cumulative, target) - 1]
+                hazard = seg.hazard
+                if hazard == 0.0:
+                    return _INF, self.rest  # the last segment, never left
+                at = seg.start
+                if hazard != _INF:
+                    at += int((target - cumulative[seg.index]) / hazard)
+                    if at >= seg.end:
+                        at = seg.end - 1  # float rounding at the very end of the segment
+                if at >= n_ticks:
+                    return _INF, self.rest
+            low = h & _LOW32
+            parts = seg.parts
+            if parts is None:
+                thresholds = seg.thresholds
+                j = 0
+                while low >= thresholds[j]:
+                    j += 1
+                return at, seg.moves[j]
+            # Thinning: the uniform over Q; each transition its real probability at `at`.
+            if at >= n_ticks:
+                return _INF, self.rest
+            u = low / _TWO_POW_32 * seg.leave
+            tick = int(at)
+            chunk, offset = divmod(tick, _CHUNK)
+            columns = self._chunks.get(chunk) or self._chunk(chunk)
+            running = 0.0
+            for move, fraction, number in parts:
+                running += fraction if fraction is not None else columns[number][offset]
+                if u < running:
+                    return at, move
+            tick += 1  # rejected: no move at `at`
+        return _INF, self.rest
+
+
+def check_run(tables: Sequence[Any], n_ticks: float) -> None:
+    """Check every profiled state over a finite run before it starts."""
+    if n_ticks == _INF:
+        return
+    for table in tables:
+        timeline = table[3]
+        if isinstance(timeline, StateTimeline):
+            timeline.check(int(n_ticks))
+
+
+# -- arrivals --------------------------------------------------------------------------------
+
+#: Keys the arrivals' draws apart from every subject's (a subject index is below 2**32).
+_ARRIVALS_INDEX = _TWO_POW_32 - 1
+_POISSON_CHUNK = 500.0
+
+
+def poisson(key: int, tick: int, mean: float) -> int:
+    """A Poisson count with ``mean``, from the hashed bits of ``(key, tick)``: inversion of
+    the distribution function, the mean split in chunks so that ``exp(-mean)`` stays exact."""
+    if mean <= 0.0:
+        return 0
+    chunks = max(1, math.ceil(mean / _POISSON_CHUNK))
+    part = mean / chunks
+    start = math.exp(-part)
+    total = 0
+    for c in range(chunks):
+        h = draw(key, _ARRIVALS_INDEX - c, tick)
+        u = (h >> 11) * (1.0 / 9007199254740992.0)
+        p = start
+        cumulative = p
+        n = 0
+        while u >= cumulative and p > 0.0:
+            n += 1
+            p *= part / n
+            cumulative += p
+        total += n
+    return total
+
+
+class Arrivals:
+    """New subjects during a run: at each tick a Poisson number with mean ``rate`` (a number
+    or a profiled value of subjects per tick), drawn from ``(seed, tick)`` only, so every shard
+    sees the same arrivals. Arrival ``j`` (from 0) gets global index ``subjects_num + j`` and
+    belongs to shard ``j % shards``."""
+
+    def __init__(
+        self,
+        rate: Any,
+        key: int,
+        timestamp_start: float,
+        tick_ms: float,
+        n_ticks: float,
+        subjects_num: int,
+        shard: Tuple[int, int] = (0, 1),
+    ) -> None:
+        self.rate = rate
+        self.key = key
+        self.timestamp_start = timestamp_start
+        self.tick_ms = tick_ms
+        self.n_ticks = n_ticks
+        self.subjects_num = subjects_num
+        self.shard, self.shards = shard
+        #: Arrivals drawn at the ticks before ``self.tick``.
+        self.total = 0
+        self.tick = 0
+        self.profiled = isinstance(rate, Profiled)
+        self._segment_end: float = -1
+        self._segment_rate = 0.0
+
+    def _rate(self, tick: int) -> Tuple[float, float]:
+        """The mean at ``tick`` and the first tick at which it may change."""
+        rate = self.rate
+        if not self.profiled:
+            return float(rate), _INF
+        ms = self.timestamp_start + round(tick * self.tick_ms)
+        if not rate.step:
+            return rate.value_ms(ms), tick + 1
+        if tick < self._segment_end:
+            return self._segment_rate, self._segment_end
+        change = rate.profile.next_change_ms(ms)
+        if change is None:
+            end: float = _INF
+        else:
+            end = first_tick_at(self.timestamp_start, self.tick_ms, change, tick)
+        self._segment_rate, self._segment_end = rate.value_ms(ms), end
+        return self._segment_rate, end
+
+    def next(self) -> Tuple[float, List[int]]:
+        """The next tick with arrivals and the global indices of this shard's among them,
+        or ``(inf, [])`` when none come before the run's end."""
+        tick = self.tick
+        while tick < self.n_ticks:
+            mean, end = self._rate(tick)
+            if mean == 0.0:
+                tick = end  # type: ignore[assignment]
+                continue
+            n = poisson(self.key, tick, mean)
+            if n:
+                first = self.total
+                self.total += n
+                self.tick = tick + 1
+                mine = [
+                    self.subjects_num + j
+                    for j in range(first, first + n)
+                    if j % self.shards == self.shard
+                ]
+                return tick, mine
+            tick += 1
+        self.tick = tick
+        return _INF, []
