@@ -2,14 +2,12 @@
 
 import shutil
 
+import graphviz  # a required dependency (install_requires): a missing one fails, never skips
 import pytest
+from models import three_states
+from services import service_missing
 
-graphviz = pytest.importorskip("graphviz")  # an optional part: the core runs without it
-
-from conftest import service_missing  # noqa: E402
-from models import three_states  # noqa: E402
-
-from doge_datagen import DataOnlineGeneratorGrapher  # noqa: E402
+from doge_datagen import DataOnlineGeneratorGrapher
 
 
 def test_one_node_per_state_and_one_labelled_edge_per_transition():
@@ -37,3 +35,15 @@ def test_render_writes_the_chosen_file_and_nothing_else(tmp_path, suffix, magic,
     assert target.read_bytes().startswith(magic)
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # the .gv source is cleaned up
     assert opened == []
+
+
+def test_a_profiled_edge_shows_its_base_and_the_profile_name():
+    from doge_datagen.profiles import hourly, weekly
+
+    datagen, _ = three_states(1, 1, seed=1)
+    datagen.transitions[0].probability = 0.5 * hourly([1.0] * 24, name="daily")
+    datagen.transitions[2].probability = 20 * hourly([1.0] * 24, name="daily") * weekly([1] * 7)
+    source = DataOnlineGeneratorGrapher(datagen).generate_graph().source
+    assert 'A -> B [label="a_to_b (0.5% x daily)"]' in source
+    assert 'B -> A [label="b_to_a (20% x daily x weekly)"]' in source
+    assert 'A -> C [label="a_to_c (3%)"]' in source
