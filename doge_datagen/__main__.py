@@ -4,4 +4,5 @@ import sys
 
 from doge_datagen.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a shard's process imports the main module again
+    sys.exit(main())

@@ -3,40 +3,74 @@
     doge-datagen demo [--sink URL ...] [--out DIR] [run options]
     doge-datagen run MODULE:FUNCTION [run options]
     doge-datagen graph MODULE:FUNCTION -o states.png
+    doge-datagen fit EVENTS.jsonl --tick-ms MS --subject F --timestamp F ... -o model.py
 
 Run options: ``--subjects N --ticks N --seed S --speed X --forever --progress/--no-progress``.
-Errors are reported as one line on standard error with a non-zero exit status.
+Errors are reported as one line on standard error (``--debug`` adds the traceback) with a
+non-zero exit status; see :data:`EXIT_CODES`. The run summary is printed for every run that
+started, failed and stopped ones included: on standard output, or on standard error when
+standard output carries the events (``print:``, a file sink on ``/dev/stdout``).
 """
 
 import argparse
+import functools
 import importlib
 import importlib.util
-import json
+import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
-from urllib.parse import parse_qs, urlsplit
 
-from doge_datagen.demo import STREAMS, banking_generator, user_row
-from doge_datagen.doge import DataOnlineGenerator, EventSink, RunSummary, Transition
+from doge_datagen.demo import STREAMS, EventLinesSink, banking_generator, event_line, event_row
 from doge_datagen.errors import DogeError
-from doge_datagen.memory_sink import CountingSink
+from doge_datagen.fit_cli import add_fit_parser
+from doge_datagen.model import DataOnlineGenerator, EventSink, RunSummary, Transition
+from doge_datagen.sinks.base import mask_url
+from doge_datagen.sinks.memory import CountingSink
 
-SINK_HELP = """\
-sink URLs:
-  jsonl:PATH                     JSON Lines file
-  csv:PATH                       CSV file with a header
-  sqlite:///PATH                 SQLite database (table 'events', created if missing)
-  postgresql://USER@HOST/DB      PostgreSQL (table 'events', created if missing)
-  mysql+pymysql://USER@HOST/DB   MariaDB or MySQL (likewise)
-  kafka://HOST:PORT/TOPIC        Kafka, JSON values keyed by user id
-  print:                         standard output
-Add '?table=NAME' to a database URL to pick the table.
+SINK_HELP_NOTES = """\
+Client settings go in the query string (kafka://H:P/T?security.protocol=SASL_SSL&...).
+A database's table is '?table=NAME' (default 'events', created if missing); Kafka keys are
+user ids. A secret can come from the environment instead of the URL: 'password_env=VAR' for
+the URL's password, 'KEY_env=VAR' for any setting (e.g. 'sasl.password_env=VAR').
 """
 
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose epilog may be a function, called only when help is shown."""
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
+def sink_help() -> str:
+    """The ``--help`` text on sink URLs: every known scheme, plug-ins included."""
+    from doge_datagen.sinks.registry import schemes_help
+
+    return f"sink URLs:\n{schemes_help()}\n{SINK_HELP_NOTES}"
+
+
 DEMO_TABLE = "events"
+DEMO_TICKS = 1440
+DEMO_OUT = "doge-demo-out"
+
+#: What the exit status of ``doge-datagen`` means.
+EXIT_CODES = {
+    0: "the run completed, or a run without a tick limit was stopped by SIGINT or SIGTERM and "
+    "every event was delivered",
+    1: "an error: a bad model, a sink that could not deliver, a callback that raised",
+    2: "bad command-line usage",
+    130: "interrupted by SIGINT (Ctrl-C) where it could not stop gracefully: a run with a tick "
+    "limit, or a second signal during the graceful stop",
+    143: "terminated by SIGTERM likewise",
+}
 
 
 class UsageError(DogeError, ValueError):
@@ -46,21 +80,12 @@ class UsageError(DogeError, ValueError):
 # -- the demo's records --------------------------------------------------------------------
 
 
-def event_row(timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
-    """A flat record of a banking event: what the demo writes to every sink."""
-    row = user_row(timestamp, subject, transition)
-    row["event"] = transition.trigger.strip()
-    row["from_state"] = transition.from_state
-    row["to_state"] = transition.to_state
-    return row
-
-
 def event_key(subject: Any, transition: Transition) -> str:
     return str(subject.user_id)
 
 
 def event_json(timestamp: int, subject: Any, transition: Transition) -> str:
-    return json.dumps(event_row(timestamp, subject, transition))
+    return event_line(timestamp, subject, transition)
 
 
 _CREATE_EVENTS = (
@@ -84,59 +109,64 @@ def ensure_events_table(engine: Any, table: str) -> None:
 
 
 class _SinkBuilder:
-    """Turns sink URLs into sinks; keeps the factories so they can be closed at the end."""
+    """Turns sink URLs into sinks through the scheme registry (plug-ins included)."""
 
     def __init__(self) -> None:
-        self.factories: List[Any] = []
+        from doge_datagen.sinks.registry import Records
+
+        self.records = Records(
+            row=event_row,
+            key=event_key,
+            create_table=ensure_events_table,
+            jsonl=EventLinesSink,  # the same lines, encoded from templates
+        )
 
     def build(self, url: str) -> EventSink:
-        scheme, _, rest = url.partition(":")
-        scheme = scheme.lower()
-        if scheme in ("jsonl", "csv"):
-            if not rest:
-                raise UsageError(f"sink {url!r}: give a path, e.g. {scheme}:events.{scheme}")
-            from doge_datagen.file_sink import FileSink
+        from doge_datagen.sinks.registry import SinkURL, SinkURLError, build_sink
 
-            path = os.path.abspath(rest)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            return FileSink(path, event_row, format=scheme)
-        if scheme == "print":
-            from doge_datagen.printing_sink import PrintingSink
-
-            return PrintingSink(event_json)
-        if scheme == "kafka":
-            parts = urlsplit(url)
-            topic = parts.path.lstrip("/")
-            if not parts.netloc or not topic:
-                raise UsageError(f"sink {url!r}: expected kafka://HOST:PORT/TOPIC")
-            from doge_datagen.kafka_sink_factory import KafkaSinkFactory
-
-            factory = KafkaSinkFactory(parts.netloc, "doge-datagen")
-            return factory.create(topic, event_key, event_json)
-        if scheme.split("+")[0] in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
-            db_url, table = _split_table(url)
-            from doge_datagen.db_sink_factory import DbSinkFactory
-
-            db_factory = DbSinkFactory(db_url)
-            self.factories.append(db_factory)
-            ensure_events_table(db_factory.engine, table)
-            return db_factory.create(table, event_row)
-        raise UsageError(f"unknown sink {url!r}; see 'doge-datagen demo --help' for the forms")
+        try:
+            return build_sink(SinkURL(url), self.records)
+        except SinkURLError as exc:  # the URL itself is wrong: a usage error
+            raise UsageError(f"{exc}; see 'doge-datagen demo --help' for the forms") from None
 
     def close(self) -> None:
-        for factory in self.factories:
-            factory.close()
+        """Nothing to release: each sink releases its client when it closes."""
 
 
-def _split_table(url: str) -> Tuple[str, str]:
-    """Take ``table=NAME`` out of a database URL's query; the rest stays as written."""
-    base, sep, query = url.partition("?")
-    if url.startswith("postgres://"):
-        base = "postgresql://" + base[len("postgres://") :]
-    params = parse_qs(query, keep_blank_values=True) if sep else {}
-    table = params.pop("table", [DEMO_TABLE])[-1]
-    rest = "&".join(f"{k}={v}" for k, values in params.items() for v in values)
-    return (f"{base}?{rest}" if rest else base), table
+def sink_target(url: str) -> Optional[str]:
+    """What a sink URL writes to, for telling two sinks on one target apart: the resolved
+    path of a file (``jsonl:``, ``csv:``, ``sqlite:///``), else ``None`` (servers)."""
+    scheme, _, rest = url.partition(":")
+    scheme = scheme.lower()
+    rest = rest.partition("?")[0]
+    if scheme in ("jsonl", "csv", "parquet") and rest:
+        return os.path.realpath(rest)
+    if scheme.split("+")[0] == "sqlite" and rest.startswith("///") and len(rest) > 3:
+        return os.path.realpath(rest[3:])
+    return None
+
+
+def check_distinct_targets(urls: Sequence[str]) -> None:
+    """Two sinks writing to one file would overwrite each other while the summary counted
+    both as delivered: refuse them before anything is opened."""
+    seen: Dict[str, str] = {}
+    for url in urls:
+        target = sink_target(url)
+        if target is None:
+            continue
+        if target in seen and not _is_stdout(target):
+            raise UsageError(
+                f"sinks {seen[target]!r} and {url!r} both write to {target!r}; "
+                "give each sink its own file"
+            )
+        seen.setdefault(target, url)
+
+
+def _is_stdout(path: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def default_sinks(out_dir: str, builder: _SinkBuilder) -> Tuple[List[EventSink], EventSink]:
@@ -188,6 +218,19 @@ def load_generator(spec: str) -> DataOnlineGenerator:
 # -- running and reporting ----------------------------------------------------------------
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other instead of silently picking one."""
+    if args.forever and args.ticks is not None:
+        raise UsageError("--forever and --ticks contradict each other: give one of them")
+    if getattr(args, "rate", None) is not None and args.speed is not None:
+        raise UsageError("--rate and --speed contradict each other: give one of them")
+    if getattr(args, "sink", None) and getattr(args, "out", None) is not None:
+        raise UsageError(
+            "--out names the directory of the default sinks, which --sink replaces: "
+            "give one of them"
+        )
+
+
 def apply_run_options(datagen: DataOnlineGenerator, args: argparse.Namespace) -> None:
     if args.subjects is not None:
         datagen.subjects_num = args.subjects
@@ -204,7 +247,8 @@ def print_summary(summary: RunSummary, file: TextIO) -> None:
     stopped = " (stopped)" if summary.stopped else ""
     print(
         f"{summary.events} events from {summary.subjects} subjects over {summary.ticks} ticks"
-        f"{stopped} in {summary.elapsed_seconds:.2f} s ({rate:,.0f} events/s), "
+        f"{stopped}{_failed_mark(summary)} in {summary.elapsed_seconds:.2f} s "
+        f"({rate:,.0f} events/s), "
         f"seed {summary.seed!r}",
         file=file,
     )
@@ -225,8 +269,46 @@ def print_summary(summary: RunSummary, file: TextIO) -> None:
             )
         )
     _table(sink_rows, file)
+    if summary.shards:
+        print_shards(summary, file)
     if summary.lag is not None:
         print(str(summary.lag), file=file)
+    if summary.rate_asked is not None:
+        print(summary.rate_line(), file=file)
+
+
+def print_shards(summary: RunSummary, file: TextIO) -> None:
+    """A sharded run's summary: each shard's row, then the total."""
+    rows = [("shard", "subjects", "events", "vetoed", "seconds", "events/s")]
+    first = 0
+    for k, part in enumerate(summary.shards):
+        rows.append(
+            (
+                str(k),
+                f"{first}..{first + part.subjects - 1}" if part.subjects else "-",
+                str(part.events),
+                str(part.vetoed),
+                f"{part.elapsed_seconds:.2f}",
+                f"{part.events_per_second:,.0f}",
+            )
+        )
+        first += part.subjects
+    rows.append(
+        (
+            "total",
+            str(summary.subjects),
+            str(summary.events),
+            str(summary.vetoed),
+            f"{summary.elapsed_seconds:.2f}",
+            f"{summary.events_per_second:,.0f}",
+        )
+    )
+    _table(rows, file)
+
+
+def _failed_mark(summary: RunSummary) -> str:
+    undelivered = sum(d.get("failed", 0) for d in summary.delivery.values())
+    return f" ({undelivered} not delivered)" if undelivered else ""
 
 
 def _table(rows: Sequence[Sequence[str]], file: TextIO) -> None:
@@ -241,48 +323,115 @@ def _table(rows: Sequence[Sequence[str]], file: TextIO) -> None:
             print("  " + "  ".join("-" * w for w in widths), file=file)
 
 
+def stdout_carries_events(datagen: DataOnlineGenerator) -> bool:
+    """Whether some sink of the run writes its events to standard output, in which case the
+    summary goes to standard error so that a pipe (``| jq .``) gets events only."""
+    from doge_datagen.printing_sink import PrintingSink
+
+    for sink in datagen.sinks:
+        if isinstance(sink, PrintingSink):
+            target = sink.file
+            if target is None or target is sys.stdout or target is sys.__stdout__:
+                return True
+        path = getattr(sink, "path", None)
+        if path is not None and _is_stdout(str(path)):
+            return True
+    return False
+
+
 def _run(datagen: DataOnlineGenerator, args: argparse.Namespace) -> RunSummary:
     apply_run_options(datagen, args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    summary = datagen.start(speed=args.speed, progress=progress)
-    print_summary(summary, sys.stdout)
+    report_to = sys.stderr if stdout_carries_events(datagen) else sys.stdout
+    try:
+        summary = datagen.start(
+            speed=args.speed,
+            progress=progress,
+            metrics=args.metrics,
+            rate=getattr(args, "rate", None),
+        )
+    except BaseException as exc:
+        # A failed or interrupted run still says what it did and what the sinks delivered.
+        partial = getattr(exc, "summary", None)
+        if isinstance(partial, RunSummary):
+            _print_summary_safely(partial, report_to)
+        raise
+    print_summary(summary, report_to)
     return summary
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    builder = _SinkBuilder()
+def exit_status(summary: Optional[RunSummary], default: int = 0) -> int:
+    """0 (or ``default``), unless a second signal cut the graceful stop short: then 130 for
+    SIGINT and 143 for SIGTERM, as a shell reports a process ended by that signal."""
+    signals = getattr(summary, "signals", None) or []
+    if len(signals) >= 2:
+        return 128 + int(signals[-1])
+    return default
+
+
+def _print_summary_safely(summary: RunSummary, file: TextIO) -> None:
     try:
-        if args.sink:
-            chosen = [builder.build(url) for url in args.sink]
-            placeholder: EventSink = CountingSink()
-            streams: List[EventSink] = [placeholder] * len(STREAMS)
-            where = ", ".join(args.sink)
-        else:
-            streams, database = default_sinks(args.out, builder)
-            chosen = [database]
-            where = f"{args.out}/ ({', '.join(s + '.jsonl' for s in STREAMS)}, events.db)"
-        clickstream, trx, balance, loan = streams
-        datagen = banking_generator(
-            clickstream,
-            trx,
-            balance,
-            loan,
-            subjects_num=1000 if args.subjects is None else args.subjects,
-            ticks_num=args.ticks,
-            timestamp_start=demo_start(args),
-            seed=args.seed,
-        )
-        # Every move (logouts too) reaches each chosen sink exactly once.
-        for transition in datagen.transitions:
-            if args.sink:
-                transition.event_sinks = list(chosen)
-            else:
-                transition.event_sinks.extend(chosen)
+        print_summary(summary, file)
+        file.flush()
+    except (OSError, ValueError):  # the reader is gone: the error line still goes to stderr
+        pass
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    check_run_options(args)
+    if args.sink:
+        check_distinct_targets(args.sink)
+    if args.out is None:
+        args.out = DEMO_OUT
+    if args.ticks is None and not args.forever:
+        args.ticks = DEMO_TICKS
+    # Resolved once, here: every shard of a sharded run starts at the same minute.
+    args.timestamp_start = demo_start(args)
+    if args.sink:
+        where = ", ".join(mask_url(url) for url in args.sink)
+    else:
+        where = f"{args.out}/ ({', '.join(s + '.jsonl' for s in STREAMS)}, events.db)"
+    if sharded(args):
         print(f"banking demo writing to {where}", file=sys.stderr)
-        _run(datagen, args)
-    finally:
-        builder.close()
-    return 0
+        return exit_status(_run_sharded(functools.partial(demo_model, _for_workers(args)), args))
+    datagen = demo_model(args)
+    print(f"banking demo writing to {where}", file=sys.stderr)
+    return exit_status(_run(datagen, args))
+
+
+def demo_model(args: argparse.Namespace) -> DataOnlineGenerator:
+    """The banking model of ``doge-datagen demo ARGS`` with its sinks (nothing is opened).
+
+    A sharded demo calls it in every worker (``functools.partial(demo_model, args)``)."""
+    builder = _SinkBuilder()
+    if args.sink:
+        chosen = [builder.build(url) for url in args.sink]
+        placeholder: EventSink = CountingSink()
+        streams: List[EventSink] = [placeholder] * len(STREAMS)
+    else:
+        streams, database = default_sinks(args.out, builder)
+        chosen = [database]
+    clickstream, trx, balance, loan = streams
+    datagen = banking_generator(
+        clickstream,
+        trx,
+        balance,
+        loan,
+        subjects_num=1000 if args.subjects is None else args.subjects,
+        ticks_num=args.ticks,
+        timestamp_start=demo_start(args),
+        seed=args.seed,
+        day=args.day,
+        tz=args.tz,
+    )
+    # Every move (logouts too) reaches each chosen sink exactly once.
+    for transition in datagen.transitions:
+        if args.sink:
+            transition.event_sinks = list(chosen)
+        else:
+            transition.event_sinks.extend(chosen)
+    apply_run_options(datagen, args)
+    return datagen
 
 
 def demo_start(args: argparse.Namespace) -> int:
@@ -296,14 +445,80 @@ def demo_start(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _run(load_generator(args.model), args)
-    return 0
+    check_run_options(args)
+    if sharded(args):
+        return exit_status(_run_sharded(functools.partial(run_model, _for_workers(args)), args))
+    return exit_status(_run(load_generator(args.model), args))
+
+
+def run_model(args: argparse.Namespace) -> DataOnlineGenerator:
+    """The model of ``doge-datagen run MODULE:FUNCTION ARGS``, with the run options applied;
+    a sharded run calls it in every worker."""
+    datagen = load_generator(args.model)
+    apply_run_options(datagen, args)
+    return datagen
+
+
+# -- sharded runs -------------------------------------------------------------------------
+
+
+def sharded(args: argparse.Namespace) -> bool:
+    """Whether ``--workers`` or ``--dask`` asks for a sharded run."""
+    return args.workers is not None or args.dask is not None
+
+
+def _for_workers(args: argparse.Namespace) -> argparse.Namespace:
+    """The options as the shards' workers get them: without this process's metrics server."""
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "metrics"})
+
+
+def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namespace) -> RunSummary:
+    """Run ``build``'s model in shards (``--workers K`` processes, or on ``--dask``)."""
+    from doge_datagen.distributed import run_sharded
+
+    if getattr(args, "rate", None) is not None:
+        raise UsageError("--rate is not available with --workers or --dask")
+    address = None if args.dask in (None, "local") else args.dask
+    shards = args.workers if args.workers is not None else _dask_threads(address)
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    report_to = sys.stderr if stdout_carries_events(build()) else sys.stdout
+    try:
+        summary = run_sharded(
+            build,
+            shards=shards,
+            backend="processes" if args.dask is None else "dask",
+            address=address,
+            speed=args.speed,
+            progress=progress,
+            metrics=args.metrics,
+        )
+    except BaseException as exc:
+        partial = getattr(exc, "summary", None)
+        if isinstance(partial, RunSummary):
+            _print_summary_safely(partial, report_to)
+        raise
+    print_summary(summary, report_to)
+    return summary
+
+
+def _dask_threads(address: Optional[str]) -> int:
+    """How many shards ``--dask`` without ``--workers`` runs: one per worker thread of the
+    cluster at ``address``, or per core for a local cluster."""
+    if address is None:
+        return os.cpu_count() or 1
+    from doge_datagen.distributed import _dask
+
+    with _dask().Client(address, timeout=30) as client:
+        return max(1, sum(client.nthreads().values()))
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from doge_datagen.graph import DataOnlineGeneratorGrapher
 
-    path = DataOnlineGeneratorGrapher(load_generator(args.model)).render(args.output)
+    datagen = load_generator(args.model)
+    if args.subjects is not None:
+        datagen.subjects_num = args.subjects
+    path = DataOnlineGeneratorGrapher(datagen).render(args.output, annotate=args.annotate)
     print(f"state graph written to {path}")
     return 0
 
@@ -314,14 +529,20 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
     group.add_argument(
         "--ticks",
         type=_count,
-        default=ticks_default,
-        help=f"number of ticks (default {ticks_default})",
+        help=f"number of ticks (default {ticks_default or 'from the model'})",
     )
     group.add_argument("--seed", type=int, help="seed for a reproducible run")
     group.add_argument(
         "--speed",
         type=_positive_float,
         help="pace the run: 1 = real time, 60 = one simulated minute per second",
+    )
+    group.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="N",
+        help="pace the run so that it produces N events per second, on average (the speed "
+        "comes from the model analysis; vetoes by callbacks make it fall short)",
     )
     group.add_argument(
         "--forever", action="store_true", help="run until SIGINT or SIGTERM (Ctrl-C)"
@@ -332,6 +553,53 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
         default=None,
         help="show progress on stderr (default: when stderr is a terminal)",
     )
+    group.add_argument(
+        "--metrics-port",
+        type=_metrics_address,
+        metavar="[HOST:]PORT",
+        help="serve Prometheus /metrics, a status page at / and /healthz while the run goes "
+        "on, on 127.0.0.1 or on HOST (':PORT' for every interface)",
+    )
+    group.add_argument(
+        "--workers",
+        type=_positive_count,
+        metavar="K",
+        help="run in K shards of subjects, one process each (same events as one process); "
+        "with --dask, K Dask tasks",
+    )
+    group.add_argument(
+        "--dask",
+        metavar="ADDRESS|local",
+        help="run the shards on the Dask scheduler at ADDRESS (tcp://HOST:8786), or on a "
+        "local cluster; without --workers, one shard per worker thread",
+    )
+    group.add_argument(
+        "--max-lag-ticks",
+        type=_positive_float,
+        default=10.0,
+        metavar="N",
+        help="/healthz fails while the pacer is more than N ticks behind (default 10)",
+    )
+
+
+def _metrics_address(text: str) -> str:
+    from doge_datagen.metrics import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    # Also accepted after the command; SUPPRESS keeps a --debug given before it.
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, show the traceback as well",
+    )
 
 
 def _count(text: str) -> int:
@@ -341,6 +609,13 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
 
 
@@ -359,7 +634,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="doge-datagen",
         description="Simulate actors with a probabilistic state machine and stream their events.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from doge_datagen import __version__
+
+    parser.add_argument("--version", action="version", version=f"doge-datagen {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback as well"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="show the library's log lines (and its clients': librdkafka, ...) from this "
+        "level on, on standard error (default: warnings and errors only)",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -367,18 +656,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the banking model of the README. Without --sink, events go to JSON Lines "
         "files (one per stream) and a SQLite database under --out; with --sink, every event goes "
         "to each sink named.",
-        epilog=SINK_HELP,
+        epilog=sink_help,  # type: ignore[arg-type]  # called by _Parser when help is shown
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_debug(demo)
     demo.add_argument("--sink", action="append", metavar="URL", help="where events go (repeatable)")
-    demo.add_argument("--out", default="doge-demo-out", help="directory of the default sinks")
+    demo.add_argument(
+        "--out", metavar="DIR", help=f"directory of the default sinks (default {DEMO_OUT})"
+    )
     demo.add_argument(
         "--timestamp-start",
         type=_count,
         metavar="MS",
         help="epoch milliseconds of the first tick (default: the current minute)",
     )
-    _add_run_options(demo, ticks_default=1440)
+    demo.add_argument(
+        "--day",
+        action="store_true",
+        help="give the model a day: logins follow the hour of the day, income comes on weekdays",
+    )
+    demo.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="time zone of --day's hours and days (a zoneinfo name, default UTC)",
+    )
+    _add_run_options(demo, ticks_default=DEMO_TICKS)
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser(
@@ -388,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(a module name or a .py file).",
     )
     run.add_argument("model", metavar="MODULE:FUNCTION")
+    _add_debug(run)
     _add_run_options(run, ticks_default=None)
     run.set_defaults(handler=cmd_run)
 
@@ -397,30 +700,163 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render the state graph of the DataOnlineGenerator returned by FUNCTION().",
     )
     graph.add_argument("model", metavar="MODULE:FUNCTION")
-    graph.add_argument("-o", "--output", default="states.png", help="a .png or .svg path")
+    _add_debug(graph)
+    graph.add_argument(
+        "-o", "--output", default="states.png", help="a .png, .svg or .mmd (Mermaid) path"
+    )
+    graph.add_argument(
+        "--annotate",
+        action="store_true",
+        help="write the long-run share on each state and the expected events/s on each edge",
+    )
+    graph.add_argument(
+        "--subjects", type=_count, help="number of subjects for --annotate (default: the model's)"
+    )
     graph.set_defaults(handler=cmd_graph)
+
+    _add_analyze_parser(commands)
+    _add_debug(add_fit_parser(commands))
     return parser
+
+
+# -- model analysis and its pictures --------------------------------------------------------
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.forever and args.ticks is not None:
+        raise UsageError("--forever and --ticks contradict each other: give one of them")
+    if args.observed is not None and args.plot is None:
+        raise UsageError("--observed lays a run over the rate plot: give --plot PATH too")
+    datagen = load_generator(args.model)
+    if args.subjects is not None:
+        datagen.subjects_num = args.subjects
+    if args.forever:
+        datagen.ticks_num = None
+    elif args.ticks is not None:
+        datagen.ticks_num = args.ticks
+    analysis = datagen.analyze()
+    # With --format json standard output carries JSON only; messages go to standard error.
+    messages = sys.stderr if args.format == "json" else sys.stdout
+    if args.format == "json":
+        print(analysis.to_json())
+    else:
+        print(analysis.format_text(), end="")
+    if args.plot is not None:
+        from doge_datagen.plots import plot_rates
+
+        path = plot_rates(analysis, args.plot, observed=args.observed)
+        print(f"rate plot written to {path}", file=messages)
+    return 0
+
+
+def _add_analyze_parser(commands: Any) -> None:
+    analyze = commands.add_parser(
+        "analyze",
+        help="what a model will do, worked out without running it",
+        description="Read the DataOnlineGenerator returned by FUNCTION() of MODULE and print its "
+        "per-tick transition matrix, long-run shares (or where subjects end up, when final "
+        "states exist), mean dwell times, expected events per tick and per second per trigger "
+        "and per sink (in the long run and over the run's ticks), and unreachable states, "
+        "states without exits and triggers that can never fire. Vetoes by action callbacks "
+        "cannot be seen: measured counts fall short where callbacks veto.",
+    )
+    analyze.add_argument("model", metavar="MODULE:FUNCTION")
+    _add_debug(analyze)
+    analyze.add_argument("--subjects", type=_count, help="number of subjects")
+    analyze.add_argument("--ticks", type=_count, help="number of ticks of the run")
+    analyze.add_argument("--forever", action="store_true", help="a run without a tick limit")
+    analyze.add_argument("--format", choices=("text", "json"), default="text")
+    analyze.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="draw expected events per hour per trigger over a week (.png, .svg, .pdf); "
+        "needs matplotlib: pip install 'doge-datagen[plot]'",
+    )
+    analyze.add_argument(
+        "--observed",
+        metavar="EVENTS.jsonl",
+        help="lay the events of a run (JSON Lines with timestamp and event) over the plot",
+    )
+    analyze.set_defaults(handler=cmd_analyze)
+
+
+class Terminated(BaseException):
+    """SIGTERM outside a graceful stop: unwinds like Ctrl-C, so that the sinks are closed and
+    the summary printed, and ends with status 143."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(f"terminated by signal {signum}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.metrics = None
+    debug = bool(getattr(args, "debug", False))
+    if getattr(args, "log_level", None):
+        # The command is an application: it may configure logging (the library never does).
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        if getattr(args, "metrics_port", None) is not None:
+            # Bound before any sink or table is touched, so a port in use stops nothing half-made.
+            from doge_datagen.metrics import MetricsServer
+
+            name = "banking demo" if args.command == "demo" else args.model
+            args.metrics = MetricsServer(
+                args.metrics_port, max_lag_ticks=args.max_lag_ticks, name=name
+            )
+            print(
+                f"metrics on {args.metrics.url}metrics, status page on {args.metrics.url}",
+                file=sys.stderr,
+            )
         return int(args.handler(args))
-    except KeyboardInterrupt:
-        print("doge-datagen: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        _report(exc, debug, "interrupted")
         return 130
+    except Terminated as exc:
+        _report(exc, debug, "terminated")
+        return 143
     except BrokenPipeError:
         # The reader of our output went away (``doge-datagen demo | head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except UsageError as exc:
+        _report(exc, debug, f"error: {_one_line(exc)}")
+        return 2
     except (DogeError, ValueError, ImportError, OSError, sqlite3.Error) as exc:
-        print(f"doge-datagen: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
+        _report(exc, debug, f"error: {_one_line(exc)}")
+        return exit_status(getattr(exc, "summary", None), 1)
     except Exception as exc:  # a database or broker client error: still one line
-        print(f"doge-datagen: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        return 1
+        _report(exc, debug, f"error: {type(exc).__name__}: {_one_line(exc)}")
+        return exit_status(getattr(exc, "summary", None), 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if args.metrics is not None:
+            args.metrics.close()
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _report(exc: BaseException, debug: bool, line: str) -> None:
+    """One line, then the notes the engine attached (which subject, transition and tick);
+    with ``--debug`` the whole traceback first."""
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    print(f"doge-datagen: {line}", file=sys.stderr)
+    if not debug or sys.version_info < (3, 11):  # 3.11+ prints notes with the traceback
+        for note in getattr(exc, "__notes__", ()):
+            print(f"  {_one_line(note)}", file=sys.stderr)
+
+
+def _one_line(exc: Any) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, BaseException):
+        return text or type(exc).__name__
+    return text

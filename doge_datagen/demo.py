@@ -6,23 +6,43 @@ loan. Four streams of events come out of it: clickstream, transactions, balance 
 loans; the caller decides where each goes.
 """
 
+import json
 import random
 from typing import Any, Callable, Dict, Optional
 
 from doge_datagen.doge import DataOnlineGenerator, EventSink, Subject, SubjectFactory, Transition
+from doge_datagen.errors import RecordError
+from doge_datagen.sinks.file import FileSink, PathOrStream
 
 __all__ = [
+    "LOGIN_HOURS",
     "STATES",
     "STREAMS",
+    "WEEKDAY_INCOME",
     "User",
     "UserFactory",
+    "EventLinesSink",
     "banking_generator",
+    "event_line",
+    "event_row",
+    "day_model",
+    "demo_model",
     "make_callbacks",
     "user_row",
 ]
 
 STATES = ["offline", "online", "loan_screen"]
 STREAMS = ("clickstream", "trx", "balance", "loan")
+
+#: How much more (or less) than on average users log in, per hour of the day: quiet at
+#: night, a peak before work, at lunch and in the evening. The factors average 1, so a day
+#: holds as many logins as the flat model's.
+LOGIN_HOURS = (
+    0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 1.6, 1.5, 1.1, 1.2,
+    1.6, 1.6, 1.1, 1.0, 1.1, 1.3, 1.7, 1.8, 1.9, 1.5, 1.0, 0.5,
+)  # fmt: skip
+#: Income (salaries, transfers) arrives on weekdays only; same weekly total as the flat model.
+WEEKDAY_INCOME = (1.4, 1.4, 1.4, 1.4, 1.4, 0.0, 0.0)
 
 
 class User(Subject):
@@ -38,16 +58,21 @@ class User(Subject):
 
 
 class UserFactory(SubjectFactory[User]):
-    """Users numbered from 0 with a random starting balance drawn from ``rng``."""
+    """Users numbered by their subject index, with a random starting balance from ``rng``.
+
+    ``create(index)`` is what the engine calls (user ``index`` is subject ``index``);
+    ``create()`` numbers users from 0 in the order they are made.
+    """
 
     def __init__(self, rng: Optional[random.Random] = None) -> None:
         self.current_id = 0
         self.random = rng or random.Random()
 
-    def create(self) -> User:
-        user = User(self.current_id, self.random.randint(0, 1000), 0)
-        self.current_id += 1
-        return user
+    def create(self, index: Optional[int] = None) -> User:
+        if index is None:
+            index = self.current_id
+        self.current_id = index + 1
+        return User(index, self.random.randint(0, 1000), 0)
 
 
 def make_callbacks(rng: random.Random) -> Dict[str, Callable[[User, Transition], bool]]:
@@ -88,12 +113,19 @@ def banking_generator(
     timestamp_start: Any = 0,
     seed: Any = None,
     probability_scale: float = 1.0,
+    day: bool = False,
+    tz: Any = None,
 ) -> DataOnlineGenerator:
     """The README's banking model writing to the four given sinks.
 
-    Factory and callbacks draw from the generator's seeded ``random``, so a seed fixes the
-    whole run. ``probability_scale`` multiplies every probability (1/60 with ``tick_ms=1000``
-    gives the same model at one-second ticks).
+    Factory and callbacks draw from the generator's seeded ``random``, which gives each
+    subject its own stream, and users are numbered by subject index: a seed fixes the
+    whole run, and user ``n`` lives the same life whether 10 or a million users run, in
+    one process or in shards. ``probability_scale`` multiplies every probability (1/60
+    with ``tick_ms=1000`` gives the same model at one-second ticks).
+
+    ``day=True`` gives the model a day and a week: logins follow :data:`LOGIN_HOURS` and
+    income arrives on weekdays (:data:`WEEKDAY_INCOME`), in time zone ``tz`` (UTC if none).
     """
     factory = UserFactory()
     datagen: DataOnlineGenerator[User] = DataOnlineGenerator(
@@ -102,15 +134,22 @@ def banking_generator(
     factory.random = datagen.random
     cb = make_callbacks(datagen.random)
     p = probability_scale
+    income: Any = 0.01 * p
+    login: Any = 0.1 * p
+    if day:
+        from doge_datagen.profiles import hourly, weekly
+
+        income = income * weekly(WEEKDAY_INCOME, tz=tz, name="weekdays")
+        login = login * hourly(LOGIN_HOURS, tz=tz, name="daily")
     # fmt: off
-    datagen.add_transition('income', 'offline', 'offline', 0.01 * p,
+    datagen.add_transition('income', 'offline', 'offline', income,
                            action_callback=cb["income_callback"], event_sinks=[balance_sink])
     datagen.add_transition('spending', 'offline', 'offline', 0.1 * p,
                            action_callback=cb["spending_callback"],
                            event_sinks=[trx_sink, balance_sink])
-    datagen.add_transition('login', 'offline', 'online', 0.1 * p, event_sinks=[clickstream_sink])
+    datagen.add_transition('login', 'offline', 'online', login, event_sinks=[clickstream_sink])
     datagen.add_transition('logout', 'online', 'offline', 70 * p, event_sinks=[])
-    datagen.add_transition('open_loan_screen ', 'online', 'loan_screen', 30 * p,
+    datagen.add_transition('open_loan_screen', 'online', 'loan_screen', 30 * p,
                            event_sinks=[clickstream_sink])
     datagen.add_transition('close_loan_screen', 'loan_screen', 'online', 40 * p,
                            event_sinks=[clickstream_sink])
@@ -119,6 +158,82 @@ def banking_generator(
                            event_sinks=[clickstream_sink, loan_sink, balance_sink])
     # fmt: on
     return datagen
+
+
+def event_row(timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
+    """The demo's record of an event: :func:`user_row` with the move's states."""
+    return {
+        "timestamp": timestamp,
+        "user_id": subject.user_id,
+        "balance": subject.balance,
+        "loan_balance": subject.loan_balance,
+        "event": transition.trigger,
+        "from_state": transition.from_state,
+        "to_state": transition.to_state,
+    }
+
+
+def _line_end(transition: Transition) -> str:
+    """The end of the JSON text of an :func:`event_row` of ``transition``: its strings."""
+    moves = {
+        "event": transition.trigger,
+        "from_state": transition.from_state,
+        "to_state": transition.to_state,
+    }
+    return json.dumps(moves)[1:]
+
+
+def event_line(timestamp: int, subject: Any, transition: Transition) -> str:
+    """``json.dumps(event_row(...))``: one event as a line of JSON."""
+    return json.dumps(event_row(timestamp, subject, transition))
+
+
+class EventLinesSink(FileSink):
+    """A JSON Lines file of :func:`event_row` records, as ``FileSink(path, event_row)`` writes.
+
+    The same text (``json.dumps`` of the row), made faster: the parts that depend only on the
+    move (trigger, states) are encoded once per transition, and the numbers are formatted in
+    front of them, so no dict is built and no encoder runs per event. Subjects whose numbers
+    are not all ``int`` take the general path. ``options`` are :class:`FileSink`'s.
+    """
+
+    def __init__(self, path: PathOrStream, **options: Any) -> None:
+        super().__init__(path, event_row, "jsonl", **options)
+        self._ends: Dict[Transition, str] = {}
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        if not self._is_open:
+            self.open()
+        user_id = subject.user_id
+        balance = subject.balance
+        loan_balance = subject.loan_balance
+        # The engine's timestamps are whole milliseconds and users are numbered by index;
+        # the balances are what callbacks may have changed.
+        if type(balance) is int and type(loan_balance) is int and type(user_id) is int:
+            end = self._ends.get(transition)
+            if end is None:
+                end = self._ends[transition] = _line_end(transition)
+            line = (
+                f'{{"timestamp": {timestamp}, "user_id": {user_id}, "balance": {balance}, '
+                f'"loan_balance": {loan_balance}, {end}'
+            )
+        else:
+            row = event_row(timestamp, subject, transition)
+            try:
+                line = self._encode(row)
+            except (TypeError, ValueError) as exc:
+                raise RecordError(f"{self.name}: cannot write {row!r}: {exc}") from exc
+        items = self._items
+        items.append(line)
+        if len(items) >= self.buffer_lines:
+            self._drain()
+
+
+def day_model() -> DataOnlineGenerator:
+    """The banking model with its day (:data:`LOGIN_HOURS`, :data:`WEEKDAY_INCOME`), 1,000
+    users for a week of one-minute ticks from a Monday, each stream into a counting sink:
+    what ``doge-datagen run|graph|analyze doge_datagen.demo:day_model`` loads."""
+    return demo_model(ticks_num=7 * 1440, day=True)
 
 
 def user_row(timestamp: int, subject: User, transition: Transition) -> Dict[str, Any]:
@@ -130,3 +245,35 @@ def user_row(timestamp: int, subject: User, transition: Transition) -> Dict[str,
         "loan_balance": subject.loan_balance,
         "event": transition.trigger,
     }
+
+
+#: Monday 2024-01-01 00:00 UTC: where :func:`demo_model` starts, so that its week is a
+#: calendar week.
+MONDAY_MS = 1_704_067_200_000
+
+
+def demo_model(
+    subjects_num: int = 1000,
+    ticks_num: Optional[int] = 1440,
+    timestamp_start: Any = MONDAY_MS,
+    seed: Any = 1,
+    **options: Any,
+) -> DataOnlineGenerator:
+    """The banking model as ``doge-datagen demo`` runs it, each stream into a counting sink
+    named after it: a model to analyse, graph or run from the command line without sinks to
+    set up (``doge-datagen analyze doge_datagen.demo:demo_model``). ``options`` go to
+    :func:`banking_generator`."""
+    from doge_datagen.sinks.memory import CountingSink
+
+    clickstream, trx, balance, loan = (CountingSink(stream) for stream in STREAMS)
+    return banking_generator(
+        clickstream,
+        trx,
+        balance,
+        loan,
+        subjects_num=subjects_num,
+        ticks_num=ticks_num,
+        timestamp_start=timestamp_start,
+        seed=seed,
+        **options,
+    )

@@ -18,7 +18,7 @@ import argparse
 import os
 from typing import Any, Dict
 
-from doge_example_common import User, create_example_data_online_generator
+from doge_example_common import User, banking_into
 
 from doge_datagen import DbSinkFactory, Transition
 
@@ -72,9 +72,7 @@ def main() -> None:
     factory = DbSinkFactory(args.db_url)
     create_events_table(factory.engine, args.table)
     sink = factory.create(args.table, row_mapper_function)
-    datagen = create_example_data_online_generator(
-        sink, sink, sink, sink, subjects_num=args.subjects, ticks_num=args.ticks, seed=args.seed
-    )
+    datagen = banking_into(sink, subjects_num=args.subjects, ticks_num=args.ticks, seed=args.seed)
     summary = datagen.start()
     factory.close()
     print(summary)

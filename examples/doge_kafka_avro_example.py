@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Any, Dict
 
-from doge_example_common import User
-from doge_kafka_example import add_run_arguments, key_values, run_into
+from doge_example_common import User, add_run_arguments, run_into
+from doge_kafka_example import key_values
 
 from doge_datagen import KafkaAvroSinkFactory, Transition
 

@@ -11,12 +11,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Dict, List, Optional
 
-from doge_example_common import User, create_example_data_online_generator
+from doge_example_common import User, add_run_arguments, run_into
 
-from doge_datagen import DogeError, EventSink, KafkaSinkFactory, Transition
+from doge_datagen import KafkaSinkFactory, Transition
+
+__all__ = ["add_run_arguments", "key_function", "key_values", "run_into", "value_function"]
 
 
 def key_function(subject: User, transition: Transition) -> str:
@@ -45,45 +46,6 @@ def key_values(pairs: Optional[List[str]]) -> Dict[str, str]:
             raise SystemExit(f"expected KEY=VALUE, got {pair!r}")
         settings[key.strip()] = value
     return settings
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subjects", type=int, default=10)
-    parser.add_argument("--ticks", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument(
-        "--timestamp-start",
-        type=int,
-        default=None,
-        help="epoch ms of the first tick (default: now, rounded down to the minute)",
-    )
-
-
-def timestamp_start(args: argparse.Namespace) -> int:
-    if args.timestamp_start is not None:
-        return args.timestamp_start
-    return int(time.time()) // 60 * 60000
-
-
-def run_into(sink: EventSink, args: argparse.Namespace) -> int:
-    """Run the banking model with every stream going to ``sink``; print the summary."""
-    datagen = create_example_data_online_generator(
-        sink,
-        sink,
-        sink,
-        sink,
-        subjects_num=args.subjects,
-        ticks_num=args.ticks,
-        timestamp_start=timestamp_start(args),
-        seed=args.seed,
-    )
-    try:
-        summary = datagen.start()
-    except DogeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(summary)
-    return 0
 
 
 def main() -> int:

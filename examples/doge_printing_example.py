@@ -5,7 +5,7 @@ python examples/doge_printing_example.py [--subjects N] [--ticks N] [--seed S]
 
 import argparse
 
-from doge_example_common import User, create_example_data_online_generator
+from doge_example_common import User, banking_into
 
 from doge_datagen import PrintingSink, Transition
 
@@ -33,9 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     sink = PrintingSink(format_function)
-    datagen = create_example_data_online_generator(
-        sink, sink, sink, sink, subjects_num=args.subjects, ticks_num=args.ticks, seed=args.seed
-    )
+    datagen = banking_into(sink, subjects_num=args.subjects, ticks_num=args.ticks, seed=args.seed)
     datagen.start()
 
 
