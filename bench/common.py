@@ -4,7 +4,7 @@ import gc
 import os
 import sys
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for sub in ("", "tests"):
@@ -67,3 +67,35 @@ def print_table(rows: Sequence[Row], file: Optional[Any] = None) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)), file=file)
         if k == 0:
             print("  ".join("-" * w for w in widths), file=file)
+
+
+def run_scenarios(
+    title: str,
+    scenarios: "Dict[str, Callable[[int], List[Row]]]",
+    records: int,
+    only: Optional[str] = None,
+) -> List[Row]:
+    """Run each scenario (or ``only`` that one) with ``records`` records; its rows, in order."""
+    rows: List[Row] = []
+    for name, scenario in scenarios.items():
+        if only is None or only == name:
+            print(f"  {title}: {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            rows.extend(scenario(records))
+            print(f"  {title}: {name} took {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    return rows
+
+
+def scenarios_main(
+    doc: Optional[str], run: Callable[[int, Optional[str]], List[Row]], names: Any, records: int
+) -> None:
+    """The command line of a benchmark made of named scenarios: ``--records N --only NAME``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=records)
+    parser.add_argument("--only", choices=sorted(names))
+    args = parser.parse_args()
+    print_table(run(args.records, args.only))

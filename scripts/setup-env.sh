@@ -1,5 +1,6 @@
-# Sourced by the other scripts: a virtualenv in .venv with the package and its test extras,
-# and Graphviz's dot for rendering state graphs.
+# Sourced by the other scripts: a virtualenv in .venv with the package (and the extras named in
+# DOGE_EXTRAS), Graphviz's dot for rendering state graphs, and, with DOGE_NEEDS_BROWSER=1,
+# Chromium for the status page's browser test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,13 +12,21 @@ if ! command -v dot >/dev/null 2>&1; then
         echo "warning: Graphviz's dot is not installed; rendering state graphs will fail" >&2
     fi
 fi
+if [ "${DOGE_NEEDS_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing chromium (headless browser for the status page test) with apt-get" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium is not installed; the status page's browser test will fail" >&2
+    fi
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 # pip's chatter goes to a log, shown only if the install fails.
 install_log=.venv/install.log
 if ! { .venv/bin/python -m pip install -q --disable-pip-version-check -U pip \
-       && .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${DOGE_EXTRAS:-test}]"; } \
+       && .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${DOGE_EXTRAS:+[$DOGE_EXTRAS]}"; } \
        > "$install_log" 2>&1; then
     cat "$install_log" >&2
     echo "installing doge-datagen into .venv failed (log above)" >&2

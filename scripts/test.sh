@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# Install everything into .venv, make sure the local databases run, run the whole test suite
+# Install everything into .venv, make sure the local services run, run the whole test suite
 # (lint, type check, pytest). The Kafka-protocol broker is started by the tests themselves
 # (tests/kafka_fixtures.py). Extra arguments go to pytest.
 DOGE_EXTRAS=test,dev
+DOGE_NEEDS_BROWSER=1
 source "$(dirname "$0")/setup-env.sh"
 
-# PostgreSQL and MariaDB run on this kind of machine; start them if they were stopped.
-if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
-        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
-    fi
+# The local services the sink tests use run on this kind of machine; start any that stopped
+# (each with the command the machine itself uses) and wait for its port.
+port_open() { (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ensure_service() {  # PORT NAME COMMAND...
+    local port=$1 name=$2
+    shift 2
+    port_open "$port" && return 0
+    command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || return 0
+    echo "starting $name" >&2
+    "$@" >/dev/null 2>&1 || true
+    for _ in $(seq 1 60); do port_open "$port" && return 0; sleep 1; done
+    echo "warning: $name did not come up on port $port" >&2
+}
+if [ -d /etc/postgresql ]; then
+    ensure_service 5432 PostgreSQL pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
 fi
-if [ -x /usr/sbin/mariadbd ] && ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-    for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null && break; sleep 1; done
-fi
+ensure_service 3306 MariaDB start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+ensure_service 6379 Redis redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+ensure_service 5672 RabbitMQ rabbitmq-server -detached
+ensure_service 1883 Mosquitto mosquitto -d -c /etc/mosquitto/mosquitto.conf
+ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server \
+    -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 
 .venv/bin/ruff check doge_datagen tests examples bench
 .venv/bin/mypy
