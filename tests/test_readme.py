@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 import pytest
 
 import doge_datagen
+import doge_datagen.demo
 from doge_datagen import InMemorySink
 from doge_datagen.demo import User, UserFactory, make_callbacks
 
@@ -50,6 +51,10 @@ def test_the_banking_model_block_runs_unchanged():
     datagen = ns["datagen"]
     assert datagen.states == ["offline", "online", "loan_screen"]
     assert [t.trigger for t in datagen.transitions][:3] == ["income", "spending", "login"]
+    # Trigger names are what sinks write: no stray whitespace, in the README or the demo.
+    assert all(t.trigger == t.trigger.strip() for t in datagen.transitions)
+    demo = doge_datagen.demo.banking_generator(*sinks.values())
+    assert [t.trigger for t in demo.transitions] == [t.trigger for t in datagen.transitions]
     assert datagen.subjects_num == 10 and datagen.ticks_num == 1000 and datagen.tick_ms == 60000
     assert sum(len(s.events) for s in sinks.values()) > 0
     assert all(s.closed == 1 for s in sinks.values())
@@ -58,11 +63,40 @@ def test_the_banking_model_block_runs_unchanged():
 def test_the_subject_block_defines_a_working_factory_and_callback():
     ns = namespace()
     exec(block("class UserFactory(SubjectFactory[User]):"), ns)
+    ns["datagen"] = doge_datagen.DataOnlineGenerator(["a"], "a", lambda: None, 1, 1, 1, seed=1)
     factory = ns["UserFactory"]()
-    first, second = factory.create(), factory.create()
+    first, second = factory.create(0), factory.create(1)
     assert (first.user_id, second.user_id) == (0, 1)
     first.balance = 5
     assert ns["spending_callback"](first, None) is False and first.balance == 5
+
+
+def run_readme_model(subjects: int) -> List[Any]:
+    """The README's two blocks together, the other callbacks drawing from datagen.random."""
+    sink = InMemorySink(doge_datagen.demo.event_row)
+    ns = namespace(**{f"{name}_sink": sink for name in ("clickstream", "trx", "balance", "loan")})
+
+    def drawing(name: str) -> Any:
+        return lambda subject, transition: make_callbacks(ns["datagen"].random)[name](
+            subject, transition
+        )
+
+    ns.update(income_callback=drawing("income_callback"))
+    ns.update(take_loan_callback=drawing("take_loan_callback"))
+    exec(block("class UserFactory(SubjectFactory[User]):"), ns)
+    exec(block("datagen = DataOnlineGenerator("), ns)  # ends with a first run: 10 users
+    datagen = ns["datagen"]
+    datagen.subjects_num, datagen.seed = subjects, 17
+    sink.events.clear()
+    datagen.start()
+    return [event.value for event in sink.events]
+
+
+def test_the_readme_users_live_the_same_lives_whatever_the_number_of_users():
+    ten = run_readme_model(10)
+    twenty = run_readme_model(20)
+    assert len(ten) > 10 and any(row["user_id"] >= 10 for row in twenty)
+    assert ten == [row for row in twenty if row["user_id"] < 10]
 
 
 def test_the_printing_block(capsys):
@@ -185,15 +219,15 @@ def test_the_db_block_as_written(postgres_url):
         url = postgres_url
         code = code.replace(repr(readme_url), repr(url))
         engine = doge_datagen.DbSinkFactory(url).engine
-    table = "events"
-    with engine.begin() as conn:
-        exists = sqlalchemy.inspect(conn).has_table(table)
-    if exists:
-        pytest.skip("an 'events' table already exists in that database; not touching it")
+    # A table of its own, so that an existing 'events' table is never touched (nor a reason
+    # to skip); the block is otherwise run as written.
+    table = f"events_{uuid.uuid4().hex[:8]}"
+    assert code.count("'events'") == 1
+    code = code.replace("'events'", repr(table))
     with engine.begin() as conn:
         conn.execute(
             sqlalchemy.text(
-                "CREATE TABLE events (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
+                f"CREATE TABLE {table} (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
                 "loan_balance BIGINT, event TEXT)"
             )
         )
@@ -204,9 +238,9 @@ def test_the_db_block_as_written(postgres_url):
         ns["sink"].collect(123, user(), transition)
         ns["sink"].close()
         with engine.begin() as conn:
-            rows = conn.execute(sqlalchemy.text("SELECT * FROM events")).fetchall()
+            rows = conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).fetchall()
         assert [tuple(r) for r in rows] == [(123, 7, 250, 1000, "take_loan")]
     finally:
         with engine.begin() as conn:
-            conn.execute(sqlalchemy.text("DROP TABLE events"))
+            conn.execute(sqlalchemy.text(f"DROP TABLE {table}"))
         engine.dispose()
