@@ -28,7 +28,10 @@ connection lost *during* ``COMMIT`` leaves it unknown whether the batch was comm
 sink asks the server: on PostgreSQL the status of the batch's transaction (``txid_status``);
 on MySQL and MariaDB each batch is an XA transaction, prepared and then committed, and
 ``XA RECOVER`` tells a prepared batch (which the sink then commits) from a committed or a
-rolled-back one. A batch that was not committed is written again; rows are written exactly
+rolled-back one. It asks only once the server session that wrote the batch has ended (the sink
+ends it if the server has not): until then a PREPARE cut off by the lost connection may still
+complete, and a batch read as rolled back would stay prepared, holding its locks, while its
+rows are written again. A batch that was not committed is written again; rows are written exactly
 once. Where the server cannot be asked (SQLite, other databases) the sink does not guess: the
 batch is reported as failed, its rows in the error's ``pending``, and the message says that
 they may be in the table.
@@ -81,6 +84,9 @@ DEFAULT_RETRIES = 3
 #: The first pause before such a retry, in seconds; doubled each time, at most _MAX_BACKOFF.
 DEFAULT_RETRY_BACKOFF = 0.2
 _MAX_BACKOFF = 2.0
+#: How long to wait for a lost connection's server session to end before asking about its
+#: XA transaction; past it the batch's outcome is reported as unknown.
+_SESSION_END_WAIT = 10.0
 
 # Drivers to try, in order, when a URL names a database but no driver ("postgresql://...")
 # and SQLAlchemy's default driver for it is not installed.
@@ -200,18 +206,35 @@ class _Disconnected(Exception):
 
     ``phase`` says when: ``"write"`` (nothing is committed: the server rolled back),
     ``"prepare"`` or ``"commit"`` (the outcome must be asked for); ``token`` is what to ask
-    about: PostgreSQL's transaction id, or the XA transaction id on MySQL and MariaDB.
+    about: PostgreSQL's transaction id, or the XA transaction id on MySQL and MariaDB;
+    ``session`` is the server's id of the lost connection (MySQL and MariaDB), whose end must
+    be awaited before the answer is final.
     """
 
-    def __init__(self, cause: BaseException, phase: str, token: Any) -> None:
+    def __init__(
+        self, cause: BaseException, phase: str, token: Any, session: Optional[int] = None
+    ) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.phase = phase
         self.token = token
+        self.session = session
 
     @property
     def in_commit(self) -> bool:
         return self.phase != "write"
+
+
+def _session_id(conn: Connection) -> int:
+    """The server's id of ``conn``'s session (MySQL and MariaDB), from the driver where it
+    keeps it (PyMySQL and mysqlclient: ``thread_id()``), else asked for."""
+    raw = conn.connection.dbapi_connection
+    thread_id = getattr(raw, "thread_id", None)
+    if callable(thread_id):
+        found = thread_id()
+        if isinstance(found, int):
+            return found
+    return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar())  # type: ignore[arg-type]
 
 
 def _reflect(engine: Engine, table_name: str, schema: Optional[str]) -> Table:
@@ -531,6 +554,7 @@ class DbSink(Sink):
     def _write_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
         """One transaction for the batch; a lost connection becomes :class:`_Disconnected`."""
         token: Any = None
+        session: Optional[int] = None
         phase = "write"
         try:
             conn = self.engine.connect()
@@ -540,6 +564,7 @@ class DbSink(Sink):
             raise
         try:
             if self._xa:
+                session = _session_id(conn)
                 token = f"doge-{uuid.uuid4().hex}"
                 transaction: Any = conn.begin_twophase(token)
             else:
@@ -561,7 +586,7 @@ class DbSink(Sink):
                     conn.invalidate()
                 except Exception:  # pragma: no cover - the connection is gone anyway
                     pass
-                raise _Disconnected(exc, phase, token) from exc
+                raise _Disconnected(exc, phase, token, session) from exc
             raise
         finally:
             try:
@@ -626,6 +651,8 @@ class DbSink(Sink):
                 return conn.execute(
                     sqlalchemy.text("SELECT txid_status(:t)"), {"t": lost.token}
                 ).scalar()
+            if not self._session_ended(conn, lost.session):
+                return "unknown"
             prepared = {
                 row[3].decode() if isinstance(row[3], bytes) else str(row[3])
                 for row in conn.exec_driver_sql("XA RECOVER")
@@ -639,6 +666,31 @@ class DbSink(Sink):
             if lost.phase == "prepare":
                 return "aborted"  # never prepared: rolled back with its connection
             return "committed"  # prepared, and no longer waiting: committed
+
+    def _session_ended(self, conn: Connection, session: Optional[int]) -> bool:
+        """End the lost connection's server session, if the server has not yet, and wait until
+        it is gone: only then is a batch that ``XA RECOVER`` does not list really not prepared
+        (a PREPARE that the lost connection cut off may still be completing in that session).
+        """
+        if session is None:
+            return False
+        try:
+            conn.exec_driver_sql(f"KILL {int(session)}")
+        except Exception:  # already gone (unknown thread id): the usual case
+            pass
+        alive = sqlalchemy.text("SELECT COUNT(*) FROM information_schema.processlist WHERE id = :i")
+        deadline = time.monotonic() + _SESSION_END_WAIT
+        while conn.execute(alive, {"i": int(session)}).scalar():
+            if time.monotonic() >= deadline:
+                _LOGGER.warning(
+                    "%s: the lost session %d has not ended after %.0f s",
+                    self.name,
+                    session,
+                    _SESSION_END_WAIT,
+                )
+                return False
+            time.sleep(0.02)
+        return True
 
     def hurry(self) -> None:
         """Give up retrying (a second signal during a graceful stop): a batch whose connection

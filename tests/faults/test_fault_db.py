@@ -8,6 +8,7 @@ made for the test.
 """
 
 import threading
+import time
 import uuid
 from collections import Counter
 
@@ -119,6 +120,17 @@ def mariadb_target(mariadb_url):
     admin.dispose()
 
 
+def prepared_batches(admin, rollback=False):
+    """The sink's XA transactions the server holds prepared (rolled back if ``rollback``)."""
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        found = [row[3].decode() for row in conn.exec_driver_sql("XA RECOVER")]
+        found = [xid for xid in found if xid.startswith("doge-")]
+        if rollback:
+            for xid in found:
+                conn.exec_driver_sql(f"XA ROLLBACK '{xid}'")
+    return found
+
+
 @pytest.mark.parametrize("paced", [False, True], ids=["fast", "paced"])
 @pytest.mark.parametrize(
     "database",
@@ -149,6 +161,9 @@ def test_connection_ended_by_the_server_mid_run(database, paced, request):
         ]
     assert killer.kills >= 3, ("the fault did not happen", run.error)
     assert_no_duplicates(stored, table)
+    if database == "mariadb_target":
+        # No batch is left prepared, holding its locks (its outcome was settled, not guessed).
+        assert not prepared_batches(admin, rollback=True)
     counts = run.summary.delivery[sink.name]
     if run.error is None:
         # Nothing lost, nothing twice: the table holds exactly the generated rows.
@@ -163,3 +178,66 @@ def test_connection_ended_by_the_server_mid_run(database, paced, request):
         assert len(stored) in (counts["delivered"], counts["delivered"] + len(pending))
     assert counts["delivered"] + counts["failed"] == run.summary.events == len(events) > 500
     assert len(stored) >= counts["delivered"]
+
+
+@pytest.mark.mariadb
+def test_a_prepare_that_completes_after_the_connection_is_lost_is_not_left_behind(
+    mariadb_target,
+):
+    """A connection lost during XA PREPARE: the server's session may still be finishing it.
+
+    The batch's session is still alive, its PREPARE not yet done, when the sink asks about
+    it. Asking at once would read "not prepared, so rolled back", write the rows again, and
+    leave the late-prepared batch holding its locks (a DROP TABLE then waits for ever). The
+    sink ends the session first, so what it reads is final.
+    """
+    import pymysql
+
+    from doge_datagen.sinks.db import _Disconnected
+
+    url, admin, _kill, table = mariadb_target
+    address = sa.engine.make_url(url)
+    factory = DbSinkFactory(url)
+    sink = factory.create(table, user_row)
+    sink.open()
+    old = pymysql.connect(
+        host=address.host, port=address.port or 3306, user=address.username,
+        password=address.password, database=address.database, autocommit=True,
+    )  # fmt: skip
+    token = f"doge-{uuid.uuid4().hex}"
+    old.cursor().execute(f"XA START '{token}'")
+    old.cursor().execute(
+        f"INSERT INTO {table} (timestamp, user_id, balance, loan_balance, event) "
+        "VALUES (1, 2, 3, 4, 'late')"
+    )
+    old.cursor().execute(f"XA END '{token}'")
+
+    def prepare_late():
+        time.sleep(0.5)
+        try:
+            old.cursor().execute(f"XA PREPARE '{token}'")
+        except pymysql.err.Error:  # the sink ended this session first
+            pass
+        finally:
+            try:
+                old.close()
+            except pymysql.err.Error:
+                pass
+
+    late = threading.Thread(target=prepare_late)
+    late.start()
+    lost = _Disconnected(ConnectionError("lost"), "prepare", token, old.thread_id())
+    try:
+        known = sink._resolve_commit(lost)
+        late.join(10)
+        prepared = prepared_batches(admin)
+        with admin.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+    finally:
+        late.join(10)
+        prepared_batches(admin, rollback=True)  # never left behind, whatever the sink said
+        sink.close()
+        factory.close()
+    assert known and lost.phase == "write"  # rolled back: the batch is to be written again
+    assert token not in prepared  # and it stays rolled back
+    assert rows == 0
