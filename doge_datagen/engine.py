@@ -27,6 +27,7 @@ and its index, never on how many other subjects there are or in which process th
 is what lets a run be cut into ranges of subjects (:func:`run` takes any range).
 """
 
+import gc
 import hashlib
 import inspect
 import logging
@@ -279,6 +280,31 @@ def takes_index(create: Callable[..., Any]) -> bool:
     return False
 
 
+#: From how many subjects on their creation runs with the cyclic garbage collector paused.
+_GC_PAUSE_FROM = 10_000
+
+
+@contextmanager
+def _cyclic_gc_paused(count: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while ``count`` subjects are created, if they are
+    many.
+
+    Creating a million subjects allocates millions of objects that all live for the run, and
+    each full collection walks every one of them again: eight full collections took 0.4 s of
+    the 0.8 s it took to create a million demo subjects. Nothing made here is garbage, so
+    the collector has nothing to find; it is enabled again right after (if it was enabled),
+    and reference counting frees objects meanwhile as always.
+    """
+    if count < _GC_PAUSE_FROM or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class Run:
     """The state of one run over the global subject indices ``first .. stop - 1``.
 
@@ -351,21 +377,22 @@ class Run:
         create: Callable[..., Any] = getattr(factory, "create", factory)
         rng = self.rng
         first = self.first
-        subjects = []
-        try:
-            if takes_index(create):
-                for i in range(self.stop - first):
-                    rng._i, rng._s = i, None
-                    subjects.append(create(first + i))
-            else:
-                for i in range(-first, 0):
-                    rng._i, rng._s = i, None
-                    create()
-                for i in range(self.stop - first):
-                    rng._i, rng._s = i, None
-                    subjects.append(create())
-        finally:
-            rng._i = None
+        subjects: List[Any] = []
+        with _cyclic_gc_paused(self.stop - first):
+            try:
+                if takes_index(create):
+                    for i in range(self.stop - first):
+                        rng._i, rng._s = i, None
+                        subjects.append(create(first + i))
+                else:
+                    for i in range(-first, 0):
+                        rng._i, rng._s = i, None
+                        create()
+                    for i in range(self.stop - first):
+                        rng._i, rng._s = i, None
+                        subjects.append(create())
+            finally:
+                rng._i = None
         self.subjects = subjects
 
     def arrive(self, arrivals: Any, tick: int, indices: List[int], n_ticks: float) -> float:

@@ -255,3 +255,49 @@ def test_a_naive_datetime_start_is_utc_whatever_the_machine_zone() -> None:
     datagen.start()
     wanted = datetime(2024, 5, 6, 12, tzinfo=timezone.utc).timestamp() * 1000
     assert sink.events[0].timestamp == wanted
+
+
+class _GcWatchingFactory:
+    """Subjects that note whether the cyclic collector ran while they were made."""
+
+    def __init__(self, fail_at: Any = None) -> None:
+        self.seen: List[bool] = []
+        self.fail_at = fail_at
+
+    def create(self, index: int) -> Any:
+        import gc
+
+        if index == self.fail_at:
+            raise ValueError(f"subject {index} cannot be made")
+        self.seen.append(gc.isenabled())
+        return object()
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["gc-on", "gc-off"])
+def test_many_subjects_are_made_with_the_cyclic_collector_paused_and_it_is_restored(
+    enabled: bool,
+) -> None:
+    """A million subjects made with full collections walking them all again and again took
+    half again as long: a large population is made with the collector paused. It is on
+    again afterwards, also after a factory error, unless it was off to begin with."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        many = _GcWatchingFactory()
+        datagen = DataOnlineGenerator(["a"], "a", many, 20_000, 1000, 1, seed=1)
+        datagen.start()
+        assert not any(many.seen) and len(many.seen) == 20_000
+        assert gc.isenabled() is enabled
+
+        few = _GcWatchingFactory()
+        DataOnlineGenerator(["a"], "a", few, 50, 1000, 1, seed=1).start()
+        assert all(seen is enabled for seen in few.seen)  # a small one is left alone
+
+        failing = _GcWatchingFactory(fail_at=15_000)
+        with pytest.raises(ValueError, match="subject 15000"):
+            DataOnlineGenerator(["a"], "a", failing, 20_000, 1000, 1, seed=1).start()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
