@@ -123,6 +123,17 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def first_found(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """What ``probe()`` returns once it is not empty, or its empty result after ``timeout``
+    seconds (unlike :func:`wait_for`, running out of time is not a failure)."""
+    deadline = time.monotonic() + timeout
+    found = probe()
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.02)
+        found = probe()
+    return found
+
+
 def banking(sinks: List[Any], subjects: int, ticks: Optional[int], seed: int) -> Any:
     """The banking model with every move (logouts too) going once to each of ``sinks``,
     and an ``InMemorySink`` of the rows beside them as the truth: ``(datagen, truth)``."""

@@ -24,7 +24,15 @@ import pytest
 import shard_models
 import sqlalchemy as sa
 from db_fixtures import make_engine
-from fault_tools import SUMMARY, Background, Broker, finish, read_stderr_until, start
+from fault_tools import (
+    SUMMARY,
+    Background,
+    Broker,
+    finish,
+    first_found,
+    read_stderr_until,
+    start,
+)
 from kafka_fixtures import create_topic, read_all
 from services import service_missing
 
@@ -151,22 +159,12 @@ def postgres_side(postgres_url, table):
         with admin.begin() as conn:
             conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             with admin.connect() as watch:
-                pids = wait_for(lambda: watch.execute(blocked, {"name": name}).scalars().all())
+                pids = first_found(lambda: watch.execute(blocked, {"name": name}).scalars().all())
                 for pid in pids:
                     watch.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             return len(pids)
 
     return f"{postgres_url}{separator}application_name={name}&table={table}", admin, kill, None
-
-
-def wait_for(probe, seconds=5.0):
-    """What ``probe()`` returns once it is not empty, or an empty result after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    found = probe()
-    while not found and time.monotonic() < deadline:
-        time.sleep(0.02)
-        found = probe()
-    return found
 
 
 def mariadb_side(mariadb_url, table):
@@ -189,7 +187,7 @@ def mariadb_side(mariadb_url, table):
             conn.exec_driver_sql(f"LOCK TABLES `{table}` WRITE")
             try:
                 with admin.connect() as watch:
-                    ids = wait_for(lambda: watch.execute(processes, {"u": user}).scalars().all())
+                    ids = first_found(lambda: watch.execute(processes, {"u": user}).scalars().all())
                     killed = 0
                     for connection_id in ids:
                         try:
