@@ -142,6 +142,11 @@ def test_a_registered_scheme_is_found_and_used(monkeypatch: Any) -> None:
     assert made == ["abc"] and sink.name == "mem:abc"
     assert "memtest://NAME" in schemes_help()
 
+    # A registration may replace a built-in scheme, for this process only.
+    register(SinkScheme("jsonl", "jsonl://NAME", "in memory too", build))
+    replaced = build_sink("jsonl://host/xyz", RECORDS)
+    assert made == ["abc", "xyz"] and replaced.name == "mem:xyz"
+
 
 PLUGIN = '''
 """A third-party sink scheme: counts events into a file named by the URL."""
@@ -167,6 +172,7 @@ def build(url, records):
 
 
 SCHEME = SinkScheme("countfile", "countfile:PATH", "the number of events, in a file", build)
+SHADOW = SinkScheme("jsonl", "jsonl:PATH", "a count in place of the events", build)
 '''
 
 
@@ -177,7 +183,7 @@ def test_a_package_adds_a_scheme_through_the_entry_point(tmp_path: Path) -> None
     (site / "doge_countfile.py").write_text(textwrap.dedent(PLUGIN))
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: doge-countfile\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        "[doge_datagen.sinks]\ncountfile = doge_countfile:SCHEME\n"
+        "[doge_datagen.sinks]\ncountfile = doge_countfile:SCHEME\njsonl = doge_countfile:SHADOW\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     command = [sys.executable, "-m", "doge_datagen", "demo"]
@@ -195,3 +201,7 @@ def test_a_package_adds_a_scheme_through_the_entry_point(tmp_path: Path) -> None
     assert run.returncode == 0, run.stderr
     lines = (tmp_path / "all.jsonl").read_text().splitlines()
     assert len(lines) > 0 and count.read_text() == str(len(lines))
+    # The entry point named "jsonl" does not replace the built-in scheme: the events are
+    # written as JSON lines, and the help does not offer the shadow.
+    assert all("event" in json.loads(line) for line in lines)
+    assert "a count in place of the events" not in shown.stdout
