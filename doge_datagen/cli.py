@@ -793,6 +793,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.metrics = None
+    if getattr(args, "workers", None) is not None and getattr(args, "dask", None) is None:
+        # Shards in local processes: their server starts now, and gets ready while this
+        # process builds the model.
+        from doge_datagen.distributed import start_process_server
+
+        start_process_server(demo_model)
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "log_level", None):
         # The command is an application: it may configure logging (the library never does).

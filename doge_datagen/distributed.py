@@ -52,13 +52,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from doge_datagen import engine, validators
+from doge_datagen import engine, process_server, validators
 from doge_datagen.errors import ConfigurationError, ShardError
 from doge_datagen.model import DataOnlineGenerator
 from doge_datagen.shards import Shard, running, split
 from doge_datagen.summary import RunSummary
 
-__all__ = ["BACKENDS", "load_build", "run_sharded"]
+__all__ = ["BACKENDS", "load_build", "run_sharded", "start_process_server"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -297,16 +297,22 @@ def _process_main(job: _Job, stop: Any, connection: Any) -> None:
 def _context(build: Build) -> Any:
     """``forkserver`` where there is one (each shard's process is forked from a server that
     has imported doge-datagen and the model's module once), else ``spawn``."""
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        preload = ["doge_datagen.distributed"]
-        module = _module_of(build)
-        if module is not None:
-            preload.append(module)  # takes effect when this process starts its server
-        context.set_forkserver_preload(preload)
-        return context
-    return multiprocessing.get_context("spawn")
+    module = _module_of(build)
+    return process_server.context([] if module is None else [module])
+
+
+def start_process_server(build: Build) -> None:
+    """Start, in the background, the server that forks the ``"processes"`` backend's shards,
+    having imported doge-datagen and ``build``'s module; return at once.
+
+    That server is a new interpreter: it takes about 0.1 s to be ready, which a run of a
+    second or two would otherwise wait for before its first shard starts. Called early, it
+    gets ready while this process goes on (:mod:`doge_datagen.process_server`). Optional:
+    :func:`run_sharded` starts the server when it is not running, and later runs in this
+    process reuse it.
+    """
+    module = _module_of(build)
+    process_server.start([] if module is None else [module])
 
 
 def _module_of(build: Build) -> Optional[str]:
@@ -704,6 +710,8 @@ def run_sharded(
                 "defined at the top level of a module, or a 'module:function' string"
             ) from exc
 
+    if backend == "processes":
+        start_process_server(build)  # ready while the coordinator builds its copy below
     # The coordinator's own copy of the model: its size, seed and start, resolved once.
     model = _build(build)
     if subjects_num is not None:

@@ -387,3 +387,107 @@ def test_cli_refuses_what_a_sharded_run_cannot_do(tmp_path):
     assert out.returncode != 0 and "--rate is not available with --workers" in out.stderr
     out = cli("demo", "--workers", "0")
     assert out.returncode == 2 and "at least 1" in out.stderr
+
+
+# -- the workers' server ----------------------------------------------------------------------
+
+START_EARLY = """
+import sys
+from doge_datagen import process_server
+
+seen = []
+start = process_server.start
+
+
+def spy(modules=()):
+    seen.append((sorted(m for m in sys.modules if m.startswith("doge_datagen.")), list(modules)))
+    start(modules)
+
+
+if __name__ == "__main__":  # a shard's process imports this module again
+    process_server.start = spy
+    sys.argv = ["doge-datagen", *sys.argv[1:]]
+    from doge_datagen.__main__ import main
+
+    status = main()
+    print("STARTED", seen, file=sys.stderr)
+    sys.exit(status)
+"""
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+                    reason="shards are spawned where there is no forkserver")  # fmt: skip
+def test_the_command_starts_the_workers_server_before_it_imports_the_engine(tmp_path):
+    script = tmp_path / "start_early.py"
+    script.write_text(START_EARLY)
+    argv = ("--subjects", "300", "--ticks", "30", "--seed", "4", "--timestamp-start", "0")
+    out = subprocess.run(
+        [sys.executable, str(script), "demo", "--sink", f"jsonl:{tmp_path / 'ev.jsonl'}",
+         "--workers", "2", "--no-progress", *argv],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    started = out.stderr.split("STARTED ", 1)[1]
+    first_imported, preload = eval(started)[0]  # noqa: S307 - our own repr
+    # The first start came before the engine, the model or the command line was imported.
+    assert "doge_datagen.engine" not in first_imported
+    assert "doge_datagen.cli" not in first_imported
+    assert preload == ["doge_datagen.cli"]
+    # ... and the run it served is the run of one process.
+    assert jsonl_rows(str(tmp_path / "ev-*-of-00002.jsonl")) == single_run_rows(tmp_path, *argv)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["demo", "--workers", "2"], True),
+        (["run", "m:f", "--workers=3"], True),
+        (["demo", "--workers", "2", "--dask", "local"], False),
+        (["demo", "--dask=tcp://h:8786"], False),
+        (["demo", "--subjects", "10"], False),
+    ],
+)
+def test_the_command_guesses_local_workers_from_its_words(argv, expected):
+    from doge_datagen.__main__ import _local_workers
+
+    assert _local_workers(argv) is expected
+
+
+SERVER_CHILDREN = """
+import os, sys, time
+from doge_datagen import process_server
+
+process_server.start(["json"])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    commands = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid():
+            commands.append(command)
+    if any("forkserver" in c for c in commands):
+        break
+    time.sleep(0.05)
+print(repr(commands))
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads the process table in /proc"
+)
+def test_the_workers_server_starts_in_the_background_with_what_shards_import(tmp_path):
+    script = tmp_path / "children.py"
+    script.write_text(SERVER_CHILDREN)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    (server,) = [c for c in eval(out.stdout) if "forkserver" in c]  # noqa: S307
+    for module in ("doge_datagen.distributed", "doge_datagen.sinks.registry", "json"):
+        assert repr(module) in server, (module, server)

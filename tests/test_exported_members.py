@@ -1,6 +1,8 @@
 """The public surface: the documented names, lazily resolved, and the original module paths."""
 
 import importlib
+import subprocess
+import sys
 
 import doge_datagen
 
@@ -135,3 +137,23 @@ def test_the_sinks_package_resolves_its_names_lazily():
         assert getattr(sinks, name) is not None, name
     for name in set(sinks.__all__) & set(doge_datagen.__all__):
         assert getattr(sinks, name) is getattr(doge_datagen, name), name
+
+
+def test_importing_the_package_imports_nothing_else_until_a_name_is_used():
+    code = (
+        "import sys, doge_datagen\n"
+        "print(sorted(m for m in sys.modules if m.startswith('doge_datagen')))\n"
+        "print(doge_datagen.doge.DataOnlineGenerator is doge_datagen.DataOnlineGenerator)\n"
+        "print('doge_datagen.engine' in sys.modules)\n"
+        "try:\n"
+        "    doge_datagen.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "['doge_datagen']",
+        "True",
+        "True",
+        "module 'doge_datagen' has no attribute 'no_such_name'",
+    ]
