@@ -174,7 +174,8 @@ def run(subjects: int, ticks: int, workers: int = 2, rounds: int = 5) -> List[Ro
             tmp,
             rounds,
         )
-        rows.append(ceiling(["demo", "--timestamp-start", "0", *size], subjects, workers, tmp, rounds))
+        demo_size = ["demo", "--timestamp-start", "0", *size]
+        rows.append(ceiling(demo_size, subjects, workers, tmp, rounds))
     load = os.getloadavg()
     print(
         f"load average during the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr

@@ -798,7 +798,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # process builds the model.
         from doge_datagen.distributed import start_process_server
 
-        start_process_server(demo_model)
+        start_process_server("doge_datagen.cli:demo_model")
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "log_level", None):
         # The command is an application: it may configure logging (the library never does).

@@ -39,7 +39,6 @@ shard's events): the run fails with a :class:`ShardError` that says so.
 import importlib
 import importlib.util
 import logging
-import multiprocessing
 import os
 import pickle
 import signal

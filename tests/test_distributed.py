@@ -454,13 +454,15 @@ def test_the_command_guesses_local_workers_from_its_words(argv, expected):
 
 
 SERVER_CHILDREN = """
-import os, sys, time
-from doge_datagen import process_server
+import functools, os, sys, time
 
-process_server.start(["json"])
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    commands = []
+sys.path.insert(0, "tests")
+import shard_models
+from doge_datagen.distributed import run_sharded, start_process_server
+
+
+def children():
+    found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -469,25 +471,36 @@ while time.monotonic() < deadline:
                 command = f.read().replace(b"\\0", b" ").decode()
         except (OSError, ValueError, IndexError):
             continue
-        if parent == os.getpid():
-            commands.append(command)
-    if any("forkserver" in c for c in commands):
-        break
-    time.sleep(0.05)
-print(repr(commands))
+        if parent == os.getpid() and "forkserver" in command:
+            found[int(pid)] = command
+    return found
+
+
+if __name__ == "__main__":
+    build = functools.partial(shard_models.memory, 50, 3)
+    start_process_server(build)  # returns at once; the server starts in the background
+    deadline = time.monotonic() + 60
+    while not children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = children()
+    summary = run_sharded(build, shards=2)
+    print(repr((before, children(), summary.events)))
 """
 
 
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the process table in /proc"
 )
-def test_the_workers_server_starts_in_the_background_with_what_shards_import(tmp_path):
+def test_the_workers_server_starts_in_the_background_and_later_runs_reuse_it(tmp_path):
     script = tmp_path / "children.py"
     script.write_text(SERVER_CHILDREN)
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert out.returncode == 0, out.stderr
-    (server,) = [c for c in eval(out.stdout) if "forkserver" in c]  # noqa: S307
-    for module in ("doge_datagen.distributed", "doge_datagen.sinks.registry", "json"):
+    before, after, events = eval(out.stdout)  # noqa: S307 - our own repr
+    (server,) = before.values()
+    for module in ("doge_datagen.distributed", "doge_datagen.sinks.registry", "shard_models"):
         assert repr(module) in server, (module, server)
+    assert after == before  # the run's shards were forked from that same server
+    assert events > 0
