@@ -1,9 +1,12 @@
 """Two workers against one process: the banking model at 200,000 subjects x 1,440 ticks, into
 JSON Lines (parts) and into a counting sink.
 
-    python bench/bench_sharded.py [--subjects 200000] [--ticks 1440] [--workers 2] [--rounds 5]
+    python bench/bench_sharded.py [--subjects 200000] [--ticks 1440] [--workers 2] [--rounds 9]
 
-Both sides are the ``doge-datagen`` command, run alternately, best of ``--rounds``:
+Both sides are the ``doge-datagen`` command, run one right after the other, ``--rounds``
+times. Each round gives a ratio of the two (this machine's speed drifts over tens of seconds,
+which a ratio of two neighbouring runs cancels); the figure is the median of the rounds'
+ratios, shown with the median times:
 ``demo --sink jsonl:PATH`` against ``demo --sink jsonl:PATH --workers 2``, and ``run
 bench_sharded.py:counting_model`` with and without ``--workers 2``. Both sides write the same
 events (checked). Each command is timed twice:
@@ -25,6 +28,7 @@ import argparse
 import glob
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,20 +85,20 @@ def reported(output: str) -> Tuple[int, float]:
 def compare(
     name: str, one: List[str], many: List[str], cwd: str, rounds: int, check: bool = False
 ) -> List[Row]:
-    run_one = run_many = end_one = end_many = float("inf")
+    runs: List[Tuple[float, float]] = []  # (one process, workers): the run, as reported
+    ends: List[Tuple[float, float]] = []  # the same commands, end to end
     events = (0, 0)
     for _ in range(rounds):
-        took, (out_one,) = timed_commands([one], cwd)
-        end_one = min(end_one, took)
+        end_one, (out_one,) = timed_commands([one], cwd)
         if check:
             lines_one = _count_lines(glob.glob(os.path.join(cwd, "one.jsonl")))
-        took, (out_many,) = timed_commands([many], cwd)
-        end_many = min(end_many, took)
+        end_many, (out_many,) = timed_commands([many], cwd)
         (events_one, seconds_one), (events_many, seconds_many) = (
             reported(out_one),
             reported(out_many),
         )
-        run_one, run_many = min(run_one, seconds_one), min(run_many, seconds_many)
+        runs.append((seconds_one, seconds_many))
+        ends.append((end_one, end_many))
         events = (events_one, events_many)
         if check:
             lines_many = _count_lines(glob.glob(os.path.join(cwd, "many-*-of-*.jsonl")))
@@ -103,15 +107,18 @@ def compare(
     if events[0] != events[1]:
         raise RuntimeError(f"{name}: {events[0]} events in one process, {events[1]} sharded")
     return [
-        _row(f"{name}: the run", run_many, run_one, events[0], ">= 1.7x", 1.7),
-        _row(f"{name}: end to end", end_many, end_one, events[0], "(see the last row)", None),
+        _row(f"{name}: the run", runs, events[0], ">= 1.7x", 1.7),
+        _row(f"{name}: end to end", ends, events[0], "(see the last row)", None),
     ]
 
 
 def _row(
-    name: str, ours: float, reference: float, events: int, target: str, at_least: "float | None"
+    name: str, pairs: List[Tuple[float, float]], events: int, target: str, at_least: "float | None"
 ) -> Row:
-    ratio = reference / ours
+    """Median times, and the median of the rounds' ratios (reference / ours)."""
+    reference = statistics.median(one for one, _ in pairs)
+    ours = statistics.median(many for _, many in pairs)
+    ratio = statistics.median(one / many for one, many in pairs)
     return (
         name,
         f"{ours:.2f}s ({events / ours:,.0f} ev/s)",
@@ -130,19 +137,17 @@ def ceiling(base: List[str], subjects: int, workers: int, cwd: str, rounds: int)
     parts = [
         [*base, "--subjects", str(part), "--sink", f"jsonl:part{k}.jsonl"] for k in range(workers)
     ]
-    best_whole = best_parts = float("inf")
-    for _ in range(rounds):
-        best_whole = min(best_whole, timed_commands([whole], cwd)[0])
-        best_parts = min(best_parts, timed_commands(parts, cwd)[0])
-    ratio = best_whole / best_parts
-    return (
+    pairs = [
+        (timed_commands([whole], cwd)[0], timed_commands(parts, cwd)[0]) for _ in range(rounds)
+    ]
+    row = _row(
         f"ceiling, end to end: {workers} separate demos of {part:,} subjects side by side vs one",
-        f"{best_parts:.2f}s",
-        f"{best_whole:.2f}s",
-        ratio,
+        pairs,
+        1,
         "(a bound)",
-        True,
+        None,
     )
+    return (row[0], row[1].split(" ")[0], row[2].split(" ")[0], *row[3:])
 
 
 def _count_lines(paths: List[str]) -> int:
@@ -153,7 +158,7 @@ def _count_lines(paths: List[str]) -> int:
     return total
 
 
-def run(subjects: int, ticks: int, workers: int = 2, rounds: int = 5) -> List[Row]:
+def run(subjects: int, ticks: int, workers: int = 2, rounds: int = 9) -> List[Row]:
     size = ["--ticks", str(ticks), "--seed", "1", "--no-progress"]
     rows: List[Row] = []
     with tempfile.TemporaryDirectory(prefix="doge-bench-sharded-") as tmp:
@@ -190,7 +195,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=200_000)
     parser.add_argument("--ticks", type=int, default=1_440)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     print_table(run(args.subjects, args.ticks, args.workers, args.rounds))
 
