@@ -309,6 +309,46 @@ def test_a_buffering_sink_is_flushed_while_a_fast_run_goes_on(tmp_path) -> None:
     assert len(path.read_text().splitlines()) == 400
 
 
+class _PollWatcher(EventSink):
+    """A sink whose poll() notes which subject ``datagen.random`` was keyed to then."""
+
+    def __init__(self) -> None:
+        self.datagen: Any = None
+        self.at_poll: List[Any] = []
+        self.events = 0
+
+    def collect(self, timestamp: int, subject: Any, transition: Any) -> None:
+        self.events += 1
+        if self.events % 10 == 0:
+            time.sleep(0.001)  # so that the loop's polls (at most every 10 ms) come
+
+    def poll(self) -> None:
+        self.at_poll.append(self.datagen.random._i)
+
+
+def test_between_ticks_and_after_the_run_datagen_random_is_keyed_to_nobody() -> None:
+    """The C loop leaves a tick's last subject keyed until something else runs: the sinks'
+    polls between ticks, and whatever follows the run, find ``datagen.random`` unkeyed."""
+    datagen, _ = ping_pong(8, 600)
+    watcher = _PollWatcher()
+    watcher.datagen = datagen
+    for transition in datagen.transitions:
+        transition.event_sinks = [watcher]
+    keyed_in_events: List[Any] = []
+
+    def note(subject: Any, transition: Any) -> bool:
+        keyed_in_events.append(datagen.random._i)
+        return True
+
+    datagen.transitions[0].action_callback = note
+    datagen.start()
+    assert engine.Run(datagen, 0, 1, 0)._fast_loop(0, 600) is not None  # the C loop ran it
+    assert watcher.events > 100 and len(watcher.at_poll) > 3
+    assert set(watcher.at_poll) == {None}
+    assert datagen.random._i is None
+    assert None not in keyed_in_events and len(set(keyed_in_events)) == 8  # keyed in events
+
+
 def test_a_profiled_run_without_end_agrees(monkeypatch) -> None:
     """Profiled states in a run without a tick limit (segments made as the run goes on),
     stopped from a callback."""
