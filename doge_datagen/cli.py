@@ -794,8 +794,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     args.metrics = None
     if getattr(args, "workers", None) is not None and getattr(args, "dask", None) is None:
-        # Shards in local processes: their server starts now, and gets ready while this
-        # process builds the model.
+        # Shards in local processes: their server starts now (if `python -m doge_datagen`
+        # has not started it already), and gets ready while this process builds the model.
+        # The shards' builds (demo_model, run_model) are functions of this module.
         from doge_datagen.distributed import start_process_server
 
         start_process_server("doge_datagen.cli:demo_model")
