@@ -34,40 +34,21 @@ __version__ = "1.0.0"
 # Public name -> module that defines it, imported on first access (PEP 562). Nothing is
 # imported with the package itself: ``python -m doge_datagen`` can then start a sharded run's
 # workers before it imports the engine (see doge_datagen.__main__), and
-# ``from doge_datagen import X`` costs what X needs.
+# ``from doge_datagen import X`` costs what X needs. The sinks among __all__ come from
+# doge_datagen.sinks, whose own table says which module defines each.
 _LAZY: Dict[str, str] = {
     "ConfigurationError": "doge_datagen.errors",
-    "CountingSink": "doge_datagen.sinks.memory",
     "DataOnlineGenerator": "doge_datagen.model",
+    "DataOnlineGeneratorGrapher": "doge_datagen.graph",
     "DeliveryError": "doge_datagen.errors",
     "DogeError": "doge_datagen.errors",
     "EventSink": "doge_datagen.model",
-    "InMemorySink": "doge_datagen.sinks.memory",
-    "PrintingSink": "doge_datagen.sinks.printing",
     "RecordError": "doge_datagen.errors",
     "RunSummary": "doge_datagen.summary",
     "SinkCloseError": "doge_datagen.errors",
     "Subject": "doge_datagen.model",
     "SubjectFactory": "doge_datagen.model",
     "Transition": "doge_datagen.model",
-    "DataOnlineGeneratorGrapher": "doge_datagen.graph",
-    "DbSink": "doge_datagen.sinks.db",
-    "DbSinkFactory": "doge_datagen.sinks.db",
-    "FileSink": "doge_datagen.sinks.file",
-    "FileSinkFactory": "doge_datagen.sinks.file",
-    "KafkaAvroSinkFactory": "doge_datagen.sinks.kafka_avro",
-    "KafkaSink": "doge_datagen.sinks.kafka",
-    "KafkaSinkFactory": "doge_datagen.sinks.kafka",
-    "MqttSink": "doge_datagen.sinks.mqtt",
-    "MqttSinkFactory": "doge_datagen.sinks.mqtt",
-    "NatsSink": "doge_datagen.sinks.nats_jetstream",
-    "NatsSinkFactory": "doge_datagen.sinks.nats_jetstream",
-    "ParquetSink": "doge_datagen.sinks.parquet",
-    "ParquetSinkFactory": "doge_datagen.sinks.parquet",
-    "RabbitMQSink": "doge_datagen.sinks.rabbitmq",
-    "RabbitMQSinkFactory": "doge_datagen.sinks.rabbitmq",
-    "RedisStreamSink": "doge_datagen.sinks.redis_stream",
-    "RedisStreamSinkFactory": "doge_datagen.sinks.redis_stream",
 }
 
 __all__ = [
@@ -109,6 +90,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
+    if module is None and name in __all__:
+        module = "doge_datagen.sinks"  # a sink: resolved there
     if module is None:
         if not name.startswith("__"):
             # A submodule that nothing has imported yet (``doge_datagen.doge`` after a bare
@@ -125,4 +108,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> Any:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(__all__))

@@ -296,8 +296,7 @@ def _process_main(job: _Job, stop: Any, connection: Any) -> None:
 def _context(build: Build) -> Any:
     """``forkserver`` where there is one (each shard's process is forked from a server that
     has imported doge-datagen and the model's module once), else ``spawn``."""
-    module = _module_of(build)
-    return process_server.context([] if module is None else [module])
+    return process_server.context(_modules_of(build))
 
 
 def start_process_server(build: Build) -> None:
@@ -310,8 +309,13 @@ def start_process_server(build: Build) -> None:
     :func:`run_sharded` starts the server when it is not running, and later runs in this
     process reuse it.
     """
+    process_server.start(_modules_of(build))
+
+
+def _modules_of(build: Build) -> List[str]:
+    """What the workers' server should import for ``build``: its module, if it has one."""
     module = _module_of(build)
-    process_server.start([] if module is None else [module])
+    return [] if module is None else [module]
 
 
 def _module_of(build: Build) -> Optional[str]:
