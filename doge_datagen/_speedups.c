@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -99,13 +100,49 @@ file_under(PyObject *due, PyObject *at, PyObject *index)
     return failed;
 }
 
-/* rng.name = value: straight into the instance dict when that is all setattr would do. */
-static inline int
-set_key(PyObject *rng, PyObject *rng_dict, PyObject *name, PyObject *value)
+/* -- datagen.random's keys, in its instance slots ---------------------------------------------
+ *
+ * The engine keys datagen.random at every event (the subject, a fresh stream) and every busy
+ * tick (the tick), and randint reads the keys at every draw: SubjectRandom keeps them in
+ * __slots__, which C reads and writes at a fixed offset in the object instead of through a
+ * dict. key_slots() finds the offsets, and only where a store is all that setattr would do
+ * (default __setattr__, each name a writable object slot); anything else (a subclass that makes
+ * a key a property, another generator) goes through setattr and getattr. */
+
+/* The offsets of the instance slots `names` of `type` into `offsets`: 1 if every name is a
+ * plain writable object slot and the type sets attributes the default way, else 0. */
+static int
+key_slots(PyTypeObject *type, PyObject *const *names, int count, Py_ssize_t *offsets)
 {
-    if (rng_dict != NULL)
-        return PyDict_SetItem(rng_dict, name, value);
-    return PyObject_SetAttr(rng, name, value);
+    if (type->tp_setattro != PyObject_GenericSetAttr)
+        return 0;
+    for (int n = 0; n < count; n++) {
+        PyObject *attr = _PyType_Lookup(type, names[n]);
+        if (attr == NULL || Py_TYPE(attr) != &PyMemberDescr_Type)
+            return 0;
+        PyMemberDef *member = ((PyMemberDescrObject *)attr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY))
+            return 0;
+        offsets[n] = member->offset;
+    }
+    return 1;
+}
+
+/* The object in the slot at `offset` of `obj` (borrowed; NULL when the slot is empty). */
+static inline PyObject *
+slot_get(PyObject *obj, Py_ssize_t offset)
+{
+    return *(PyObject **)((char *)obj + offset);
+}
+
+static inline void
+slot_set(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    PyObject **slot = (PyObject **)((char *)obj + offset);
+    PyObject *old = *slot;
+    Py_INCREF(value);
+    *slot = value;
+    Py_XDECREF(old);
 }
 
 /* The instance dict of `obj` if storing `names` there is what setattr does (plain
@@ -441,7 +478,8 @@ sort_indices(Py_ssize_t *items, Py_ssize_t n, Vec *scratch)
 
 typedef struct {
     PyObject *due, *pending, *subjects, *counts, *vetoes, *rng, *model, *where, *key_obj;
-    PyObject *rng_dict;   /* rng's __dict__ when setting its keys is a plain store, else NULL */
+    int rng_slots;        /* 1: rng's keys (_i, _s, _t, _tb) are the slots at rng_offsets */
+    Py_ssize_t rng_offsets[4];
     Calendar *cal;        /* where run_ticks files subjects; NULL: straight into `due` */
     /* The instance dicts of the profiled states' timelines seen in this call (a model has a
      * few): looked up once, not at every draw. Strong references, dropped by loop_release. */
@@ -857,6 +895,20 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
 
 /* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
  * move drawn. */
+enum { KEY_I, KEY_S, KEY_T, KEY_TB };
+static PyObject **const key_names[4] = {&str_i, &str_s, &str_t, &str_tb};
+
+/* datagen.random's key `k` (KEY_I ...) = value. */
+static inline int
+set_key(Loop *L, int k, PyObject *value)
+{
+    if (L->rng_slots) {
+        slot_set(L->rng, L->rng_offsets[k], value);
+        return 0;
+    }
+    return PyObject_SetAttr(L->rng, *key_names[k], value);
+}
+
 static int
 run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, long long tick,
            PyObject *ts_obj, long long timestamp)
@@ -864,8 +916,7 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
     long long following = tick + 1;
     PyObject *upcoming = NULL;  /* (only used when filing into the dict) */
     int status = -1;
-    if (set_key(L->rng, L->rng_dict, str_t, tick_obj) < 0 ||
-        set_key(L->rng, L->rng_dict, str_tb, Py_None) < 0)
+    if (set_key(L, KEY_T, tick_obj) < 0 || set_key(L, KEY_TB, Py_None) < 0)
         goto done;
     uint64_t tick_key = L->key + (uint64_t)following * GOLDEN;
     PyObject **pending_items = ((PyListObject *)L->pending)->ob_item;
@@ -905,8 +956,7 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
         PyObject *table = PyTuple_GET_ITEM(move, 3);
         int step = -1;
         /* datagen.random draws from this subject's stream at this tick. */
-        if (set_key(L->rng, L->rng_dict, str_i, index) < 0 ||
-            set_key(L->rng, L->rng_dict, str_s, Py_None) < 0)
+        if (set_key(L, KEY_I, index) < 0 || set_key(L, KEY_S, Py_None) < 0)
             goto fail;
         int happens = 1;
         if (callback != Py_None) {
@@ -962,13 +1012,13 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
     status = 0;
 done:
     if (status == 0) {
-        if (set_key(L->rng, L->rng_dict, str_i, Py_None) < 0)
+        if (set_key(L, KEY_I, Py_None) < 0)
             status = -1;
     }
     else {
         PyObject *exc_type, *exc_value, *exc_tb;
         PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-        if (set_key(L->rng, L->rng_dict, str_i, Py_None) < 0)
+        if (set_key(L, KEY_I, Py_None) < 0)
             PyErr_Clear();
         PyErr_Restore(exc_type, exc_value, exc_tb);
     }
@@ -1101,7 +1151,7 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     PyObject *timestamp_obj = NULL;  /* of the last busy tick */
     PyObject *keys[4] = {str_i, str_s, str_t, str_tb};
-    L.rng_dict = plain_dict(L.rng, keys, 4);
+    L.rng_slots = key_slots(Py_TYPE(L.rng), keys, 4, L.rng_offsets);
     /* model._stopping, read at every tick (stop() sets it), straight from the model's dict
      * when it is a plain attribute there. */
     PyObject *model_dict = plain_dict(L.model, &str_stopping, 1);
@@ -1257,7 +1307,6 @@ out:
     cal_free(&cal);
     loop_release(&L);
     Py_XDECREF(timestamp_obj);
-    Py_XDECREF(L.rng_dict);
     Py_XDECREF(model_dict);
     return result;
 }
@@ -1340,7 +1389,7 @@ call_fallback(PyObject *self, PyObject *const *args)
 }
 
 /* randint(a, b) while the engine keys the generator to a subject and tick: the same draws as
- * SubjectRandom.randint, with the keys read from and written to the instance dict. */
+ * SubjectRandom.randint, with the keys read from and written to its slots. */
 static PyObject *
 stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1355,59 +1404,49 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long b = PyLong_AsLongLongAndOverflow(args[1], &overflow_b);
     if (overflow_a || overflow_b || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
         return call_fallback(self, args);
+    enum { I, S, T, TB, BASE, GAUSS };
     PyObject *keys[6] = {str_i, str_s, str_t, str_tb, str_base, str_gauss_next};
-    PyObject *dict = plain_dict(self, keys, 6);
-    if (dict == NULL)
+    Py_ssize_t at[6];
+    if (!key_slots(Py_TYPE(self), keys, 6, at))
         return call_fallback(self, args);
-    PyObject *result = NULL;
-    PyObject *index = PyDict_GetItemWithError(dict, str_i);
-    if (index == NULL || index == Py_None) {
-        Py_DECREF(dict);
-        return PyErr_Occurred() ? NULL : call_fallback(self, args);
-    }
+    PyObject *index = slot_get(self, at[I]);
+    if (index == NULL || index == Py_None)
+        return call_fallback(self, args);
     uint64_t n = (uint64_t)b - (uint64_t)a + 1;
     int shift = __builtin_clzll(n);
     uint64_t s;
-    PyObject *position = PyDict_GetItemWithError(dict, str_s);
-    if (position == NULL && PyErr_Occurred())
-        goto done;
+    PyObject *position = slot_get(self, at[S]);
     if (position == NULL || position == Py_None) {
         /* A fresh event starts with no Gaussian value held back from someone else's draws. */
-        if (PyDict_SetItem(dict, str_gauss_next, Py_None) < 0)
-            goto done;
+        slot_set(self, at[GAUSS], Py_None);
         uint64_t tb, i;
-        PyObject *tick_base = PyDict_GetItemWithError(dict, str_tb);
-        if (tick_base == NULL && PyErr_Occurred())
-            goto done;
+        PyObject *tick_base = slot_get(self, at[TB]);
         if (tick_base == NULL || tick_base == Py_None) {
-            PyObject *base = PyDict_GetItemWithError(dict, str_base);
-            PyObject *tick = base ? PyDict_GetItemWithError(dict, str_t) : NULL;
+            PyObject *base = slot_get(self, at[BASE]);
+            PyObject *tick = slot_get(self, at[T]);
             uint64_t base_value, tick_value;
-            if (tick == NULL) {
-                if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_AttributeError, "the stream is not keyed");
-                goto done;
+            if (base == NULL || tick == NULL) {
+                PyErr_SetString(PyExc_AttributeError, "the stream is not keyed");
+                return NULL;
             }
             if (as_u64(base, &base_value) < 0 || as_u64(tick, &tick_value) < 0)
-                goto done;
+                return NULL;
             tb = base_value + (tick_value + 2) * SPREAD_T;
             PyObject *stored = PyLong_FromUnsignedLongLong(tb);
             if (stored == NULL)
-                goto done;
-            int failed = PyDict_SetItem(dict, str_tb, stored);
+                return NULL;
+            slot_set(self, at[TB], stored);
             Py_DECREF(stored);
-            if (failed < 0)
-                goto done;
         }
         else if (as_u64(tick_base, &tb) < 0)
-            goto done;
+            return NULL;
         if (as_u64(index, &i) < 0)
-            goto done;
+            return NULL;
         s = tb + i * SPREAD_I;
     }
     else {
         if (as_u64(position, &s) < 0)
-            goto done;
+            return NULL;
         s += GOLDEN;
     }
     for (;;) {
@@ -1417,19 +1456,13 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (r < n) {
             PyObject *stored = PyLong_FromUnsignedLongLong(s);
             if (stored == NULL)
-                goto done;
-            int failed = PyDict_SetItem(dict, str_s, stored);
+                return NULL;
+            slot_set(self, at[S], stored);
             Py_DECREF(stored);
-            if (failed < 0)
-                goto done;
-            result = PyLong_FromLongLong((long long)((uint64_t)a + r));
-            goto done;
+            return PyLong_FromLongLong((long long)((uint64_t)a + r));
         }
         s += GOLDEN;
     }
-done:
-    Py_DECREF(dict);
-    return result;
 }
 
 static PyMethodDef stream_randint_def = {

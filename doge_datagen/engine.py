@@ -252,10 +252,13 @@ def _deliver_rest(
 class _Unkeyed:
     """Takes the engine's keys when ``datagen.random`` was replaced by another generator."""
 
-    _i: Optional[int] = None
-    _s: Optional[int] = None
-    _t: int = CREATE_TICK
-    _tb: Optional[int] = None
+    __slots__ = ("_i", "_s", "_t", "_tb")  # as SubjectRandom's: the C loop sets them in place
+
+    def __init__(self) -> None:
+        self._i: Optional[int] = None
+        self._s: Optional[int] = None
+        self._t: int = CREATE_TICK
+        self._tb: Optional[int] = None
 
     def at_tick(self, tick: int) -> None:
         pass

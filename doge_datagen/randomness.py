@@ -50,7 +50,12 @@ class SubjectRandom(random.Random):
     that ``(seed, global index, tick)`` stream, from its start.
     """
 
-    # random.Random instances carry a __dict__ (gauss_next), so these are plain attributes.
+    # The engine sets the keys at every event and busy tick, and every draw reads them: in
+    # slots, the C loop and randint reach them at a fixed place in the object instead of
+    # through the instance dict. (gauss_next, random.Random's own, is one too, so that a fresh
+    # event can clear it as cheaply.)
+    __slots__ = ("_i", "_t", "_s", "_key", "_base", "_tb", "gauss_next")
+
     _i: Optional[int]  # the run-local index of the subject being handled, None when unkeyed
     _t: int  # its tick (CREATE_TICK while it is created)
     _s: Optional[int]  # the stream's position, None before the first draw of this event

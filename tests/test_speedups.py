@@ -270,6 +270,34 @@ def test_randint_in_c_draws_what_randint_in_python_draws(seed: int) -> None:
     assert _draws("randint", seed) == _draws("_randint_py", seed)
 
 
+def test_a_generator_whose_keys_are_properties_is_keyed_through_them(monkeypatch) -> None:
+    """The C loop and randint reach SubjectRandom's keys in its slots; a subclass that makes
+    a key a property is served through setattr and getattr instead, and draws the same."""
+    from doge_datagen import model as model_module
+    from doge_datagen.randomness import SubjectRandom
+
+    class Watched(SubjectRandom):
+        seen = 0
+
+        @property
+        def _i(self) -> Any:
+            return self._index
+
+        @_i.setter
+        def _i(self, value: Any) -> None:
+            Watched.seen += 1
+            self._index = value
+
+    build = banking(subjects_num=300, ticks_num=720, timestamp_start=0, seed=5)
+    plain = run_both(build, monkeypatch)
+    # The model's own generator, which the factory and the callbacks draw from, is a Watched.
+    monkeypatch.setattr(model_module, "SubjectRandom", Watched)
+    watched = run_both(build, monkeypatch)
+    assert Watched.seen > 2 * plain[0]["summary"][0]  # both loops set the key at each event
+    assert watched == plain
+    assert plain[0]["events"][1]  # balances were drawn
+
+
 def test_waits_beyond_the_calendar_window_agree(monkeypatch) -> None:
     """Waits of thousands of ticks (beyond the C loop's wheel of near ticks) in a long run."""
     fast, pure = run_both(
