@@ -301,3 +301,40 @@ def test_many_subjects_are_made_with_the_cyclic_collector_paused_and_it_is_resto
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_many_subjects_are_filed_under_their_first_tick_with_the_collector_paused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Filing a large population under its first ticks makes a list per tick, enough to set
+    off collections that walk the new subjects again: the collector is paused then too, and
+    on again for the run."""
+    import gc
+
+    from doge_datagen.engine import Run
+
+    filing: List[bool] = []
+    running: List[bool] = []
+    schedule_all = Run.schedule_all
+
+    def watched(self: Any, *args: Any) -> None:
+        filing.append(gc.isenabled())
+        schedule_all(self, *args)
+
+    def during_the_run(subject: Any, transition: Any) -> bool:
+        running.append(gc.isenabled())
+        return True
+
+    monkeypatch.setattr(Run, "schedule_all", watched)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        for subjects in (20_000, 50):
+            datagen = DataOnlineGenerator(["a", "b"], "a", object, subjects, 1000, 1000, seed=1)
+            datagen.add_transition("go", "a", "b", 1.0, action_callback=during_the_run)
+            datagen.start()
+            assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert filing == [False, True]  # paused to file 20,000; a small population left alone
+    assert running and all(running)  # on again for the runs
