@@ -25,7 +25,8 @@
 /* A wait this long (in ticks) is beyond any run with an end; past it the tick is a Python int. */
 #define SAFE_WAIT 4.0e18
 
-static PyObject *str_i, *str_s, *str_t, *str_tb, *str_collect, *str_stopping, *str_draw;
+static PyObject *str_i, *str_s, *str_t, *str_tb, *str_base, *str_gauss_next;
+static PyObject *str_collect, *str_stopping, *str_draw;
 static PyObject *str_ticks_done, *str_timestamp;
 
 /* What Python needs to report an error: the local subject index and the failing sink (or
@@ -109,15 +110,20 @@ file_under(PyObject *due, PyObject *at, PyObject *index)
  * (default __setattr__, each name a writable object slot); anything else (a subclass that makes
  * a key a property, another generator) goes through setattr and getattr. */
 
-/* The offsets of the instance slots `names` of `type` into `offsets`: 1 if every name is a
- * plain writable object slot and the type sets attributes the default way, else 0. */
+/* The keys: the engine sets those before ENGINE_KEYS, randint reads and writes them all. */
+enum { KEY_I, KEY_S, KEY_T, KEY_TB, ENGINE_KEYS, KEY_BASE = ENGINE_KEYS, KEY_GAUSS, N_KEYS };
+static PyObject **const key_names[N_KEYS] = {
+    &str_i, &str_s, &str_t, &str_tb, &str_base, &str_gauss_next};
+
+/* The offsets of the instance slots of the first `count` keys of `type` into `offsets`: 1 if
+ * each is a plain writable object slot and the type sets attributes the default way, else 0. */
 static int
-key_slots(PyTypeObject *type, PyObject *const *names, int count, Py_ssize_t *offsets)
+key_slots(PyTypeObject *type, int count, Py_ssize_t *offsets)
 {
     if (type->tp_setattro != PyObject_GenericSetAttr)
         return 0;
     for (int n = 0; n < count; n++) {
-        PyObject *attr = _PyType_Lookup(type, names[n]);
+        PyObject *attr = _PyType_Lookup(type, *key_names[n]);
         if (attr == NULL || Py_TYPE(attr) != &PyMemberDescr_Type)
             return 0;
         PyMemberDef *member = ((PyMemberDescrObject *)attr)->d_member;
@@ -478,8 +484,8 @@ sort_indices(Py_ssize_t *items, Py_ssize_t n, Vec *scratch)
 
 typedef struct {
     PyObject *due, *pending, *subjects, *counts, *vetoes, *rng, *model, *where, *key_obj;
-    int rng_slots;        /* 1: rng's keys (_i, _s, _t, _tb) are the slots at rng_offsets */
-    Py_ssize_t rng_offsets[4];
+    int rng_slots;        /* 1: rng's engine keys are the slots at rng_offsets */
+    Py_ssize_t rng_offsets[ENGINE_KEYS];
     Calendar *cal;        /* where run_ticks files subjects; NULL: straight into `due` */
     /* The instance dicts of the profiled states' timelines seen in this call (a model has a
      * few): looked up once, not at every draw. Strong references, dropped by loop_release. */
@@ -895,9 +901,6 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
 
 /* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
  * move drawn. */
-enum { KEY_I, KEY_S, KEY_T, KEY_TB };
-static PyObject **const key_names[4] = {&str_i, &str_s, &str_t, &str_tb};
-
 /* datagen.random's key `k` (KEY_I ...) = value. */
 static inline int
 set_key(Loop *L, int k, PyObject *value)
@@ -1150,8 +1153,7 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     L.cal = &cal;
     PyObject *result = NULL;
     PyObject *timestamp_obj = NULL;  /* of the last busy tick */
-    PyObject *keys[4] = {str_i, str_s, str_t, str_tb};
-    L.rng_slots = key_slots(Py_TYPE(L.rng), keys, 4, L.rng_offsets);
+    L.rng_slots = key_slots(Py_TYPE(L.rng), ENGINE_KEYS, L.rng_offsets);
     /* model._stopping, read at every tick (stop() sets it), straight from the model's dict
      * when it is a plain attribute there. */
     PyObject *model_dict = plain_dict(L.model, &str_stopping, 1);
@@ -1367,7 +1369,7 @@ failed:
 #define SPREAD_I UINT64_C(0xD1B54A32D192ED03)
 #define SPREAD_T UINT64_C(0xAEF17502108EF2D9)
 
-static PyObject *str_base, *str_gauss_next, *randint_fallback;
+static PyObject *randint_fallback;
 
 /* A uint64 from a Python int, modulo 2**64 (the Python code masks the same way). */
 static int
@@ -1404,26 +1406,24 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long b = PyLong_AsLongLongAndOverflow(args[1], &overflow_b);
     if (overflow_a || overflow_b || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
         return call_fallback(self, args);
-    enum { I, S, T, TB, BASE, GAUSS };
-    PyObject *keys[6] = {str_i, str_s, str_t, str_tb, str_base, str_gauss_next};
-    Py_ssize_t at[6];
-    if (!key_slots(Py_TYPE(self), keys, 6, at))
+    Py_ssize_t at[N_KEYS];
+    if (!key_slots(Py_TYPE(self), N_KEYS, at))
         return call_fallback(self, args);
-    PyObject *index = slot_get(self, at[I]);
+    PyObject *index = slot_get(self, at[KEY_I]);
     if (index == NULL || index == Py_None)
         return call_fallback(self, args);
     uint64_t n = (uint64_t)b - (uint64_t)a + 1;
     int shift = __builtin_clzll(n);
     uint64_t s;
-    PyObject *position = slot_get(self, at[S]);
+    PyObject *position = slot_get(self, at[KEY_S]);
     if (position == NULL || position == Py_None) {
         /* A fresh event starts with no Gaussian value held back from someone else's draws. */
-        slot_set(self, at[GAUSS], Py_None);
+        slot_set(self, at[KEY_GAUSS], Py_None);
         uint64_t tb, i;
-        PyObject *tick_base = slot_get(self, at[TB]);
+        PyObject *tick_base = slot_get(self, at[KEY_TB]);
         if (tick_base == NULL || tick_base == Py_None) {
-            PyObject *base = slot_get(self, at[BASE]);
-            PyObject *tick = slot_get(self, at[T]);
+            PyObject *base = slot_get(self, at[KEY_BASE]);
+            PyObject *tick = slot_get(self, at[KEY_T]);
             uint64_t base_value, tick_value;
             if (base == NULL || tick == NULL) {
                 PyErr_SetString(PyExc_AttributeError, "the stream is not keyed");
@@ -1435,7 +1435,7 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *stored = PyLong_FromUnsignedLongLong(tb);
             if (stored == NULL)
                 return NULL;
-            slot_set(self, at[TB], stored);
+            slot_set(self, at[KEY_TB], stored);
             Py_DECREF(stored);
         }
         else if (as_u64(tick_base, &tb) < 0)
@@ -1457,7 +1457,7 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *stored = PyLong_FromUnsignedLongLong(s);
             if (stored == NULL)
                 return NULL;
-            slot_set(self, at[S], stored);
+            slot_set(self, at[KEY_S], stored);
             Py_DECREF(stored);
             return PyLong_FromLongLong((long long)((uint64_t)a + r));
         }
