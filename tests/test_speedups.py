@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from arrival_models import MONDAY_MS
@@ -313,6 +313,24 @@ def test_waits_beyond_the_calendar_window_agree(monkeypatch) -> None:
     )
     assert fast == pure
     assert len(fast["events"][0]) > 20
+
+
+@pytest.mark.parametrize("subjects, probability", [(1500, 50.0), (6000, 30.0)])
+def test_large_ticks_run_their_subjects_in_index_order(
+    monkeypatch, subjects: int, probability: float
+) -> None:
+    """Ticks of hundreds to thousands of events, filed over many earlier ticks: the C loop
+    sorts those by digits (one pass of 11 bits, two of 7), and runs them in the order of the
+    Python loop's sort."""
+    fast, pure = run_both(
+        lambda: _pair(ping_pong(subjects, 40, probability=probability, seed=8)), monkeypatch
+    )
+    assert fast == pure
+    by_tick: Dict[int, List[int]] = {}
+    for timestamp, _, n in fast["events"][0]:
+        by_tick.setdefault(timestamp, []).append(n)
+    assert min(len(ns) for ns in by_tick.values()) > subjects / 4
+    assert all(ns == sorted(set(ns)) for ns in by_tick.values())
 
 
 def test_a_buffering_sink_is_flushed_while_a_fast_run_goes_on(tmp_path) -> None:
