@@ -488,9 +488,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="reads the process table in /proc"
-)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table in /proc")
 def test_the_workers_server_starts_in_the_background_and_later_runs_reuse_it(tmp_path):
     script = tmp_path / "children.py"
     script.write_text(SERVER_CHILDREN)
