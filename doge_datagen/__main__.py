@@ -1,7 +1,8 @@
 """``python -m doge_datagen``, and the ``doge-datagen`` command."""
 
+import os
 import sys
-from typing import Sequence
+from typing import List, Sequence
 
 
 def main() -> int:
@@ -15,7 +16,7 @@ def main() -> int:
     if _local_workers(sys.argv[1:]):
         from doge_datagen import process_server
 
-        process_server.start(["doge_datagen.cli"])
+        process_server.start(["doge_datagen.cli", *_model_of(sys.argv[1:])])
     from doge_datagen.cli import main as cli_main
 
     return cli_main()
@@ -29,6 +30,19 @@ def _local_workers(argv: Sequence[str]) -> bool:
         return any(word == option or word.startswith(option + "=") for word in argv)
 
     return given("--workers") and not given("--dask")
+
+
+def _model_of(argv: Sequence[str]) -> List[str]:
+    """The module or file of ``run MODULE:FUNCTION``, for the workers' server to load; a guess
+    from the words alone, as :func:`_local_workers` is (a wrong one loads a module the shards
+    do not need)."""
+    if len(argv) > 1 and argv[0] == "run" and not argv[1].startswith("-"):
+        from doge_datagen import loading
+
+        module = argv[1].rpartition(":")[0]
+        if module:
+            return [os.path.abspath(module) if loading.is_file(module) else module]
+    return []
 
 
 if __name__ == "__main__":  # not when a shard's process imports the main module again

@@ -14,8 +14,6 @@ standard output carries the events (``print:``, a file sink on ``/dev/stdout``).
 
 import argparse
 import functools
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -26,8 +24,9 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
+from doge_datagen import loading
 from doge_datagen.demo import STREAMS, EventLinesSink, banking_generator, event_line, event_row
-from doge_datagen.errors import DogeError
+from doge_datagen.errors import ConfigurationError, DogeError
 from doge_datagen.fit_cli import add_fit_parser
 from doge_datagen.model import DataOnlineGenerator, EventSink, RunSummary, Transition
 from doge_datagen.sinks.base import mask_url
@@ -180,32 +179,14 @@ def default_sinks(out_dir: str, builder: _SinkBuilder) -> Tuple[List[EventSink],
 
 
 def load_function(spec: str) -> Callable[..., Any]:
-    """``package.module:function`` or ``path/to/file.py:function``."""
-    module_name, sep, function_name = spec.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise UsageError(f"{spec!r}: expected MODULE:FUNCTION, e.g. my_models:build")
-    if module_name.endswith(".py") or os.sep in module_name:
-        path = os.path.abspath(module_name)
-        if not os.path.isfile(path):
-            raise UsageError(f"{spec!r}: no file {module_name!r}")
-        module_spec = importlib.util.spec_from_file_location(
-            os.path.splitext(os.path.basename(path))[0], path
-        )
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.path.insert(0, os.path.dirname(path))
-        module_spec.loader.exec_module(module)
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            raise UsageError(f"{spec!r}: cannot import module {module_name!r} ({exc})") from exc
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise UsageError(f"{spec!r}: module {module_name!r} has no function {function_name!r}")
-    return function
+    """``package.module:function`` (found from the current directory too, as ``python -m``
+    finds it) or ``path/to/file.py:function`` (:mod:`doge_datagen.loading`)."""
+    if not loading.is_file(spec.rpartition(":")[0]) and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return loading.load_function(spec)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def load_generator(spec: str) -> DataOnlineGenerator:

@@ -36,13 +36,10 @@ mid-run is not replaced by a second attempt of its shard (its sinks already hold
 shard's events): the run fails with a :class:`ShardError` that says so.
 """
 
-import importlib
-import importlib.util
 import logging
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -51,7 +48,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from doge_datagen import engine, process_server, validators
+from doge_datagen import engine, loading, process_server, validators
 from doge_datagen.errors import ConfigurationError, ShardError
 from doge_datagen.model import DataOnlineGenerator
 from doge_datagen.shards import Shard, running, split
@@ -140,35 +137,9 @@ class _Outcome:
 
 
 def load_build(spec: str) -> Callable[[], Any]:
-    """The function named by ``"package.module:function"`` or ``"path/to/file.py:function"``."""
-    module_name, sep, function_name = spec.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise ConfigurationError(f"build {spec!r}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
-    if module_name.endswith(".py") or os.sep in module_name:
-        path = os.path.abspath(module_name)
-        if not os.path.isfile(path):
-            raise ConfigurationError(f"build {spec!r}: no file {module_name!r}")
-        name = "_doge_build_" + os.path.splitext(os.path.basename(path))[0]
-        module = sys.modules.get(name)
-        if module is None or getattr(module, "__file__", None) != path:
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            assert module_spec is not None and module_spec.loader is not None
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"build {spec!r}: cannot import module {module_name!r} ({exc})"
-            ) from exc
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise ConfigurationError(
-            f"build {spec!r}: {module_name!r} has no function {function_name!r}"
-        )
-    return function
+    """The function named by ``"package.module:function"`` or ``"path/to/file.py:function"``
+    (:func:`doge_datagen.loading.load_function`)."""
+    return loading.load_function(spec)
 
 
 def _build(build: Build) -> DataOnlineGenerator:
@@ -293,15 +264,9 @@ def _process_main(job: _Job, stop: Any, connection: Any) -> None:
         connection.close()
 
 
-def _context(build: Build) -> Any:
-    """``forkserver`` where there is one (each shard's process is forked from a server that
-    has imported doge-datagen and the model's module once), else ``spawn``."""
-    return process_server.context(_modules_of(build))
-
-
 def start_process_server(build: Build) -> None:
     """Start, in the background, the server that forks the ``"processes"`` backend's shards,
-    having imported doge-datagen and ``build``'s module; return at once.
+    having imported doge-datagen and loaded ``build``'s module or file; return at once.
 
     That server is a new interpreter: it takes about 0.1 s to be ready, which a run of a
     second or two would otherwise wait for before its first shard starts. Called early, it
@@ -309,30 +274,29 @@ def start_process_server(build: Build) -> None:
     :func:`run_sharded` starts the server when it is not running, and later runs in this
     process reuse it.
     """
-    process_server.start(_modules_of(build))
+    process_server.start(_models_of(build))
 
 
-def _modules_of(build: Build) -> List[str]:
-    """What the workers' server should import for ``build``: its module, if it has one."""
-    module = _module_of(build)
-    return [] if module is None else [module]
-
-
-def _module_of(build: Build) -> Optional[str]:
-    """The importable module that defines ``build``, if any (not a file path, not __main__)."""
+def _models_of(build: Build) -> List[str]:
+    """What the workers' server should load for ``build``: the module or the file (as an
+    absolute path: the loader's name for it) that defines it, if there is one (not
+    ``__main__``, which each shard's process loads as the standard library does)."""
     if isinstance(build, str):
         module = build.rpartition(":")[0]
-        return None if module.endswith(".py") or os.sep in module else module
+        return [os.path.abspath(module) if loading.is_file(module) else module]
     function = getattr(build, "func", build)  # functools.partial
     name = getattr(function, "__module__", None)
-    return name if isinstance(name, str) and name != "__main__" else None
+    return [name] if isinstance(name, str) and name != "__main__" else []
 
 
 class _ProcessBackend:
     """One process per shard on this machine."""
 
     def __init__(self, jobs: List[_Job]) -> None:
-        context = _context(jobs[0].build)
+        # forkserver where there is one: each shard's process is forked from a server that
+        # has imported doge-datagen and loaded the model once (started here unless it runs).
+        process_server.start(_models_of(jobs[0].build))
+        context = process_server.context()
         self.stop_event = context.Event()
         self.processes: List[Any] = []
         self.connections: List[Any] = []

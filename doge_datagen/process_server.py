@@ -7,13 +7,21 @@ about 0.1 s to import them before the first shard can start, which is a tenth of
 second or two. So it is started as early as possible, and in the background: by the command
 line before it imports anything else, and by :func:`doge_datagen.distributed.run_sharded`
 before it builds its own copy of the model. This module imports nothing but
-:mod:`multiprocessing`, so that starting the server does not wait for the engine's imports.
-Where there is no ``forkserver`` (Windows), shards are spawned and there is no server to
-start.
+:mod:`multiprocessing`, :mod:`os` and :mod:`sys`, so that starting the server does not wait for the
+engine's imports. Where there is no ``forkserver`` (Windows), shards are spawned and there is no
+server to start.
+
+The model's own module or file is loaded in the server too (:mod:`doge_datagen._server_preload`),
+once, instead of once in every shard: its imports (a fake-data library, say) are then paid while
+the command goes on, not by each shard after the run has begun. It is loaded through the same
+loader as the shards use (:mod:`doge_datagen.loading`), and a model that fails to load there is
+left alone: each shard loads it again and reports the error as a run without a server would.
 """
 
 import multiprocessing
-from typing import Any, Iterable, List
+import os
+import sys
+from typing import Any, Iterable
 
 __all__ = ["context", "start"]
 
@@ -26,27 +34,53 @@ PRELOAD = (
     "doge_datagen.sinks.url_builders",
     "doge_datagen.profiles",
     "doge_datagen.timevarying",
+    # What a shard's process imports as it unpickles its job and reports back.
+    "multiprocessing.synchronize",
+    "multiprocessing.popen_forkserver",
+    # Last: loads the models named in MODELS_VARIABLE.
+    "doge_datagen._server_preload",
 )
 
+#: The environment variable that hands the server, as it starts, the models to load. Its first
+#: line is this process's ``sys.path`` (joined by ``os.pathsep``: the standard library's server
+#: keeps its own before Python 3.12), then one line per model: the part before ``:`` of a
+#: ``module:function`` or a ``file.py:function``.
+MODELS_VARIABLE = "DOGE_DATAGEN_SERVER_MODELS"
 
-def context(modules: Iterable[str] = ()) -> Any:
+
+def context() -> Any:
     """The multiprocessing context for shards: ``forkserver``, whose server imports
-    :data:`PRELOAD` and ``modules`` when it starts, where there is one; else ``spawn``."""
+    :data:`PRELOAD` when it starts, where there is one; else ``spawn``."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     server = multiprocessing.get_context("forkserver")
-    preload: List[str] = list(PRELOAD)
-    preload.extend(m for m in modules if m not in preload)
     # Takes effect when this process starts its server; a running server keeps its imports,
     # and a shard imports what the server had not.
-    server.set_forkserver_preload(preload)
+    server.set_forkserver_preload(list(PRELOAD))
     return server
 
 
-def start(modules: Iterable[str] = ()) -> None:
+def start(models: Iterable[str] = ()) -> None:
     """Start the server (see :func:`context`) in the background and return at once; nothing
-    if it runs already, or if shards are spawned."""
-    if context(modules).get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+    if it runs already, or if shards are spawned. ``models`` are modules or model files (the
+    part before ``:`` of a build's name) for the server to load as it starts."""
+    if context().get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
 
+    names = [name for name in models if name and "\n" not in name]
+    if not names:
         forkserver.ensure_running()
+        return
+    # The server inherits this process's environment when it is started, here or never:
+    # set for that moment only.
+    path = [entry for entry in sys.path if os.pathsep not in entry and "\n" not in entry]
+    before = os.environ.get(MODELS_VARIABLE)
+    os.environ[MODELS_VARIABLE] = "\n".join([os.pathsep.join(path), *names])
+    try:
+        forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ[MODELS_VARIABLE]
+        else:
+            os.environ[MODELS_VARIABLE] = before

@@ -453,6 +453,91 @@ def test_the_command_guesses_local_workers_from_its_words(argv, expected):
     assert _local_workers(argv) is expected
 
 
+LOGGED_MODEL = """
+import os
+import sys
+
+import logged_model_helper  # beside this file: the loader puts its directory on sys.path
+from doge_datagen import CountingSink, DataOnlineGenerator
+
+
+def log(what):
+    with open(os.environ["MODEL_LOG"], "a") as out:
+        out.write(f"{what} {os.getpid()}\\n")
+
+
+import multiprocessing
+
+with open("/proc/self/cmdline", "rb") as cmdline:  # a shard, forked from the server, has its
+    in_server = b"forkserver" in cmdline.read()  # command line, but a name of its own
+in_server = in_server and multiprocessing.current_process().name == "MainProcess"
+if in_server and os.environ.get("FAIL_IN_SERVER"):
+    raise RuntimeError("this model cannot load in the workers' server")
+log("load")
+
+
+def build():
+    log("build")
+    factory = logged_model_helper.Factory()
+    datagen = DataOnlineGenerator(["a", "b"], "a", factory, 40, 1000, 30, seed=5)
+    sink = CountingSink()
+    datagen.add_transition("go", "a", "b", 30, event_sinks=[sink])
+    datagen.add_transition("back", "b", "a", 30, event_sinks=[sink])
+    return datagen
+"""
+
+LOGGED_MODEL_HELPER = """
+class Factory:
+    def create(self):
+        return object()
+"""
+
+
+def logged_model(tmp_path: Path) -> Tuple[Path, dict]:
+    (tmp_path / "logged_model.py").write_text(LOGGED_MODEL)
+    (tmp_path / "logged_model_helper.py").write_text(LOGGED_MODEL_HELPER)
+    log = tmp_path / "model.log"
+    return log, dict(os.environ, MODEL_LOG=str(log))
+
+
+def pids_of(log: Path) -> Tuple[List[int], List[int]]:
+    """The processes that loaded the model's file, and those that built its model."""
+    entries = [line.split() for line in log.read_text().splitlines()]
+    return (
+        [int(pid) for what, pid in entries if what == "load"],
+        [int(pid) for what, pid in entries if what == "build"],
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/cmdline")
+@pytest.mark.parametrize("spec", ["logged_model.py:build", "logged_model:build"])
+def test_the_workers_server_loads_the_model_once_for_every_shard(tmp_path, spec):
+    log, env = logged_model(tmp_path)
+    out = cli("run", spec, "--workers", "2", "--no-progress", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    loads, builds = pids_of(log)
+    assert len(loads) == len(set(loads)) == 2  # the command, and the server: once each
+    assert len(set(builds) - set(loads)) == 2  # two shards, which did not load it themselves
+    assert len(set(loads) - set(builds)) == 1  # the server, which builds nothing
+    single = cli("run", spec, "--no-progress", cwd=tmp_path, env=env)
+    assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/cmdline")
+def test_a_model_that_fails_to_load_in_the_server_is_loaded_by_each_shard(tmp_path):
+    log, env = logged_model(tmp_path)
+    env["FAIL_IN_SERVER"] = "1"
+    out = cli(
+        "run", "logged_model.py:build", "--workers", "2", "--no-progress", cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    loads, builds = pids_of(log)
+    assert len(set(builds)) == 3  # the command and two shards ...
+    assert set(builds) <= set(loads)  # ... each of which loaded the file itself
+    single = cli("run", "logged_model.py:build", "--no-progress", cwd=tmp_path, env=env)
+    assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
+
+
 SERVER_CHILDREN = """
 import functools, os, sys, time
 
@@ -498,7 +583,7 @@ def test_the_workers_server_starts_in_the_background_and_later_runs_reuse_it(tmp
     assert out.returncode == 0, out.stderr
     before, after, events = eval(out.stdout)  # noqa: S307 - our own repr
     (server,) = before.values()
-    for module in ("doge_datagen.distributed", "doge_datagen.sinks.registry", "shard_models"):
+    for module in ("doge_datagen.distributed", "doge_datagen._server_preload"):
         assert repr(module) in server, (module, server)
     assert after == before  # the run's shards were forked from that same server
     assert events > 0
