@@ -474,10 +474,16 @@ in_server = in_server and multiprocessing.current_process().name == "MainProcess
 if in_server and os.environ.get("FAIL_IN_SERVER"):
     raise RuntimeError("this model cannot load in the workers' server")
 log("load")
+if os.environ.get("START_A_THREAD"):  # as a client library made at the top level would
+    import threading
+    import time
+
+    CLIENT = threading.Thread(target=time.sleep, args=(3600,), daemon=True)
+    CLIENT.start()
 
 
 def build():
-    log("build")
+    log("build" if "CLIENT" not in globals() or CLIENT.is_alive() else "build-without-thread")
     factory = logged_model_helper.Factory()
     datagen = DataOnlineGenerator(["a", "b"], "a", factory, 40, 1000, 30, seed=5)
     sink = CountingSink()
@@ -534,6 +540,21 @@ def test_a_model_that_fails_to_load_in_the_server_is_loaded_by_each_shard(tmp_pa
     loads, builds = pids_of(log)
     assert len(set(builds)) == 3  # the command and two shards ...
     assert set(builds) <= set(loads)  # ... each of which loaded the file itself
+    single = cli("run", "logged_model.py:build", "--no-progress", cwd=tmp_path, env=env)
+    assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/cmdline")
+def test_a_model_that_starts_threads_as_it_loads_is_loaded_by_each_shard(tmp_path):
+    log, env = logged_model(tmp_path)
+    env["START_A_THREAD"] = "1"
+    out = cli(
+        "run", "logged_model.py:build", "--workers", "2", "--no-progress", cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "build-without-thread" not in log.read_text()  # no shard got the model's objects
+    loads, builds = pids_of(log)  # without their thread: each loaded the file itself
+    assert len(set(builds)) == 3 and set(builds) <= set(loads)
     single = cli("run", "logged_model.py:build", "--no-progress", cwd=tmp_path, env=env)
     assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
 
