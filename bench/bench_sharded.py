@@ -20,9 +20,9 @@ events (checked). Each command is timed twice:
 
 The ceiling rows are the bound of each figure on this machine: the same work split over as
 many commands as ``--workers`` asks for, which share nothing (no server, no coordinator), each
-with its part of the subjects, side by side, against the whole in one command; "the run" takes their slowest summary line.
-Two processes on a virtual machine with two cores do not always get two cores' worth of work
-done, and no sharded command does better than these.
+with its part of the subjects, side by side, against the whole in one command; "the run"
+takes their slowest summary line. Two processes on a virtual machine with two cores do not
+always get two cores' worth of work done, and no sharded command does better than these.
 
 Other load on the machine lowers every ratio: ``uptime`` is printed with the figures.
 """
