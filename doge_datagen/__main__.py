@@ -1,6 +1,5 @@
 """``python -m doge_datagen``, and the ``doge-datagen`` command."""
 
-import os
 import sys
 from typing import List, Sequence
 
@@ -39,9 +38,7 @@ def _model_of(argv: Sequence[str]) -> List[str]:
     if len(argv) > 1 and argv[0] == "run" and not argv[1].startswith("-"):
         from doge_datagen import loading
 
-        module = argv[1].rpartition(":")[0]
-        if module:
-            return [os.path.abspath(module) if loading.is_file(module) else module]
+        return [loading.module_of(argv[1])]
     return []
 
 

@@ -955,8 +955,6 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
 #define PREFETCH(address, write) ((void)(address))
 #endif
 
-/* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
- * move drawn. */
 /* datagen.random's key `k` (KEY_I ...) = value. */
 static inline int
 set_key(Loop *L, int k, PyObject *value)
@@ -968,6 +966,8 @@ set_key(Loop *L, int k, PyObject *value)
     return PyObject_SetAttr(L->rng, *key_names[k], value);
 }
 
+/* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
+ * move drawn. */
 static int
 run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, long long tick,
            PyObject *ts_obj, long long timestamp)

@@ -282,8 +282,7 @@ def _models_of(build: Build) -> List[str]:
     absolute path: the loader's name for it) that defines it, if there is one (not
     ``__main__``, which each shard's process loads as the standard library does)."""
     if isinstance(build, str):
-        module = build.rpartition(":")[0]
-        return [os.path.abspath(module) if loading.is_file(module) else module]
+        return [loading.module_of(build)]
     function = getattr(build, "func", build)  # functools.partial
     name = getattr(function, "__module__", None)
     return [name] if isinstance(name, str) and name != "__main__" else []

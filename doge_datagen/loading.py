@@ -22,13 +22,20 @@ from typing import Any, Callable, Tuple
 
 from doge_datagen.errors import ConfigurationError
 
-__all__ = ["is_file", "load_function", "load_module"]
+__all__ = ["is_file", "load_function", "load_module", "module_of"]
 
 
 def is_file(module_part: str) -> bool:
     """Whether the part of a name before ``:`` names a file (``x.py``, or a path) rather than
     an importable module."""
     return module_part.endswith(".py") or os.sep in module_part
+
+
+def module_of(spec: str) -> str:
+    """What ``spec`` loads the function from, as a process can find it again: a module's name,
+    or a file's absolute path ("" for a name without one)."""
+    module_part = spec.rpartition(":")[0]
+    return os.path.abspath(module_part) if module_part and is_file(module_part) else module_part
 
 
 def split_name(spec: str) -> Tuple[str, str]:

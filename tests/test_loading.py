@@ -1,6 +1,7 @@
 """A model's build function found by name (``doge_datagen.loading``): one loader for the
 command line, the shards and the workers' server."""
 
+import os
 import sys
 
 import pytest
@@ -63,3 +64,9 @@ def test_a_bad_name_is_refused_naming_what_is_wrong(spec, words):
         loading.load_function(spec)
     for word in words:
         assert word in str(raised.value)
+
+
+def test_a_name_gives_its_module_or_its_file_as_a_path_another_process_finds():
+    assert loading.module_of("my_models.banking:build") == "my_models.banking"
+    assert loading.module_of("models/bank.py:build") == os.path.abspath("models/bank.py")
+    assert loading.module_of("no_module_part") == ""

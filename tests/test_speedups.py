@@ -373,8 +373,9 @@ class _PollWatcher(EventSink):
 
 
 def test_between_ticks_and_after_the_run_datagen_random_is_keyed_to_nobody() -> None:
-    """The C loop leaves a tick's last subject keyed until something else runs: the sinks'
-    polls between ticks, and whatever follows the run, find ``datagen.random`` unkeyed."""
+    """The C loop keys ``datagen.random`` to each subject for its event, and to nobody once
+    the tick is over: the sinks' polls between ticks, and whatever follows the run, find it
+    unkeyed."""
     datagen, _ = ping_pong(8, 600)
     watcher = _PollWatcher()
     watcher.datagen = datagen
