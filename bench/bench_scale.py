@@ -6,7 +6,8 @@ Each measurement runs in a fresh process so that its peak memory (VmHWM) is its 
 timed in CPU seconds (the process is single-threaded: on a shared machine the wall clock
 would measure the neighbours too); the figure of each size is the fastest of a few processes
 (``--repeat`` for the big one, one more for the small one, each of whose processes builds and
-runs the small model 20 times over, so that both figures are averages over seconds of CPU).
+runs the small model 20 times over, so that both figures are averages over seconds of CPU),
+and the two sizes take turns so that both sample the same stretches of the machine's speed.
 Targets: the cost per event at --subjects within 1.3x of the cost at --small subjects (same
 ticks, so that set-up weighs the same); peak memory of the run at most 1.5x the peak of a
 process that only creates the same subjects with the same factory.
@@ -80,20 +81,21 @@ def measure(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def best(mode: str, subjects: int, ticks: int, seed: int, repeat: int, times: int = 1) -> dict:
-    """The fastest of ``repeat`` fresh processes (a figure moves with what else the machine
-    does; the fastest is the one least disturbed)."""
-    runs = [measure(mode, subjects, ticks, seed, times) for _ in range(repeat)]
-    return min(runs, key=lambda r: r["elapsed"])
-
-
 def run(subjects: int, ticks: int, small: int, seed: int = 1, repeat: int = 2) -> List[Row]:
-    big = best("run", subjects, ticks, seed, repeat)
     # The small model runs for a tenth of a second: each of its processes runs it over and
     # over, so that its figure, like the big one's, is an average over seconds of CPU and not
     # the luckiest tenth of a second of many.
     again = max(1, min(20, subjects // (small * 5)))
-    little = best("run", small, ticks, seed, repeat + 1, again)
+    # The sizes take turns (small, big, small, big, ..., small): the machine's speed drifts
+    # over tens of seconds, and each side's best is then taken from the same stretches.
+    bigs = []
+    littles = [measure("run", small, ticks, seed, again)]
+    for _ in range(repeat):
+        bigs.append(measure("run", subjects, ticks, seed))
+        littles.append(measure("run", small, ticks, seed, again))
+    # Each side's fastest process: the one least disturbed by what else the machine does.
+    big = min(bigs, key=lambda r: r["elapsed"])
+    little = min(littles, key=lambda r: r["elapsed"])
     hold = measure("hold", subjects, ticks, seed)
     per_event_big = big["elapsed"] / max(big["events"], 1)
     per_event_small = little["elapsed"] / max(little["events"], 1)
