@@ -335,6 +335,7 @@ class Run:
         self.arrivals_shard = arrivals_shard
         #: The subjects that arrived during the run (in this shard).
         self.arrived = 0
+        self._creating_at = 0  # the tick of the subjects being created (arrivals: theirs)
         #: The next tick at which subjects arrive (infinite: none before the end).
         self.next_arrival: float = math.inf
         self._upcoming: List[int] = []
@@ -409,6 +410,7 @@ class Run:
         belong to other shards' arrivals and stay empty (``None``).
         """
         if indices:
+            self._creating_at = tick
             factory: Any = self.model.subject_factory
             create: Callable[..., Any] = getattr(factory, "create", factory)
             with_index = takes_index(create)
@@ -777,6 +779,26 @@ class Run:
     def subject_states(self) -> List[str]:
         states = self.model.states
         return [states[move[-1]] for move in self.pending if move is not None]
+
+    def now(self) -> int:
+        """The simulated time: the timestamp of the tick whose event (or arrival) is being
+        handled, else that of the tick after the last one done.
+
+        Both loops key ``datagen.random`` by the event's subject and tick before they call a
+        callback or a sink, so the tick is read from there rather than kept up to date at
+        every tick for a reader that may never come.
+        """
+        rng = self.rng
+        if rng._i is None:
+            tick = self.ticks_done
+        elif rng._t == CREATE_TICK:
+            tick = self._creating_at
+        else:
+            tick = rng._t
+        tick_ms = self.model.tick_ms
+        return self.timestamp_start + (
+            tick * tick_ms if isinstance(tick_ms, int) else round(tick * tick_ms)
+        )
 
 
 @contextmanager

@@ -152,6 +152,9 @@ class DataOnlineGenerator(Generic[S]):
     :param arrivals: new subjects per tick during the run (see :attr:`arrivals`).
     """
 
+    #: The trigger the first releases gave to staying in a state for a tick (never emitted).
+    STAY_TRIGGER = "__stay"
+
     def __init__(
         self,
         states: Iterable[str],
@@ -311,6 +314,41 @@ class DataOnlineGenerator(Generic[S]):
     def subject_states(self) -> List[str]:
         """The state of each subject (by creation order) after the last :meth:`start`."""
         return self._last_run.subject_states() if self._last_run is not None else []
+
+    @property
+    def subjects_states(self) -> Dict[Any, str]:
+        """``{subject: state}`` for the subjects of the last :meth:`start`, as the first
+        releases kept it; it needs hashable subjects (:meth:`subject_states` does not)."""
+        if self._last_run is None:
+            return {}
+        run = self._last_run
+        states = self.states
+        pairs = [
+            (subject, states[move[-1]])
+            for subject, move in zip(run.subjects, run.pending)
+            if move is not None
+        ]
+        try:
+            return dict(pairs)
+        except TypeError as exc:
+            raise TypeError(
+                f"subjects_states needs hashable subjects ({exc}); "
+                "subject_states() gives the states in creation order"
+            ) from None
+
+    @property
+    def timestamp(self) -> Optional[int]:
+        """The simulated time in epoch milliseconds.
+
+        While a run goes on, callbacks, factories and sinks read here the timestamp of the
+        event they handle (the same the sinks are given); after a run, the timestamp of the
+        tick after its last one (``timestamp_start + ticks_num * tick_ms`` for a run that
+        completed); before any run, :attr:`timestamp_start` (``None`` when that is the time
+        :meth:`start` is called).
+        """
+        if self._last_run is None:
+            return self.timestamp_start
+        return self._last_run.now()
 
     def start(
         self,

@@ -548,7 +548,9 @@ def test_schema_argument(db_name: str, schema: str, request: pytest.FixtureReque
     with db.engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE TABLE {schema}.{name} (id INTEGER PRIMARY KEY, note TEXT)")
     db.drop_at_end(name)
-    sink = DbSinkFactory(db.url).create(name, lambda ts, s, t: {"id": ts, "note": "n,1"}, schema)
+    sink = DbSinkFactory(db.url).create(
+        name, lambda ts, s, t: {"id": ts, "note": "n,1"}, schema=schema
+    )
     assert sink.name == f"db:{schema}.{name}"
     sink.collect(3, None, TRANSITION)
     sink.close()

@@ -23,6 +23,7 @@ from kafka_fixtures import create_topic, read_all, shadow, unused_address
 from doge_datagen import (
     ConfigurationError,
     DataOnlineGenerator,
+    DeliveryError,
     InMemorySink,
     RecordError,
     Transition,
@@ -212,6 +213,24 @@ def test_misfit_messages_name_topic_field_and_trigger() -> None:
         assert re.search(detail, message), message
         assert sink.produced == 0
         sink.close()
+
+
+def test_a_registry_that_does_not_answer_is_named_with_its_password_masked() -> None:
+    registry = f"http://reader:s3cret-pw@{unused_address()}"
+    factory = KafkaAvroSinkFactory(unused_address(), registry, "doge-test", connect_timeout=None)
+    sink = factory.create("payments", key_function, KEY_SCHEMA, value_function, EVENT_SCHEMA)
+    user = example_module("doge_example_common").User(1, 10, 0)
+    sink.open()
+    with pytest.raises(DeliveryError) as raised:
+        sink.collect(START, user, Transition("login", "offline", "online", 0.1))
+    message = str(raised.value)
+    host = registry.split("@", 1)[1]
+    assert f"Schema Registry at http://reader:***@{host}" in message, message
+    assert "'payments'" in message and "key schema" in message
+    assert "s3cret-pw" not in message
+    assert sink.produced == 0
+    sink.close()
+    assert sink.delivered == sink.failed == 0
 
 
 @pytest.mark.parametrize(

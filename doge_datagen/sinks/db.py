@@ -821,13 +821,14 @@ class DbSink(Sink):
 class DbSinkFactory:
     """Creates :class:`DbSink` objects writing to one database.
 
-    :param url: a database URL (``postgresql://user:password@host:5432/db``,
+    :param db_url: a database URL (``postgresql://user:password@host:5432/db``,
         ``mysql+pymysql://...``, ``sqlite:///file.db``) or an existing
-        :class:`~sqlalchemy.engine.Engine`.
+        :class:`~sqlalchemy.engine.Engine` (the name is the first releases' own, so that
+        ``DbSinkFactory(db_url=...)`` keeps working).
     :param batch_size: rows per transaction for the sinks it creates.
     :param flush_interval: ``retries``, ``retry_backoff``: defaults for its sinks (see
         :class:`DbSink`).
-    :param engine_kwargs: passed to :func:`sqlalchemy.create_engine` when ``url`` is a URL.
+    :param engine_kwargs: passed to :func:`sqlalchemy.create_engine` when ``db_url`` is a URL.
         An engine the factory creates checks a pooled connection before using it
         (``pool_pre_ping``), so a connection that died while idle is replaced unnoticed.
 
@@ -837,7 +838,7 @@ class DbSinkFactory:
 
     def __init__(
         self,
-        url: Union[str, URL, Engine],
+        db_url: Union[str, URL, Engine],
         batch_size: int = DEFAULT_BATCH_SIZE,
         *,
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
@@ -850,6 +851,7 @@ class DbSinkFactory:
         _check_retries(retries, retry_backoff)
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
+        url = db_url
         if isinstance(url, Engine):
             if engine_kwargs:
                 raise ConfigurationError(
@@ -863,7 +865,7 @@ class DbSinkFactory:
             self._owns_engine = True
         else:
             raise ConfigurationError(
-                f"url must be a database URL or a SQLAlchemy Engine, got {url!r}"
+                f"db_url must be a database URL or a SQLAlchemy Engine, got {url!r}"
             )
 
     @property
@@ -875,15 +877,25 @@ class DbSinkFactory:
         self,
         table_name: str,
         row_mapper_function: RowMapper,
-        schema: Optional[str] = None,
-        *,
         batch_size: Optional[int] = None,
+        *,
+        schema: Optional[str] = None,
         name: Optional[str] = None,
     ) -> DbSink:
         """A sink inserting ``row_mapper_function``'s rows into the existing ``table_name``.
 
+        :param batch_size: rows per transaction for this sink; the factory's by default. It
+            is the third argument, as in the first releases (``create('events', rows, 500)``).
+        :param schema: the table's schema (PostgreSQL) or database (MySQL), where it is not
+            the connection's default.
+        :param name: how run summaries name the sink; ``db:<table>`` by default.
         :raises ConfigurationError: the table does not exist (or cannot be read).
         """
+        if isinstance(batch_size, str):
+            raise ConfigurationError(
+                f"batch_size must be a positive whole number, got {batch_size!r}: the third "
+                "argument of create() is the batch size; give a schema as schema=..."
+            )
         sink = DbSink(
             self.engine,
             table_name,

@@ -452,10 +452,13 @@ class KafkaSinkFactory:
     :param bootstrap_servers: ``host:port`` addresses, as a list or a comma-separated string.
         May be ``None`` when ``conf`` holds ``bootstrap.servers``.
     :param client_id: the Kafka ``client.id``.
-    :param conf: librdkafka settings (SASL, TLS, ``linger.ms``, ...); they override the ones
-        derived from the other arguments.
     :param buffer_size: how many records the producer queue holds
         (``queue.buffering.max.messages``); a full queue makes ``collect()`` wait for room.
+        The first three arguments are positional, in the order of the first releases, so
+        that ``KafkaSinkFactory(servers, client_id, 50000)`` keeps its meaning; the rest are
+        keywords.
+    :param conf: librdkafka settings (SASL, TLS, ``linger.ms``, ...); they override the ones
+        derived from the other arguments.
     :param flush_timeout: how long, in seconds, :meth:`KafkaSink.close` waits for records to be
         acknowledged before counting the rest as failed.
     :param connect_timeout: when the first sink opens (a run starts), the cluster must answer a
@@ -477,11 +480,17 @@ class KafkaSinkFactory:
         self,
         bootstrap_servers: Union[str, Iterable[str], None] = None,
         client_id: Optional[str] = None,
-        conf: Optional[Mapping[str, Any]] = None,
         buffer_size: int = 100000,
+        *,
+        conf: Optional[Mapping[str, Any]] = None,
         flush_timeout: float = 60.0,
         connect_timeout: Optional[float] = 10.0,
     ) -> None:
+        if isinstance(buffer_size, Mapping):
+            raise ConfigurationError(
+                "buffer_size must be a positive integer, got a dict: the third argument is the "
+                "queue size, as in the first releases; pass librdkafka settings as conf=..."
+            )
         if conf is not None and not isinstance(conf, Mapping):
             raise ConfigurationError(f"conf must be a dict of librdkafka settings, got {conf!r}")
         extra: Dict[str, Any] = dict(conf or {})

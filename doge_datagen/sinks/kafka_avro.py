@@ -9,23 +9,41 @@ to pick a union branch. A record that does not fit its schema raises
 The registry URL may be ``mock://...``: confluent-kafka's in-memory registry, for tests.
 """
 
+import importlib
 import json
 import logging
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationContext, Serializer
 from fastavro import parse_schema
 from fastavro.validation import ValidationError, validate
 
-from doge_datagen.errors import ConfigurationError, RecordError
+from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
+from doge_datagen.sinks.base import mask_url
 from doge_datagen.sinks.kafka import (
     _ENCODING_ERRORS as _MISFIT_ERRORS,  # what fastavro raises for a misfit datum
 )
 from doge_datagen.sinks.kafka import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def _transport_errors() -> Tuple[Type[BaseException], ...]:
+    """What the registry client raises when the registry does not answer: its HTTP library's
+    transport errors (httpx2's or httpx's, whichever confluent-kafka found), and OSError."""
+    found: List[Type[BaseException]] = [OSError]
+    for library in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(library).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+_REGISTRY_UNREACHABLE = _transport_errors()
 
 __all__ = ["KafkaAvroSinkFactory"]
 
@@ -49,20 +67,42 @@ def _parse(topic: str, part: str, schema: Any) -> Any:
 
 
 class _CheckedAvroSerializer(Serializer):
-    """An ``AvroSerializer`` whose failures say which field of the datum does not fit."""
+    """An ``AvroSerializer`` whose failures say which field of the datum does not fit, or
+    which registry did not answer.
 
-    __slots__ = ("_serializer", "_parsed", "_part")
+    The serializer asks the registry for the schema's id on its first record (registering
+    the schema unless told not to), so a registry that is down or refuses the schema shows
+    up here, in the middle of a run: the error then names the registry (password masked)
+    and the topic, instead of an HTTP library's bare ``Connection refused``.
+    """
 
-    def __init__(self, serializer: AvroSerializer, parsed: Any, part: str) -> None:
+    __slots__ = ("_serializer", "_parsed", "_part", "_topic", "_registry")
+
+    def __init__(
+        self, serializer: AvroSerializer, parsed: Any, part: str, topic: str, registry: str
+    ) -> None:
         self._serializer = serializer
         self._parsed = parsed
         self._part = part
+        self._topic = topic
+        self._registry = registry
 
     def __call__(self, obj: Any, ctx: Optional[SerializationContext] = None) -> Optional[bytes]:
         try:
             return self._serializer(obj, ctx)
         except _MISFIT_ERRORS as exc:
             raise RecordError(self._describe(obj, exc)) from exc
+        except _REGISTRY_UNREACHABLE as exc:
+            raise DeliveryError(
+                f"topic {self._topic!r}: the Schema Registry at {self._registry} did not "
+                f"answer for the {self._part} schema ({type(exc).__name__}: {exc}); is it "
+                "running and the URL right?"
+            ) from exc
+        except SchemaRegistryError as exc:
+            raise DeliveryError(
+                f"topic {self._topic!r}: the Schema Registry at {self._registry} refused the "
+                f"{self._part} schema: {exc}"
+            ) from exc
 
     def _describe(self, obj: Any, exc: BaseException) -> str:
         detail = f"{type(exc).__name__}: {exc}"
@@ -100,10 +140,11 @@ class KafkaAvroSinkFactory:
     :param bootstrap_servers: Kafka addresses, a list or a comma-separated string.
     :param schema_registry_url: the Schema Registry URL; ``mock://`` for an in-memory one.
     :param client_id: the Kafka ``client.id``.
+    :param buffer_size: how many records the producer queue holds. These four are
+        positional, in the order of the first releases; the rest are keywords.
     :param conf: librdkafka settings, as for :class:`KafkaSinkFactory`.
     :param schema_registry_conf: more registry client settings (``basic.auth.user.info``,
         ``ssl.ca.location``, ...); a ``url`` here overrides ``schema_registry_url``.
-    :param buffer_size: how many records the producer queue holds.
     :param flush_timeout: how long, in seconds, closing a sink waits for acknowledgements.
     :param connect_timeout: how long the cluster has to answer when a run starts (see
         :class:`~doge_datagen.sinks.kafka.KafkaSinkFactory`; ``None`` skips the check).
@@ -114,9 +155,10 @@ class KafkaAvroSinkFactory:
         bootstrap_servers: Union[str, Iterable[str], None] = None,
         schema_registry_url: Optional[str] = None,
         client_id: Optional[str] = None,
+        buffer_size: int = 100000,
+        *,
         conf: Optional[Mapping[str, Any]] = None,
         schema_registry_conf: Optional[Mapping[str, Any]] = None,
-        buffer_size: int = 100000,
         flush_timeout: float = 60.0,
         connect_timeout: Optional[float] = 10.0,
     ) -> None:
@@ -139,8 +181,14 @@ class KafkaAvroSinkFactory:
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"invalid Schema Registry configuration: {exc}") from exc
         self.kafka_sink_factory = KafkaSinkFactory(
-            bootstrap_servers, client_id, conf, buffer_size, flush_timeout, connect_timeout
+            bootstrap_servers,
+            client_id,
+            buffer_size,
+            conf=conf,
+            flush_timeout=flush_timeout,
+            connect_timeout=connect_timeout,
         )
+        self._registry = mask_url(url)
 
     def create(
         self,
@@ -178,7 +226,9 @@ class KafkaAvroSinkFactory:
                 raise ConfigurationError(
                     f"topic {topic!r}: cannot build the {part} Avro serializer: {exc}"
                 ) from exc
-            serializers.append(_CheckedAvroSerializer(serializer, parsed, part))
+            serializers.append(
+                _CheckedAvroSerializer(serializer, parsed, part, topic, self._registry)
+            )
         return self.kafka_sink_factory.create(
             topic, key_function, value_function, serializers[0], serializers[1], name=name
         )

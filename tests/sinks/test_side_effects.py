@@ -39,8 +39,10 @@ def build():
     datagen = DataOnlineGenerator(["a", "b"], "a", lambda: Thing(next(made)), 10, 1000, 10)
     files = FileSinkFactory(OUT + "/new-dir", fieldnames=["timestamp", "n"])
     quick = {{"message.timeout.ms": 1000}}
-    kafka = KafkaSinkFactory([KAFKA], "doge-side-effects", quick, flush_timeout=2)
-    avro = KafkaAvroSinkFactory([KAFKA], "mock://", "doge-side-effects", quick, flush_timeout=2)
+    kafka = KafkaSinkFactory([KAFKA], "doge-side-effects", conf=quick, flush_timeout=2)
+    avro = KafkaAvroSinkFactory(
+        [KAFKA], "mock://", "doge-side-effects", conf=quick, flush_timeout=2
+    )
     schema = '{{"type": "record", "name": "R", "fields": [{{"name": "n", "type": "long"}}]}}'
     sinks = [
         FileSink(OUT + "/kept.jsonl", row),
