@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from doge_datagen import DataOnlineGenerator, InMemorySink
+from doge_datagen import CountingSink, DataOnlineGenerator, InMemorySink
 from doge_datagen.cli import build_parser, demo_model
+from doge_datagen.demo import banking_generator
 
 
 def demo_args(*argv: str) -> Any:
@@ -23,6 +24,21 @@ def demo_args(*argv: str) -> Any:
 def demo(*argv: str) -> DataOnlineGenerator:
     """The banking demo with ``doge-datagen demo`` options, e.g. ``--sink jsonl:PATH``."""
     return demo_model(demo_args(*argv))
+
+
+def unseeded(path: str, subjects: int) -> DataOnlineGenerator:
+    """The demo into JSON Lines at ``path``, with neither a seed nor a first tick: a process
+    that built it alone would draw its own seed and read its own clock."""
+    datagen = demo("--sink", f"jsonl:{path}", "--subjects", str(subjects))
+    datagen.timestamp_start = None
+    return datagen
+
+
+def counting() -> DataOnlineGenerator:
+    """The demo into one counting sink: 10 subjects, 1,000 ticks and seed 1, unless the run
+    overrides them."""
+    sink = CountingSink()
+    return banking_generator(sink, sink, sink, sink, subjects_num=10, seed=1)
 
 
 def failing(bad_subject: int, *argv: str) -> DataOnlineGenerator:

@@ -153,6 +153,38 @@ def test_processes_write_the_events_of_one_run_into_jsonl_parts(tmp_path, seed, 
         assert part_summary.delivery[f"jsonl:{path}"]["delivered"] == part_summary.events
 
 
+def test_one_seed_and_one_first_tick_are_resolved_for_every_shard(tmp_path):
+    path = tmp_path / "events.jsonl"
+    summary = run_sharded(functools.partial(shard_models.unseeded, str(path), 240), shards=3)
+    assert summary.seed is not None and summary.timestamp_start is not None
+    assert {(s.seed, s.timestamp_start) for s in summary.shards} == {
+        (summary.seed, summary.timestamp_start)
+    }
+    single_path = tmp_path / "single.jsonl"
+    single = shard_models.unseeded(str(single_path), 240)
+    single.seed, single.timestamp_start = summary.seed, summary.timestamp_start
+    single.start()
+    expected = jsonl_rows(str(single_path))
+    assert sum(expected.values()) > 240
+    assert jsonl_rows(str(tmp_path / "events-*-of-*.jsonl")) == expected
+
+
+def test_a_module_function_string_and_the_overrides(tmp_path):
+    summary = run_sharded(
+        "shard_models:counting", shards=2, subjects_num=300, ticks_num=700, seed=5
+    )
+    reference = shard_models.counting()
+    reference.subjects_num, reference.ticks_num, reference.seed = 300, 700, 5
+    expected = reference.start()
+    assert summary.seed == 5
+    assert summary.events == expected.events > 300
+    assert summary.events_per_trigger == expected.events_per_trigger
+    assert summary.events_per_sink == expected.events_per_sink
+    assert [s.events for s in summary.shards] != [0, 0]
+    assert sum(s.events for s in summary.shards) == summary.events
+    assert shard_models.counting().start().events != summary.events  # the overrides counted
+
+
 def test_processes_write_one_postgresql_table(tmp_path, postgres_db):
     table = postgres_db.table_name()
     postgres_db.drop_at_end(table)

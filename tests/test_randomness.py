@@ -271,3 +271,53 @@ def test_neighbouring_streams_are_independent(grid, neighbour):
         if other is not None:
             counts[(v >> 60) * 16 + (other >> 60)] += 1
     assert chi_square_p(counts) > ALPHA
+
+
+def sink_draws(subjects: int, pure: bool, monkeypatch: Any) -> Dict[Tuple[int, int], float]:
+    """What a sink draws from ``datagen.random`` at each event, by (subject, timestamp)."""
+    if pure:
+        monkeypatch.setattr(engine, "_speedups", None)
+    draws: Dict[Tuple[int, int], float] = {}
+
+    class Drawing(InMemorySink):
+        def collect(self, timestamp: int, subject: Any, transition: Any) -> None:
+            draws[(subject["n"], timestamp)] = datagen.random.random()
+
+    datagen = DataOnlineGenerator(
+        ["a", "b"], "a", lambda index: {"n": index}, subjects, 1000, 400, seed=17
+    )
+    sink = Drawing()
+    datagen.add_transition("go", "a", "b", 3, None, [sink])
+    datagen.add_transition("back", "b", "a", 4, None, [sink])
+    datagen.start()
+    return draws
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c-loop", "python-loop"])
+def test_what_a_sink_draws_comes_from_the_subjects_own_stream(pure, monkeypatch):
+    few = sink_draws(5, pure, monkeypatch)
+    many = sink_draws(40, pure, monkeypatch)
+    assert len(few) > 20
+    assert {key: value for key, value in many.items() if key[0] < 5} == few
+    assert len(set(many.values())) == len(many)  # no two events share a stream
+
+
+def test_a_run_without_a_seed_is_repeated_by_the_seed_its_summary_gives():
+    def run(seed: Any) -> Tuple[Any, List[Any]]:
+        sink = InMemorySink(event_row)
+        datagen = banking_generator(sink, sink, sink, sink, subjects_num=50, seed=seed)
+        summary = datagen.start()
+        return summary.seed, [event.value for event in sink.events]
+
+    drawn, first = run(None)
+    other_drawn, other = run(None)
+    assert drawn != other_drawn and first != other  # each run drew its own seed
+    again_seed, again = run(drawn)
+    assert again_seed == drawn
+    assert again == first and len(first) > 100
+
+
+def test_seed_is_a_keyword_only_argument():
+    with pytest.raises(TypeError):
+        DataOnlineGenerator(["a"], "a", dict, 1, 1000, 5, 0, 7)  # type: ignore[misc]
+    assert DataOnlineGenerator(["a"], "a", dict, 1, 1000, 5, 0, seed=7).seed == 7
