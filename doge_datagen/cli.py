@@ -190,9 +190,13 @@ def load_function(spec: str) -> Callable[..., Any]:
 
 
 def load_generator(spec: str) -> DataOnlineGenerator:
+    """The model ``spec``'s function builds. A spec that names nothing is a usage error (2);
+    a function that raises or builds something else is a bad model (1)."""
     datagen = load_function(spec)()
     if not isinstance(datagen, DataOnlineGenerator):
-        raise UsageError(f"{spec!r} returned {type(datagen).__name__}, not a DataOnlineGenerator")
+        raise ConfigurationError(
+            f"{spec!r} returned {type(datagen).__name__}, not a DataOnlineGenerator"
+        )
     return datagen
 
 

@@ -128,6 +128,14 @@ def build():
 
 def not_a_model():
     return 42
+
+def raising():
+    raise ZeroDivisionError("no model today")
+
+def too_likely():
+    datagen = build()
+    datagen.transitions[0].probability = 500
+    return datagen
 """
 
 
@@ -151,24 +159,37 @@ def test_graph_renders_a_users_model(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, words",
+    "args, words, status",
     [
-        (["demo", "--sink", "ftp://nowhere"], ["unknown sink", "ftp://nowhere"]),
-        (["demo", "--sink", "jsonl:"], ["jsonl:"]),
-        (["run", "no_such_module_xyz:build"], ["no_such_module_xyz"]),
-        (["run", "mymodel:missing"], ["missing"]),
-        (["run", "mymodel:not_a_model"], ["not_a_model", "int"]),
-        (["run", "nocolon"], ["MODULE:FUNCTION"]),
+        (["demo", "--sink", "ftp://nowhere"], ["unknown sink", "ftp://nowhere"], 2),
+        (["demo", "--sink", "jsonl:"], ["jsonl:"], 2),
+        (["run", "no_such_module_xyz:build"], ["no_such_module_xyz"], 2),
+        (["run", "mymodel:missing"], ["missing"], 2),
+        (["run", "nocolon"], ["MODULE:FUNCTION"], 2),
+        (["run", "mymodel:not_a_model"], ["not_a_model", "int"], 1),
+        (["run", "mymodel:raising"], ["ZeroDivisionError", "no model today"], 1),
+        (["run", "mymodel:too_likely"], ["'go'", "500"], 1),
     ],
 )
-def test_errors_are_one_line_and_a_non_zero_exit(tmp_path, args, words):
+def test_errors_are_one_line_and_their_exit_status(tmp_path, args, words, status):
     (tmp_path / "mymodel.py").write_text(MODEL)
     result = cli(*args, cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == status, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for word in words:
         assert word in lines[0]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_sink_that_could_not_deliver_everything_exits_1_after_its_summary():
+    result = cli("demo", "--ticks", "200", "--no-progress", "--sink", "jsonl:/dev/full")
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("doge-datagen: error: jsonl:/dev/full") and "failed" in last
+    failed = re.search(r"(\d+) failed", last)
+    assert failed and int(failed.group(1)) > 0
+    assert "Traceback" not in result.stderr
 
 
 def test_bad_option_values_are_refused_by_the_parser():
