@@ -14,6 +14,7 @@ loads its model itself.
 """
 
 import os
+import signal
 import sys
 import threading
 
@@ -46,4 +47,19 @@ def _load_models() -> None:
         os.execv(sys.executable, sys.orig_argv)
 
 
+def _outlive_the_group_signals() -> None:
+    """Let the server outlive SIGTERM, as the standard library lets it outlive SIGINT.
+
+    A signal sent to the command's whole process group (a terminal's Ctrl-C, ``kill -TERM
+    -PGID``, a service manager's stop) reaches the server too. The shards stop gracefully on
+    it, but the coordinator learns how each shard's process ended from the server: a server
+    that died first makes every shard look lost, and their results are never read. The
+    server still ends when the coordinator does (it reads the end of a pipe from it). A
+    process forked from it gets SIGTERM's default back, and a shard then sets its own.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
+_outlive_the_group_signals()
 _load_models()

@@ -466,7 +466,8 @@ def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namesp
     address = None if args.dask in (None, "local") else args.dask
     shards = args.workers if args.workers is not None else _dask_threads(address)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    report_to = sys.stderr if stdout_carries_events(build()) else sys.stdout
+    model = build()
+    report_to = sys.stderr if stdout_carries_events(model) else sys.stdout
     try:
         summary = run_sharded(
             build,
@@ -483,6 +484,10 @@ def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namesp
             _print_summary_safely(partial, report_to)
         raise
     print_summary(summary, report_to)
+    if summary.signals and model.ticks_num is not None:
+        # The coordinator stopped every shard gracefully; a run with a tick limit that a
+        # signal cut short still ends as an interrupted one does without workers (130, 143).
+        raise KeyboardInterrupt() if summary.signals[-1] == signal.SIGINT else Terminated()
     return summary
 
 

@@ -44,9 +44,10 @@ import threading
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from doge_datagen import engine, loading, process_server, validators
 from doge_datagen.errors import ConfigurationError, ShardError
@@ -414,6 +415,29 @@ def _dask_shard(job: _Job) -> _Outcome:
     return run_shard(job, _DaskControl(job.run_id, job.shard.index))
 
 
+@contextmanager
+def _signals_ignored_by_new_processes() -> Iterator[None]:
+    """While a LocalCluster starts its worker processes: SIGINT and SIGTERM ignored, which
+    the processes it starts keep (an ignored signal stays ignored across ``exec``).
+
+    Those processes are in the command's process group, so a terminal's Ctrl-C or a
+    ``kill -TERM -PGID`` reaches them as well as the coordinator. Dask's workers would shut
+    down on it, under the shards the coordinator is stopping gracefully, and the run would
+    end with its workers lost. The cluster is the coordinator's: it closes it once every
+    shard has stopped. A signal that comes while the cluster starts (a second or so) is
+    ignored, since recording it would need a handler, and handlers do not survive ``exec``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _DaskBackend:
     """One task per shard on a Dask cluster: a LocalCluster of processes, or ``address``."""
 
@@ -423,12 +447,13 @@ class _DaskBackend:
         self.cluster = None
         if address is None:
             workers = max(1, min(len(jobs), os.cpu_count() or 1))
-            self.cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-            )
+            with _signals_ignored_by_new_processes():
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                )
             self.client = distributed.Client(self.cluster)
         else:
             try:

@@ -244,3 +244,35 @@ def test_the_cli_runs_on_a_local_dask_cluster(tmp_path):
     assert jsonl_rows(str(tmp_path / "e-*-of-*.jsonl")) == single_run_rows(
         tmp_path, "--subjects", "200", "--seed", "50"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_signal_to_the_group_of_a_local_dask_run_stops_it_gracefully(tmp_path, signum):
+    """A terminal's Ctrl-C (or ``kill -TERM -PGID``) reaches the LocalCluster's worker
+    processes too, which are in the command's group: they must not shut down under the
+    shards the coordinator is stopping, so that every shard's result is read and counted."""
+    path = tmp_path / "ev.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "doge_datagen", "demo", "--sink", f"jsonl:{path}",
+         "--dask", "local", "--workers", "2", "--subjects", "2000", "--ticks", "100000",
+         "--speed", "600", "--seed", "9", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        start_new_session=True,  # its own process group, as a terminal's job has
+    )  # fmt: skip
+    parts = [str(part_path(path, shard)) for shard in split(2000, 2)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(
+        os.path.exists(p) and os.path.getsize(p) > 0 for p in parts
+    ):
+        time.sleep(0.2)
+    os.killpg(process.pid, signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, stderr
+    assert "(stopped)" in stdout
+    word = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert stderr.strip().splitlines()[-1] == f"doge-datagen: {word}", stderr
+    (total,) = [line.split() for line in stdout.splitlines() if line.strip().startswith("total")]
+    assert int(total[2]) == sum(line_count(p) for p in parts) > 0
+    for part in parts:
+        assert Path(part).read_text().endswith("\n")  # no line cut short
