@@ -248,9 +248,18 @@ class _ProcessControl(_Control):
             self.connection.send(message)
 
 
-def _process_main(job: _Job, stop: Any, connection: Any) -> None:
+def _process_main(job: _Job, stop: Any, connection: Any, environ: Dict[str, str]) -> None:
     """A shard's process: SIGINT is the coordinator's to handle (a terminal sends it to the
-    whole process group); SIGTERM sent to this process alone stops its shard gracefully."""
+    whole process group); SIGTERM sent to this process alone stops its shard gracefully.
+
+    ``environ`` is the coordinator's environment as the run starts. A process forked from the
+    workers' server would otherwise have the server's, from the first run of the coordinator
+    (a model reading ``os.environ`` in its build would then write where an earlier run did);
+    with it, a shard sees what a spawned process, or the model run without workers, would.
+    """
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = _ProcessControl(stop, connection)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -304,7 +313,7 @@ class _ProcessBackend:
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_process_main,
-                args=(job, self.stop_event, sender),
+                args=(job, self.stop_event, sender, dict(os.environ)),
                 name=f"doge-shard-{job.shard.index}",
             )
             process.start()

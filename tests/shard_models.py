@@ -34,6 +34,11 @@ def unseeded(path: str, subjects: int) -> DataOnlineGenerator:
     return datagen
 
 
+def placed_by_environment() -> DataOnlineGenerator:
+    """The demo into JSON Lines in the folder ``DOGE_TEST_OUT`` names, read as it is built."""
+    return demo("--sink", f"jsonl:{os.environ['DOGE_TEST_OUT']}/ev.jsonl", "--subjects", "60")
+
+
 def counting() -> DataOnlineGenerator:
     """The demo into one counting sink: 10 subjects, 1,000 ticks and seed 1, unless the run
     overrides them."""

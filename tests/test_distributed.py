@@ -185,6 +185,20 @@ def test_a_module_function_string_and_the_overrides(tmp_path):
     assert shard_models.counting().start().events != summary.events  # the overrides counted
 
 
+def test_each_run_gives_its_shards_the_environment_it_has_as_it_starts(tmp_path, monkeypatch):
+    """The workers' server outlives a run and serves the next ones in this process; shards
+    forked from it get the coordinator's environment of their own run, not the server's."""
+    summaries = {}
+    for name, seed in (("first", 1), ("second", 2)):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv("DOGE_TEST_OUT", str(tmp_path / name))
+        summaries[name] = run_sharded(shard_models.placed_by_environment, shards=2, seed=seed)
+    for name, summary in summaries.items():
+        parts = glob.glob(str(tmp_path / name / "ev-*-of-00002.jsonl"))
+        assert len(parts) == 2
+        assert sum(line_count(part) for part in parts) == summary.events > 0
+
+
 def test_processes_write_one_postgresql_table(tmp_path, postgres_db):
     table = postgres_db.table_name()
     postgres_db.drop_at_end(table)
