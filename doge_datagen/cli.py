@@ -843,13 +843,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _report(exc: BaseException, debug: bool, line: str) -> None:
     """One line, then the notes the engine attached (which subject, transition and tick);
-    with ``--debug`` the whole traceback first."""
+    with ``--debug`` the whole traceback first. A note of several lines is a traceback (a
+    failed shard's, sent back by its worker): shown with ``--debug`` only, as the others."""
     if debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     print(f"doge-datagen: {line}", file=sys.stderr)
     if not debug or sys.version_info < (3, 11):  # 3.11+ prints notes with the traceback
         for note in getattr(exc, "__notes__", ()):
-            print(f"  {_one_line(note)}", file=sys.stderr)
+            if debug or "\n" not in str(note).strip():
+                print(f"  {_one_line(note)}", file=sys.stderr)
 
 
 def _one_line(exc: Any) -> str:

@@ -287,6 +287,37 @@ def test_a_failing_callback_names_its_shard_and_the_others_close_their_sinks(tmp
     assert summary.shards[1].events < summary.shards[0].events
 
 
+FAILING_MODEL = """
+from doge_datagen import DataOnlineGenerator, FileSink
+
+def build():
+    def login(subject, transition):
+        if subject["n"] == 150:
+            raise ZeroDivisionError("user 150 cannot log in")
+        return True
+
+    datagen = DataOnlineGenerator(["a", "b"], "a", lambda i: {"n": i}, 300, 1000, 200, seed=5)
+    sink = FileSink(PATH, lambda ts, subject, t: {"ts": ts, "n": subject["n"]})
+    datagen.add_transition("login", "a", "b", 10, login, [sink])
+    datagen.add_transition("logout", "b", "a", 10, None, [sink])
+    return datagen
+"""
+
+
+def test_the_command_reports_a_failed_shard_in_a_line_and_its_traceback_with_debug(tmp_path):
+    model = tmp_path / "failing_model.py"
+    model.write_text(FAILING_MODEL.replace("PATH", repr(str(tmp_path / "e.jsonl"))))
+    argv = ("run", f"{model}:build", "--workers", "3", "--no-progress")
+    out = cli(*argv)
+    assert out.returncode == 1, out.stderr
+    assert "shard 1 of 3 (subjects 100..199) failed" in out.stderr
+    assert "user 150 cannot log in" in out.stderr
+    assert "Traceback" not in out.stderr and 'File "' not in out.stderr, out.stderr
+    debug = cli(*argv, "--debug")
+    assert debug.returncode == 1
+    assert "traceback of shard 1 of 3" in debug.stderr and 'File "' in debug.stderr
+
+
 def test_a_killed_shard_process_fails_the_run_with_its_name(tmp_path):
     path = tmp_path / "events.jsonl"
     pids = tmp_path / "pids"
