@@ -13,6 +13,7 @@ import re
 import struct
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -231,6 +232,29 @@ def test_a_registry_that_does_not_answer_is_named_with_its_password_masked() -> 
     assert sink.produced == 0
     sink.close()
     assert sink.delivered == sink.failed == 0
+
+
+def test_a_schema_the_registry_refuses_is_a_delivery_error_naming_it() -> None:
+    # Not registered, and the serializer told not to register it: the registry answers 404.
+    registry = f"mock://{uuid.uuid4().hex}"
+    factory = KafkaAvroSinkFactory(unused_address(), registry, "doge-test", connect_timeout=None)
+    sink = factory.create(
+        "payments",
+        key_function,
+        KEY_SCHEMA,
+        value_function,
+        EVENT_SCHEMA,
+        serializer_conf={"auto.register.schemas": False},
+    )
+    user = example_module("doge_example_common").User(1, 10, 0)
+    sink.open()
+    with pytest.raises(DeliveryError) as raised:
+        sink.collect(START, user, Transition("login", "offline", "online", 0.1))
+    message = str(raised.value)
+    assert f"Schema Registry at {registry} refused the key schema" in message, message
+    assert "'payments'" in message and "404" in message
+    assert sink.produced == 0
+    sink.close()
 
 
 @pytest.mark.parametrize(
