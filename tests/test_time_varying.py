@@ -17,7 +17,7 @@ import math
 import random
 import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -259,6 +259,42 @@ def test_long_waits_across_many_boundaries_follow_the_exact_survival(kind):
     df = len(keys) - (0 if rest else 1)
     assert df >= 40 and len(sink.events) > n / 2
     assert stat < chi_square_limit(df), (kind, stat, df)
+
+
+@pytest.mark.parametrize("loop", ["C", "Python"])
+def test_a_wait_carried_past_a_step_follows_the_exact_law_tick_by_tick(loop, monkeypatch):
+    """5 % a tick for ten ticks, then 30 %: most subjects' first wait runs past the step and
+    its rest is used up at the new rate, a whole number of ticks cut down (a wait of 0.9
+    tick is the step's own tick). The tick of each first move against the exact law, tick by
+    tick (chi-square goodness of fit, real quantile at ALPHA). A rest rounded to the nearest
+    tick would leave at the step's tick 16 % of those who reach it, not 30 %."""
+    from doge_datagen import engine
+
+    if loop == "Python":
+        monkeypatch.setattr(engine, "_speedups", None)
+    n, ticks = 20000, 40
+    probability = 30 * piecewise([(START, 1 / 6), (START + timedelta(minutes=10), 1.0)])
+    sink = InMemorySink()
+    datagen = DataOnlineGenerator(
+        ["a", "b"], "a", ThingFactory(), n, 60000, ticks, START_MS, seed=24
+    )
+    datagen.add_transition("go", "a", "b", probability, event_sinks=[sink])
+    datagen.start()
+    observed = Counter((e.timestamp - START_MS) // 60000 for e in sink.events)
+    expected: Dict[Any, float] = {}
+    stay = 1.0
+    for tick in range(ticks):
+        p = probability.value_ms(START_MS + tick * 60000) / 100
+        expected[tick] = n * stay * p
+        stay *= 1 - p
+    keys = [k for k in expected if expected[k] >= 5]
+    tail = n - sum(expected[k] for k in keys)  # later ticks and the subjects that never move
+    observed_tail = n - sum(observed[k] for k in keys)
+    stat = sum((observed[k] - expected[k]) ** 2 / expected[k] for k in keys)
+    stat += (observed_tail - tail) ** 2 / tail
+    df = len(keys)
+    assert df >= 20 and expected[10] > 3000
+    assert stat < chi_square_limit(df), (stat, df, observed[10], expected[10])
 
 
 def test_the_loop_and_next_move_draw_alike_in_profiled_states():
@@ -505,6 +541,37 @@ def test_arrivals_per_hour_follow_their_profile_within_6_sigma():
         assert abs(z) < 6, (h, observed[h], expected[h])
     # A flat rate would miss the night: the quietest hour is far below the busiest.
     assert observed[3] * 10 < observed[19]
+
+
+def test_a_large_arrival_rate_gives_poisson_counts_per_tick():
+    """At 1,000 arrivals per tick the count is drawn in parts (each a Poisson count of part of
+    the mean, from bits of its own): their sum must have the Poisson variance, the mean.
+
+    1,500 ticks of ``Arrivals``, as the run reads them. The dispersion statistic
+    ``sum((x - mean)^2) / mean`` follows chi-square with ``n - 1`` degrees of freedom; it is
+    held within both tails at ALPHA, and the total within ALPHA's normal quantile of its
+    mean. Parts that shared their bits would be equal, so the count would be twice one part:
+    twice the variance (the statistic near 3,000, beyond the limit near 1,850) and never odd.
+    """
+    from doge_datagen.engine import engine_key
+    from doge_datagen.timevarying import Arrivals
+
+    rate, n = 1000.0, 1500
+    arrivals = Arrivals(rate, engine_key(23), 0, 1000, n, 0)
+    counts = [0] * n
+    while True:
+        tick, indices = arrivals.next()
+        if tick == math.inf:
+            break
+        counts[int(tick)] = len(indices)
+    mean = sum(counts) / n
+    dispersion = sum((x - mean) ** 2 for x in counts) / mean
+    low, high = stats.chi2.isf(1 - ALPHA / 2, n - 1), stats.chi2.isf(ALPHA / 2, n - 1)
+    assert low < dispersion < high, (dispersion, low, high)
+    z = (sum(counts) - n * rate) / math.sqrt(n * rate)
+    assert abs(z) < stats.norm.isf(ALPHA / 2), z
+    # Odd counts come about half the time; none in 1,500 ticks has probability 2**-1500.
+    assert any(x % 2 for x in counts)
 
 
 def test_arrived_subjects_take_indices_after_the_initial_ones():
