@@ -8,13 +8,15 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
+from models import ThingFactory
 from scipy import stats
 
-from doge_datagen import CountingSink, InMemorySink
+from doge_datagen import CountingSink, DataOnlineGenerator, InMemorySink
 from doge_datagen import fit as fit_module
 from doge_datagen.cli import event_row, main
 from doge_datagen.demo import UserFactory, banking_generator
@@ -160,6 +162,42 @@ def test_fitted_profiles_follow_the_day(week_logs):
     income = weekly_model.transition("income").profile
     assert income is not None and sum(income.events[5 * 24 :]) == 0
     assert all(f == 0.0 for f in income.factors[5 * 24 :])
+
+
+def test_hours_a_short_log_does_not_cover_keep_the_overall_probability(engine):
+    """A log of two hours (09:00 to 11:00 UTC) fitted with ``hourly=True``: the 22 hours
+    without exposure have no data, so their factor is 1 (the overall probability), not 0. A
+    day run of the fitted model then moves in every hour; with about 1,000 expected moves per
+    hour, an hour without any has probability below e**-900."""
+    sink = InMemorySink(
+        lambda ts, s, t: {"s": s.n, "t": ts, "a": t.from_state, "b": t.to_state, "e": t.trigger}
+    )
+    start = MONDAY + 9 * 3_600_000
+    datagen = DataOnlineGenerator(
+        ["off", "on"], "off", ThingFactory(), 300, MINUTE, 120, start, seed=4
+    )
+    datagen.add_transition("login", "off", "on", 5, event_sinks=[sink])
+    datagen.add_transition("logout", "on", "off", 10, event_sinks=[sink])
+    datagen.start()
+    model = fit_events(
+        [e.value for e in sink.events], tick_ms=MINUTE, subject="s", timestamp="t",
+        from_state="a", to_state="b", trigger="e", subjects=300, initial_state="off",
+        hourly=True,
+    )  # fmt: skip
+    for trigger in ("login", "logout"):
+        profile = model.transition(trigger).profile
+        assert profile is not None
+        covered = [h for h in range(24) if profile.exposure[h]]
+        assert covered == [9, 10], (trigger, covered)
+        assert all(profile.factors[h] == 1.0 for h in range(24) if h not in covered), trigger
+    hours = InMemorySink(lambda ts, s, t: (ts - MONDAY) // 3_600_000)
+    twin = model.generator(
+        ThingFactory(), ticks_num=24 * 60, timestamp_start=MONDAY, seed=5, event_sinks=[hours]
+    )
+    twin.start()
+    per_hour = Counter(e.value for e in hours.events)
+    assert sorted(per_hour) == list(range(24)), per_hour
+    assert min(per_hour.values()) > 500, per_hour
 
 
 # -- exact exposures on hand-made logs ------------------------------------------------------
