@@ -233,6 +233,32 @@ def test_rabbitmq_returned_messages_count_as_failed_never_delivered(amqp_url):
     assert (sink.delivered, sink.failed, sink.returned) == (5, 15, 15)
 
 
+def test_rabbitmq_messages_a_full_queue_refuses_count_as_failed_never_delivered(amqp_url):
+    """A queue of at most 3 messages that refuses publishes when full (``x-overflow:
+    reject-publish``): the broker confirms the first 3 and sends a negative acknowledgement
+    for each of the others, which the sink counts as failed."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    queue = unique("doge-full")
+    channel.queue_declare(queue, arguments={"x-max-length": 3, "x-overflow": "reject-publish"})
+    try:
+        sink = RabbitMQSinkFactory(amqp_url).create("", None, as_json, routing_key=queue)
+        sink.open()
+        for n in range(10):
+            sink.collect(n, User(n), MOVE)
+        with pytest.raises(DeliveryError, match="negative acknowledgement") as caught:
+            sink.close()
+        count = channel.queue_declare(queue, passive=True).method.message_count
+    finally:
+        channel.queue_delete(queue)
+        connection.close()
+    assert count == 3
+    assert (caught.value.delivered, caught.value.failed) == (3, 7)
+    assert (sink.delivered, sink.failed, sink.returned) == (3, 7, 0)
+
+
 def test_rabbitmq_fixed_routing_key_and_default_exchange(amqp_url):
     import pika
 
