@@ -106,6 +106,21 @@ def test_merge_adds_counts_combines_lag_and_keeps_the_parts():
     assert merged.lag.p99 == 2.0 and merged.lag.median == 0.1
 
 
+def test_a_merged_summary_says_stopped_when_any_part_was():
+    """One shard stopped early (a failing shard stops the others; a lost one is counted as
+    stopped) makes the whole run stopped, even when the other parts ran to their end."""
+
+    def part(stopped: bool) -> RunSummary:
+        return RunSummary(seed=1, subjects=5, ticks=10, events=7, stopped=stopped)
+
+    for flags in ([False, True, False], [True, False], [False, False, True]):
+        merged = RunSummary.merge([part(f) for f in flags])
+        assert merged.stopped, flags
+        assert [p.stopped for p in merged.shards] == flags
+    assert not RunSummary.merge([part(False), part(False)]).stopped
+    assert RunSummary.merge([part(True), part(True)]).stopped
+
+
 def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     build = functools.partial(shard_models.memory, 10, 1)
     with pytest.raises(ConfigurationError, match="backend"):
@@ -285,6 +300,21 @@ def test_a_failing_callback_names_its_shard_and_the_others_close_their_sinks(tmp
         assert line_count(part) == part_summary.events
     assert summary.events == sum(line_count(p) for p in parts)
     assert summary.shards[1].events < summary.shards[0].events
+
+
+def test_a_run_whose_shard_fails_mid_run_says_stopped(tmp_path):
+    """Shard 1 fails at its tick 922 of ten million; the coordinator stops the other two long
+    before their end. The failing part did not stop (it failed), the others did: the run's
+    summary, carried by the ShardError, says stopped."""
+    build = functools.partial(
+        shard_models.failing, 150, "--sink", f"jsonl:{tmp_path / 'events.jsonl'}",
+        "--subjects", "300", "--seed", "5", "--ticks", "10000000",
+    )  # fmt: skip
+    with pytest.raises(ShardError) as caught:
+        run_sharded(build, shards=3)
+    summary = caught.value.summary
+    assert [part.stopped for part in summary.shards] == [True, False, True]
+    assert summary.stopped and summary.ticks < 10_000_000
 
 
 FAILING_MODEL = """
