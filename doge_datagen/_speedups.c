@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
 #define MIX1 UINT64_C(0xBF58476D1CE4E5B9)
@@ -24,10 +25,13 @@
 #define INDEX_GOLDEN ((uint64_t)(UINT64_C(4294967296) * GOLDEN))
 /* A wait this long (in ticks) is beyond any run with an end; past it the tick is a Python int. */
 #define SAFE_WAIT 4.0e18
+/* A busy tick from this one on ends the run with an error (Run._too_far), as in the Python
+ * loop (engine._TICK_LIMIT): below it, a tick plus any wait under SAFE_WAIT fits a long long. */
+#define TICK_LIMIT (LLONG_MAX / 2)
 
 static PyObject *str_i, *str_s, *str_t, *str_tb, *str_base, *str_gauss_next;
 static PyObject *str_collect, *str_stopping, *str_draw;
-static PyObject *str_ticks_done, *str_timestamp;
+static PyObject *str_ticks_done, *str_timestamp, *str_subjects_changed, *str_too_far;
 
 /* What Python needs to report an error: the local subject index and the failing sink (or
  * None), the tick and its timestamp. */
@@ -55,10 +59,48 @@ note_where(PyObject *where, PyObject *index, PyObject *sink, long long tick, lon
     return 0;
 }
 
+/* Where the loop was when an error came between two events (an arrival, a poll, a signal,
+ * a tick too far): no subject, no sink, the tick (a Python int) and the timestamp of the last
+ * busy tick (or NULL: none). The error set, if any, is kept. */
+static void
+note_between_at(PyObject *where, PyObject *tick, PyObject *timestamp)
+{
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    PyObject *items[4] = {Py_None, Py_None, tick, timestamp ? timestamp : Py_None};
+    for (int n = 0; n < 4; n++) {
+        Py_INCREF(items[n]);
+        PyObject *old = PyList_GET_ITEM(where, n);
+        PyList_SET_ITEM(where, n, items[n]);
+        Py_XDECREF(old);
+    }
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+}
+
+static void
+note_between(PyObject *where, long long tick, PyObject *timestamp)
+{
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    PyObject *t = PyLong_FromLongLong(tick);
+    if (t == NULL)
+        PyErr_Clear();
+    else {
+        note_between_at(where, t, timestamp);
+        Py_DECREF(t);
+    }
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+}
+
 /* counts[k] += 1 for a list of ints. */
 static int
 add_one(PyObject *counts, Py_ssize_t k)
 {
+    if (k < 0 || k >= PyList_GET_SIZE(counts)) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "transition #%zd has no count: the run's counts were changed", k);
+        return -1;
+    }
     PyObject *old = PyList_GET_ITEM(counts, k);
     Py_ssize_t value = PyLong_AsSsize_t(old);
     if (value == -1 && PyErr_Occurred())
@@ -550,6 +592,9 @@ typedef struct {
     uint64_t key;
     long long n_ticks;    /* LLONG_MAX: no end */
     double ln_2_pow_32;
+    PyObject *run;        /* the engine's Run (run_ticks only) */
+    Py_ssize_t size;      /* the size the subjects list keeps (run_ticks only) */
+    long long budget;     /* events or busy ticks before the next loop_yield */
 } Loop;
 
 /* File subject `index` (local position i) under tick `at` (at >= following), if before the
@@ -817,8 +862,7 @@ timeline_draw(Loop *L, PyObject *timeline, PyObject *index, Py_ssize_t i, long l
             if (rest == NULL)
                 goto done;
             Py_INCREF(rest);
-            PyList_SetItem(L->pending, i, rest);
-            result = 1;
+            result = PyList_SetItem(L->pending, i, rest) < 0 ? -1 : 1;
             goto done;
         }
     }
@@ -831,8 +875,10 @@ timeline_draw(Loop *L, PyObject *timeline, PyObject *index, Py_ssize_t i, long l
         goto done;
     move = PyList_GET_ITEM(seg.moves, j);
     Py_INCREF(move);
-    PyList_SetItem(L->pending, i, move);
-    result = file_at(L, at, index, i, following, upcoming) < 0 ? -1 : 1;
+    if (PyList_SetItem(L->pending, i, move) < 0)
+        result = -1;
+    else
+        result = file_at(L, at, index, i, following, upcoming) < 0 ? -1 : 1;
 done:
     if (result == 0 && PyErr_Occurred())
         PyErr_Clear();
@@ -852,7 +898,8 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
     PyObject *certain = PyList_GET_ITEM(table, 0);
     if (certain != Py_None) {
         Py_INCREF(certain);
-        PyList_SetItem(L->pending, i, certain);
+        if (PyList_SetItem(L->pending, i, certain) < 0)
+            return -1;
         return file_at(L, following, index, i, following, upcoming);
     }
     double leave = PyFloat_AsDouble(PyList_GET_ITEM(table, 1));
@@ -867,8 +914,7 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
             /* A state it never leaves. */
             PyObject *rest = PyList_GET_ITEM(table, 5);
             Py_INCREF(rest);
-            PyList_SetItem(L->pending, i, rest);
-            return 0;
+            return PyList_SetItem(L->pending, i, rest);
         }
         /* Profiled: the state's timeline draws (timevarying.py), in C when it can. */
         if (following < L->n_ticks) {
@@ -893,7 +939,10 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
         }
         PyObject *move = PyTuple_GET_ITEM(drawn, 1);
         Py_INCREF(move);
-        PyList_SetItem(L->pending, i, move);
+        if (PyList_SetItem(L->pending, i, move) < 0) {
+            Py_DECREF(drawn);
+            return -1;
+        }
         PyObject *at_drawn = PyTuple_GET_ITEM(drawn, 0);
         int overflow = 0;
         long long at = PyLong_Check(at_drawn)
@@ -939,7 +988,10 @@ schedule(Loop *L, PyObject *table, PyObject *index, Py_ssize_t i, long long foll
         Py_XDECREF(at_obj);
         return -1;
     }
-    PyList_SetItem(L->pending, i, move);
+    if (PyList_SetItem(L->pending, i, move) < 0) {
+        Py_XDECREF(at_obj);
+        return -1;
+    }
     if (at_obj != NULL) {
         int failed = file_huge(L, at_obj, index);
         Py_DECREF(at_obj);
@@ -966,8 +1018,43 @@ set_key(Loop *L, int k, PyObject *value)
     return PyObject_SetAttr(L->rng, *key_names[k], value);
 }
 
+/* Give other threads the GIL and serve signals, every YIELD_EVERY events or busy ticks: with
+ * no callback and no sink no bytecode runs in the loop, so without this a thread calling
+ * stop() would never run, and a signal's handler would wait. Releasing and taking back an
+ * uncontended GIL costs about a tenth of a microsecond, under a nanosecond per event. */
+#define YIELD_EVERY 2048
+
+static int
+loop_yield(Loop *L)
+{
+    L->budget = YIELD_EVERY;
+    Py_BEGIN_ALLOW_THREADS
+    Py_END_ALLOW_THREADS
+    return PyErr_CheckSignals();
+}
+
+/* The subjects list must keep its size (user code may replace a subject, not add or remove
+ * one): 0 if it did, else -1 with the ConfigurationError that Run._subjects_changed raises. */
+static int
+check_size(Loop *L)
+{
+    if (PyList_GET_SIZE(L->subjects) == L->size)
+        return 0;
+    PyObject *size = PyLong_FromSsize_t(L->size);
+    if (size == NULL)
+        return -1;
+    PyObject *done = PyObject_CallMethodOneArg(L->run, str_subjects_changed, size);
+    Py_DECREF(size);
+    Py_XDECREF(done);
+    if (done != NULL)
+        PyErr_SetString(PyExc_RuntimeError, "the subjects list changed size");
+    return -1;
+}
+
 /* One busy tick: every subject of `due` (sorted local indices) has its event, then its next
- * move drawn. */
+ * move drawn. On an error, `where` says which event (or none) it came at, and datagen.random
+ * stays keyed to the event's subject: Python gives the sinks after a failing one the event
+ * as the Python loop does (Run._fast_loop_failed), then unkeys it. */
 static int
 run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, long long tick,
            PyObject *ts_obj, long long timestamp)
@@ -975,35 +1062,44 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
     long long following = tick + 1;
     PyObject *upcoming = NULL;  /* (only used when filing into the dict) */
     int status = -1;
-    if (set_key(L, KEY_T, tick_obj) < 0 || set_key(L, KEY_TB, Py_None) < 0)
+    if (set_key(L, KEY_T, tick_obj) < 0 || set_key(L, KEY_TB, Py_None) < 0) {
+        note_between(L->where, tick, ts_obj);
         goto done;
+    }
     uint64_t tick_key = L->key + (uint64_t)following * GOLDEN;
-    PyObject **pending_items = ((PyListObject *)L->pending)->ob_item;
-    PyObject **subject_items = ((PyListObject *)L->subjects)->ob_item;
-    Py_ssize_t known = Py_MIN(PyList_GET_SIZE(L->pending), PyList_GET_SIZE(L->subjects));
     for (Py_ssize_t b = 0; b < n; b++) {
         Py_ssize_t i = due[b];
+        if (--L->budget <= 0 && loop_yield(L) < 0) {
+            note_between(L->where, tick, ts_obj);
+            goto done;
+        }
         /* With many subjects, each event's subject, pending move and list slots are far
          * apart in memory: fetch those of the events a few places ahead while this one
-         * runs (the indices are sorted, so each is a cache miss otherwise). */
+         * runs (the indices are sorted, so each is a cache miss otherwise). The lists'
+         * arrays are read again at every event: user code may have resized them (which
+         * check_size catches) and so moved them. */
+        Py_ssize_t known = Py_MIN(PyList_GET_SIZE(L->pending), PyList_GET_SIZE(L->subjects));
         if (b + 2 * PREFETCH_AHEAD < n && due[b + 2 * PREFETCH_AHEAD] < known) {
             Py_ssize_t f = due[b + 2 * PREFETCH_AHEAD];
-            PREFETCH(&pending_items[f], 0);
-            PREFETCH(&subject_items[f], 0);
+            PREFETCH(&((PyListObject *)L->pending)->ob_item[f], 0);
+            PREFETCH(&((PyListObject *)L->subjects)->ob_item[f], 0);
         }
         if (b + PREFETCH_AHEAD < n && due[b + PREFETCH_AHEAD] < known) {
             Py_ssize_t f = due[b + PREFETCH_AHEAD];
-            PREFETCH(subject_items[f], 1);
+            PREFETCH(((PyListObject *)L->subjects)->ob_item[f], 1);
         }
         PyObject *index = PyLong_FromSsize_t(i);
-        if (index == NULL)
+        if (index == NULL) {
+            note_between(L->where, tick, ts_obj);
             goto done;
+        }
         PyObject *move = PyList_GetItem(L->pending, i);
         PyObject *subject = PyList_GetItem(L->subjects, i);
         if (move == NULL || subject == NULL || !PyTuple_Check(move) ||
             PyTuple_GET_SIZE(move) != 7) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "a pending move is a tuple of seven");
+            note_between(L->where, tick, ts_obj);
             Py_DECREF(index);
             goto done;
         }
@@ -1015,8 +1111,10 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
         PyObject *table = PyTuple_GET_ITEM(move, 3);
         int step = -1;
         /* datagen.random draws from this subject's stream at this tick. */
-        if (set_key(L, KEY_I, index) < 0 || set_key(L, KEY_S, Py_None) < 0)
+        if (set_key(L, KEY_I, index) < 0 || set_key(L, KEY_S, Py_None) < 0) {
+            note_where(L->where, index, Py_None, tick, timestamp);
             goto fail;
+        }
         int happens = 1;
         if (callback != Py_None) {
             PyObject *args[2] = {subject, transition};
@@ -1033,11 +1131,15 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
             }
         }
         Py_ssize_t k = move_index(move);
-        if (k == -1 && PyErr_Occurred())
+        if (k == -1 && PyErr_Occurred()) {
+            note_where(L->where, index, Py_None, tick, timestamp);
             goto fail;
+        }
         if (happens) {
-            if (add_one(L->counts, k) < 0)
+            if (add_one(L->counts, k) < 0) {
+                note_where(L->where, index, Py_None, tick, timestamp);
                 goto fail;
+            }
             Py_ssize_t m = PyTuple_GET_SIZE(sinks);
             for (Py_ssize_t s = 0; s < m; s++) {
                 PyObject *sink = PyTuple_GET_ITEM(sinks, s);
@@ -1052,11 +1154,14 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
             }
         }
         else {
-            if (add_one(L->vetoes, k) < 0)
+            if (add_one(L->vetoes, k) < 0) {
+                note_where(L->where, index, Py_None, tick, timestamp);
                 goto fail;
+            }
             table = PyTuple_GET_ITEM(move, 4);
         }
-        if (schedule(L, table, index, i, following, tick_key, &upcoming) < 0) {
+        if (check_size(L) < 0 ||
+            schedule(L, table, index, i, following, tick_key, &upcoming) < 0) {
             note_where(L->where, index, Py_None, tick, timestamp);
             goto fail;
         }
@@ -1068,19 +1173,10 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
         if (step < 0)
             goto done;
     }
-    status = 0;
+    status = set_key(L, KEY_I, Py_None);
+    if (status < 0)
+        note_between(L->where, following, ts_obj);
 done:
-    if (status == 0) {
-        if (set_key(L, KEY_I, Py_None) < 0)
-            status = -1;
-    }
-    else {
-        PyObject *exc_type, *exc_value, *exc_tb;
-        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-        if (set_key(L, KEY_I, Py_None) < 0)
-            PyErr_Clear();
-        PyErr_Restore(exc_type, exc_value, exc_tb);
-    }
     Py_XDECREF(upcoming);
     return status;
 }
@@ -1168,11 +1264,47 @@ PyDoc_STRVAR(run_ticks_doc,
 "(by clock()), and arrive(tick) creates the subjects arriving at tick next_arrival and\n"
 "returns the next one. The timestamp is that of the last busy tick (None if none ran).");
 
-/* How often (in busy ticks, or events) the loop looks at the clock for the polls, and (in
- * busy ticks) updates the run's progress and serves signals. */
-#define CLOCK_EVERY 16
-#define CLOCK_EVENTS 1024
+/* How often (in busy ticks) the loop updates the run's progress for readers in other threads
+ * (the Python loop does it every 256 ticks). */
 #define PROGRESS_EVERY 256
+
+/* The clock of the sinks' polls when the engine gives None: the one time.perf_counter()
+ * reads on this platform, in seconds, without a call into Python. */
+static int
+read_clock(PyObject *clock, double *now)
+{
+    if (clock == Py_None) {
+        struct timespec ts;
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        *now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+        return 0;
+    }
+    PyObject *now_obj = PyObject_CallNoArgs(clock);
+    *now = now_obj ? PyFloat_AsDouble(now_obj) : -1.0;
+    Py_XDECREF(now_obj);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The run reached `tick`, beyond 64-bit ticks or timestamps: Run._too_far(tick, timestamp)
+ * raises the error the Python loop raises (timestamp: of the last busy tick). Returns -1. */
+static int
+too_far(PyObject *run, PyObject *tick, PyObject *timestamp)
+{
+    PyObject *last = timestamp;
+    if (last == NULL && (last = PyObject_GetAttr(run, str_timestamp)) == NULL)
+        return -1;
+    if (timestamp != NULL)
+        Py_INCREF(last);
+    PyObject *done = PyObject_CallMethodObjArgs(run, str_too_far, tick, last, NULL);
+    Py_DECREF(last);
+    Py_XDECREF(done);
+    if (done != NULL)
+        PyErr_SetString(PyExc_RuntimeError, "a tick beyond 64 bits");
+    return -1;
+}
 
 static PyObject *
 run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -1196,6 +1328,9 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "run_ticks: polls is a list");
         return NULL;
     }
+    L.run = run;
+    L.size = PyList_GET_SIZE(L.subjects);
+    L.budget = YIELD_EVERY;
     long long start = PyLong_AsLongLong(start_obj);
     long long tick_ms = PyLong_AsLongLong(tick_ms_obj);
     long long tick = PyLong_AsLongLong(args[3]);
@@ -1221,7 +1356,6 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Vec scratch = {NULL, 0, 0};
     int finished = 0;
     long long busy = 0;
-    Py_ssize_t since_clock = 0;
     double next_poll = 0.0;
     Py_ssize_t n_polls = PyList_GET_SIZE(polls);
     if (cal_take(&cal, L.due) < 0)
@@ -1234,12 +1368,13 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_XDECREF(at);
             if (next == NULL || as_limit(next, &next_arrival) < 0) {
                 Py_XDECREF(next);
-                goto out;
+                goto between;
             }
             Py_DECREF(next);
             /* The arrivals were filed into the dict: into the calendar with them. */
+            L.size = PyList_GET_SIZE(L.subjects);
             if (cal_take(&cal, L.due) < 0)
-                goto out;
+                goto between;
         }
         PyObject *flag = model_dict ? PyDict_GetItemWithError(model_dict, str_stopping)
                                     : PyObject_GetAttr(L.model, str_stopping);
@@ -1249,18 +1384,39 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         else if (flag == NULL && !PyErr_Occurred())
             PyErr_SetString(PyExc_AttributeError, "the model has no _stopping");
         if (stopping < 0)
-            goto out;
+            goto between;
         if (stopping) {
             finished = 1;
             break;
         }
         if (cal_advance(&cal, tick) < 0)
-            goto out;
+            goto between;
         Vec *slot = &cal.slots[tick & WHEEL_MASK];
         if (slot->len == 0) {
-            if (cal.in_wheel == 0 && cal.far_len == 0 && cal.huge == NULL &&
-                next_arrival >= L.n_ticks) {
-                finished = 1;  /* nobody will ever move again */
+            if (cal.in_wheel == 0 && cal.far_len == 0 && next_arrival >= L.n_ticks) {
+                if (cal.huge == NULL) {
+                    finished = 1;  /* nobody will ever move again */
+                    break;
+                }
+                /* Only subjects due beyond 64-bit ticks: the Python loop goes on to the
+                 * first of them, and stops there with an error. */
+                PyObject *first = NULL;
+                for (Py_ssize_t n = 0; n < PyList_GET_SIZE(cal.huge); n++) {
+                    PyObject *at = PyTuple_GET_ITEM(PyList_GET_ITEM(cal.huge, n), 0);
+                    int less = first == NULL ? 1 : PyObject_RichCompareBool(at, first, Py_LT);
+                    if (less < 0)
+                        goto between;
+                    if (less)
+                        first = at;
+                }
+                if (first != NULL) {
+                    Py_INCREF(first);
+                    too_far(run, first, timestamp_obj);
+                    note_between_at(L.where, first, timestamp_obj);
+                    Py_DECREF(first);
+                    goto out;
+                }
+                finished = 1;
                 break;
             }
             /* On to the next tick with something to do: through the wheel's empty slots,
@@ -1274,10 +1430,6 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     to = L.n_ticks;
                 if (to > tick)
                     tick = to;
-                if (tick == LLONG_MAX) {
-                    finished = 1;  /* only subjects due beyond 64-bit ticks */
-                    break;
-                }
             }
             else {
                 while (tick < L.n_ticks && tick < next_arrival && tick < cal.limit &&
@@ -1302,52 +1454,69 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         current = taken;
         cal.in_wheel -= current.len;
         if (sort_indices(current.items, current.len, &scratch) < 0)
-            goto out;
+            goto between;
+        /* The tick's timestamp, start + tick * tick_ms, without a signed overflow: a tick
+         * or a timestamp beyond 64 bits ends the run with an error, as in Python. */
+        long long product, stamp;
+        if (tick >= TICK_LIMIT || __builtin_mul_overflow(tick, tick_ms, &product) ||
+            __builtin_add_overflow(start, product, &stamp)) {
+            PyObject *at = PyLong_FromLongLong(tick);
+            if (at != NULL) {
+                too_far(run, at, timestamp_obj);
+                Py_DECREF(at);
+            }
+            goto between;
+        }
         PyObject *tick_obj = PyLong_FromLongLong(tick);
-        PyObject *ts = tick_obj ? PyLong_FromLongLong(start + tick * tick_ms) : NULL;
+        PyObject *ts = tick_obj ? PyLong_FromLongLong(stamp) : NULL;
         if (ts == NULL) {
             Py_XDECREF(tick_obj);
-            goto out;
+            goto between;
         }
         Py_XSETREF(timestamp_obj, ts);
-        int failed = run_bucket(&L, current.items, current.len, tick_obj, tick, ts,
-                                start + tick * tick_ms);
+        int failed = run_bucket(&L, current.items, current.len, tick_obj, tick, ts, stamp);
         Py_DECREF(tick_obj);
-        Py_ssize_t current_len = current.len;
         current.len = 0;
         if (failed)
-            goto out;
+            goto out;  /* run_bucket said where */
         tick += 1;
         busy += 1;
-        since_clock += current_len;
-        if (n_polls > 0 && (busy % CLOCK_EVERY == 0 || since_clock >= CLOCK_EVENTS)) {
-            since_clock = 0;
-            PyObject *now_obj = PyObject_CallNoArgs(clock);
-            double now = now_obj ? PyFloat_AsDouble(now_obj) : -1.0;
-            Py_XDECREF(now_obj);
-            if (PyErr_Occurred())
-                goto out;
-            if (now >= next_poll) {  /* at most every poll_seconds: a tick can be short */
+        if (n_polls > 0) {
+            /* As the Python loop: after every busy tick, polls at most every poll_seconds
+             * (the first busy tick polls). */
+            double now;
+            if (read_clock(clock, &now) < 0)
+                goto between;
+            if (now >= next_poll) {
                 next_poll = now + poll_seconds;
                 if (note_progress(run, tick, timestamp_obj) < 0)
-                    goto out;
-                for (Py_ssize_t n = 0; n < n_polls; n++) {
-                    PyObject *done = PyObject_CallNoArgs(PyList_GET_ITEM(polls, n));
+                    goto between;
+                for (Py_ssize_t n = 0; n < n_polls && n < PyList_GET_SIZE(polls); n++) {
+                    PyObject *poll = PyList_GET_ITEM(polls, n);
+                    Py_INCREF(poll);
+                    PyObject *done = PyObject_CallNoArgs(poll);
+                    Py_DECREF(poll);
                     if (done == NULL)
-                        goto out;
+                        goto between;
                     Py_DECREF(done);
                 }
+                if (check_size(&L) < 0)
+                    goto between;
             }
         }
-        if (busy % PROGRESS_EVERY == 0) {
-            if (note_progress(run, tick, timestamp_obj) < 0 || PyErr_CheckSignals() < 0)
-                goto out;
-        }
+        if (busy % PROGRESS_EVERY == 0 && note_progress(run, tick, timestamp_obj) < 0)
+            goto between;
+        if (--L.budget <= 0 && loop_yield(&L) < 0)
+            goto between;
     }
     if (timestamp_obj != NULL)
         result = Py_BuildValue("(LOO)", tick, timestamp_obj, finished ? Py_True : Py_False);
     else
         result = Py_BuildValue("(LOO)", tick, Py_None, finished ? Py_True : Py_False);
+    goto out;
+between:
+    /* An error between events: the tick it came at, and the last busy tick's timestamp. */
+    note_between(L.where, tick, timestamp_obj);
 out:
     /* What is still due goes back to Run.due, also when an error ends the run. */
     if (result == NULL) {
@@ -1572,6 +1741,8 @@ PyInit__speedups(void)
     INTERN(str_draw, "draw");
     INTERN(str_ticks_done, "ticks_done");
     INTERN(str_timestamp, "timestamp");
+    INTERN(str_subjects_changed, "_subjects_changed");
+    INTERN(str_too_far, "_too_far");
     INTERN(str_fast, "_fast");
     INTERN(str_cumulative, "_cumulative");
     INTERN(str_hazard_known, "_hazard_known");

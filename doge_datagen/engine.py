@@ -29,6 +29,7 @@ is what lets a run be cut into ranges of subjects (:func:`run` takes any range).
 
 import gc
 import hashlib
+import heapq
 import inspect
 import logging
 import math
@@ -39,7 +40,7 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from doge_datagen.errors import SinkCloseError
+from doge_datagen.errors import ConfigurationError, SinkCloseError
 from doge_datagen.randomness import CREATE_TICK, SubjectRandom
 from doge_datagen.summary import RunSummary, sink_labels
 
@@ -89,6 +90,11 @@ _INDEX_GOLDEN = (_TWO_POW_32 * _GOLDEN) & _MASK64
 _SMALLEST_LEAVE = 1e-290
 # The C loop counts ticks and timestamps in 64-bit integers: runs beyond these use Python.
 _C_LIMIT = 1 << 62
+# A busy tick from this one on, or whose timestamp does not fit 64 bits, ends the run with an
+# error in both loops: the C loop keeps ticks below it, and sinks take 64-bit timestamps.
+_TICK_LIMIT = (1 << 62) - 1
+_MS_MIN = -(1 << 63)
+_MS_MAX = (1 << 63) - 1
 
 
 def _event_note(first: int, i: int, transition: Any, tick: int, timestamp: Any) -> str:
@@ -264,7 +270,9 @@ class _Unkeyed:
         pass
 
     def key(self, index: Optional[int], tick: int = CREATE_TICK) -> None:
-        pass
+        # Only noted, as SubjectRandom does, for Run.now(): a factory reads the timestamp
+        # of its subject's arrival tick whatever generator datagen.random is.
+        self._i, self._t = index, tick
 
 
 def takes_index(create: Callable[..., Any]) -> bool:
@@ -353,6 +361,12 @@ class Run:
         self.due: Dict[int, List[int]] = {}
         self.counts = [0] * len(model.transitions)
         self.vetoes = [0] * len(model.transitions)
+        #: The Python loop's heap of the ticks that have a bucket in :attr:`due` (with
+        #: ticks already done among them), so that it goes straight to the next busy tick.
+        self._ahead: Optional[List[int]] = []
+        #: True from the creation of the subjects to the end of the loop: the model is fixed
+        #: then (add_transition raises).
+        self.running = False
         self.ticks_done = 0
         self.timestamp = timestamp_start
         self.tables: List[Table] = []
@@ -423,11 +437,15 @@ class Run:
                 if missing > 0:
                     subjects.extend([None] * missing)
                     pending.extend([None] * missing)
+                size = len(subjects)
                 rng.key(i, CREATE_TICK)  # datagen.random: subject g's creation stream
                 try:
-                    subjects[i] = create(g) if with_index else create()
+                    made = create(g) if with_index else create()
                 finally:
                     rng._i = None
+                if len(subjects) != size:
+                    self._subjects_changed(size)
+                subjects[i] = made
                 self.arrived += 1
                 self.schedule(i, initial, tick, n_ticks)
         at, upcoming = arrivals.next()
@@ -482,6 +500,8 @@ class Run:
             bucket = self.due.get(at)
             if bucket is None:
                 self.due[at] = [i]
+                if self._ahead is not None:
+                    heapq.heappush(self._ahead, at)
             else:
                 bucket.append(i)
 
@@ -535,17 +555,31 @@ class Run:
         timestamp = timestamp_start
         self._arrivals, self._n_ticks = arrivals, n_ticks
         fast = self._fast_loop(key, n_ticks)
+        # The ticks that have a bucket, soonest first (see _next_busy); the C loop keeps its
+        # own calendar.
+        ahead: List[int] = list(due)
+        heapq.heapify(ahead)
+        self._ahead = ahead if fast is None else None
+        push, pop_ahead = heapq.heappush, heapq.heappop
+        # Callbacks, sinks, factories and polls may change a subject in place, not add or
+        # remove one (the pending moves and the buckets hold positions in the list).
+        size = len(subjects)
         while tick < n_ticks:
             if tick >= next_arrival:
-                next_arrival = self.arrive(arrivals, tick, self._upcoming, n_ticks)
+                try:
+                    next_arrival = self.arrive(arrivals, tick, self._upcoming, n_ticks)
+                except BaseException:  # as the C loop leaves it when a factory fails
+                    self.ticks_done, self.timestamp = tick, timestamp
+                    raise
                 subjects = self.subjects
+                size = len(subjects)
             if fast is not None:
                 # The rest of the run in C: the same steps as below (arrivals and the sinks'
                 # polls included), until the end, a stop, or nobody is left to move.
                 run_ticks, context, where = fast
                 try:
                     tick, ran_at, _ = run_ticks(context, subjects, pending, tick, next_arrival)
-                except Exception as exc:
+                except BaseException as exc:
                     self._fast_loop_failed(exc, where)
                     raise
                 if ran_at is not None:
@@ -560,11 +594,10 @@ class Run:
                     if not due and next_arrival >= n_ticks:
                         break  # nobody will ever move again
                     tick += 1
-                    if reporter is None:
-                        # Through the empty ticks that follow in one go (with short ticks,
-                        # most are empty): there is a bucket ahead, or arrivals, or the end.
-                        while tick < n_ticks and tick < next_arrival and tick not in due:
-                            tick += 1
+                    if tick not in due:
+                        # Straight to the next tick with something to do (with short ticks,
+                        # most are empty): a bucket ahead, arrivals, or the end.
+                        tick = self._next_busy(tick, next_arrival, n_ticks)
                 else:
                     tick = self.ticks_done = self._idle(tick, n_ticks)
                 if reporter is not None:
@@ -577,9 +610,16 @@ class Run:
                 break
             if len(bucket) > 1:
                 bucket.sort()
-            timestamp = timestamp_start + (
+            while ahead and ahead[0] <= tick:
+                pop_ahead(ahead)
+            if tick >= _TICK_LIMIT:
+                self._too_far(tick, timestamp)
+            stamp: int = timestamp_start + (
                 tick * tick_ms if whole_ms else round(tick * tick_ms)  # type: ignore[assignment]
             )
+            if not _MS_MIN <= stamp <= _MS_MAX:
+                self._too_far(tick, timestamp)
+            timestamp = stamp
             following = tick + 1
             # Subjects due at the very next tick (all of them, in a dense model) go straight
             # into its bucket, which is made at the first of them.
@@ -608,6 +648,8 @@ class Run:
                     else:
                         vetoes[k] += 1
                         table = from_table
+                    if len(subjects) != size:
+                        self._subjects_changed(size)
                     # next_move(key, table, first + i, following), inlined: this runs once
                     # per event. (tick_key + i * _INDEX_GOLDEN is draw()'s hash input.)
                     certain, leave, inv_log_stay, thresholds, moves, rest = table
@@ -617,6 +659,7 @@ class Run:
                             upcoming = []
                             if following < n_ticks:
                                 due[following] = upcoming
+                                push(ahead, following)
                         upcoming.append(i)
                         continue
                     if leave == 0.0:
@@ -643,14 +686,16 @@ class Run:
                             upcoming = []
                             if following < n_ticks:
                                 due[following] = upcoming
+                                push(ahead, following)
                         upcoming.append(i)
                     elif at < n_ticks:
                         later = get(at)
                         if later is None:
                             due[at] = [i]
+                            push(ahead, at)
                         else:
                             later.append(i)
-            except Exception as exc:
+            except BaseException as exc:  # KeyboardInterrupt from a sink too: the same state
                 rng._i = None
                 self.ticks_done, self.timestamp = tick, timestamp
                 if hasattr(exc, "add_note"):
@@ -665,6 +710,8 @@ class Run:
                     self.ticks_done, self.timestamp = tick, timestamp
                     for poll in polls:
                         poll()
+                    if len(subjects) != size:
+                        self._subjects_changed(size)
             if reporter is not None:
                 self.ticks_done, self.timestamp = tick, timestamp
                 reporter.update(tick, timestamp, sum(counts))
@@ -694,7 +741,6 @@ class Run:
             or type(start) is not int
             or not 0 < tick_ms < 1 << 31
             or not -_C_LIMIT < start < _C_LIMIT
-            or not (n_ticks == math.inf or n_ticks < _C_LIMIT // (1 << 31))
         ):
             return None
         where: List[Any] = [None, None, None, None]
@@ -713,7 +759,7 @@ class Run:
             self,
             self.polls,
             _POLL_SECONDS,
-            time.perf_counter,
+            None,  # the C loop reads the clock time.perf_counter reads, without a call
             self._arrive_at,
         )
         return _speedups.run_ticks, context, where
@@ -724,19 +770,62 @@ class Run:
         return self.arrive(self._arrivals, tick, self._upcoming, self._n_ticks)
 
     def _fast_loop_failed(self, exc: BaseException, where: List[Any]) -> None:
-        """The C loop raised while handling an event: what the Python loop does then (the
-        sinks after a failing one get the event, the error says which event it was)."""
+        """The C loop raised: what the Python loop does then. In an event, the sinks after a
+        failing one get the event (with ``datagen.random`` still keyed to its subject, as the
+        C loop leaves it), and the error says which event it was; the run's tick and
+        timestamp are those of the tick it failed at, as ``where`` says (``[local index or
+        None, failed sink or None, tick, timestamp or None]``)."""
         i, failed_sink, tick, timestamp = where
         where[:] = [None, None, None, None]
-        self.rng._i = None
-        if i is None:  # pragma: no cover - raised outside an event (an internal error)
-            return
-        transition, _, sinks = self.pending[i][:3]
-        if failed_sink is not None:
-            _deliver_rest(sinks, failed_sink, exc, timestamp, self.subjects[i], transition)
+        try:
+            if tick is None:  # pragma: no cover - raised before any tick (an internal error)
+                return
+            if timestamp is None:  # no busy tick yet
+                timestamp = self.timestamp
+            if i is None:  # between events: an arrival, a poll, a signal, a tick too far
+                self.ticks_done, self.timestamp = tick, timestamp
+                return
+            transition, _, sinks = self.pending[i][:3]
+            if failed_sink is not None and isinstance(exc, Exception):
+                _deliver_rest(sinks, failed_sink, exc, timestamp, self.subjects[i], transition)
+            self.ticks_done, self.timestamp = tick, timestamp
+            if hasattr(exc, "add_note"):
+                exc.add_note(_event_note(self.first, i, transition, tick, timestamp))
+        finally:
+            self.rng._i = None
+
+    def _next_busy(self, tick: int, next_arrival: float, n_ticks: float) -> Any:
+        """The Python loop's next tick with something to do from ``tick`` on (which has
+        nothing due): the soonest bucket, the next arrivals or the end, whichever comes
+        first, so that an empty stretch costs nothing whatever its length."""
+        ahead = self._ahead or []
+        while ahead and ahead[0] < tick:
+            heapq.heappop(ahead)  # ticks already done
+        target: Any = ahead[0] if ahead else n_ticks
+        if next_arrival < target:
+            target = next_arrival
+        if n_ticks < target:
+            target = n_ticks
+        return target if target > tick else tick
+
+    def _subjects_changed(self, size: int) -> None:
+        """User code added or removed subjects during the run: say so, in both loops."""
+        raise ConfigurationError(
+            f"datagen.subjects went from {size} to {len(self.subjects)} subjects during the "
+            "run: callbacks, sinks, factories and polls may change a subject or put another in "
+            "its place, but not add or remove subjects (the run keeps their positions)"
+        )
+
+    def _too_far(self, tick: int, timestamp: Any) -> None:
+        """The run reached a tick beyond 64-bit ticks and timestamps: end it, in both loops,
+        with the tick and timestamp of the last busy tick before it."""
         self.ticks_done, self.timestamp = tick, timestamp
-        if hasattr(exc, "add_note"):
-            exc.add_note(_event_note(self.first, i, transition, tick, timestamp))
+        raise ConfigurationError(
+            f"the run reached tick {tick}, whose timestamp ({self.timestamp_start} + {tick} x "
+            f"{self.model.tick_ms} ms) is beyond the 64-bit milliseconds and ticks a run can "
+            "stamp (timestamps within +-2**63, ticks below 2**62 - 1): give the run a tick limit "
+            "(ticks_num), shorter ticks or an earlier timestamp_start"
+        )
 
     def _idle(self, tick: int, n_ticks: float) -> int:
         """A paced run with nothing due at ``tick``: sleep until the next tick that has
@@ -993,8 +1082,12 @@ def run(
     with _stop_on_signals(model, enabled=model.ticks_num is None) as received:
         try:
             open_sinks(sinks)
-            state.create_subjects()
-            state.loop()
+            state.running = True
+            try:
+                state.create_subjects()
+                state.loop()
+            finally:
+                state.running = False
         except BaseException as exc:
             close_errors = close_sinks(sinks)
             if probe is not None:

@@ -232,7 +232,16 @@ class DataOnlineGenerator(Generic[S]):
         ``probability`` may also be a base times a profile (``0.5 * hourly([...])``, see
         :mod:`doge_datagen.profiles`): at each tick the transition is then taken with the
         base times the profile's factor at that tick's timestamp, percent.
+
+        A run's model is fixed when its subjects are created: a factory, callback or sink
+        that adds a transition during a run gets a ``ConfigurationError``.
         """
+        if self._last_run is not None and self._last_run.running:
+            raise ConfigurationError(
+                f"add_transition({trigger!r}, {from_state!r}, {to_state!r}) during a run: the "
+                "model of a run is fixed when its subjects are created; add transitions "
+                "before start()"
+            )
         transition = Transition(trigger, from_state, to_state, probability, action_callback)
         transition.event_sinks = self._check_transition(transition, event_sinks)
         outgoing = self._by_state[from_state] + [transition]
