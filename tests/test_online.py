@@ -145,6 +145,41 @@ def test_a_signal_stops_a_run_without_a_tick_limit(signum):
     assert signal.getsignal(signum) is previous  # the handler is put back
 
 
+def test_a_signal_after_stop_asks_the_sinks_to_hurry():
+    """``stop()`` called, the sinks closing: a signal now cuts their remaining waits short
+    (``hurry()``), as a second signal does. The sink's close waits (up to 10 s) for that."""
+
+    class SlowToClose(EventSink):
+        def __init__(self):
+            self.count = 0
+            self.hurried = 0
+            self.hurried_when_closed = None
+
+        def collect(self, timestamp, subject, transition):
+            self.count += 1
+            if self.count == 300:
+                datagen.stop()
+
+        def hurry(self):
+            self.hurried += 1
+
+        def close(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # a flush that waits for its server, until hurried
+                if self.hurried:
+                    break
+                time.sleep(0.01)
+            self.hurried_when_closed = self.hurried
+
+    datagen, sink = ping_pong(3, None, seed=3)
+    slow = SlowToClose()
+    datagen.transitions[0].event_sinks.append(slow)
+    summary = datagen.start()
+    assert summary.stopped and summary.signals == [signal.SIGINT]
+    assert slow.hurried_when_closed == 1
+    assert summary.events == len(sink.events) and len(sink.events) % 3 == 0
+
+
 def test_a_finite_run_leaves_signal_handlers_alone():
     seen = []
 
