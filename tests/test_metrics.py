@@ -687,6 +687,29 @@ def test_a_snapshot_travels_as_plain_json_and_comes_back_equal(tmp_path):
     assert Snapshot.from_dict(json.loads(json.dumps(snapshot.to_dict()))) == snapshot
 
 
+def test_a_trigger_shared_by_several_transitions_counts_all_their_moves():
+    """``move`` names two transitions, ``try`` two vetoed ones: the events and the vetoes of a
+    trigger are those of all its transitions together, as the sinks and the summary count
+    them."""
+    from doge_datagen import InMemorySink
+
+    sink = InMemorySink(lambda ts, s, t: t.trigger)
+    datagen = DataOnlineGenerator(["a", "b"], "a", object, 200, 1000, 100, seed=8)
+    datagen.add_transition("move", "a", "b", 10, event_sinks=[sink])
+    datagen.add_transition("move", "b", "a", 20, event_sinks=[sink])
+    refuse = lambda subject, transition: False  # noqa: E731
+    datagen.add_transition("try", "a", "a", 5, action_callback=refuse, event_sinks=[sink])
+    datagen.add_transition("try", "b", "b", 5, action_callback=refuse, event_sinks=[sink])
+    with MetricsServer(0) as server:
+        summary = datagen.start(metrics=server)
+        final = scrape(server.url)
+    events = collections.Counter(e.value for e in sink.events)
+    assert by(final["doge_events_total"], "trigger") == {"move": events["move"], "try": 0}
+    assert summary.events_per_trigger["move"] == events["move"] > 1000
+    vetoes = by(final["doge_vetoes_total"], "trigger")
+    assert vetoes["try"] == summary.vetoed_per_trigger["try"] > 500
+
+
 def test_subjects_arriving_during_a_run_are_counted_in_their_states():
     sink = CountingSink()
     datagen = DataOnlineGenerator(
