@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 from doge_datagen import loading
 from doge_datagen.demo import STREAMS, EventLinesSink, banking_generator, event_line, event_row
@@ -41,19 +41,53 @@ the URL's password, 'KEY_env=VAR' for any setting (e.g. 'sasl.password_env=VAR')
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose epilog may be a function, called only when help is shown."""
+    """An argument parser whose epilog (URL forms, examples) is shown as written, after the
+    wrapped description and options; it may be a function, called only when help is shown."""
 
     def format_help(self) -> str:
-        if callable(self.epilog):
-            self.epilog = self.epilog()
-        return super().format_help()
+        epilog = self.epilog() if callable(self.epilog) else self.epilog
+        self.epilog = None
+        try:
+            text = super().format_help()
+        finally:
+            self.epilog = epilog
+        return f"{text}\n{epilog}" if epilog else text
 
 
 def sink_help() -> str:
-    """The ``--help`` text on sink URLs: every known scheme, plug-ins included."""
+    """The end of ``demo --help``: every known sink scheme, plug-ins included, then examples."""
     from doge_datagen.sinks.registry import schemes_help
 
-    return f"sink URLs:\n{schemes_help()}\n{SINK_HELP_NOTES}"
+    return f"sink URLs:\n{schemes_help()}\n{SINK_HELP_NOTES}\n{DEMO_EXAMPLES}"
+
+
+# The end of each command's --help: commands that run as written, from an empty directory
+# (the test suite runs every one; the PostgreSQL one against the server it names).
+DEMO_EXAMPLES = """\
+examples:
+  doge-datagen demo --ticks 60 --seed 1 --out demo-out
+  doge-datagen demo --sink print: --subjects 10 --ticks 120 --seed 1
+  doge-datagen demo --ticks 60 \\
+      --sink 'postgresql://postgres:postgres@localhost:5432/postgres?table=demo_events'
+"""
+RUN_EXAMPLES = """\
+examples:
+  doge-datagen run doge_datagen.demo:demo_model --ticks 60 --seed 7
+  doge-datagen run doge_datagen.demo:day_model --subjects 100 --rate 20000
+  doge-datagen run doge_datagen.demo:demo_model --subjects 2000 --ticks 60 --workers 2
+"""
+GRAPH_EXAMPLES = """\
+examples:
+  doge-datagen graph doge_datagen.demo:demo_model -o states.png
+  doge-datagen graph doge_datagen.demo:day_model --annotate -o states.svg
+  doge-datagen graph doge_datagen.demo:demo_model -o states.mmd
+"""
+ANALYZE_EXAMPLES = """\
+examples:
+  doge-datagen analyze doge_datagen.demo:demo_model
+  doge-datagen analyze doge_datagen.demo:demo_model --forever --format json
+  doge-datagen analyze doge_datagen.demo:day_model --plot rates.png
+"""
 
 
 DEMO_TABLE = "events"
@@ -69,7 +103,16 @@ EXIT_CODES = {
     130: "interrupted by SIGINT (Ctrl-C) where it could not stop gracefully: a run with a tick "
     "limit, or a second signal during the graceful stop",
     143: "terminated by SIGTERM likewise",
+    141: "standard output was closed by its reader (``| head``): the run ended there, quietly, "
+    "its sinks closed",
 }
+
+#: Where a demo with --seed and without --timestamp-start starts: Monday 2024-01-01 00:00
+#: UTC, so that a seed alone repeats a run (``--timestamp-start now`` starts at this minute).
+SEEDED_START_MS = 1_704_067_200_000
+
+#: Seconds ``--dask ADDRESS`` waits for the scheduler to answer, before anything is made.
+DASK_CONNECT_SECONDS = 10
 
 
 class UsageError(DogeError, ValueError):
@@ -128,6 +171,33 @@ class _SinkBuilder:
         except SinkURLError as exc:  # the URL itself is wrong: a usage error
             raise UsageError(f"{exc}; see 'doge-datagen demo --help' for the forms") from None
 
+    def build_all(self, urls: Sequence[str]) -> List[EventSink]:
+        """The sinks of ``urls``, in order, every URL checked before anything is made: first
+        the sinks that touch nothing until they open (files, brokers), then the directories
+        their files need, then the database sinks, which create their table and read it."""
+        from doge_datagen.sinks.registry import SinkURL, SinkURLError, find_scheme
+        from doge_datagen.sinks.url_builders import check_db_url
+
+        built: Dict[int, EventSink] = {}
+        databases = []
+        for k, url in enumerate(urls):
+            try:
+                parsed = SinkURL(url)
+                if find_scheme(parsed.scheme).build == "doge_datagen.sinks.url_builders:build_db":
+                    check_db_url(parsed)
+                    databases.append(k)
+                    continue
+            except SinkURLError:
+                pass  # reported by build(), with the scheme's own words
+            built[k] = self.build(url)
+        for url in urls:
+            target = sink_target(url)
+            if target is not None:
+                make_parent_directory(target)
+        for k in databases:
+            built[k] = self.build(urls[k])
+        return [built[k] for k in range(len(urls))]
+
     def close(self) -> None:
         """Nothing to release: each sink releases its client when it closes."""
 
@@ -168,11 +238,27 @@ def _is_stdout(path: str) -> bool:
         return False
 
 
-def default_sinks(out_dir: str, builder: _SinkBuilder) -> Tuple[List[EventSink], EventSink]:
-    """The embedded defaults: a JSON Lines file per stream, and every event in SQLite."""
-    os.makedirs(out_dir, exist_ok=True)
-    files = [builder.build(f"jsonl:{os.path.join(out_dir, stream)}.jsonl") for stream in STREAMS]
-    return files, builder.build(f"sqlite:///{os.path.join(out_dir, 'events.db')}")
+def default_sink_urls(out_dir: str) -> List[str]:
+    """The embedded defaults: a JSON Lines file per stream (in :data:`STREAMS`' order), and
+    every event in SQLite."""
+    files = [f"jsonl:{os.path.join(out_dir, stream)}.jsonl" for stream in STREAMS]
+    return [*files, f"sqlite:///{os.path.join(out_dir, 'events.db')}"]
+
+
+def make_parent_directory(path: str) -> None:
+    """The rule for every output the command writes (sink files, ``--out``, ``graph -o``,
+    ``analyze --plot``, ``fit -o``): a missing directory is created, once every option has
+    been checked, and said so on standard error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create directory {directory!r} for {path!r}: {exc.strerror}"
+        ) from None
+    print(f"doge-datagen: created directory {directory}", file=sys.stderr)
 
 
 # -- loading a user's model ---------------------------------------------------------------
@@ -336,13 +422,25 @@ def _run(datagen: DataOnlineGenerator, args: argparse.Namespace) -> RunSummary:
             rate=getattr(args, "rate", None),
         )
     except BaseException as exc:
-        # A failed or interrupted run still says what it did and what the sinks delivered.
+        # A failed or interrupted run still says what it did and what the sinks delivered;
+        # one whose reader closed standard output (``| head``) ends quietly.
         partial = getattr(exc, "summary", None)
-        if isinstance(partial, RunSummary):
+        if isinstance(partial, RunSummary) and not _reader_gone(exc):
             _print_summary_safely(partial, report_to)
         raise
     print_summary(summary, report_to)
     return summary
+
+
+def _reader_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, a write to a pipe whose reader has gone."""
+    seen = 0
+    cause: Optional[BaseException] = exc
+    while cause is not None and seen < 10:
+        if isinstance(cause, BrokenPipeError):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 def exit_status(summary: Optional[RunSummary], default: int = 0) -> int:
@@ -388,15 +486,9 @@ def demo_model(args: argparse.Namespace) -> DataOnlineGenerator:
     """The banking model of ``doge-datagen demo ARGS`` with its sinks (nothing is opened).
 
     A sharded demo calls it in every worker (``functools.partial(demo_model, args)``)."""
-    builder = _SinkBuilder()
-    if args.sink:
-        chosen = [builder.build(url) for url in args.sink]
-        placeholder: EventSink = CountingSink()
-        streams: List[EventSink] = [placeholder] * len(STREAMS)
-    else:
-        streams, database = default_sinks(args.out, builder)
-        chosen = [database]
-    clickstream, trx, balance, loan = streams
+    # The model first, with stand-ins for its four streams: a bad option stops the command
+    # before any sink, file, directory or table is made.
+    clickstream, trx, balance, loan = streams = [CountingSink(stream) for stream in STREAMS]
     datagen = banking_generator(
         clickstream,
         trx,
@@ -409,24 +501,32 @@ def demo_model(args: argparse.Namespace) -> DataOnlineGenerator:
         day=args.day,
         tz=args.tz,
     )
-    # Every move (logouts too) reaches each chosen sink exactly once.
+    sinks = _SinkBuilder().build_all(args.sink or default_sink_urls(args.out))
+    # Every move (logouts too) reaches each chosen sink exactly once; without --sink, each
+    # stream goes to its file and every move to the database.
+    real = {id(stand_in): sink for stand_in, sink in zip(streams, sinks)}
     for transition in datagen.transitions:
         if args.sink:
-            transition.event_sinks = list(chosen)
+            transition.event_sinks = list(sinks)
         else:
-            transition.event_sinks.extend(chosen)
+            transition.event_sinks = [real[id(s)] for s in transition.event_sinks] + sinks[-1:]
     apply_run_options(datagen, args)
     return datagen
 
 
 def demo_start(args: argparse.Namespace) -> int:
-    """Epoch ms of the demo's first tick: --timestamp-start, else the current minute.
+    """Epoch ms of the demo's first tick: --timestamp-start (``now``: the current minute);
+    without it, :data:`SEEDED_START_MS` for a seeded run, so that the seed alone repeats it,
+    else the current minute.
 
     (Kafka reads a record timestamp of 0 as "now", so the demo does not start at epoch 0.)
     """
-    if args.timestamp_start is not None:
-        return int(args.timestamp_start)
-    return int(time.time()) // 60 * 60_000
+    start = args.timestamp_start
+    if start is None and args.seed is not None:
+        return SEEDED_START_MS
+    if start is None or start == "now":
+        return int(time.time()) // 60 * 60_000
+    return int(start)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -464,7 +564,10 @@ def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namesp
     if getattr(args, "rate", None) is not None:
         raise UsageError("--rate is not available with --workers or --dask")
     address = None if args.dask in (None, "local") else args.dask
-    shards = args.workers if args.workers is not None else _dask_threads(address)
+    # The scheduler is reached first: an address that does not answer stops the command
+    # before any sink or table is made.
+    threads = _dask_threads(address) if address is not None or args.workers is None else 0
+    shards = args.workers if args.workers is not None else threads
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     model = build()
     report_to = sys.stderr if stdout_carries_events(model) else sys.stdout
@@ -498,8 +601,15 @@ def _dask_threads(address: Optional[str]) -> int:
         return os.cpu_count() or 1
     from doge_datagen.distributed import _dask
 
-    with _dask().Client(address, timeout=30) as client:
-        return max(1, sum(client.nthreads().values()))
+    distributed = _dask()
+    try:
+        with distributed.Client(address, timeout=DASK_CONNECT_SECONDS) as client:
+            return max(1, sum(client.nthreads().values()))
+    except (OSError, TimeoutError, ValueError, distributed.TimeoutError) as exc:
+        raise ConfigurationError(
+            f"cannot reach the Dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s "
+            f"({type(exc).__name__}: {_one_line(exc)})"
+        ) from exc
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -508,6 +618,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     datagen = load_generator(args.model)
     if args.subjects is not None:
         datagen.subjects_num = args.subjects
+    make_parent_directory(args.output)
     path = DataOnlineGeneratorGrapher(datagen).render(args.output, annotate=args.annotate)
     print(f"state graph written to {path}")
     return 0
@@ -602,6 +713,27 @@ def _count(text: str) -> int:
     return value
 
 
+def _start(text: str) -> Any:
+    if text.strip().lower() == "now":
+        return "now"
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither epoch milliseconds nor 'now'"
+        ) from None
+
+
+def _zone_name(text: str) -> str:
+    from doge_datagen.profiles import _zone
+
+    try:
+        _zone(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _positive_count(text: str) -> int:
     value = _count(text)
     if value < 1:
@@ -647,7 +779,6 @@ def build_parser() -> argparse.ArgumentParser:
         "files (one per stream) and a SQLite database under --out; with --sink, every event goes "
         "to each sink named.",
         epilog=sink_help,  # type: ignore[arg-type]  # called by _Parser when help is shown
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_debug(demo)
     demo.add_argument("--sink", action="append", metavar="URL", help="where events go (repeatable)")
@@ -656,9 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--timestamp-start",
-        type=_count,
-        metavar="MS",
-        help="epoch milliseconds of the first tick (default: the current minute)",
+        type=_start,
+        metavar="MS|now",
+        help="epoch milliseconds of the first tick, or 'now', the current minute (default: "
+        "2024-01-01T00:00Z with --seed, so that a seed alone repeats a run; else now)",
     )
     demo.add_argument(
         "--day",
@@ -667,6 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--tz",
+        type=_zone_name,
         metavar="ZONE",
         help="time zone of --day's hours and days (a zoneinfo name, default UTC)",
     )
@@ -678,6 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run your own model",
         description="Run the DataOnlineGenerator returned by FUNCTION() of MODULE "
         "(a module name or a .py file).",
+        epilog=RUN_EXAMPLES,
     )
     run.add_argument("model", metavar="MODULE:FUNCTION")
     _add_debug(run)
@@ -688,6 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         "graph",
         help="render a model's state graph",
         description="Render the state graph of the DataOnlineGenerator returned by FUNCTION().",
+        epilog=GRAPH_EXAMPLES,
     )
     graph.add_argument("model", metavar="MODULE:FUNCTION")
     _add_debug(graph)
@@ -717,6 +852,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise UsageError("--forever and --ticks contradict each other: give one of them")
     if args.observed is not None and args.plot is None:
         raise UsageError("--observed lays a run over the rate plot: give --plot PATH too")
+    if args.plot is not None:  # checked before the report is worked out and printed
+        from doge_datagen.plots import check_plot_path
+
+        try:
+            check_plot_path(args.plot)
+        except ConfigurationError as exc:
+            raise UsageError(f"--plot: {exc}") from None
+        if args.observed is not None and not os.path.isfile(args.observed):
+            raise UsageError(f"--observed: no file {args.observed!r}")
     datagen = load_generator(args.model)
     if args.subjects is not None:
         datagen.subjects_num = args.subjects
@@ -734,6 +878,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from doge_datagen.plots import plot_rates
 
+        make_parent_directory(args.plot)
         path = plot_rates(analysis, args.plot, observed=args.observed)
         print(f"rate plot written to {path}", file=messages)
     return 0
@@ -749,6 +894,7 @@ def _add_analyze_parser(commands: Any) -> None:
         "and per sink (in the long run and over the run's ticks), and unreachable states, "
         "states without exits and triggers that can never fire. Vetoes by action callbacks "
         "cannot be seen: measured counts fall short where callbacks veto.",
+        epilog=ANALYZE_EXAMPLES,
     )
     analyze.add_argument("model", metavar="MODULE:FUNCTION")
     _add_debug(analyze)
@@ -822,13 +968,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _report(exc, debug, "terminated")
         return 143
     except BrokenPipeError:
-        # The reader of our output went away (``doge-datagen demo | head``): not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        # The reader of our output went away (``doge-datagen demo | head``): the run ends
+        # there, its sinks closed, with no message and the status of a process that SIGPIPE
+        # ended, as other Unix tools' in a pipe.
+        return _reader_went_away()
     except UsageError as exc:
         _report(exc, debug, f"error: {_one_line(exc)}")
         return 2
     except (DogeError, ValueError, ImportError, OSError, sqlite3.Error) as exc:
+        if _reader_gone(exc):
+            return _reader_went_away()
         _report(exc, debug, f"error: {_one_line(exc)}")
         return exit_status(getattr(exc, "summary", None), 1)
     except Exception as exc:  # a database or broker client error: still one line
@@ -839,6 +988,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if args.metrics is not None:
             args.metrics.close()
+
+
+def _reader_went_away() -> int:
+    try:
+        # What Python would flush to the closed pipe at exit goes nowhere instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE
 
 
 def _report(exc: BaseException, debug: bool, line: str) -> None:

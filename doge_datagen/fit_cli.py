@@ -15,6 +15,18 @@ from typing import Any
 __all__ = ["add_fit_parser", "cmd_fit"]
 
 
+#: The end of ``fit --help``: commands that run as written, in this order, in an empty
+#: directory (the first writes the log the others read).
+FIT_EXAMPLES = """\
+examples:
+  doge-datagen demo --day --sink jsonl:events.jsonl --subjects 200 --ticks 1440 --seed 1
+  doge-datagen fit events.jsonl --tick-ms 60000 --subject user_id --timestamp timestamp \\
+      --from-state from_state --to-state to_state --trigger event \\
+      --subjects 200 --initial-state offline --hourly -o model.py
+  doge-datagen run model.py:build --ticks 60 --seed 2
+"""
+
+
 def _moment(text: str) -> Any:
     """Epoch milliseconds, or an ISO 8601 date-time (naive means UTC)."""
     try:
@@ -69,6 +81,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     print(model.table())
     if args.output:
+        from doge_datagen.cli import make_parent_directory
+
+        make_parent_directory(args.output)
         path = model.to_python(args.output)
         print(
             f"model written to {path}; run it with: doge-datagen run {path}:build",
@@ -82,10 +97,12 @@ def add_fit_parser(commands: Any) -> argparse.ArgumentParser:
         "fit",
         help="fit a model to an event log (JSON Lines or CSV)",
         description="Estimate each transition's per-tick probability (maximum likelihood, "
-        "with a 95%% Wilson interval) from a log of transitions (--from-state/--to-state, "
+        "with a 95% Wilson interval) from a log of transitions (--from-state/--to-state, "
         "optionally --trigger) or of states (--state), print the table and write the model "
         "as a module that 'doge-datagen run MODULE.py:build' runs. The file is read once, "
         "streaming; each subject's rows must be in time order.",
+        epilog=FIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("events", metavar="EVENTS", help="a .jsonl or .csv file")
     fit.add_argument(

@@ -15,7 +15,7 @@ from doge_datagen.errors import ConfigurationError
 if TYPE_CHECKING:  # pragma: no cover
     from doge_datagen.analysis import ModelAnalysis
 
-__all__ = ["observed_hourly", "plot_rates"]
+__all__ = ["check_plot_path", "observed_hourly", "plot_rates"]
 
 
 def observed_hourly(
@@ -65,6 +65,24 @@ def observed_hourly(
         name: [c / n if n else math.nan for c, n in zip(values, covered)]
         for name, values in counts.items()
     }
+
+
+def check_plot_path(path: str) -> str:
+    """The format of a plot to be written to ``path`` (its suffix), checked before anything is
+    worked out or printed: a format matplotlib cannot write is a ``ConfigurationError``."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'doge-datagen[plot]'") from exc
+    suffix = path.rpartition(".")[2].lower() if "." in path.rpartition("/")[2] else ""
+    known = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in known:
+        raise ConfigurationError(
+            f"cannot plot to {path!r}: "
+            + (f"format {suffix!r} is not one matplotlib writes" if suffix else "no suffix")
+            + f" (give one of {', '.join(sorted(known))})"
+        )
+    return suffix
 
 
 def plot_rates(

@@ -7,13 +7,22 @@ string and refuses the rest, and returns a sink that is not open yet.
 
 import json
 import os
-from typing import Any, Callable, Dict, List, Optional
+import re
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.model import EventSink, Transition
 from doge_datagen.sinks.registry import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
-__all__ = ["build_db", "build_file", "build_kafka", "build_kafka_avro", "build_print"]
+__all__ = [
+    "build_db",
+    "build_file",
+    "build_kafka",
+    "build_kafka_avro",
+    "build_print",
+    "check_db_url",
+]
 
 DEFAULT_TABLE = "events"
 CLIENT_ID = "doge-datagen"
@@ -49,16 +58,17 @@ def build_print(url: SinkURL, records: Records) -> EventSink:
     return PrintingSink(records.json)
 
 
-def build_db(url: SinkURL, records: Records) -> EventSink:
-    """SQLAlchemy URLs; ``table`` (default ``events``) and ``batch_size`` are taken out of
-    the query, the other settings go to the driver as SQLAlchemy passes them."""
+def check_db_url(url: SinkURL) -> Tuple[str, Optional[int], Any]:
+    """The table, batch size and SQLAlchemy URL of a database sink's URL, checked without
+    connecting anywhere or creating anything (``table`` and ``batch_size`` are taken out
+    of ``url``'s settings)."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-    from doge_datagen.sinks.db import DbSinkFactory, _reason
+    from sqlalchemy.exc import ArgumentError
 
     table = url.pop("table", DEFAULT_TABLE)
     batch_size = url.pop("batch_size", None, int)
+    if url.hosts_text and not url.scheme.startswith("sqlite"):
+        url.hosts(default_port=0)  # a port that is not a number is named, not a bad URL form
     base = url.url.split("?", 1)[0]
     if base.lower().startswith("postgres://"):
         base = "postgresql://" + base[len("postgres://") :]
@@ -75,7 +85,17 @@ def build_db(url: SinkURL, records: Records) -> EventSink:
         )
     if parsed.get_backend_name() == "sqlite":
         refuse_unknown_settings(url)  # the sqlite3 driver takes no settings from a URL
-    parsed = parsed.set(password=url.password, query=dict(url.params))
+    return table, batch_size, parsed.set(password=url.password, query=dict(url.params))
+
+
+def build_db(url: SinkURL, records: Records) -> EventSink:
+    """SQLAlchemy URLs; ``table`` (default ``events``) and ``batch_size`` are taken out of
+    the query, the other settings go to the driver as SQLAlchemy passes them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from doge_datagen.sinks.db import DbSinkFactory, _reason
+
+    table, batch_size, parsed = check_db_url(url)
     factory = DbSinkFactory(parsed) if batch_size is None else DbSinkFactory(parsed, batch_size)
     try:
         if records.create_table is not None:
@@ -136,14 +156,49 @@ def build_kafka(url: SinkURL, records: Records) -> EventSink:
     from doge_datagen.sinks.kafka import KafkaSinkFactory
 
     options = _kafka_factory(url)
-    factory = KafkaSinkFactory(conf=_kafka_settings(url), **options)
+    with _librdkafka_settings(url):
+        factory = KafkaSinkFactory(conf=_kafka_settings(url), **options)
     return factory.create(url.topic, _key(records), records.json)
+
+
+@contextmanager
+def _librdkafka_settings(url: SinkURL) -> Iterator[None]:
+    """librdkafka checks its settings when a client is made (the factories do, without
+    connecting): a setting it refuses is part of the URL, named in one line."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        if type(exc.__cause__).__name__ != "KafkaException":
+            raise
+        # The factory's message, secrets masked: ... KafkaError{code=...,str="REASON"}
+        text = str(exc)
+        found = re.search(r'str="(.*)"\}', text)
+        reason = found.group(1) if found else text.partition(": ")[2]
+        named = re.search(r'"([^"]+)"', reason)
+        setting = named.group(1) if named else None
+        if setting is not None and setting not in url.params:
+            # librdkafka names an alias by its property (linger.ms: queue.buffering.max.ms)
+            setting = _refused_alone(url.params) or setting
+        what = f"setting {setting!r}" if setting else "a setting"
+        raise SinkURLError(f"sink {url.masked!r}: librdkafka refuses {what}: {reason}") from None
 
 
 def _field_names(schema: Any, where: str) -> List[str]:
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise ConfigurationError(f"{where}: the value schema must be an Avro record")
     return [f["name"] for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f]
+
+
+def _refused_alone(settings: Dict[str, str]) -> Optional[str]:
+    """The first of ``settings`` that librdkafka refuses on its own, if one is."""
+    from confluent_kafka import KafkaException, Producer
+
+    for key, value in settings.items():
+        try:
+            Producer({key: value, "log_level": 0})
+        except (KafkaException, TypeError, ValueError):
+            return key
+    return None
 
 
 def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:
@@ -175,14 +230,15 @@ def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:
         if key.startswith("registry.")
     }
     options = _kafka_factory(url)
-    factory = KafkaAvroSinkFactory(
-        options.pop("bootstrap_servers"),
-        registry,
-        options.pop("client_id"),
-        conf=_kafka_settings(url),
-        schema_registry_conf=registry_conf,
-        **options,
-    )
+    with _librdkafka_settings(url):
+        factory = KafkaAvroSinkFactory(
+            options.pop("bootstrap_servers"),
+            registry,
+            options.pop("client_id"),
+            conf=_kafka_settings(url),
+            schema_registry_conf=registry_conf,
+            **options,
+        )
     row = records.row
 
     def value(timestamp: int, subject: Any, transition: Transition) -> Optional[Dict[str, Any]]:
