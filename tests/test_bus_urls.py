@@ -88,7 +88,7 @@ def test_the_help_lists_the_bus_url_forms():
         "redis://[:PASS@]HOST:PORT/STREAM",
         "amqp://USER:PASS@HOST:PORT/EXCHANGE[?routing_key=K",
         "mqtt://[USER:PASS@]HOST:PORT/TOPIC[?qos=1]",
-        "nats://[USER:PASS@]HOST:PORT/SUBJECT[?stream=NAME]",
+        "nats://[USER:PASS@]HOST:PORT/SUBJECT[?stream=NAME&declare=1]",
         "parquet:PATH",
     ):
         assert form in done.stdout, form

@@ -88,7 +88,8 @@ def build_redis(url: SinkURL, records: Records) -> EventSink:
 def build_amqp(url: SinkURL, records: Records) -> EventSink:
     """``amqp://USER:PASS@HOST:PORT/EXCHANGE`` (``amqps://`` for TLS; no exchange: the
     default one); settings ``routing_key`` (instead of the record key), ``vhost``,
-    ``mandatory``, ``timeout``."""
+    ``mandatory``, ``timeout``, ``declare`` (create the exchange and a queue bound to it)
+    and ``queue`` (that queue's name, default the exchange's)."""
     from doge_datagen.sinks.rabbitmq import RabbitMQSinkFactory
 
     exchange = url.topic
@@ -97,6 +98,8 @@ def build_amqp(url: SinkURL, records: Records) -> EventSink:
     vhost = url.pop("vhost", "/")
     mandatory = url.pop("mandatory", True, _boolean)
     timeout = url.pop("timeout", 10.0, float)
+    declare = url.pop("declare", False, _boolean)
+    queue: Optional[str] = url.pop("queue", None)
     refuse_unknown_settings(url)
     if not exchange and routing_key is None and records.key is None:
         raise SinkURLError(
@@ -108,7 +111,13 @@ def build_amqp(url: SinkURL, records: Records) -> EventSink:
     factory = RabbitMQSinkFactory(server, timeout=timeout)
     key = None if routing_key is not None else records.key
     return factory.create(
-        exchange, key, records.row, routing_key=routing_key or "", mandatory=mandatory
+        exchange,
+        key,
+        records.row,
+        routing_key=routing_key or "",
+        mandatory=mandatory,
+        declare=declare,
+        queue=queue,
     )
 
 
@@ -138,7 +147,8 @@ def build_mqtt(url: SinkURL, records: Records) -> EventSink:
 
 def build_nats(url: SinkURL, records: Records) -> EventSink:
     """``nats://[USER:PASS@]HOST:PORT[,HOST:PORT]/SUBJECT``; settings ``stream`` (it must
-    exist), ``timeout``; the record key is one more subject token."""
+    exist, unless ``declare``), ``timeout``, ``declare`` (create a stream for the subject
+    when none captures it); the record key is one more subject token."""
     from doge_datagen.sinks.nats_jetstream import NatsSinkFactory
 
     subject = _destination(url, "subject", "nats://localhost:4222/doge.events?stream=DOGE")
@@ -147,9 +157,10 @@ def build_nats(url: SinkURL, records: Records) -> EventSink:
     ]
     stream = url.pop("stream", None)
     timeout = url.pop("timeout", 10.0, float)
+    declare = url.pop("declare", False, _boolean)
     refuse_unknown_settings(url)
     factory = NatsSinkFactory(servers, timeout=timeout)
-    return factory.create(subject, records.key, records.row, stream=stream)
+    return factory.create(subject, records.key, records.row, stream=stream, declare=declare)
 
 
 def build_parquet(url: SinkURL, records: Records) -> EventSink:

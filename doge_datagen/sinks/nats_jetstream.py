@@ -13,10 +13,16 @@ room, and a server that acknowledges nothing for ``timeout`` seconds fails the r
 :class:`~doge_datagen.errors.DeliveryError`. :meth:`NatsSink.close` waits (up to
 ``timeout``) for the last acknowledgements, counts the others as failed, closes the
 connection, stops the loop and raises ``DeliveryError`` when any message failed.
+
+A sink creates no stream unless asked: with ``declare=True`` (``?declare=1`` in a URL) it
+creates, when it opens, a stream capturing ``SUBJECT`` and ``SUBJECT.>`` if none captures
+them (named ``stream``, or after the subject). Without it, a fresh server's errors (no
+stream for the subject, no stream of that name) say what is missing and how to create it.
 """
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -66,6 +72,19 @@ def _check_subject(what: str, subject: str) -> None:
         )
 
 
+def _stream_name(subject: str) -> str:
+    """The stream ``declare`` creates for ``subject`` when none is named: ``doge.events``
+    gives ``DOGE_EVENTS``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", subject).upper()
+
+
+def _create_hint(subject: str, stream: str) -> str:
+    return (
+        f"create one (nats stream add {stream} --subjects '{subject}.>'), or add declare=1 "
+        "to the sink URL (declare=True) to have the sink create it"
+    )
+
+
 async def _cancel_tasks() -> None:
     """Cancel the loop's other tasks and let them finish, before the loop stops."""
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -96,6 +115,7 @@ class NatsSink(Sink):
         max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         name: Optional[str] = None,
+        declare: bool = False,
     ) -> None:
         shown, self._subject_function = check_destination("subject", subject)
         where = f"subject {shown!r}"
@@ -104,6 +124,12 @@ class NatsSink(Sink):
         check_functions(where, key_function, value_function)
         if stream is not None and (not isinstance(stream, str) or not stream):
             raise ConfigurationError(f"{where}: stream must be a non-empty name, got {stream!r}")
+        if declare and self._subject_function is not None:
+            raise ConfigurationError(
+                f"{where}: declare needs a fixed subject, not a function, to know what the "
+                "stream captures"
+            )
+        self.declare = bool(declare)
         self.factory = factory
         self.subject: Optional[str] = None if self._subject_function else shown
         self.key_function = key_function
@@ -196,19 +222,51 @@ class NatsSink(Sink):
         js = self._nc.jetstream(
             timeout=factory.timeout, publish_async_max_pending=self.max_outstanding
         )
+        if self.declare:
+            try:
+                await self._declare(js)
+            except BaseException:
+                await self._nc.close()
+                raise
         if self.stream is not None:
             try:
                 await js.stream_info(self.stream)
             except nats.js.errors.NotFoundError:
                 await self._nc.close()
+                subject = self.subject or "SUBJECT"
                 raise ConfigurationError(
-                    f"{self.name}: JetStream has no stream {self.stream!r} on {factory.address}"
+                    f"{self.name}: JetStream has no stream {self.stream!r} on {factory.address}: "
+                    + _create_hint(subject, self.stream)
                 ) from None
             except BaseException:
                 await self._nc.close()
                 raise
         self._queue = asyncio.Queue()
         self._sender = asyncio.ensure_future(self._send(js, self._queue))
+
+    async def _declare(self, js: Any) -> None:
+        """A stream capturing the subject and its keys, unless one does already (the
+        stream named ``stream``, or any stream when none is named)."""
+        errors = _nats().js.errors
+        subject = self.subject
+        assert subject is not None
+        name = self.stream or _stream_name(subject)
+        try:
+            if self.stream is not None:
+                await js.stream_info(self.stream)
+            else:
+                await js.find_stream_name_by_subject(f"{subject}.>")
+            return
+        except errors.NotFoundError:
+            pass
+        try:
+            await js.add_stream(name=name, subjects=[subject, f"{subject}.>"])
+        except errors.Error as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot create stream {name!r} for subjects '{subject}' and "
+                f"'{subject}.>' on {self.factory.address}: {exc}"
+            ) from exc
+        _LOGGER.info("%s: created stream %r on %s", self.name, name, self.factory.address)
 
     async def _send(self, js: Any, queue: "asyncio.Queue[Optional[List[Message]]]") -> None:
         """Publish the batches in the order they came; count each acknowledgement."""
@@ -294,7 +352,14 @@ class NatsSink(Sink):
         if lost > 0:
             self._failure(lost, f"{lost} messages unacknowledged after {self.factory.timeout} s")
         if self.failed:
-            raise self.delivery_error("messages were not acknowledged", 0, self.first_error)
+            reason = self.first_error
+            if reason is not None and "no response from stream" in reason:
+                subject = self.subject or "SUBJECT"
+                reason = (
+                    f"{reason}: no stream captures subject '{subject}' and its keys: "
+                    + _create_hint(subject, self.stream or _stream_name(subject))
+                )
+            raise self.delivery_error("messages were not acknowledged", 0, reason)
 
     # -- the per-event path ------------------------------------------------------------------
 
@@ -376,8 +441,8 @@ class NatsSinkFactory:
     :param options: more keyword arguments for ``nats.connect`` (``user_credentials``,
         ``tls``, ...).
 
-    Nothing is connected before a sink is opened. The sinks do not create streams: a stream
-    must capture the subjects they publish to.
+    Nothing is connected before a sink is opened. The sinks create no stream unless
+    ``create(..., declare=True)`` asks: a stream must capture the subjects they publish to.
     """
 
     def __init__(
@@ -416,6 +481,7 @@ class NatsSinkFactory:
         max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         name: Optional[str] = None,
+        declare: bool = False,
     ) -> NatsSink:
         """A sink publishing to ``subject`` (a name, or a function ``(subject, transition)``).
 
@@ -431,6 +497,9 @@ class NatsSinkFactory:
         :param flush_interval: seconds a message may wait in the batch during a run before
             it is sent anyway (``None``: only full batches and :meth:`close` send).
         :param name: how run summaries name the sink; ``nats:<subject>`` by default.
+        :param declare: when the sink opens, create a stream capturing ``subject`` and
+            ``subject.>`` unless one does (named ``stream``, else after the subject:
+            ``DOGE_EVENTS`` for ``doge.events``). Off by default: the sink creates nothing.
         """
         return NatsSink(
             self,
@@ -442,6 +511,7 @@ class NatsSinkFactory:
             max_outstanding=max_outstanding,
             flush_interval=flush_interval,
             name=name,
+            declare=declare,
         )
 
     def __repr__(self) -> str:

@@ -11,6 +11,12 @@ published with the ``mandatory`` flag, and each publish waits for the broker's a
   the message and raises :class:`~doge_datagen.errors.DeliveryError` at once.
 
 :meth:`RabbitMQSink.close` raises ``DeliveryError`` when any message of the run failed.
+
+A sink declares nothing unless asked: with ``declare=True`` (``?declare=1`` in a URL) it
+declares, when it opens, a durable topic exchange and a durable queue bound to it with ``#``
+(every routing key), or, on the default exchange, the queue its routing key names. Without
+it, the errors of a fresh server (no exchange, no queue bound) say what is missing and how
+to create it.
 """
 
 import logging
@@ -36,6 +42,9 @@ _LOGGER = logging.getLogger(__name__)
 
 def _pika() -> Any:
     return optional_import("pika", "rabbitmq", "The RabbitMQ sink")
+
+
+_DECLARE_HINT = "or add declare=1 to the sink URL (declare=True) to have the sink create it"
 
 
 def _innermost(exc: BaseException) -> Any:
@@ -69,6 +78,8 @@ class RabbitMQSink(Sink):
         mandatory: bool = True,
         properties: Any = None,
         name: Optional[str] = None,
+        declare: bool = False,
+        queue: Optional[str] = None,
     ) -> None:
         if not isinstance(exchange, str):
             raise ConfigurationError(
@@ -78,6 +89,20 @@ class RabbitMQSink(Sink):
         check_functions(where, key_function, value_function)
         if not isinstance(routing_key, str):
             raise ConfigurationError(f"{where}: routing_key must be a string, got {routing_key!r}")
+        if queue is not None and (not isinstance(queue, str) or not queue):
+            raise ConfigurationError(f"{where}: queue must be a non-empty name, got {queue!r}")
+        self.declare = bool(declare)
+        self.queue = queue or exchange or routing_key or None
+        if self.declare and self.queue is None:
+            raise ConfigurationError(
+                f"{where}: declare on the default exchange needs the queue's name: give "
+                "routing_key (the default exchange routes by queue name)"
+            )
+        if self.declare and self.queue is not None and self.queue.startswith("amq."):
+            raise ConfigurationError(
+                f"{where}: a queue cannot be named {self.queue!r} (the amq. prefix is the "
+                "broker's): give queue=NAME to declare"
+            )
         self.factory = factory
         self.exchange = exchange
         self.key_function = key_function
@@ -99,6 +124,34 @@ class RabbitMQSink(Sink):
         self.returned = 0
         self.first_error = None
         self._connection, self._channel = self.factory._connect(self)
+        if self.declare:
+            self._declare()
+
+    def _declare(self) -> None:
+        """The exchange (a durable topic one, unless it is the default or a broker's
+        ``amq.`` one), a durable queue, and its binding to every routing key."""
+        exchange, queue, channel = self.exchange, self.queue, self._channel
+        assert queue is not None
+        try:
+            if exchange and not exchange.startswith("amq."):
+                channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+            channel.queue_declare(queue, durable=True)
+            if exchange:
+                channel.queue_bind(queue, exchange, routing_key="#")
+        except (self._exceptions.AMQPError, OSError) as exc:
+            self._close_connection()
+            raise ConfigurationError(
+                f"{self.name}: cannot declare exchange {exchange!r} and queue {queue!r} on "
+                f"{self.factory.address}: {_innermost(exc)}"
+            ) from exc
+
+    def _close_connection(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - being dropped anyway
+                _LOGGER.debug("%s: closing the connection failed", self.name, exc_info=True)
 
     def _close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -138,7 +191,8 @@ class RabbitMQSink(Sink):
             self.returned += 1
             self._failed_one(
                 f"returned unroutable: no queue is bound to exchange {self.exchange!r} "
-                f"for routing key {routing_key!r}"
+                f"for routing key {routing_key!r}: declare a queue and bind it "
+                f"({_binding_example(self.exchange, routing_key)}), {_DECLARE_HINT}"
             )
             return
         except exceptions.NackError:
@@ -151,8 +205,14 @@ class RabbitMQSink(Sink):
                     connection.close()
                 except Exception:  # noqa: BLE001 - being dropped anyway
                     _LOGGER.debug("%s: closing the connection failed", self.name, exc_info=True)
+            what = f"publishing to exchange {self.exchange!r} on {self.factory.address} failed"
+            if getattr(exc, "reply_code", None) == 404:
+                what += (
+                    f": the exchange does not exist: declare it (rabbitmqadmin declare exchange "
+                    f"name={self.exchange} type=topic) and bind a queue to it, {_DECLARE_HINT}"
+                )
             error = self.delivery_error(
-                f"publishing to exchange {self.exchange!r} on {self.factory.address} failed",
+                what,
                 1,
                 exc,
                 pending=[(routing_key, body)],
@@ -160,6 +220,15 @@ class RabbitMQSink(Sink):
             self._is_open = False  # the connection is gone: a later open() starts afresh
             raise error from exc
         self.delivered += 1
+
+
+def _binding_example(exchange: str, routing_key: str) -> str:
+    if not exchange:
+        return f"rabbitmqadmin declare queue name={routing_key}"
+    return (
+        f"rabbitmqadmin declare queue name=QUEUE; rabbitmqadmin declare binding "
+        f"source={exchange} destination=QUEUE routing_key=#"
+    )
 
 
 class RabbitMQSinkFactory:
@@ -197,6 +266,8 @@ class RabbitMQSinkFactory:
         mandatory: bool = True,
         properties: Any = None,
         name: Optional[str] = None,
+        declare: bool = False,
+        queue: Optional[str] = None,
     ) -> RabbitMQSink:
         """A sink publishing to ``exchange`` (``""`` is the default exchange).
 
@@ -207,6 +278,10 @@ class RabbitMQSinkFactory:
         :param mandatory: have the broker return messages no queue takes, counted as failed.
         :param properties: a ``pika.BasicProperties`` sent with every message.
         :param name: how run summaries name the sink; ``amqp:<exchange>`` by default.
+        :param declare: when the sink opens, declare the exchange (durable, ``topic``) and a
+            durable queue bound to it with ``#``; on the default exchange, the queue named
+            by ``routing_key``. Off by default: the sink then declares nothing.
+        :param queue: the queue ``declare`` declares (default: the exchange's name).
         """
         return RabbitMQSink(
             self,
@@ -217,6 +292,8 @@ class RabbitMQSinkFactory:
             mandatory=mandatory,
             properties=properties,
             name=name,
+            declare=declare,
+            queue=queue,
         )
 
     def parameters(self) -> Any:

@@ -290,7 +290,7 @@ BUILTIN: Tuple[SinkScheme, ...] = (
     ),
     SinkScheme(
         "amqp",
-        "amqp://USER:PASS@HOST:PORT/EXCHANGE[?routing_key=K&vhost=/]",
+        "amqp://USER:PASS@HOST:PORT/EXCHANGE[?routing_key=K&vhost=/&declare=1]",
         "RabbitMQ: JSON, routing key = user id, publisher confirms",
         _BUS + "build_amqp",
         extra="rabbitmq",
@@ -306,7 +306,7 @@ BUILTIN: Tuple[SinkScheme, ...] = (
     ),
     SinkScheme(
         "nats",
-        "nats://[USER:PASS@]HOST:PORT/SUBJECT[?stream=NAME]",
+        "nats://[USER:PASS@]HOST:PORT/SUBJECT[?stream=NAME&declare=1]",
         "NATS JetStream: JSON to SUBJECT.USER_ID, acknowledged by the stream",
         _BUS + "build_nats",
         extra="nats",
