@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
+source scripts/apt.sh
 if ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing graphviz (dot) with apt-get" >&2
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+        apt_get update -qq && apt_get install -y -qq graphviz
     else
         echo "warning: Graphviz's dot is not installed; rendering state graphs will fail" >&2
     fi
@@ -15,7 +16,7 @@ fi
 if [ "${DOGE_NEEDS_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing chromium (headless browser for the status page test) with apt-get" >&2
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        apt_get update -qq && apt_get install -y -qq chromium
     else
         echo "warning: chromium is not installed; the status page's browser test will fail" >&2
     fi
