@@ -33,30 +33,32 @@ static PyObject *str_i, *str_s, *str_t, *str_tb, *str_base, *str_gauss_next;
 static PyObject *str_collect, *str_stopping, *str_draw;
 static PyObject *str_ticks_done, *str_timestamp, *str_subjects_changed, *str_too_far;
 
-/* What Python needs to report an error: the local subject index and the failing sink (or
- * None), the tick and its timestamp. */
-static int
-note_where(PyObject *where, PyObject *index, PyObject *sink, long long tick, long long timestamp)
+/* What Python needs to report an error: the local subject index, the failing sink (or
+ * None), the tick and its timestamp, the move being made and the subject making it (user
+ * code may have changed the lists by then). The error set is kept. */
+static void
+note_where(PyObject *where, PyObject *index, PyObject *sink, long long tick, long long timestamp,
+           PyObject *move, PyObject *subject)
 {
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
     PyObject *t = PyLong_FromLongLong(tick);
     PyObject *ts = PyLong_FromLongLong(timestamp);
     if (t == NULL || ts == NULL) {
-        Py_XDECREF(t);
-        Py_XDECREF(ts);
-        return -1;
+        PyErr_Clear();
     }
-    Py_INCREF(index);
-    Py_INCREF(sink);
-    PyObject *old[4];
-    for (int n = 0; n < 4; n++)
-        old[n] = PyList_GET_ITEM(where, n);
-    PyList_SET_ITEM(where, 0, index);
-    PyList_SET_ITEM(where, 1, sink);
-    PyList_SET_ITEM(where, 2, t);
-    PyList_SET_ITEM(where, 3, ts);
-    for (int n = 0; n < 4; n++)
-        Py_XDECREF(old[n]);
-    return 0;
+    else {
+        PyObject *items[6] = {index, sink, t, ts, move, subject};
+        for (int n = 0; n < 6; n++) {
+            Py_INCREF(items[n]);
+            PyObject *old = PyList_GET_ITEM(where, n);
+            PyList_SET_ITEM(where, n, items[n]);
+            Py_XDECREF(old);
+        }
+    }
+    Py_XDECREF(t);
+    Py_XDECREF(ts);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
 }
 
 /* Where the loop was when an error came between two events (an arrival, a poll, a signal,
@@ -67,8 +69,9 @@ note_between_at(PyObject *where, PyObject *tick, PyObject *timestamp)
 {
     PyObject *exc_type, *exc_value, *exc_tb;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    PyObject *items[4] = {Py_None, Py_None, tick, timestamp ? timestamp : Py_None};
-    for (int n = 0; n < 4; n++) {
+    PyObject *items[6] = {Py_None, Py_None, tick, timestamp ? timestamp : Py_None, Py_None,
+                          Py_None};
+    for (int n = 0; n < 6; n++) {
         Py_INCREF(items[n]);
         PyObject *old = PyList_GET_ITEM(where, n);
         PyList_SET_ITEM(where, n, items[n]);
@@ -1112,7 +1115,7 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
         int step = -1;
         /* datagen.random draws from this subject's stream at this tick. */
         if (set_key(L, KEY_I, index) < 0 || set_key(L, KEY_S, Py_None) < 0) {
-            note_where(L->where, index, Py_None, tick, timestamp);
+            note_where(L->where, index, Py_None, tick, timestamp, move, subject);
             goto fail;
         }
         int happens = 1;
@@ -1120,24 +1123,24 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
             PyObject *args[2] = {subject, transition};
             PyObject *result = PyObject_Vectorcall(callback, args, 2, NULL);
             if (result == NULL) {
-                note_where(L->where, index, Py_None, tick, timestamp);
+                note_where(L->where, index, Py_None, tick, timestamp, move, subject);
                 goto fail;
             }
             happens = PyObject_IsTrue(result);
             Py_DECREF(result);
             if (happens < 0) {
-                note_where(L->where, index, Py_None, tick, timestamp);
+                note_where(L->where, index, Py_None, tick, timestamp, move, subject);
                 goto fail;
             }
         }
         Py_ssize_t k = move_index(move);
         if (k == -1 && PyErr_Occurred()) {
-            note_where(L->where, index, Py_None, tick, timestamp);
+            note_where(L->where, index, Py_None, tick, timestamp, move, subject);
             goto fail;
         }
         if (happens) {
             if (add_one(L->counts, k) < 0) {
-                note_where(L->where, index, Py_None, tick, timestamp);
+                note_where(L->where, index, Py_None, tick, timestamp, move, subject);
                 goto fail;
             }
             Py_ssize_t m = PyTuple_GET_SIZE(sinks);
@@ -1147,7 +1150,7 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
                 PyObject *result = PyObject_VectorcallMethod(
                     str_collect, args, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
                 if (result == NULL) {
-                    note_where(L->where, index, sink, tick, timestamp);
+                    note_where(L->where, index, sink, tick, timestamp, move, subject);
                     goto fail;
                 }
                 Py_DECREF(result);
@@ -1155,14 +1158,14 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
         }
         else {
             if (add_one(L->vetoes, k) < 0) {
-                note_where(L->where, index, Py_None, tick, timestamp);
+                note_where(L->where, index, Py_None, tick, timestamp, move, subject);
                 goto fail;
             }
             table = PyTuple_GET_ITEM(move, 4);
         }
         if (check_size(L) < 0 ||
             schedule(L, table, index, i, following, tick_key, &upcoming) < 0) {
-            note_where(L->where, index, Py_None, tick, timestamp);
+            note_where(L->where, index, Py_None, tick, timestamp, move, subject);
             goto fail;
         }
         step = 0;
@@ -1244,7 +1247,7 @@ read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
     L->subjects = subjects;
     L->pending = pending;
     if (!PyDict_Check(L->due) || !PyList_Check(L->counts) || !PyList_Check(L->vetoes) ||
-        !PyList_Check(L->where) || PyList_GET_SIZE(L->where) < 4 || !PyList_Check(subjects) ||
+        !PyList_Check(L->where) || PyList_GET_SIZE(L->where) < 6 || !PyList_Check(subjects) ||
         !PyList_Check(pending) || !PyLong_Check(L->key_obj)) {
         PyErr_SetString(PyExc_TypeError, "the engine's context has the wrong shape");
         return -1;

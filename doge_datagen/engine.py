@@ -83,6 +83,7 @@ _LN_2_POW_32 = 32 * math.log(2)
 # How often, at most, the loop calls the sinks' poll() between ticks (a paced run's waits poll
 # too): often enough for any time bound of theirs, rarely enough to cost nothing per tick.
 _POLL_SECONDS = 0.01
+_PERF_COUNTER = time.perf_counter
 # (index * 2**32 + tick) * golden == index * _INDEX_GOLDEN + tick * golden (mod 2**64).
 _INDEX_GOLDEN = (_TWO_POW_32 * _GOLDEN) & _MASK64
 # Below this leave probability per tick the geometric wait, up to 32 * ln 2 / p ticks, does
@@ -743,7 +744,7 @@ class Run:
             or not -_C_LIMIT < start < _C_LIMIT
         ):
             return None
-        where: List[Any] = [None, None, None, None]
+        where: List[Any] = [None] * 6
         context = (
             self.due,
             self.counts,
@@ -759,7 +760,8 @@ class Run:
             self,
             self.polls,
             _POLL_SECONDS,
-            None,  # the C loop reads the clock time.perf_counter reads, without a call
+            # None: the C loop reads the clock time.perf_counter reads, without a call.
+            None if time.perf_counter is _PERF_COUNTER else time.perf_counter,
             self._arrive_at,
         )
         return _speedups.run_ticks, context, where
@@ -774,9 +776,9 @@ class Run:
         failing one get the event (with ``datagen.random`` still keyed to its subject, as the
         C loop leaves it), and the error says which event it was; the run's tick and
         timestamp are those of the tick it failed at, as ``where`` says (``[local index or
-        None, failed sink or None, tick, timestamp or None]``)."""
-        i, failed_sink, tick, timestamp = where
-        where[:] = [None, None, None, None]
+        None, failed sink or None, tick, timestamp or None, move, subject]``)."""
+        i, failed_sink, tick, timestamp, move, subject = where
+        where[:] = [None] * 6
         try:
             if tick is None:  # pragma: no cover - raised before any tick (an internal error)
                 return
@@ -785,9 +787,9 @@ class Run:
             if i is None:  # between events: an arrival, a poll, a signal, a tick too far
                 self.ticks_done, self.timestamp = tick, timestamp
                 return
-            transition, _, sinks = self.pending[i][:3]
+            transition, _, sinks = move[:3]
             if failed_sink is not None and isinstance(exc, Exception):
-                _deliver_rest(sinks, failed_sink, exc, timestamp, self.subjects[i], transition)
+                _deliver_rest(sinks, failed_sink, exc, timestamp, subject, transition)
             self.ticks_done, self.timestamp = tick, timestamp
             if hasattr(exc, "add_note"):
                 exc.add_note(_event_note(self.first, i, transition, tick, timestamp))
