@@ -24,7 +24,8 @@ need_tools() {
 if need_tools; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing gcc with its sanitizer libraries with apt-get" >&2
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null
+        source scripts/apt.sh
+        apt_get update -qq && apt_get install -y -qq gcc
     fi
     if need_tools; then
         echo "sanitize.sh: gcc with libasan and libubsan is needed" >&2

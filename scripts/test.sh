@@ -33,3 +33,6 @@ ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec 
 .venv/bin/ruff check doge_datagen tests examples bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+# The C loop's tests and 200 fuzzed models again, against a build under AddressSanitizer and
+# UndefinedBehaviorSanitizer (about two minutes on two cores).
+bash scripts/sanitize.sh
