@@ -250,14 +250,22 @@ class DataOnlineGenerator(Generic[S]):
         self.transitions.append(transition)
         return transition
 
-    def _check_transition(self, transition: Transition, event_sinks: Any) -> List[Any]:
-        """Check one transition on its own; return its sinks as a list."""
+    def _check_transition(
+        self,
+        transition: Transition,
+        event_sinks: Any,
+        states: Optional[Dict[str, List[Transition]]] = None,
+    ) -> List[Any]:
+        """Check one transition on its own; return its sinks as a list. The states are
+        looked up in a dict keyed by them (``states``, by default the model's own), not in
+        the list, so that adding a transition costs the same with thousands of states."""
         trigger = transition.trigger
         if not isinstance(trigger, str):
             raise ConfigurationError(f"trigger must be a string, got {trigger!r}")
         where = f"transition {trigger!r} from {transition.from_state!r}"
-        validators.check_state(where, "from_state", transition.from_state, self.states)
-        validators.check_state(where, "to_state", transition.to_state, self.states)
+        known = self._by_state if states is None else states
+        validators.check_state(where, "from_state", transition.from_state, known)
+        validators.check_state(where, "to_state", transition.to_state, known)
         validators.check_probability(where, transition.probability)
         validators.check_callback(where, transition.action_callback)
         return validators.check_sinks(where, event_sinks)
@@ -271,7 +279,9 @@ class DataOnlineGenerator(Generic[S]):
         """
         by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         for transition in self.transitions:
-            transition.event_sinks = self._check_transition(transition, transition.event_sinks)
+            transition.event_sinks = self._check_transition(
+                transition, transition.event_sinks, by_state
+            )
             by_state[transition.from_state].append(transition)
         for state, outgoing in by_state.items():
             validators.check_outgoing(state, outgoing)

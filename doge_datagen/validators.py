@@ -10,7 +10,7 @@ a ``float`` speed), so callers never convert twice.
 import math
 import numbers
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Collection, Dict, Iterable, List, Optional, Sequence, Union
 
 from doge_datagen.errors import ConfigurationError
 
@@ -131,7 +131,7 @@ def check_states(states: Any) -> List[str]:
     return names
 
 
-def check_state(where: str, role: str, state: Any, states: Sequence[str]) -> str:
+def check_state(where: str, role: str, state: Any, states: Collection[str]) -> str:
     if not isinstance(state, str) or state not in states:
         raise ConfigurationError(
             f"{where}: {role} {state!r} is not one of the states {list(states)!r}"
