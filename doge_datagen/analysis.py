@@ -33,7 +33,10 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from functools import cached_property
+from itertools import chain
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -66,8 +69,6 @@ class ModelAnalysis:
     subjects: int
     ticks: Optional[int]
     tick_ms: float
-    #: ``{from_state: {to_state: probability per tick}}``, staying included; rows sum to 1.
-    matrix: Dict[str, Dict[str, float]]
     #: Long-run share of the subjects in each state, starting from the initial state.
     stationary: Dict[str, float]
     #: Mean ticks one visit to a state lasts; ``None`` for a state never left.
@@ -100,10 +101,6 @@ class ModelAnalysis:
     profiled: bool = False
     #: Epoch ms of the first tick: the week of :attr:`hourly_events` starts there.
     week_start_ms: float = 0.0
-    #: The 168 hours of that week, as labels (UTC).
-    hour_labels: List[str] = field(default_factory=list)
-    #: Expected events per trigger in each hour of a week in the long run (all subjects).
-    hourly_events: List[Dict[str, float]] = field(default_factory=list)
     #: Long-run expected events per tick of each transition, in the model's order.
     transition_events_per_tick: List[float] = field(default_factory=list)
     #: With arrivals: new subjects per tick (averaged over a week), expected arrivals during
@@ -116,6 +113,42 @@ class ModelAnalysis:
     #: (the initial subjects gone). ``None`` when the population's events grow without bound.
     arrivals_steady_events_per_tick: Optional[Dict[str, float]] = None
     arrivals_steady_active: Optional[float] = None
+    # The tables behind the figures that grow with the square of the states or with the
+    # week's hours, turned into dicts only when read: :attr:`matrix` (a numpy array, or a
+    # scipy sparse matrix for a large model) and :attr:`hourly_events` (168 rows of one
+    # column per trigger, or with constant probabilities ``(ticks in each hour, events per
+    # tick of each trigger)``, whose outer product it is).
+    matrix_table: Any = field(default=None, repr=False, compare=False)
+    hourly_table: Any = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def matrix(self) -> Dict[str, Dict[str, float]]:
+        """``{from_state: {to_state: probability per tick}}``, staying included; rows sum
+        to 1 (the average over the week from the first tick, with profiles)."""
+        table = self.matrix_table
+        if table is None:
+            return {}
+        if hasattr(table, "toarray"):
+            table = table.toarray()
+        states = self.states
+        return {a: dict(zip(states, row)) for a, row in zip(states, table.tolist())}
+
+    @cached_property
+    def hour_labels(self) -> List[str]:
+        """The 168 hours of the week from :attr:`week_start_ms`, as labels (UTC)."""
+        return _hour_labels(self.week_start_ms, WEEK_HOURS) if self.hourly_table is not None else []
+
+    @cached_property
+    def hourly_events(self) -> List[Dict[str, float]]:
+        """Expected events per trigger in each hour of a week in the long run (all
+        subjects)."""
+        table = self.hourly_table
+        if table is None:
+            return []
+        if isinstance(table, tuple):
+            table = np.outer(*table)
+        names = list(self.events_per_tick)
+        return [dict(zip(names, row)) for row in table.tolist()]
 
     # -- derived figures ---------------------------------------------------------------------
 
@@ -374,6 +407,17 @@ HOUR_MS = 3_600_000.0
 WEEK_HOURS = 168
 
 
+#: Above this many states, with scipy installed, the analysis keeps the per-tick chain as a
+#: sparse matrix: its structure and long run come from sparse graph routines and solvers, and
+#: its walks step one tick at a time. Dense matrix powers, inverses and closures cost the cube
+#: of the states, which a few hundred states can still afford and thousands cannot.
+SPARSE_STATES = 400
+#: A profiled large chain's long run is the week's occupancy once a week in the chain changes
+#: no share by more than this (see :func:`_periodic_week`); at most this many weeks are walked.
+SETTLED = 1e-15
+MAX_WEEKS = 60
+
+
 def analyze(
     datagen: "DataOnlineGenerator",
     *,
@@ -386,61 +430,84 @@ def analyze(
     """
     model = _Model(datagen)
     states = model.states
-    n_states = len(states)
+    n_states = model.n
     subjects = datagen.subjects_num if subjects_num is None else subjects_num
     ticks = datagen.ticks_num if ticks_num is ... else ticks_num
     init = model.init
     start_ms = model.start_ms
     tick_ms = model.tick_ms
+    frm, to = model.frm, model.to
 
-    # The long run. Constant probabilities: the per-tick matrix itself. With profiles: the
-    # chain from one week start to the next (the product of a week of per-tick matrices), whose
-    # long run is then walked through one more week for the averages and the hourly figures.
+    # The long run. Constant probabilities: the per-tick matrix itself, whose long-run shares
+    # are stationary, so every tick of the week starts from them. With profiles: the chain
+    # from one week start to the next, whose long run is then walked through one more week for
+    # the averages and the hourly figures.
     week_ticks = max(1, round(WEEK_HOURS * HOUR_MS / tick_ms))
     x0 = np.zeros(n_states)
     x0[init] = 1.0
-    hourly: Optional[List[Dict[str, float]]] = None
+    run: Optional[_Walk] = None  # the run's walk, of one subject, when the long run needs it
     if model.constant:
-        matrix = model.matrix(model.probs_at(start_ms))
-        long_run, classes, class_probability, ticks_to_absorption = _long_run(matrix, init)
+        probs = model.fixed
+        matrix = model.matrix(probs)
+        structure = _structure(model, probs > 0)
+        long_run, classes, class_probability, ticks_to_absorption = _long_run(
+            model, matrix, structure
+        )
         init_recurrent = ticks_to_absorption is None
-        week = _walk(model, long_run, start_ms, week_ticks, bins=WEEK_HOURS)
+        steady_per_transition = long_run[frm] * probs
+        average = probs
+        binned = None
     else:
-        first = _walk(model, x0, start_ms, week_ticks, product=True)
-        assert first.product is not None
-        at_week_start, classes, class_probability, steps = _long_run(first.product, init)
-        init_recurrent = steps is None
-        week = _walk(model, at_week_start, start_ms, week_ticks, bins=WEEK_HOURS)
+        week = None
+        if model.sparse:
+            # Without arrivals, a run that ends within the week is the start of the walk to
+            # the long run.
+            shared = model.arrivals is None and ticks is not None and ticks <= week_ticks
+            week = _periodic_week(model, x0, start_ms, week_ticks, ticks if shared else None)
+            run = None if week is None else week.run
+        if week is None:
+            product = _week_product(model, start_ms, week_ticks)
+            week_structure = _structure_dense(product > 0, init)
+            at_week_start, classes, class_probability, steps = _long_run(
+                model, product, week_structure
+            )
+            init_recurrent = steps is None
+            week = _walk(model, at_week_start, start_ms, week_ticks, bins=WEEK_HOURS)
+        else:
+            classes, class_probability, init_recurrent = week.classes
         long_run = week.occupancy / week_ticks
-        matrix = week.matrix_sum / week_ticks
+        if week.classes is not None:
+            # What the walk left outside the closed classes is below SETTLED: the long run
+            # has nobody there, as the week product's has.
+            settled = np.zeros(n_states, dtype=bool)
+            for members, chance in zip(classes, class_probability):
+                settled[members] = chance > 0
+            long_run[~settled] = 0.0
+        average = week.probs_sum / week_ticks
+        matrix = model.matrix(average)
+        structure = _structure(model, average > 0)
         ticks_to_absorption = None
-    steady_per_transition = week.events / week_ticks
-    assert week.binned is not None
-    hour_labels = [_hour_label(start_ms + h * HOUR_MS) for h in range(WEEK_HOURS)]
+        steady_per_transition = week.events / week_ticks
+        binned = week.binned
+    reachable = structure[0]
 
     # Moves to another state (self-loops fire events but keep the subject where it is).
-    exit_probability = [
-        float(sum(matrix[i, j] for j in range(n_states) if j != i)) for i in range(n_states)
-    ]
-    reach = _reachability(matrix)
-    reachable = reach[init]
+    moves = frm != to
+    exit_probability = np.bincount(frm[moves], average[moves], minlength=n_states)
+    out_flow = np.bincount(frm[moves], steady_per_transition[moves], minlength=n_states)
     dwell: Dict[str, Optional[float]] = {}
     for i, s in enumerate(states):
-        if exit_probability[i] <= 0:
+        exit_i = float(exit_probability[i])
+        if exit_i <= 0:
             dwell[s] = None
         elif model.constant or long_run[i] <= 0:
-            dwell[s] = 1.0 / exit_probability[i]
+            dwell[s] = 1.0 / exit_i
         else:
             # Little's law: time-averaged occupancy over the flow out per tick (exact in the
             # long run, whatever the profiles do).
-            out_flow = sum(
-                steady_per_transition[k]
-                for k, t in enumerate(model.transitions)
-                if model.frm[k] == i and model.to[k] != i
-            )
-            dwell[s] = float(long_run[i] / out_flow) if out_flow > 0 else None
+            dwell[s] = float(long_run[i] / out_flow[i]) if out_flow[i] > 0 else None
 
-    final_states = [s for s, e in zip(states, exit_probability) if e <= 0.0]
+    final_states = [s for s, e in zip(states, exit_probability.tolist()) if e <= 0.0]
     absorption: Dict[str, float] = {}
     closed_classes: List[Tuple[List[str], float]] = []
     if not init_recurrent:
@@ -450,38 +517,41 @@ def analyze(
             else:
                 closed_classes.append(([states[j] for j in members], chance))
 
-    triggers: List[str] = []
-    for t in model.transitions:
-        if t.trigger not in triggers:
-            triggers.append(t.trigger)
-    sinks, labels = _sinks(datagen)
+    triggers = model.triggers
+    labels, sink_k, sink_of = _sink_table(model.transitions)
+
+    def by_trigger(per_transition: "np.ndarray") -> "np.ndarray":
+        return np.bincount(model.trigger_of, per_transition, minlength=len(triggers))
 
     def events(
         per_transition: "np.ndarray", scale: float = subjects
     ) -> Tuple[Dict[str, float], Dict[str, float]]:
         """Per trigger and per sink, from expected events per transition of one subject (or
         of the whole population, with ``scale`` 1)."""
-        per_trigger = dict.fromkeys(triggers, 0.0)
-        per_sink = dict.fromkeys(labels, 0.0)
-        for k, t in enumerate(model.transitions):
-            n = scale * float(per_transition[k])
-            per_trigger[t.trigger] += n
-            for sink in t.event_sinks:
-                per_sink[labels[sinks.index(sink)]] += n
-        return per_trigger, per_sink
+        per_sink = np.bincount(sink_of, per_transition[sink_k], minlength=len(labels))
+        return (
+            dict(zip(triggers, (scale * by_trigger(per_transition)).tolist())),
+            dict(zip(labels, (scale * per_sink).tolist())),
+        )
 
     steady, steady_sinks = events(steady_per_transition)
-    hourly = [events(week.binned[h])[0] for h in range(WEEK_HOURS)]
+    hourly: Any
+    if binned is None:  # constant: every tick of the week makes the long run's events
+        hourly = (_hour_ticks(tick_ms, week_ticks), subjects * by_trigger(steady_per_transition))
+    else:
+        hourly = subjects * _hourly_by_trigger(binned, model.trigger_of, len(triggers))
     run_events = run_sinks = run_end = None
     run_arrivals = run_population = None
     if ticks is not None:
         # Expected numbers of subjects (not shares): arrivals add to them as the run goes.
-        run = _walk(model, subjects * x0, start_ms, ticks, arrivals=True)
+        if run is None:
+            run = _walk(model, subjects * x0, start_ms, ticks, arrivals=True)
+        else:
+            run.end, run.events = subjects * run.end, subjects * run.events
         run_events, run_sinks = events(run.events, 1.0)
         population = float(run.end.sum())
-        run_end = {
-            s: float(run.end[i]) / population if population else 0.0 for i, s in enumerate(states)
-        }
+        shares = (run.end / population if population else np.zeros(n_states)).tolist()
+        run_end = dict(zip(states, shares))
         if model.arrivals is not None:
             run_arrivals = run.arrived
             run_population = population
@@ -492,30 +562,26 @@ def analyze(
     steady_active: Optional[float] = None
     if model.arrivals is not None and not model.varies and ticks_to_absorption is not None:
         rate = model.arrivals_at(start_ms)
-        in_classes = {j for members in classes for j in members}
-        fires_in_classes = any(
-            model.frm[k] in in_classes and p > 0 for k, p in enumerate(model.fixed)
-        )
+        in_classes = np.zeros(n_states, dtype=bool)
+        for members in classes:
+            in_classes[members] = True
+        fires_in_classes = bool(np.any(in_classes[frm] & (model.fixed > 0)))
         if not fires_in_classes:
-            transient = [i for i in range(n_states) if reachable[i] and i not in in_classes]
-            q = matrix[np.ix_(transient, transient)]
-            row = np.linalg.inv(np.eye(len(transient)) - q)[transient.index(init)]
+            transient = np.flatnonzero(reachable & ~in_classes)
+            row = _fundamental_row(matrix, transient, init)
             active = np.zeros(n_states)
             active[transient] = rate * row
-            per_transition = active[model.frm] * model.fixed
+            per_transition = active[frm] * model.fixed
             steady_arrivals = events(per_transition, 1.0)[0]
             steady_active = float(active.sum())
 
-    fires = {
-        t.trigger
-        for k, t in enumerate(model.transitions)
-        if model.max_probability(k) > 0 and reachable[model.frm[k]]
-    }
-    callback_triggers = [
-        t
-        for t in triggers
-        if any(x.action_callback is not None for x in model.transitions if x.trigger == t)
-    ]
+    fires = by_trigger(((model.max_probs > 0) & reachable[frm]).astype(float)) > 0
+    callbacks = list(map(attrgetter("action_callback"), model.transitions))
+    callback_triggers: List[str] = []
+    if callbacks.count(None) < len(callbacks):
+        with_callback = np.array([c is not None for c in callbacks], dtype=float)
+        called = (by_trigger(with_callback) > 0).tolist()
+        callback_triggers = [t for t, c in zip(triggers, called) if c]
     notes = [VETO_NOTE]
     if callback_triggers:
         notes.append(
@@ -540,10 +606,7 @@ def analyze(
         subjects=subjects,
         ticks=ticks,
         tick_ms=float(tick_ms),
-        matrix={
-            a: {b: float(matrix[i, j]) for j, b in enumerate(states)} for i, a in enumerate(states)
-        },
-        stationary={s: float(long_run[i]) for i, s in enumerate(states)},
+        stationary=dict(zip(states, long_run.tolist())),
         dwell=dwell,
         events_per_tick=steady,
         sink_events_per_tick=steady_sinks,
@@ -554,68 +617,136 @@ def analyze(
         absorption=absorption,
         closed_classes=closed_classes,
         ticks_to_absorption=ticks_to_absorption,
-        unreachable_states=[s for i, s in enumerate(states) if not reachable[i]],
-        never_firing_triggers=[t for t in triggers if t not in fires],
+        unreachable_states=[s for s, r in zip(states, reachable.tolist()) if not r],
+        never_firing_triggers=[t for t, f in zip(triggers, fires.tolist()) if not f],
         callback_triggers=callback_triggers,
         notes=notes,
         profiled=not model.constant,
         week_start_ms=start_ms,
-        hour_labels=hour_labels,
-        hourly_events=hourly,
-        transition_events_per_tick=[subjects * float(v) for v in steady_per_transition],
-        arrivals_per_tick=week.arrived / week_ticks if model.arrivals is not None else None,
+        transition_events_per_tick=(subjects * steady_per_transition).tolist(),
+        arrivals_per_tick=week_arrivals(model, start_ms, week_ticks) / week_ticks
+        if model.arrivals is not None
+        else None,
         arrivals_steady_events_per_tick=steady_arrivals,
         arrivals_steady_active=steady_active,
         run_arrivals=run_arrivals,
         run_population=run_population,
+        matrix_table=matrix,
+        hourly_table=hourly,
     )
 
 
+def week_arrivals(model: "_Model", start_ms: float, week_ticks: int) -> float:
+    """Expected arrivals over the week from ``start_ms``."""
+    return sum(rate * m for m, _, rate, _ in _segments(model, start_ms, week_ticks, 0))
+
+
+def _hour_ticks(tick_ms: float, week_ticks: int) -> "np.ndarray":
+    """How many of the week's ticks fall in each of its hours (counted from the first tick,
+    as :func:`_segments` bins them)."""
+    first = np.ceil(np.arange(WEEK_HOURS + 1) * HOUR_MS / tick_ms)
+    return np.diff(np.minimum(first, week_ticks))
+
+
+def _hourly_by_trigger(binned: "np.ndarray", trigger_of: "np.ndarray", n: int) -> "np.ndarray":
+    """Per-transition events per hour (rows) summed per trigger (columns)."""
+    hours, k = binned.shape
+    if n == k and np.array_equal(trigger_of, np.arange(k)):
+        return binned
+    index = (np.arange(hours)[:, None] * n + trigger_of[None, :]).ravel()
+    return np.bincount(index, binned.ravel(), minlength=hours * n).reshape(hours, n)
+
+
 class _Model:
-    """The parts of a generator the analysis reads, with probabilities as fractions."""
+    """The parts of a generator the analysis reads, with probabilities as fractions, in
+    arrays built once: every later step is a vector operation over them."""
 
     def __init__(self, datagen: "DataOnlineGenerator") -> None:
         from doge_datagen.profiles import Profiled
 
         self.states = list(datagen.states)
+        self.n = n = len(self.states)
         index = {s: i for i, s in enumerate(self.states)}
         self.init = index[datagen.initial_state]
         self.transitions = list(datagen.transitions)
-        self.frm = np.array([index[t.from_state] for t in self.transitions], dtype=int)
-        self.to = np.array([index[t.to_state] for t in self.transitions], dtype=int)
+        transitions = self.transitions
+        k = len(transitions)
+
+        def column(name: str, codes: Dict[Any, int]) -> "np.ndarray":
+            values = map(codes.__getitem__, map(attrgetter(name), transitions))
+            return np.fromiter(values, dtype=np.intp, count=k)
+
+        self.frm = column("from_state", index)
+        self.to = column("to_state", index)
+        names = list(map(attrgetter("trigger"), transitions))
+        self.triggers: List[str] = list(dict.fromkeys(names))
+        if len(self.triggers) == k:  # every transition its own trigger
+            self.trigger_of = np.arange(k)
+        else:
+            trigger_index = {t: i for i, t in enumerate(self.triggers)}
+            self.trigger_of = np.fromiter(map(trigger_index.__getitem__, names), np.intp, k)
         self.tick_ms = float(datagen.tick_ms)
         start: Optional[float] = datagen.timestamp_start
         if start is None:  # the run starts when start() is called: analyse from this minute
             start = time.time() // 60 * 60_000
         self.start_ms = float(start)
-        self.profiled: List[Tuple[int, Profiled]] = []
-        for k, t in enumerate(self.transitions):
-            probability: Any = t.probability
-            if isinstance(probability, Profiled):
-                self.profiled.append((k, probability))
+        # Profiled probabilities: a base per transition times one of the distinct profiles,
+        # each profile read once per change.
+        self.profiles: List[Any] = []
+        probabilities = list(map(attrgetter("probability"), transitions))
+        self.profiled_k = np.zeros(0, dtype=np.intp)
+        self.bases = np.zeros(0)
+        self.groups = np.zeros(0, dtype=np.intp)
+        try:  # plain numbers (a profiled probability has no float value)
+            self.fixed = np.array(probabilities, dtype=float) / 100.0
+        except TypeError:
+            flags = [isinstance(p, Profiled) for p in probabilities]
+            self.profiled_k = np.flatnonzero(flags)
+            profiled = [probabilities[j] for j in self.profiled_k.tolist()]
+            self.bases = np.fromiter(map(attrgetter("base"), profiled), float, len(profiled))
+            profiles = list(map(attrgetter("profile"), profiled))
+            ids = np.fromiter(map(id, profiles), dtype=np.int64, count=len(profiles))
+            _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+            order = np.argsort(first)  # the profiles in order of first use
+            rank = np.empty(len(order), dtype=np.intp)
+            rank[order] = np.arange(len(order))
+            self.groups = rank[inverse.ravel()]
+            self.profiles = [profiles[j] for j in first[order].tolist()]
+            fixed = [0.0 if f else float(p) / 100.0 for p, f in zip(probabilities, flags)]
+            self.fixed = np.array(fixed, dtype=float)
         arrivals: Any = getattr(datagen, "arrivals", None)
         self.arrivals: Any = arrivals
         self.arrivals_profiled = isinstance(arrivals, Profiled)
-        self.constant = not self.profiled
-        self.step = all(p.step for _, p in self.profiled) and (
+        self.constant = not len(self.profiled_k)
+        self.step = all(p.step for p in self.profiles) and (
             not self.arrivals_profiled or arrivals.step
         )
         # Whether the probabilities or the arrival rate change over time.
-        self.varies = bool(self.profiled) or self.arrivals_profiled
-        self.fixed = np.array(
-            [
-                0.0 if isinstance(t.probability, Profiled) else float(t.probability) / 100.0
-                for t in self.transitions
-            ]
-        )
+        self.varies = not self.constant or self.arrivals_profiled
+        maxima = np.array([float(p.max) for p in self.profiles], dtype=float)
+        self.max_probs = self.fixed.copy()
+        self.max_probs[self.profiled_k] = self.bases * maxima[self.groups]
+        self.sparse = n > SPARSE_STATES and _scipy() is not None
+        self._pattern: Any = None
+        self._probs: Dict[Tuple[float, ...], np.ndarray] = {}
+        self._data: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+
+    def probs_from(self, values: Sequence[float]) -> "np.ndarray":
+        """The per-tick probabilities when the distinct profiles read ``values`` (the same
+        array for the same values, read-only: an hour of the day recurs every day)."""
+        key = tuple(values)
+        probs = self._probs.get(key)
+        if probs is None:
+            probs = self.fixed.copy()
+            probs[self.profiled_k] = self.bases * np.array(values, dtype=float)[self.groups] / 100.0
+            if len(self._probs) < 1000:
+                self._probs[key] = probs
+        return probs
 
     def probs_at(self, ms: float) -> "np.ndarray":
         if self.constant:
             return self.fixed
-        probs = self.fixed.copy()
-        for k, p in self.profiled:
-            probs[k] = p.value_ms(ms) / 100.0
-        return probs
+        return self.probs_from([p.value_ms(ms) for p in self.profiles])
 
     def arrivals_at(self, ms: float) -> float:
         if self.arrivals is None:
@@ -624,29 +755,76 @@ class _Model:
             return float(self.arrivals.value_ms(ms))
         return float(self.arrivals)
 
-    def max_probability(self, k: int) -> float:
-        for j, p in self.profiled:
-            if j == k:
-                return float(p.max)
-        return float(self.fixed[k])
-
     def next_change_ms(self, ms: float) -> float:
         """The first instant after ``ms`` at which some probability may change."""
         if not self.varies:
             return math.inf
         if not self.step:
             return ms  # a callable may change at every tick
-        changes = [p.profile.next_change_ms(ms) for _, p in self.profiled]
+        changes = [p.next_change_ms(ms) for p in self.profiles]
         if self.arrivals_profiled:
             changes.append(self.arrivals.profile.next_change_ms(ms))
         return min((c for c in changes if c is not None), default=math.inf)
 
-    def matrix(self, probs: "np.ndarray") -> "np.ndarray":
-        n = len(self.states)
-        matrix = np.zeros((n, n))
-        np.add.at(matrix, (self.frm, self.to), probs)
-        matrix[np.diag_indices(n)] += np.clip(1.0 - matrix.sum(axis=1), 0.0, None)
-        return matrix
+    def stay(self, probs: "np.ndarray") -> "np.ndarray":
+        """Each state's chance per tick of taking no transition."""
+        return np.clip(1.0 - np.bincount(self.frm, probs, minlength=self.n), 0.0, None)
+
+    def matrix(self, probs: "np.ndarray") -> Any:
+        """The per-tick matrix: a numpy array, or a scipy sparse matrix for a large model."""
+        n = self.n
+        if self.sparse:
+            return self.stepper(probs).T.tocsr()
+        cells = np.bincount(self.frm * n + self.to, probs, minlength=n * n).reshape(n, n)
+        cells[np.diag_indices(n)] += self.stay(probs)
+        return cells
+
+    def times(self, probs: "np.ndarray", matrix: "np.ndarray") -> Callable[[Any], Any]:
+        """``v -> v P`` for the dense per-tick ``matrix``: from the transitions when they are
+        few beside the matrix's cells, else the matrix product."""
+        n = self.n
+        if len(probs) + n > n * n // 4:
+            return matrix.T.dot
+        frm, to, stay = self.frm, self.to, self.stay(probs)
+        return lambda v: v * stay + np.bincount(to, v[frm] * probs, minlength=n)
+
+    def stepper(self, probs: "np.ndarray") -> Any:
+        """The transpose of the per-tick matrix as a scipy CSR matrix, ``x P`` being
+        ``stepper @ x``: one entry per transition and one per state (staying), in a layout
+        computed once; only the values change from one set of probabilities to the next."""
+        if self._pattern is None:
+            sparse = _scipy()
+            n = self.n
+            diagonal = np.arange(n)
+            rows = np.concatenate([self.to, diagonal])
+            cols = np.concatenate([self.frm, diagonal])
+            order = np.lexsort((cols, rows))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+            table = sparse.csr_matrix((np.zeros(len(rows)), cols[order], indptr), shape=(n, n))
+            self._pattern = (order, table)
+        order, table = self._pattern
+        known = self._data.get(id(probs))
+        if known is not None and known[0] is probs:
+            table.data = known[1]
+        else:
+            table.data = np.concatenate([probs, self.stay(probs)])[order]
+            if len(self._data) < 1000:
+                self._data[id(probs)] = (probs, table.data)
+        return table
+
+    def times_sparse(self, probs: "np.ndarray") -> Callable[[Any], Any]:
+        """``v -> v P`` for a large model: the sparse transpose times ``v``."""
+        table = self.stepper(probs)
+        if _csr_matvec is None:
+            return table.dot
+        n, indptr, indices, data = self.n, table.indptr, table.indices, table.data
+
+        def times(v: "np.ndarray") -> "np.ndarray":
+            out = np.zeros(n)
+            _csr_matvec(n, n, indptr, indices, data, v, out)
+            return out
+
+        return times
 
 
 @dataclass
@@ -654,10 +832,13 @@ class _Walk:
     end: "np.ndarray"  # occupancy after the ticks
     occupancy: "np.ndarray"  # occupancy summed over the ticks
     events: "np.ndarray"  # expected events per transition
-    matrix_sum: "np.ndarray"  # per-tick matrices summed over the ticks
+    probs_sum: "np.ndarray"  # per-tick probabilities summed over the ticks
     binned: Optional["np.ndarray"]  # expected events per hour from the start, per transition
-    product: Optional["np.ndarray"]  # the product of the per-tick matrices
     arrived: float = 0.0  # expected arrivals
+    #: For a week walked to its long run: (closed classes, chance of each, whether the
+    #: initial state is in one), and the walk of a run that started it.
+    classes: Any = None
+    run: Any = None
 
 
 def _walk(
@@ -666,61 +847,195 @@ def _walk(
     start_ms: float,
     ticks: int,
     bins: int = 0,
-    product: bool = False,
     arrivals: bool = False,
 ) -> _Walk:
     """Step the expected occupancy ``x`` (of one subject, or numbers of subjects) through
-    ``ticks`` ticks from ``start_ms``, a run of ticks with the same probabilities at a time
-    (matrix powers).
+    ``ticks`` ticks from ``start_ms``, a run of ticks with the same probabilities at a time.
 
     With ``arrivals``, new subjects join the initial state at each tick before the moves, as
-    the engine does: ``x_(t+1) = (x_t + a_t e) P``. The walk then carries ``[x, 1]`` through
-    the augmented matrix ``[[P, 0], [a e P, 1]]``, whose powers sum the arrivals too.
+    the engine does: ``x_(t+1) = (x_t + a_t e) P``. A run of ``m`` ticks is stepped one tick
+    at a time (a vector times the matrix), or, where that costs more, taken as matrix powers
+    by doubling; there the walk carries ``[x, 1]`` through the augmented matrix
+    ``[[P, 0], [a e P, 1]]``, whose powers sum the arrivals too. Runs with the same
+    probabilities and length (the same hour of another day) reuse their powers.
     """
-    n = len(model.states)
+    n = model.n
     occupancy = np.zeros(n)
     events = np.zeros(len(model.transitions))
-    matrix_sum = np.zeros((n, n))
+    probs_sum = np.zeros(len(model.transitions))
     binned = np.zeros((bins, len(model.transitions))) if bins else None
-    prod = np.eye(n) if product else None
     arrived = 0.0
-    entry = np.zeros(n)
-    entry[model.init] = 1.0
+    init = model.init
+    powers: Dict[Any, Tuple[np.ndarray, np.ndarray]] = {}
     for m, probs, rate, hour in _segments(model, start_ms, ticks, bins):
-        matrix = model.matrix(probs)
-        if not arrivals or rate == 0.0:
-            if m == 1:
-                occupied = x
-                x = x @ matrix
-                power = matrix
-            else:
-                power, summed = _power_sum(matrix, m)
+        rate = rate if arrivals else 0.0
+        if model.sparse:
+            occupied, x = _steps(model.times_sparse(probs), x, m, rate, init)
+        else:
+            matrix = model.matrix(probs)
+            if m == 1 or m * (n * n + 2000) <= 2 * m.bit_length() * (n**3 + 2000):
+                occupied, x = _steps(model.times(probs, matrix), x, m, rate, init)
+            elif rate == 0.0:
+                key = (probs.tobytes(), m, 0.0)
+                if key not in powers:
+                    powers[key] = _power_sum(matrix, m)
+                power, summed = powers[key]
                 occupied = x @ summed
                 x = x @ power
-        elif m == 1:
-            occupied = x + rate * entry
-            x = occupied @ matrix
-            power = matrix
-        else:
-            augmented = np.zeros((n + 1, n + 1))
-            augmented[:n, :n] = matrix
-            augmented[n, :n] = rate * matrix[model.init]
-            augmented[n, n] = 1.0
-            big_power, summed = _power_sum(augmented, m)
-            total = np.append(x, 1.0) @ summed
-            occupied = total[:n] + total[n] * rate * entry
-            x = (np.append(x, 1.0) @ big_power)[:n]
-            power = matrix if prod is None else np.linalg.matrix_power(matrix, m)
+            else:
+                key = (probs.tobytes(), m, rate)
+                if key not in powers:
+                    augmented = np.zeros((n + 1, n + 1))
+                    augmented[:n, :n] = matrix
+                    augmented[n, :n] = rate * matrix[init]
+                    augmented[n, n] = 1.0
+                    powers[key] = _power_sum(augmented, m)
+                big_power, summed = powers[key]
+                total = np.append(x, 1.0) @ summed
+                occupied = total[:n]
+                occupied[init] += total[n] * rate
+                x = (np.append(x, 1.0) @ big_power)[:n]
         arrived += rate * m
         occupancy += occupied
         step_events = occupied[model.frm] * probs
         events += step_events
-        matrix_sum += m * matrix
+        probs_sum += m * probs
         if binned is not None and hour < bins:
             binned[hour] += step_events
-        if prod is not None:
-            prod = prod @ power
-    return _Walk(x, occupancy, events, matrix_sum, binned, prod, arrived)
+    return _Walk(x, occupancy, events, probs_sum, binned, arrived)
+
+
+def _steps(
+    times: Callable[["np.ndarray"], "np.ndarray"], x: "np.ndarray", m: int, rate: float, init: int
+) -> Tuple["np.ndarray", "np.ndarray"]:
+    """``m`` ticks one at a time: ``(occupancy summed over them, occupancy after them)``;
+    ``times(v)`` is ``v P``, ``rate`` subjects join state ``init`` before each tick's moves."""
+    occupied = np.zeros(len(x))
+    for _ in range(m):
+        if rate:
+            x = x.copy()
+            x[init] += rate
+        occupied += x
+        x = times(x)
+    return occupied, x
+
+
+def _week_product(model: _Model, start_ms: float, ticks: int) -> "np.ndarray":
+    """The product of the per-tick matrices of ``ticks`` ticks from ``start_ms`` (dense):
+    the chain from one week start to the next."""
+    product = np.eye(model.n)
+    powers: Dict[Any, np.ndarray] = {}
+    for m, probs, _, _ in _segments(model, start_ms, ticks, 0):
+        key = (probs.tobytes(), m)
+        if key not in powers:
+            powers[key] = np.linalg.matrix_power(model.matrix(probs), m)
+        product = product @ powers[key]
+    return product
+
+
+def _periodic_week(
+    model: _Model,
+    x: "np.ndarray",
+    start_ms: float,
+    week_ticks: int,
+    record: Optional[int] = None,
+) -> Optional[_Walk]:
+    """The long-run week of a large profiled chain, stepped one tick at a time from the
+    occupancy ``x`` at the week's start, or ``None`` where this does not apply (the dense
+    week product then decides). With ``record`` (at most a week), the first week's walk is
+    also a run of that many ticks: its walk is kept as the result's ``run``.
+
+    Why this is the same long run: if every state keeps a chance of staying at every tick,
+    the week's chain can wait anywhere, so a state reaches another over weeks exactly when
+    some tick of the week has a transition that way: its closed classes are those of the
+    week-averaged chain, and none is periodic. The walk from the initial state then settles
+    into a periodic orbit, the long run the week product gives. Walking week after week, it
+    is there once an hour ends with every share within :data:`SETTLED` of the same hour a
+    week before: from then on each week repeats the last, so one week of the orbit is the
+    hours walked last from the week start up to then and the hours of the week before after
+    them.
+    """
+    segments = list(_segments(model, start_ms, week_ticks, WEEK_HOURS))
+    frm, init = model.frm, model.init
+    moves = frm != model.to
+    checked: Dict[int, np.ndarray] = {}
+    for _, probs, _, _ in segments:
+        if id(probs) not in checked:
+            checked[id(probs)] = probs
+            leaving = np.bincount(frm[moves], probs[moves], minlength=model.n)
+            if leaving.size and leaving.max() >= 1.0:
+                return None
+    k = len(model.transitions)
+    n = model.n
+    hours = max(WEEK_HOURS, segments[-1][3] + 1)  # one more when the ticks overrun the week
+    ends = np.zeros((hours, n))
+    occupancy = np.zeros((hours, n))
+    binned = np.zeros((hours, k))
+    probs_sum = np.zeros(k)
+    for m, probs, _, _ in segments:
+        probs_sum += m * probs
+    run: Optional[_Walk] = None
+    run_events = np.zeros(k)
+    if record == 0:
+        run = _Walk(x, np.zeros(n), run_events, np.zeros(k), None)
+    week_start = x
+    for week in range(MAX_WEEKS):
+        week_start = x
+        hour = segments[0][3]
+        occupied_hour = np.zeros(n)
+        events_hour = np.zeros(k)
+        t = 0
+        settled = False
+        for m, probs, _, seg_hour in segments:
+            if seg_hour != hour:
+                settled = _close_hour(ends, occupancy, hour, x, occupied_hour, week)
+                binned[hour] = events_hour
+                if settled:
+                    break
+                hour, occupied_hour, events_hour = seg_hour, np.zeros(n), np.zeros(k)
+            times = model.times_sparse(probs)
+            if run is None and record is not None and t + m >= record:
+                before, x = _steps(times, x, record - t, 0.0, init)
+                run_events += before[frm] * probs
+                run = _Walk(x, np.zeros(n), run_events, np.zeros(k), None)
+                after, x = _steps(times, x, t + m - record, 0.0, init)
+                occupied = before + after
+                events = occupied[frm] * probs
+            else:
+                occupied, x = _steps(times, x, m, 0.0, init)
+                events = occupied[frm] * probs
+                if run is None:
+                    run_events += events
+            t += m
+            occupied_hour += occupied
+            events_hour += events
+        if not settled:
+            settled = _close_hour(ends, occupancy, hour, x, occupied_hour, week)
+            binned[hour] = events_hour
+        if settled:
+            break
+    else:
+        return None
+    reachable, recurrent, classes = _structure(model, probs_sum > 0)
+    chances = [float(week_start[members].sum()) for members in classes]
+    walk = _Walk(x, occupancy.sum(axis=0), binned.sum(axis=0), probs_sum, binned[:WEEK_HOURS])
+    walk.classes = (classes, chances, bool(recurrent[init]))
+    walk.run = run
+    return walk
+
+
+def _close_hour(
+    ends: "np.ndarray",
+    occupancy: "np.ndarray",
+    hour: int,
+    x: "np.ndarray",
+    occupied: "np.ndarray",
+    week: int,
+) -> bool:
+    """File an hour of :func:`_periodic_week`; whether it ended where it did a week before."""
+    settled = week > 0 and float(np.max(np.abs(ends[hour] - x))) <= SETTLED
+    ends[hour], occupancy[hour] = x, occupied
+    return settled
 
 
 def _segments(
@@ -751,7 +1066,7 @@ def _segments(
             t += m
         return
     # A callable may change at any tick: read every tick once and join equal neighbours.
-    profiles = [p for _, p in model.profiled]
+    profiles = model.profiles
 
     def read(t: int) -> List[float]:
         ms = start_ms + t * tick_ms
@@ -769,56 +1084,179 @@ def _segments(
             if start_ms + (t + m) * tick_ms >= end or following != values:
                 break
             m += 1
-        probs = model.fixed.copy()
-        for (k, _), value in zip(model.profiled, values):
-            probs[k] = value / 100.0
+        probs = model.probs_from(values[:-1]) if not model.constant else model.fixed
         yield m, probs, values[-1], int((ms - start_ms) // HOUR_MS)
         t += m
         values = following
 
 
-def _long_run(
-    matrix: "np.ndarray", init: int
-) -> Tuple["np.ndarray", List[List[int]], List[float], Optional[float]]:
-    """Where a chain with this per-step ``matrix`` is in the long run from state ``init``:
-    ``(shares, closed classes, chance of ending in each, expected steps to get there)``."""
-    n_states = len(matrix)
-    reach = _reachability(matrix)
-    reachable = reach[init]
-    recurrent = [_recurrent(reach, i) for i in range(n_states)]
+_SCIPY: Any = None
+_csr_matvec: Any = None
+
+
+def _scipy() -> Any:
+    """``scipy.sparse`` with its graph routines and solvers loaded, or ``None`` without
+    scipy (the dense tables then serve every size)."""
+    global _SCIPY
+    if _SCIPY is None:
+        try:
+            import scipy.sparse
+            import scipy.sparse.csgraph
+            import scipy.sparse.linalg  # noqa: F401
+        except ImportError:
+            _SCIPY = False
+        else:
+            _SCIPY = scipy.sparse
+            global _csr_matvec
+            try:  # the product the sparse matrices' own ``dot`` ends in, without its checks
+                from scipy.sparse._sparsetools import csr_matvec
+            except ImportError:  # pragma: no cover - a scipy that moved it
+                pass
+            else:
+                _csr_matvec = csr_matvec
+    return _SCIPY or None
+
+
+Structure = Tuple["np.ndarray", "np.ndarray", List[List[int]]]
+
+
+def _structure(model: _Model, positive: "np.ndarray") -> Structure:
+    """Which states the initial state reaches, which are recurrent (every state they reach
+    leads back), and the closed classes it reaches (each sorted, in order of their first
+    state), over the transitions marked ``positive``."""
+    moves = positive & (model.frm != model.to)
+    src, dst = model.frm[moves], model.to[moves]
+    n = model.n
+    if model.sparse:
+        return _structure_sparse(n, src, dst, model.init)
+    adjacency = np.zeros((n, n), dtype=bool)
+    adjacency[src, dst] = True
+    return _structure_dense(adjacency, model.init)
+
+
+def _structure_dense(adjacency: "np.ndarray", init: int) -> Structure:
+    """:func:`_structure` from a boolean adjacency matrix: its transitive closure by
+    repeated squaring (``log2(n)`` products)."""
+    n = len(adjacency)
+    reach = adjacency | np.eye(n, dtype=bool)
+    while True:
+        ones = reach.astype(np.float64)
+        wider = (ones @ ones) > 0
+        if np.array_equal(wider, reach):
+            break
+        reach = wider
+    recurrent = ~np.any(reach & ~reach.T, axis=1)
+    reachable = reach[init].copy()
     classes: List[List[int]] = []
-    seen: set = set()
-    for i in range(n_states):
-        if reachable[i] and recurrent[i] and i not in seen:
-            members = [j for j in range(n_states) if reach[i][j]]
-            seen.update(members)
-            classes.append(members)
-    transient = [i for i in range(n_states) if reachable[i] and not recurrent[i]]
+    seen = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(reachable & recurrent).tolist():
+        if not seen[i]:
+            members = np.flatnonzero(reach[i])
+            seen[members] = True
+            classes.append(members.tolist())
+    return reachable, recurrent, classes
+
+
+def _structure_sparse(n: int, src: "np.ndarray", dst: "np.ndarray", init: int) -> Structure:
+    """:func:`_structure` from the edges, with scipy's strongly connected components: the
+    closed classes are the components no edge leaves."""
+    sparse = _scipy()
+    from scipy.sparse import csgraph
+
+    graph = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    count, labels = csgraph.connected_components(graph, directed=True, connection="strong")
+    leaves = np.zeros(count, dtype=bool)
+    across = labels[src] != labels[dst]
+    leaves[labels[src[across]]] = True
+    recurrent = ~leaves[labels]
+    order = csgraph.breadth_first_order(graph, init, directed=True, return_predecessors=False)
+    reachable = np.zeros(n, dtype=bool)
+    reachable[order] = True
+    by_label: Dict[int, List[int]] = {}
+    for i, label in zip(*_pairs(np.flatnonzero(reachable & recurrent), labels)):
+        by_label.setdefault(label, []).append(i)
+    return reachable, recurrent, list(by_label.values())
+
+
+def _pairs(states: "np.ndarray", labels: "np.ndarray") -> Tuple[List[int], List[int]]:
+    return states.tolist(), labels[states].tolist()
+
+
+def _long_run(
+    model: _Model, matrix: Any, structure: Structure
+) -> Tuple["np.ndarray", List[List[int]], List[float], Optional[float]]:
+    """Where a chain with this per-step ``matrix`` (dense, or scipy sparse) is in the long
+    run from the initial state: ``(shares, closed classes, chance of ending in each,
+    expected steps to get there)``."""
+    reachable, recurrent, classes = structure
+    init = model.init
     steps: Optional[float]
     if recurrent[init]:
         class_probability = [1.0 if init in c else 0.0 for c in classes]
         steps = None
     else:
-        q = matrix[np.ix_(transient, transient)]
-        fundamental = np.linalg.inv(np.eye(len(transient)) - q)
-        row = fundamental[transient.index(init)]
-        class_probability = [float(row @ matrix[np.ix_(transient, c)].sum(axis=1)) for c in classes]
+        transient = np.flatnonzero(reachable & ~recurrent)
+        row = _fundamental_row(matrix, transient, init)
+        into = matrix[transient]
+        class_probability = [
+            float(row @ np.asarray(into[:, c].sum(axis=1)).ravel()) for c in classes
+        ]
         steps = float(row.sum())
-    shares = np.zeros(n_states)
+    shares = np.zeros(len(reachable))
     for members, chance in zip(classes, class_probability):
-        shares[members] += chance * _stationary(matrix[np.ix_(members, members)])
+        if chance:
+            shares[members] += chance * _stationary(matrix, members)
     return shares, classes, class_probability, steps
 
 
-def _recurrent(reach: List[List[bool]], i: int) -> bool:
-    """Every state reachable from ``i`` leads back to ``i``."""
-    return all(reach[j][i] for j in range(len(reach)) if reach[i][j])
+def _fundamental_row(matrix: Any, transient: "np.ndarray", init: int) -> "np.ndarray":
+    """Row ``init`` of the fundamental matrix ``N = (I - Q)^-1`` of the ``transient`` states
+    (sorted; ``init`` among them): expected ticks spent in each before leaving them, from one
+    solve of ``(I - Q)^T y = e_init`` rather than the whole inverse."""
+    size = len(transient)
+    unit = np.zeros(size)
+    unit[int(np.searchsorted(transient, init))] = 1.0
+    if hasattr(matrix, "toarray"):
+        sparse = _scipy()
+        from scipy.sparse.linalg import spsolve
+
+        q = matrix[transient][:, transient]
+        system = (sparse.identity(size, format="csr") - q).T.tocsc()
+        return np.asarray(spsolve(system, unit)).ravel()
+    q = matrix[np.ix_(transient, transient)]
+    return np.linalg.solve((np.eye(size) - q).T, unit)
 
 
-def _hour_label(ms: float) -> str:
-    from datetime import datetime, timezone
+def _stationary(matrix: Any, members: List[int]) -> "np.ndarray":
+    """The stationary distribution of the closed class ``members`` (irreducible): ``pi P =
+    pi`` with one balance equation, redundant, replaced by ``sum(pi) = 1`` (unique, periodic
+    or not)."""
+    size = len(members)
+    if size == 1:
+        return np.ones(1)
+    rhs = np.zeros(size)
+    rhs[-1] = 1.0
+    if hasattr(matrix, "toarray"):
+        sparse = _scipy()
+        from scipy.sparse.linalg import spsolve
 
-    return datetime.fromtimestamp(ms / 1000.0, timezone.utc).strftime("%a %Y-%m-%d %H:%M UTC")
+        block = matrix[members][:, members]
+        system = (block.T - sparse.identity(size, format="csr")).tolil()
+        system[size - 1, :] = np.ones(size)
+        pi = np.asarray(spsolve(system.tocsc(), rhs)).ravel()
+    else:
+        system = matrix[np.ix_(members, members)].T - np.eye(size)
+        system[-1, :] = 1.0
+        pi = np.linalg.solve(system, rhs)
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
+
+
+def _hour_labels(start_ms: float, hours: int) -> List[str]:
+    from datetime import datetime, timedelta, timezone
+
+    first = datetime.fromtimestamp(start_ms / 1000.0, timezone.utc)
+    return [(first + timedelta(hours=h)).strftime("%a %Y-%m-%d %H:%M UTC") for h in range(hours)]
 
 
 def speed_for_rate(analysis: ModelAnalysis, rate: float) -> float:
@@ -848,41 +1286,23 @@ def speed_for_rate(analysis: ModelAnalysis, rate: float) -> float:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _sinks(datagen: "DataOnlineGenerator") -> Tuple[List[Any], List[str]]:
+def _sink_table(transitions: Sequence[Any]) -> Tuple[List[str], "np.ndarray", "np.ndarray"]:
+    """The sinks' labels, in order of first use, and which transition (by position) feeds
+    which sink (by position), as two parallel arrays (a sink listed twice by a transition
+    counts its events twice)."""
     from doge_datagen.summary import sink_labels
 
-    sinks = list(datagen.sinks)
-    return sinks, sink_labels(sinks)
-
-
-def _reachability(matrix: "np.ndarray") -> List[List[bool]]:
-    """``reach[i][j]``: ``j`` can be reached from ``i`` (every state reaches itself)."""
-    n = len(matrix)
-    reach = []
-    for i in range(n):
-        found = [False] * n
-        found[i] = True
-        stack = [i]
-        while stack:
-            a = stack.pop()
-            for b in range(n):
-                if not found[b] and matrix[a, b] > 0:
-                    found[b] = True
-                    stack.append(b)
-        reach.append(found)
-    return reach
-
-
-def _stationary(block: "np.ndarray") -> "np.ndarray":
-    """The stationary distribution of an irreducible stochastic matrix: ``pi P = pi``,
-    ``sum(pi) = 1`` (unique, periodic or not)."""
-    n = len(block)
-    system = np.vstack([block.T - np.eye(n), np.ones((1, n))])
-    rhs = np.zeros(n + 1)
-    rhs[-1] = 1.0
-    pi, *_ = np.linalg.lstsq(system, rhs, rcond=None)
-    pi = np.clip(pi, 0.0, None)
-    return pi / pi.sum()
+    lists = list(map(attrgetter("event_sinks"), transitions))
+    lengths = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
+    flat = list(chain.from_iterable(lists))
+    ids = np.fromiter(map(id, flat), dtype=np.int64, count=len(flat))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    sinks = [flat[i] for i in first[order].tolist()]
+    feeds = np.repeat(np.arange(len(lists)), lengths)
+    return sink_labels(sinks), feeds, rank[inverse.ravel()]
 
 
 def _power_sum(matrix: "np.ndarray", n: int) -> Tuple["np.ndarray", "np.ndarray"]:
