@@ -170,6 +170,10 @@ def build_parquet(url: SinkURL, records: Records) -> EventSink:
 
     from doge_datagen.sinks.parquet import DEFAULT_ROW_GROUP_SIZE, ParquetSink
 
+    if url.opaque and "://" in url.path:  # parquet:s3://bucket/key: object storage
+        from doge_datagen.sinks.remote_urls import build_object
+
+        return build_object(url, records)
     if not url.opaque or not url.path:
         raise SinkURLError(f"sink {url.masked!r}: give a path, e.g. parquet:events.parquet")
     row_group_size = url.pop("row_group_size", DEFAULT_ROW_GROUP_SIZE, int)

@@ -241,6 +241,7 @@ class SinkScheme:
 
 _DB = "doge_datagen.sinks.url_builders:"
 _BUS = "doge_datagen.sinks.bus_urls:"
+_REMOTE = "doge_datagen.sinks.remote_urls:"
 
 #: doge-datagen's own schemes, in the order ``--help`` lists them.
 BUILTIN: Tuple[SinkScheme, ...] = (
@@ -279,6 +280,50 @@ BUILTIN: Tuple[SinkScheme, ...] = (
         "kafka+avro://HOST:PORT/TOPIC?registry=URL&schema=PATH.avsc",
         "Kafka, Avro values (Schema Registry wire format)",
         _DB + "build_kafka_avro",
+    ),
+    SinkScheme(
+        "kafka+protobuf",
+        "kafka+protobuf://HOST:PORT/TOPIC?registry=URL&schema=PATH.proto&message=NAME",
+        "Kafka, Protobuf values (Schema Registry wire format, message indexes)",
+        _REMOTE + "build_kafka_protobuf",
+        extra="protobuf",
+    ),
+    SinkScheme(
+        "kafka+jsonschema",
+        "kafka+jsonschema://HOST:PORT/TOPIC?registry=URL&schema=PATH.json",
+        "Kafka, JSON values checked against a JSON Schema (Schema Registry wire format)",
+        _REMOTE + "build_kafka_jsonschema",
+        extra="jsonschema",
+    ),
+    SinkScheme(
+        "http",
+        "http[s]://HOST[:PORT]/PATH[?format=ndjson&batch_size=N&token_env=VAR]",
+        "HTTP POST of batches (JSON array or NDJSON), retried on 429 and 5xx",
+        _REMOTE + "build_http",
+        aliases=("https",),
+    ),
+    SinkScheme(
+        "s3",
+        "s3://BUCKET/KEY.{jsonl,csv,parquet}[?part_size=64MB&endpoint_url=URL]",
+        "S3 objects (also jsonl:URL, csv:URL, parquet:URL for any fsspec URL), parts "
+        "published whole",
+        _REMOTE + "build_object",
+        extra="s3",
+        aliases=("s3a",),
+    ),
+    SinkScheme(
+        "gs",
+        "gs://BUCKET/KEY.{jsonl,csv,parquet}[?part_size=64MB]",
+        "Google Cloud Storage objects, parts published whole",
+        _REMOTE + "build_object",
+        extra="gcs",
+        aliases=("gcs",),
+    ),
+    SinkScheme(
+        "file",
+        "file:///PATH.{jsonl,csv,parquet}[?part_size=64MB]",
+        "local files in parts, each renamed into place when whole",
+        _REMOTE + "build_object",
     ),
     SinkScheme(
         "redis",

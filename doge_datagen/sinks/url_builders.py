@@ -32,6 +32,10 @@ def build_file(url: SinkURL, records: Records) -> EventSink:
     """``jsonl:PATH`` and ``csv:PATH`` (settings: ``mode``, ``buffer_lines``, ``encoding``)."""
     from doge_datagen.sinks.file import FileSink
 
+    if url.opaque and "://" in url.path:  # jsonl:s3://bucket/key: object storage
+        from doge_datagen.sinks.remote_urls import build_object
+
+        return build_object(url, records)
     if not url.opaque or not url.path:
         raise SinkURLError(
             f"sink {url.masked!r}: give a path, e.g. {url.scheme}:events.{url.scheme}"

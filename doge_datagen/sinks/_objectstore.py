@@ -1,0 +1,460 @@
+"""File sinks on object storage and any fsspec file system: JSON Lines, CSV or Parquet at
+``s3://BUCKET/KEY``, ``gs://BUCKET/KEY``, ``file:///PATH``, ``memory://...``.
+
+Nothing is ever visible half-written. Rows go into a local temporary file; when the part is
+complete it is published whole: renamed into place on the local file system, uploaded in one
+piece on an object store (s3fs sends a large file as a multipart upload that is completed only
+at the end, so the object appears all at once or not at all). ``delivered`` counts the rows of
+published parts; the rows of the part being written are ``buffered``.
+
+Without ``part_size`` the sink writes one object, published when the sink closes; opened again
+(a second run) it publishes the earlier rows and then the new ones. With ``part_size`` (bytes)
+it publishes ``STEM-part-00000.SUFFIX``, ``STEM-part-00001.SUFFIX``... as each reaches that
+size: a JSON Lines or CSV part holds whole lines and at most ``part_size`` bytes (unless one
+line is larger), a Parquet part ends after the row group that reaches it; each CSV part has
+its header. In a shard of a sharded run the names get the shard's label first.
+
+Credentials come from the storage's own settings (``key``, ``secret``, ``token``) or its usual
+environment (``AWS_ACCESS_KEY_ID``...); their values are masked in every message.
+"""
+
+import csv
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import PurePosixPath
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from doge_datagen import shards
+from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
+from doge_datagen.model import Transition
+from doge_datagen.sinks.base import Sink, is_secret_key, mask_text, mask_url, optional_import
+
+__all__ = ["ObjectSink"]
+
+_LOGGER = logging.getLogger(__name__)
+
+ValueFunction = Callable[[int, Any, Transition], Any]
+
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+FORMATS = ("jsonl", "csv", "parquet")
+#: The extra that installs each protocol's fsspec implementation.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+_SECRET_OPTIONS = ("key", "secret", "token", "password", "client_secret", "account_key")
+
+
+def _fsspec(protocol: str) -> Any:
+    return optional_import("fsspec", _EXTRAS.get(protocol, "s3"), "Writing to object storage")
+
+
+class _Part:
+    """The local temporary file of the part being written, and what it holds."""
+
+    def __init__(self, local: str, stream: Any) -> None:
+        self.local = local
+        self.stream = stream
+        self.rows = 0
+        self.size = 0
+        self.writer: Any = None  # a Parquet part's ParquetWriter
+
+
+class ObjectSink(Sink):
+    """Writes rows as JSON Lines, CSV or Parquet to an fsspec URL, in parts published whole.
+
+    :param url: ``s3://BUCKET/KEY.jsonl``, ``gs://...``, ``file:///PATH``, any fsspec URL.
+    :param value_function: ``(timestamp, subject, transition) -> dict``.
+    :param format: ``"jsonl"``, ``"csv"`` or ``"parquet"``; by default from the suffix.
+    :param part_size: publish a part when it reaches this many bytes; ``None``: one object,
+        published at :meth:`close`.
+    :param buffer_rows: rows kept in memory before they go to the local part file (a
+        Parquet row group).
+    :param compression: Parquet's codec.
+    :param storage_options: the file system's settings (s3fs: ``key``, ``secret``,
+        ``endpoint_url``, ``client_kwargs``...).
+    :param name: how the run summary names the sink; ``FORMAT:URL`` by default.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        value_function: ValueFunction,
+        *,
+        format: Optional[str] = None,
+        part_size: Optional[int] = None,
+        buffer_rows: Optional[int] = None,
+        row_group_size: Optional[int] = None,
+        compression: str = "snappy",
+        storage_options: Optional[Mapping[str, Any]] = None,
+        name: Optional[str] = None,
+    ) -> None:
+        if not callable(value_function):
+            raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigurationError(
+                f"url must be an fsspec URL such as s3://BUCKET/KEY, got {url!r}"
+            )
+        protocol, _, rest = url.partition("://")
+        self.protocol = protocol.lower()
+        fsspec = _fsspec(self.protocol)
+        options = dict(storage_options or {})
+        if self.protocol == "s3" and "endpoint_url" in options:
+            options.setdefault("client_kwargs", {})["endpoint_url"] = options.pop("endpoint_url")
+        if self.protocol == "s3" and "region" in options:
+            options.setdefault("client_kwargs", {})["region_name"] = options.pop("region")
+        self._secrets = [
+            str(v)
+            for k, v in options.items()
+            if (k in _SECRET_OPTIONS or is_secret_key(k)) and isinstance(v, str) and v
+        ]
+        try:
+            self._fs_class = fsspec.get_filesystem_class(self.protocol)
+        except ValueError:
+            raise ConfigurationError(
+                f"{self._masked(url)!r}: no file system {protocol!r}"
+            ) from None
+        except ImportError as exc:
+            extra = _EXTRAS.get(self.protocol)
+            hint = f": pip install 'doge-datagen[{extra}]'" if extra else ""
+            raise ImportError(f"writing to {protocol}:// needs {exc}{hint}") from exc
+        self.url = url
+        self._path = self._fs_class._strip_protocol(url)
+        if not rest or self._path.endswith("/"):
+            raise ConfigurationError(f"{self._masked(url)!r}: give an object name, not a directory")
+        suffix = PurePosixPath(self._path).suffix.lower()
+        self.format = format or _SUFFIXES.get(suffix, "")
+        if self.format not in FORMATS:
+            raise ConfigurationError(
+                f"{self._masked(url)!r}: give format=jsonl, csv or parquet (no format from the "
+                f"suffix {suffix!r})"
+            )
+        if part_size is not None and (
+            isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1
+        ):
+            raise ConfigurationError(
+                f"part_size must be a positive number of bytes, got {part_size!r}"
+            )
+        rows = buffer_rows if buffer_rows is not None else row_group_size
+        if rows is None:
+            rows = 65536 if self.format == "parquet" else 1024
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ConfigurationError(f"buffer_rows must be a positive whole number, got {rows!r}")
+        if self.format == "parquet":
+            optional_import("pyarrow.parquet", "parquet", "The Parquet format")
+        self.part_size = part_size
+        self.buffer_rows = rows
+        self.compression = compression
+        self.value_function = value_function
+        self.storage_options = options
+        self.name = name or f"{self.format}:{self._masked(mask_url(url))}"
+        self.parts: List[str] = []
+        self._rows: List[Any] = []
+        self._fs: Any = None
+        self._part: Optional[_Part] = None
+        self._next_part = 0
+        self._published_once = False
+        self._columns: Optional[Tuple[str, ...]] = None
+        self._schema: Any = None
+        self._encode = json.JSONEncoder().encode
+
+    def _masked(self, text: str) -> str:
+        return mask_text(text, self._secrets)
+
+    @property
+    def buffered(self) -> int:
+        """Rows collected and not published yet."""
+        return len(self._rows) + (self._part.rows if self._part is not None else 0)
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        if not self._is_open:
+            self.open()
+        rows = self._rows
+        rows.append(self.value_function(timestamp, subject, transition))
+        if len(rows) >= self.buffer_rows:
+            self._write_rows()
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    def _open(self) -> None:
+        self._rows = []
+        self.parts = []
+        if self._fs is None:
+            try:
+                self._fs = self._fs_class(**self.storage_options)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"{self.name}: the file system refuses its settings: {self._masked(str(exc))}"
+                ) from exc
+
+    def _close(self) -> None:
+        try:
+            self._write_rows()
+            if self.part_size is None or (self._part is not None and self._part.rows):
+                self._publish()
+        finally:
+            self._discard()
+
+    def flush(self) -> None:
+        """Move the rows kept in memory into the local part file (publishes nothing)."""
+        self._write_rows()
+
+    # -- names -------------------------------------------------------------------------------
+
+    def _base(self) -> str:
+        shard = shards.current()
+        if shard is None:
+            return self._path
+        return str(shards.part_path(PurePosixPath(self._path), shard))
+
+    def _target(self) -> str:
+        base = self._base()
+        if self.part_size is None:
+            return base
+        path = PurePosixPath(base)
+        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+        return str(path.with_name(f"{stem}-part-{self._next_part:05d}{path.suffix}"))
+
+    def _local(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self._fs, LocalFileSystem)
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _start_part(self) -> _Part:
+        target = self._target()
+        if self._local():
+            directory = os.path.dirname(target) or "."
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{self.name}: cannot create directory {directory!r}: {exc.strerror}"
+                ) from exc
+            prefix = f".{os.path.basename(target)}."
+        else:
+            directory, prefix = None, "doge-part-"
+        try:
+            handle, local = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise self.delivery_error("cannot create a part file", 0, exc) from exc
+        part = _Part(local, os.fdopen(handle, "w+b"))
+        self._part = part
+        if self.part_size is None and self._published_once:
+            self._carry_earlier(part, target)
+        return part
+
+    def _carry_earlier(self, part: _Part, target: str) -> None:
+        """Opened again without parts: the object holds the earlier rows, then the new ones."""
+        try:
+            if not self._fs.exists(target):
+                return
+            with self._fs.open(target, "rb") as earlier:
+                data = earlier.read()
+        except OSError as exc:
+            raise self.delivery_error(f"cannot read {target!r} to append to it", 0, exc) from exc
+        if self.format == "parquet":
+            pq = optional_import("pyarrow.parquet", "parquet", "The Parquet format")
+            table = pq.read_table(io.BytesIO(data))
+            if table.num_columns:
+                self._schema = self._schema or table.schema
+                self._parquet_write(part, table)
+                part.rows = 0  # the earlier rows were counted by the run that wrote them
+            return
+        part.stream.write(data)
+        part.size = len(data)
+
+    def _publish(self) -> None:
+        """Publish the part being written (an empty one too, when there are no parts)."""
+        part = self._part or self._start_part()
+        target = self._target()
+        try:
+            if self.format == "parquet":
+                if part.writer is None:
+                    # No row ever: a file with no columns, still a valid Parquet file.
+                    pa = optional_import("pyarrow", "parquet", "The Parquet format")
+                    self._parquet_writer(part, self._schema or pa.schema([]))
+                part.writer.close()
+            part.stream.close()
+            if self._local():
+                os.replace(part.local, target)
+            else:
+                self._fs.put_file(part.local, target)
+                self._fs.invalidate_cache(target)
+        except Exception as exc:
+            self._part = None
+            self._remove(part.local)
+            raise self._lost(part, target, exc) from exc
+        self._part = None
+        self._remove(part.local)
+        self.delivered += part.rows
+        self.parts.append(target)
+        self._next_part += 1
+        self._published_once = True
+        _LOGGER.debug("%s: published %s (%d rows)", self.name, target, part.rows)
+
+    def _lost(self, part: _Part, target: str, exc: BaseException) -> DeliveryError:
+        reason = self._masked(f"{type(exc).__name__}: {exc}")
+        return self.delivery_error(
+            f"cannot publish {target!r} ({part.rows} rows)", part.rows, reason
+        )
+
+    def _discard(self) -> None:
+        part, self._part = self._part, None
+        if part is not None:
+            if part.rows:
+                self.failed += part.rows
+            try:
+                part.stream.close()
+            finally:
+                self._remove(part.local)
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    # -- writing rows ------------------------------------------------------------------------
+
+    def _write_rows(self) -> None:
+        rows = self._rows
+        if not rows:
+            return
+        self._rows = []
+        if self.format == "parquet":
+            self._write_parquet(rows)
+        else:
+            self._write_lines(rows)
+
+    def _lines(self, rows: List[Any]) -> List[bytes]:
+        if self.format == "jsonl":
+            encode = self._encode
+            try:
+                return [(encode(row) + "\n").encode("utf-8") for row in rows]
+            except (TypeError, ValueError) as exc:
+                self.failed += len(rows)
+                raise RecordError(f"{self.name}: a row is not JSON: {exc}") from exc
+        columns = self._columns
+        if columns is None:
+            first = rows[0]
+            if not isinstance(first, Mapping) or not first:
+                self.failed += len(rows)
+                raise RecordError(f"{self.name}: value_function must return a non-empty dict")
+            columns = self._columns = tuple(first)
+        lines = []
+        for row in rows:
+            if not isinstance(row, Mapping) or not set(row) <= set(columns):
+                self.failed += len(rows)
+                extra = sorted(set(row) - set(columns)) if isinstance(row, Mapping) else row
+                raise RecordError(
+                    f"{self.name}: {extra!r} is not among the CSV columns {', '.join(columns)}"
+                )
+            lines.append(_csv_line([row.get(c, "") for c in columns]))
+        return lines
+
+    def _write_lines(self, rows: List[Any]) -> None:
+        lines = self._lines(rows)
+        part = self._part or self._begin_lines()
+        limit = self.part_size
+        if limit is None:
+            self._write_chunk(part, lines)
+            return
+        start, size = 0, part.size
+        for end, line in enumerate(lines):
+            if size + len(line) > limit and (part.rows or end > start):
+                self._write_chunk(part, lines[start:end])
+                self._publish()
+                part = self._begin_lines()
+                start, size = end, part.size
+            size += len(line)
+        self._write_chunk(part, lines[start:])
+
+    def _begin_lines(self) -> _Part:
+        part = self._start_part()
+        if self.format == "csv" and part.size == 0:
+            assert self._columns is not None
+            header = _csv_line(list(self._columns))
+            self._raw_write(part, header)
+        return part
+
+    def _write_chunk(self, part: _Part, lines: List[bytes]) -> None:
+        if not lines:
+            return
+        self._raw_write(part, b"".join(lines))
+        part.rows += len(lines)
+
+    def _raw_write(self, part: _Part, data: bytes) -> None:
+        try:
+            part.stream.write(data)
+        except OSError as exc:
+            raise self.delivery_error("cannot write the local part file", 0, exc) from exc
+        part.size += len(data)
+
+    # -- Parquet -----------------------------------------------------------------------------
+
+    def _write_parquet(self, rows: List[Any]) -> None:
+        pa = optional_import("pyarrow", "parquet", "The Parquet format")
+        try:
+            table = pa.Table.from_pylist(rows, schema=self._schema)
+            if self._schema is not None and set().union(*rows) - set(self._schema.names):
+                raise ValueError(
+                    f"keys {sorted(set().union(*rows) - set(self._schema.names))} are not columns"
+                )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            self.failed += len(rows)
+            raise RecordError(
+                f"{self.name}: {len(rows)} rows do not fit the columns: {exc}"
+            ) from exc
+        if self._schema is None:
+            self._schema = table.schema
+        part = self._part or self._start_part()
+        self._parquet_write(part, table)
+        if self.part_size is not None and part.size >= self.part_size:
+            self._publish()
+
+    def _parquet_writer(self, part: _Part, schema: Any = None) -> Any:
+        if part.writer is None:
+            pq = optional_import("pyarrow.parquet", "parquet", "The Parquet format")
+            part.writer = pq.ParquetWriter(
+                part.stream, schema or self._schema, compression=self.compression
+            )
+        return part.writer
+
+    def _parquet_write(self, part: _Part, table: Any) -> None:
+        writer = self._parquet_writer(part)
+        try:
+            writer.write_table(table, row_group_size=max(len(table), 1))
+        except OSError as exc:
+            raise self.delivery_error("cannot write the local part file", 0, exc) from exc
+        part.rows += len(table)
+        part.size = part.stream.tell()
+
+    def __repr__(self) -> str:
+        state = "open" if self._is_open else "closed"
+        return (
+            f"<ObjectSink {self.name!r} {state} delivered={self.delivered} "
+            f"failed={self.failed} parts={len(self.parts)}>"
+        )
+
+
+def _csv_line(values: List[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode("utf-8")
+
+
+def storage_options_from_text(options: Dict[str, str]) -> Dict[str, Any]:
+    """Settings given as text (a URL's query): JSON values (numbers, true, objects) are
+    decoded, anything else is kept as text."""
+    decoded: Dict[str, Any] = {}
+    for key, text in options.items():
+        try:
+            decoded[key] = json.loads(text)
+        except ValueError:
+            decoded[key] = text
+    return decoded
