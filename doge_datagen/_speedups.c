@@ -1072,7 +1072,7 @@ run_bucket(Loop *L, const Py_ssize_t *due, Py_ssize_t n, PyObject *tick_obj, lon
     uint64_t tick_key = L->key + (uint64_t)following * GOLDEN;
     for (Py_ssize_t b = 0; b < n; b++) {
         Py_ssize_t i = due[b];
-        if (--L->budget <= 0 && loop_yield(L) < 0) {
+        if (--L->budget <= 0 && (loop_yield(L) < 0 || check_size(L) < 0)) {
             note_between(L->where, tick, ts_obj);
             goto done;
         }
@@ -1309,6 +1309,23 @@ too_far(PyObject *run, PyObject *tick, PyObject *timestamp)
     return -1;
 }
 
+/* The tick of the next arrivals into *out: ticks from TICK_LIMIT on (where the run stops with
+ * an error) are TICK_LIMIT, with the Python int kept in *huge (a new reference) for the error;
+ * inf is LLONG_MAX (never). */
+static int
+arrival_limit(PyObject *value, long long *out, PyObject **huge)
+{
+    Py_CLEAR(*huge);
+    if (as_limit(value, out) < 0)
+        return -1;
+    if (*out >= TICK_LIMIT && PyLong_Check(value)) {
+        *out = TICK_LIMIT;
+        Py_INCREF(value);
+        *huge = value;
+    }
+    return 0;
+}
+
 static PyObject *
 run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1338,12 +1355,15 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     long long tick_ms = PyLong_AsLongLong(tick_ms_obj);
     long long tick = PyLong_AsLongLong(args[3]);
     long long next_arrival;
-    if (PyErr_Occurred() || as_limit(args[4], &next_arrival) < 0)
+    PyObject *arrival_huge = NULL;  /* the tick of the next arrivals when beyond TICK_LIMIT */
+    if (PyErr_Occurred() || arrival_limit(args[4], &next_arrival, &arrival_huge) < 0)
         return NULL;
 
     Calendar cal;
-    if (cal_init(&cal, tick) < 0)
+    if (cal_init(&cal, tick) < 0) {
+        Py_XDECREF(arrival_huge);
         return NULL;
+    }
     L.cal = &cal;
     PyObject *result = NULL;
     PyObject *timestamp_obj = NULL;  /* of the last busy tick */
@@ -1366,10 +1386,22 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     while (tick < L.n_ticks) {
         if (tick >= next_arrival) {
+            if (tick >= TICK_LIMIT) {
+                /* Arrivals beyond 64-bit ticks: the Python loop stops there with an error. */
+                PyObject *at = arrival_huge;
+                if (at != NULL)
+                    Py_INCREF(at);
+                else if ((at = PyLong_FromLongLong(tick)) == NULL)
+                    goto between;
+                too_far(run, at, timestamp_obj);
+                note_between_at(L.where, at, timestamp_obj);
+                Py_DECREF(at);
+                goto out;
+            }
             PyObject *at = PyLong_FromLongLong(tick);
             PyObject *next = at ? PyObject_CallOneArg(arrive, at) : NULL;
             Py_XDECREF(at);
-            if (next == NULL || as_limit(next, &next_arrival) < 0) {
+            if (next == NULL || arrival_limit(next, &next_arrival, &arrival_huge) < 0) {
                 Py_XDECREF(next);
                 goto between;
             }
@@ -1538,6 +1570,7 @@ out:
     loop_release(&L);
     Py_XDECREF(timestamp_obj);
     Py_XDECREF(model_dict);
+    Py_XDECREF(arrival_huge);
     return result;
 }
 

@@ -567,6 +567,8 @@ class Run:
         size = len(subjects)
         while tick < n_ticks:
             if tick >= next_arrival:
+                if tick >= _TICK_LIMIT:
+                    self._too_far(tick, timestamp)
                 try:
                     next_arrival = self.arrive(arrivals, tick, self._upcoming, n_ticks)
                 except BaseException:  # as the C loop leaves it when a factory fails
