@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+import bench_analysis
 import bench_demo
 import bench_dense
 import bench_draw
@@ -55,6 +56,7 @@ def main() -> None:
         ("profiles", lambda: bench_profiles.run(2_000 if q else 10_000, 1 if q else 7)),
         ("rate", lambda: bench_rate.run(2_000, 10 if q else 120, 20_000 if q else 100_000)),
         ("fit", lambda: bench_fit.run(200_000 if q else 10_000_000)),
+        ("analysis", lambda: bench_analysis.run(3 if q else 5)),
         ("demo", lambda: bench_demo.run(10_000 if q else 100_000, 1_440, rounds=1 if q else 3)),
         ("randomness", lambda: bench_randomness.run(5_000 if q else 50_000, 1_440)),
         ("sharded", lambda: bench_sharded.run(20_000 if q else 200_000, 1_440, 2, 1 if q else 2)),
