@@ -1127,7 +1127,7 @@ def _structure(model: _Model, positive: "np.ndarray") -> Structure:
     moves = positive & (model.frm != model.to)
     src, dst = model.frm[moves], model.to[moves]
     n = model.n
-    if model.sparse:
+    if model.sparse or (n > 64 and _scipy() is not None):
         return _structure_sparse(n, src, dst, model.init)
     adjacency = np.zeros((n, n), dtype=bool)
     adjacency[src, dst] = True
@@ -1228,27 +1228,46 @@ def _fundamental_row(matrix: Any, transient: "np.ndarray", init: int) -> "np.nda
 
 
 def _stationary(matrix: Any, members: List[int]) -> "np.ndarray":
-    """The stationary distribution of the closed class ``members`` (irreducible): ``pi P =
-    pi`` with one balance equation, redundant, replaced by ``sum(pi) = 1`` (unique, periodic
-    or not)."""
+    """The stationary distribution of the closed class ``members`` (irreducible, so unique,
+    periodic or not): ``pi P = pi`` and ``sum(pi) = 1``.
+
+    A dense block is solved by Grassmann, Taksar and Heyman's elimination, which adds and
+    divides only positive numbers: every share comes out to a relative precision near the
+    machine's, small shares too, where a general solver's rounding is relative to the
+    largest. A sparse one (a large model) by a sparse solve, one balance equation (redundant)
+    replaced by the sum."""
     size = len(members)
     if size == 1:
         return np.ones(1)
+    if not hasattr(matrix, "toarray"):
+        return _gth(matrix[np.ix_(members, members)])
+    sparse = _scipy()
+    from scipy.sparse.linalg import spsolve
+
     rhs = np.zeros(size)
     rhs[-1] = 1.0
-    if hasattr(matrix, "toarray"):
-        sparse = _scipy()
-        from scipy.sparse.linalg import spsolve
+    block = matrix[members][:, members]
+    system = (block.T - sparse.identity(size, format="csr")).tolil()
+    system[size - 1, :] = np.ones(size)
+    pi = np.clip(np.asarray(spsolve(system.tocsc(), rhs)).ravel(), 0.0, None)
+    return pi / pi.sum()
 
-        block = matrix[members][:, members]
-        system = (block.T - sparse.identity(size, format="csr")).tolil()
-        system[size - 1, :] = np.ones(size)
-        pi = np.asarray(spsolve(system.tocsc(), rhs)).ravel()
-    else:
-        system = matrix[np.ix_(members, members)].T - np.eye(size)
-        system[-1, :] = 1.0
-        pi = np.linalg.solve(system, rhs)
-    pi = np.clip(pi, 0.0, None)
+
+def _gth(block: "np.ndarray") -> "np.ndarray":
+    """The stationary distribution of an irreducible stochastic ``block`` (see
+    :func:`_stationary`): states are eliminated from the last, each one's moves folded into
+    the others' (``a[i, j] += a[i, k] a[k, j] / sum_(j<k) a[k, j]``), then the shares are
+    rebuilt from the first."""
+    a = np.array(block, dtype=float)
+    size = len(a)
+    for k in range(size - 1, 0, -1):
+        out = a[k, :k].sum()
+        a[:k, k] /= out
+        a[:k, :k] += np.outer(a[:k, k], a[k, :k])
+    pi = np.zeros(size)
+    pi[0] = 1.0
+    for k in range(1, size):
+        pi[k] = pi[:k] @ a[:k, k]
     return pi / pi.sum()
 
 
