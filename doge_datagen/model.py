@@ -33,6 +33,7 @@ from doge_datagen.summary import RunSummary
 if TYPE_CHECKING:  # pragma: no cover
     from doge_datagen.analysis import ModelAnalysis
     from doge_datagen.engine import Run
+    from doge_datagen.values import Fake
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -194,11 +195,47 @@ class DataOnlineGenerator(Generic[S]):
         #: (:class:`~doge_datagen.randomness.SubjectRandom`), so they do not depend on the
         #: other subjects of the run.
         self.random: random.Random = SubjectRandom(seed)
+        self._fake: Any = None
         self.transitions: List[Transition] = []
         self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         self._stopping: bool = False
         self._last_run: Optional[Run] = None
         self.arrivals = arrivals
+
+    @property
+    def fake(self) -> "Fake":
+        """Realistic values and distributions drawn from :attr:`random` (names, e-mail
+        addresses, addresses, ``fake.normal(...)``...; see :mod:`doge_datagen.values`): while
+        a subject is created or handles an event, from that subject's own stream, so a
+        subject gets the same values in any run and any shard. Made on first use, in the
+        ``en_US`` locale; ``datagen.fake = Fake(datagen.random, "de_DE", datagen)`` (or
+        ``datagen.fake_locale = "de_DE"``) changes the model's locale."""
+        fake = self._fake
+        if fake is None or fake._rng is not self.random:
+            from doge_datagen.values import Fake
+
+            locale = fake.locale if fake is not None else "en_US"
+            fake = self._fake = Fake(self.random, locale, self)
+        return fake
+
+    @fake.setter
+    def fake(self, value: "Fake") -> None:
+        from doge_datagen.values import Fake
+
+        if not isinstance(value, Fake):
+            raise ConfigurationError(f"datagen.fake must be a Fake, got {value!r}")
+        self._fake = value
+
+    @property
+    def fake_locale(self) -> str:
+        """The locale of :attr:`fake` (``"en_US"`` until set)."""
+        return self.fake.locale
+
+    @fake_locale.setter
+    def fake_locale(self, locale: str) -> None:
+        from doge_datagen.values import Fake
+
+        self._fake = Fake(self.random, locale, self)
 
     @property
     def arrivals(self) -> Any:
