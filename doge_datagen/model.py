@@ -62,8 +62,13 @@ class SubjectFactory(ABC, Generic[S]):
     """Creates the subjects of a run, one call to :meth:`create` per subject, in order."""
 
     @abstractmethod
-    def create(self) -> S:
-        """Return a new subject."""
+    def create(self, *args: Any, **kwargs: Any) -> S:
+        """Return a new subject: ``create(self, index)`` is given the subject's index (0, 1,
+        ...), ``create(self)`` is called without it, as in the first releases.
+
+        (The signature is ``(*args, **kwargs)`` so that type checkers accept either form in
+        a subclass; the engine looks at the subclass's own parameters.)
+        """
 
 
 class Transition:
@@ -160,7 +165,7 @@ class DataOnlineGenerator(Generic[S]):
         self,
         states: Iterable[str],
         initial_state: str,
-        subject_factory: Union[SubjectFactory[Any], Callable[[], Any]],
+        subject_factory: Union[SubjectFactory[S], Callable[..., S]],
         subjects_num: int,
         tick_ms: int,
         ticks_num: Optional[int],

@@ -31,7 +31,9 @@ ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec 
     -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 
 .venv/bin/ruff check doge_datagen tests examples bench
-.venv/bin/mypy
+# The package and the examples in one run (a few seconds); the README's Python blocks are
+# type-checked by tests/test_readme_program.py.
+.venv/bin/mypy doge_datagen examples
 .venv/bin/python -m pytest "$@"
 # The C loop's tests and 200 fuzzed models again, against a build under AddressSanitizer and
 # UndefinedBehaviorSanitizer (about two minutes on two cores).

@@ -14,7 +14,7 @@ LOGIN = Transition("login", "offline", "online", 10)
 
 def readme_functions():
     ns = namespace()
-    exec(block("def row_mapper_function(").split("factory = ")[0], ns)
+    exec(block("def row_mapper_function(").split("db_factory = ")[0], ns)
     ns["key_function"] = lambda subject, transition: str(subject.user_id)
     return ns
 
@@ -34,13 +34,13 @@ def send(sink, count=3):
 
 
 def test_the_redis_block(redis_url):
-    code = block("factory = RedisStreamSinkFactory(")
+    code = block("redis_factory = RedisStreamSinkFactory(")
     stream = unique("doge-readme")
     code = code.replace("'redis://localhost:6379/0'", repr(redis_url)).replace(
         "'doge_events'", repr(stream)
     )
     ns = run(code)
-    send(ns["sink"])
+    send(ns["redis_sink"])
     entries = read_redis_stream(redis_url, stream)
     assert [e["key"] for e in entries] == ["7"] * 3
     assert entries[0]["event"] == "login" and entries[0]["balance"] == "250"
@@ -52,11 +52,11 @@ def test_the_redis_block(redis_url):
 
 
 def test_the_rabbitmq_block(amqp_url, rabbit_queue):
-    code = block("factory = RabbitMQSinkFactory(")
+    code = block("rabbit_factory = RabbitMQSinkFactory(")
     code = code.replace("'amqp://guest:guest@localhost:5672/'", repr(amqp_url))
     code = code.replace("'doge_events'", repr(rabbit_queue.exchange))
     ns = run(code.replace("'doge_queue'", repr(rabbit_queue.queue)))
-    send(ns["sink"])
+    send(ns["rabbit_sink"])
     send(ns["fixed"], 2)
     received = rabbit_queue.read()
     assert [k for k, _ in received] == ["7", "7", "7", rabbit_queue.queue, rabbit_queue.queue]
@@ -66,14 +66,14 @@ def test_the_rabbitmq_block(amqp_url, rabbit_queue):
 def test_the_mqtt_block(mqtt_address):
     host, port = mqtt_address
     topic = f"doge-readme/{unique('t')}"
-    code = block("factory = MqttSinkFactory(")
+    code = block("mqtt_factory = MqttSinkFactory(")
     code = code.replace("'localhost', 1883", f"{host!r}, {port}").replace(
         "'doge/events'", repr(topic)
     )
     subscriber = MqttSubscriber(host, port, topic)
     try:
         ns = run(code)
-        send(ns["sink"])
+        send(ns["mqtt_sink"])
         received = subscriber.read(3)
     finally:
         subscriber.close()
@@ -83,11 +83,11 @@ def test_the_mqtt_block(mqtt_address):
 def test_the_nats_block(nats_url):
     stream = NatsStream(nats_url)
     try:
-        code = block("factory = NatsSinkFactory(")
+        code = block("nats_factory = NatsSinkFactory(")
         code = code.replace("'nats://localhost:4222'", repr(nats_url))
         code = code.replace("'doge.events'", repr(stream.subject))
         ns = run(code.replace("'DOGE_EVENTS'", repr(stream.name)))
-        send(ns["sink"])
+        send(ns["nats_sink"])
         received = stream.read()
     finally:
         stream.delete()
@@ -99,8 +99,8 @@ def test_the_parquet_block(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
     monkeypatch.chdir(tmp_path)
-    ns = run(block("sink = ParquetSink("))
-    send(ns["sink"])
+    ns = run(block("parquet_sink = ParquetSink("))
+    send(ns["parquet_sink"])
     send(ns["loans"], 2)
     table = pq.read_table(tmp_path / "out" / "events.parquet")
     assert table.schema.field("user_id").type == pa.int32()

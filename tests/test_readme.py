@@ -34,7 +34,7 @@ def block(containing: str) -> str:
 def namespace(**extra: Any) -> Dict[str, Any]:
     """What a README reader has imported: the package's names, json and typing."""
     ns: Dict[str, Any] = {name: getattr(doge_datagen, name) for name in doge_datagen.__all__}
-    ns.update(json=json, Dict=Dict, Any=Any, random=random)
+    ns.update(json=json, Dict=Dict, Any=Any, random=random, User=User)
     ns.update(extra)
     return ns
 
@@ -84,6 +84,8 @@ def run_readme_model(subjects: int) -> List[Any]:
     ns.update(income_callback=drawing("income_callback"))
     ns.update(take_loan_callback=drawing("take_loan_callback"))
     exec(block("class UserFactory(SubjectFactory[User]):"), ns)
+    # The block makes sinks of its own; one sink here keeps every event in order.
+    ns.update({f"{name}_sink": sink for name in ("clickstream", "trx", "balance", "loan")})
     exec(block("datagen = DataOnlineGenerator("), ns)  # ends with a first run: 10 users
     datagen = ns["datagen"]
     datagen.subjects_num, datagen.seed = subjects, 17
@@ -101,9 +103,9 @@ def test_the_readme_users_live_the_same_lives_whatever_the_number_of_users():
 
 def test_the_printing_block(capsys):
     ns = namespace()
-    exec(block("sink = PrintingSink(format_function)"), ns)
+    exec(block("printing_sink = PrintingSink(format_function)"), ns)
     transition = doge_datagen.Transition("login", "offline", "online", 0.1)
-    ns["sink"].collect(60000, user(), transition)
+    ns["printing_sink"].collect(60000, user(), transition)
     assert capsys.readouterr().out == (
         "[60000] User id: 7, balance: 250, loan_balance: 1000 made a transition login "
         "from offline to online\n"
@@ -122,10 +124,10 @@ def test_the_file_block(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns = namespace()
     # The DB block defines row_mapper_function; take just that part of it.
-    exec(block("def row_mapper_function(").split("factory = ")[0], ns)
-    exec(block("factory = FileSinkFactory('out')"), ns)
+    exec(block("def row_mapper_function(").split("db_factory = ")[0], ns)
+    exec(block("file_factory = FileSinkFactory('out')"), ns)
     transition = doge_datagen.Transition("login", "offline", "online", 0.1)
-    with ns["sink"] as sink, ns["csv_sink"] as csv_sink:
+    with ns["file_sink"] as sink, ns["csv_sink"] as csv_sink:
         sink.collect(5, user(), transition)
         csv_sink.collect(5, user(), transition)
     assert json.loads((tmp_path / "out/events.jsonl").read_text()) == {
@@ -145,11 +147,11 @@ def test_the_file_block(tmp_path, monkeypatch):
 def test_the_kafka_block_as_written_and_against_the_test_broker(kafka_bootstrap):
     from kafka_fixtures import create_topic, read_all
 
-    code = block("factory = KafkaSinkFactory(")
+    code = block("kafka_factory = KafkaSinkFactory(")
     ns = namespace()
     exec(code, ns)  # as written: a producer for localhost:9092, nothing sent yet
-    assert ns["sink"].topic == "test_topic"
-    ns["sink"].close()
+    assert ns["kafka_sink"].topic == "test_topic"
+    ns["kafka_sink"].close()
 
     topic = create_topic(kafka_bootstrap)
     local = code.replace("'localhost:9092'", repr(kafka_bootstrap)).replace(
@@ -158,8 +160,8 @@ def test_the_kafka_block_as_written_and_against_the_test_broker(kafka_bootstrap)
     ns = namespace()
     exec(local, ns)
     transition = doge_datagen.Transition("login", "offline", "online", 0.1)
-    ns["sink"].collect(1_700_000_000_000, user(), transition)
-    ns["sink"].close()
+    ns["kafka_sink"].collect(1_700_000_000_000, user(), transition)
+    ns["kafka_sink"].close()
     (record,) = read_all(kafka_bootstrap, topic, expected=1)
     assert record.key == b"7" and record.timestamp == 1_700_000_000_000
     assert json.loads(record.value) == {
@@ -175,11 +177,11 @@ def test_the_avro_block_as_written_and_against_the_test_broker(kafka_bootstrap, 
     from kafka_fixtures import create_topic, read_all
 
     monkeypatch.chdir(ROOT / "examples")  # the block reads ./avro/*.avsc
-    code = block("factory = KafkaAvroSinkFactory(")
+    code = block("avro_factory = KafkaAvroSinkFactory(")
     ns = namespace()
     exec(code, ns)
-    assert ns["sink"].topic == "test_avro_topic"
-    ns["sink"].close()
+    assert ns["avro_sink"].topic == "test_avro_topic"
+    ns["avro_sink"].close()
 
     topic = create_topic(kafka_bootstrap)
     registry = f"mock://readme-{uuid.uuid4().hex[:8]}"
@@ -191,8 +193,8 @@ def test_the_avro_block_as_written_and_against_the_test_broker(kafka_bootstrap, 
     ns = namespace()
     exec(local, ns)
     transition = doge_datagen.Transition("take_loan", "loan_screen", "online", 10)
-    ns["sink"].collect(1_700_000_000_000, user(), transition)
-    ns["sink"].close()
+    ns["avro_sink"].collect(1_700_000_000_000, user(), transition)
+    ns["avro_sink"].close()
     (record,) = read_all(kafka_bootstrap, topic, expected=1)
     import io
 
@@ -209,7 +211,7 @@ def test_the_db_block_as_written(postgres_url):
     the test database accepts it as long as it trusts local connections, else its URL is used."""
     import sqlalchemy
 
-    code = block("factory = DbSinkFactory(")
+    code = block("db_factory = DbSinkFactory(")
     readme_url = "postgresql://postgres:postgres@localhost:5432/postgres"
     url = readme_url
     engine = doge_datagen.DbSinkFactory(url).engine  # picks an installed PostgreSQL driver
@@ -235,8 +237,8 @@ def test_the_db_block_as_written(postgres_url):
         ns = namespace()
         exec(code, ns)
         transition = doge_datagen.Transition("take_loan", "loan_screen", "online", 10)
-        ns["sink"].collect(123, user(), transition)
-        ns["sink"].close()
+        ns["db_sink"].collect(123, user(), transition)
+        ns["db_sink"].close()
         with engine.begin() as conn:
             rows = conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).fetchall()
         assert [tuple(r) for r in rows] == [(123, 7, 250, 1000, "take_loan")]
