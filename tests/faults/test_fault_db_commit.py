@@ -53,11 +53,14 @@ def assert_exactly_once(db, table, sink, summary, events):
     assert (sink.delivered, sink.failed, sink.buffered) == (len(events), 0, 0)
 
 
-def prepared(db):
-    """The sink's XA transactions the server holds prepared, rolled back so as not to stay."""
+def prepared(db, proxy):
+    """Which of the XA transactions the sink began through ``proxy`` the server holds
+    prepared; rolled back, so as not to stay (other tests' are left alone)."""
+    began = {re.search(r"'(doge-[0-9a-f]+)'", s).group(1) for s in proxy.sent("XA BEGIN")}
+    assert began
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         found = [row[3].decode() for row in conn.exec_driver_sql("XA RECOVER")]
-        found = [xid for xid in found if xid.startswith("doge-")]
+        found = [xid for xid in found if xid in began]
         for xid in found:
             conn.exec_driver_sql(f"XA ROLLBACK '{xid}'")
     return found
@@ -109,12 +112,15 @@ def test_mariadb_connection_lost_at_prepare_or_commit(
 ):
     with DbProxy(mariadb_db.url) as proxy:
         cut = proxy.cut_at(statement, forward=forward, after=1)
-        sink, summary, events, table, answers = run(proxy, mariadb_db, caplog)
+        try:
+            sink, summary, events, table, answers = run(proxy, mariadb_db, caplog)
+        finally:
+            left = prepared(mariadb_db, proxy)
         recovered = proxy.sent("XA RECOVER")
         committed = proxy.sent("XA COMMIT")
     assert cut.done.is_set()
     token = re.search(r"'(doge-[0-9a-f]+)'", cut.statement).group(1)
-    assert not prepared(mariadb_db)  # no batch left holding its locks
+    assert not left  # no batch left holding its locks
     assert_exactly_once(mariadb_db, table, sink, summary, events)
     assert len(recovered) == 1
     assert answers == [(token, "aborted" if rewrites else "committed")]
@@ -131,12 +137,15 @@ def test_mariadb_commit_of_a_prepared_batch_lost_too(mariadb_db, caplog):
     with DbProxy(mariadb_db.url) as proxy:
         first = proxy.cut_at("XA PREPARE", forward=True, after=1)
         second = proxy.cut_at("XA COMMIT", forward=True)  # the sink's own, after XA RECOVER
-        sink, summary, events, table, answers = run(proxy, mariadb_db, caplog)
+        try:
+            sink, summary, events, table, answers = run(proxy, mariadb_db, caplog)
+        finally:
+            left = prepared(mariadb_db, proxy)
         recovered = proxy.sent("XA RECOVER")
     assert first.done.is_set() and second.done.is_set()
     token = re.search(r"'(doge-[0-9a-f]+)'", first.statement).group(1)
     assert second.statement == f"XA COMMIT '{token}'"
-    assert not prepared(mariadb_db)
+    assert not left
     assert_exactly_once(mariadb_db, table, sink, summary, events)
     assert len(recovered) == 2
     assert answers == [(token, "committed")]
