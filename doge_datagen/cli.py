@@ -147,19 +147,31 @@ def ensure_events_table(engine: Any, table: str) -> None:
         connection.execute(text(_CREATE_EVENTS.format(table=table)))
 
 
+def ensure_named_events_table(engine: Any, table: str) -> None:
+    """The table of ``demo --fake``: the demo's, with the users' names and e-mail addresses."""
+    if not table.replace("_", "").isalnum():
+        raise UsageError(f"table name {table!r} must be letters, digits and underscores")
+    from sqlalchemy import text
+
+    create = _CREATE_EVENTS.format(table=table)[:-1]
+    with engine.begin() as connection:
+        connection.execute(text(f"{create}, name VARCHAR(200), email VARCHAR(200))"))
+
+
 # -- sinks from URLs ----------------------------------------------------------------------
 
 
 class _SinkBuilder:
     """Turns sink URLs into sinks through the scheme registry (plug-ins included)."""
 
-    def __init__(self) -> None:
+    def __init__(self, named: bool = False) -> None:
+        from doge_datagen.demo import named_event_row
         from doge_datagen.sinks.registry import Records
 
         self.records = Records(
-            row=event_row,
+            row=named_event_row if named else event_row,
             key=event_key,
-            create_table=ensure_events_table,
+            create_table=ensure_named_events_table if named else ensure_events_table,
             jsonl=EventLinesSink,  # the same lines, encoded from templates
         )
 
@@ -500,8 +512,10 @@ def demo_model(args: argparse.Namespace) -> DataOnlineGenerator:
         seed=args.seed,
         day=args.day,
         tz=args.tz,
+        fake=getattr(args, "fake", False),
     )
-    sinks = _SinkBuilder().build_all(args.sink or default_sink_urls(args.out))
+    named = getattr(args, "fake", False)
+    sinks = _SinkBuilder(named).build_all(args.sink or default_sink_urls(args.out))
     # Every move (logouts too) reaches each chosen sink exactly once; without --sink, each
     # stream goes to its file and every move to the database.
     real = {id(stand_in): sink for stand_in, sink in zip(streams, sinks)}
@@ -802,6 +816,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_zone_name,
         metavar="ZONE",
         help="time zone of --day's hours and days (a zoneinfo name, default UTC)",
+    )
+    demo.add_argument(
+        "--fake",
+        action="store_true",
+        help="give every user a name and an e-mail address, written in each event",
     )
     _add_run_options(demo, ticks_default=DEMO_TICKS)
     demo.set_defaults(handler=cmd_demo)

@@ -19,12 +19,14 @@ __all__ = [
     "STATES",
     "STREAMS",
     "WEEKDAY_INCOME",
+    "NamedUser",
     "User",
     "UserFactory",
     "EventLinesSink",
     "banking_generator",
     "event_line",
     "event_row",
+    "named_event_row",
     "day_model",
     "demo_model",
     "make_callbacks",
@@ -57,22 +59,46 @@ class User(Subject):
         return f"User({self.user_id}, balance={self.balance}, loan_balance={self.loan_balance})"
 
 
+class NamedUser(User):
+    """A user with a name, an e-mail address made from it, a street address and a phone
+    number (``banking_generator(..., fake=True)``, ``doge-datagen demo --fake``)."""
+
+    __slots__ = ("name", "email", "address", "phone")
+
+    name: str
+    email: str
+    address: str
+    phone: str
+
+
 class UserFactory(SubjectFactory[User]):
     """Users numbered by their subject index, with a random starting balance from ``rng``.
 
     ``create(index)`` is what the engine calls (user ``index`` is subject ``index``);
-    ``create()`` numbers users from 0 in the order they are made.
+    ``create()`` numbers users from 0 in the order they are made. With ``fake`` (a
+    generator's :attr:`~doge_datagen.DataOnlineGenerator.fake`), users are
+    :class:`NamedUser` objects, their values drawn after the balance, so that the balance is
+    the same with or without them.
     """
 
-    def __init__(self, rng: Optional[random.Random] = None) -> None:
+    def __init__(self, rng: Optional[random.Random] = None, fake: Any = None) -> None:
         self.current_id = 0
         self.random = rng or random.Random()
+        self.fake = fake
 
     def create(self, index: Optional[int] = None) -> User:
         if index is None:
             index = self.current_id
         self.current_id = index + 1
-        return User(index, self.random.randint(0, 1000), 0)
+        fake = self.fake
+        if fake is None:
+            return User(index, self.random.randint(0, 1000), 0)
+        user = NamedUser(index, self.random.randint(0, 1000), 0)
+        name = user.name = fake.name()
+        user.email = fake.email(name)
+        user.address = fake.street_address()
+        user.phone = fake.phone_number()
+        return user
 
 
 def make_callbacks(rng: random.Random) -> Dict[str, Callable[[User, Transition], bool]]:
@@ -115,6 +141,7 @@ def banking_generator(
     probability_scale: float = 1.0,
     day: bool = False,
     tz: Any = None,
+    fake: bool = False,
 ) -> DataOnlineGenerator:
     """The README's banking model writing to the four given sinks.
 
@@ -126,12 +153,17 @@ def banking_generator(
 
     ``day=True`` gives the model a day and a week: logins follow :data:`LOGIN_HOURS` and
     income arrives on weekdays (:data:`WEEKDAY_INCOME`), in time zone ``tz`` (UTC if none).
+
+    ``fake=True`` gives every user a name, an e-mail address, a street address and a phone
+    number from ``datagen.fake`` (:class:`NamedUser`; :func:`named_event_row` writes them).
     """
     factory = UserFactory()
     datagen: DataOnlineGenerator[User] = DataOnlineGenerator(
         STATES, "offline", factory, subjects_num, tick_ms, ticks_num, timestamp_start, seed=seed
     )
     factory.random = datagen.random
+    if fake:
+        factory.fake = datagen.fake
     cb = make_callbacks(datagen.random)
     p = probability_scale
     income: Any = 0.01 * p
@@ -181,6 +213,14 @@ def _line_end(transition: Transition) -> str:
         "to_state": transition.to_state,
     }
     return json.dumps(moves)[1:]
+
+
+def named_event_row(timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
+    """:func:`event_row` with the user's name and e-mail address (``demo --fake``)."""
+    row = dict(event_row(timestamp, subject, transition))
+    row["name"] = subject.name
+    row["email"] = subject.email
+    return row
 
 
 def event_line(timestamp: int, subject: Any, transition: Transition) -> str:

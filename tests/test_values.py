@@ -567,3 +567,33 @@ def test_the_values_are_the_same_without_the_c_speedups():
         assert done.returncode == 0, done.stderr
         seen[pure] = done.stdout
     assert len(seen["0"]) > 1000 and seen["0"] == seen["1"]
+
+
+def test_the_demo_with_fake_adds_names_and_emails_and_keeps_the_events(tmp_path):
+    def run(*extra: str) -> Any:
+        out = tmp_path / ("fake" if extra else "plain")
+        done = subprocess.run(
+            [sys.executable, "-m", "doge_datagen", "demo", "--no-progress", "--subjects", "60"]
+            + ["--ticks", "600", "--seed", "3", "--out", str(out), *extra],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        rows = [json.loads(line) for line in (out / "clickstream.jsonl").read_text().splitlines()]
+        import sqlite3
+
+        with sqlite3.connect(out / "events.db") as db:
+            columns = [c[1] for c in db.execute("PRAGMA table_info(events)")]
+            assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] > len(rows)
+        return rows, columns
+
+    plain, plain_columns = run()
+    named, named_columns = run("--fake")
+    assert len(plain) > 20
+    assert "name" not in plain_columns and named_columns == plain_columns + ["name", "email"]
+    assert [{k: v for k, v in r.items() if k not in ("name", "email")} for r in named] == plain
+    by_user = {}
+    for r in named:
+        assert "@" in r["email"] and " " in r["name"]
+        assert by_user.setdefault(r["user_id"], (r["name"], r["email"])) == (r["name"], r["email"])
+    assert len(set(by_user.values())) == len(by_user) > 5
