@@ -101,13 +101,23 @@ class ColumnFit(_Fit):
         self.get = itemgetter(*names)
         self.get_sid = itemgetter(names[0])
         self.get_ts = itemgetter(names[1])
-        self.get_key = (
-            itemgetter(*names[2:]) if not self.state_log else itemgetter(names[2], names[4])
-        )
+        # A log of states without triggers: a row's key is its state alone (no tuple per row).
+        self.single_key = self.state_log and not self.has_trigger
+        self.get_key: Any
+        if self.single_key:
+            self.get_key = itemgetter(names[2])
+        elif self.state_log:
+            self.get_key = itemgetter(names[2], names[4])
+        else:
+            self.get_key = itemgetter(*names[2:])
         source: Iterator[Tuple[Any, List[Any], List[Any], List[Any]]]
         path = getattr(numbered, "path", None)
         if path is not None and getattr(numbered, "format", None) == "jsonl":
             source = self.jsonl_blocks(path)
+        elif isinstance(numbered, (list, tuple)):  # rows in memory: a slice per chunk
+            source = (
+                self.columns(range(i + 1, i + 1 + len(rows)), rows) for i, rows in _sliced(numbered)
+            )
         else:
             chunks = getattr(numbered, "chunks", None)
             rows_source = chunks() if chunks is not None else _chunked(iter(numbered))
@@ -171,7 +181,13 @@ class ColumnFit(_Fit):
         plain = make_decoder(False)
         literal: Any = None
         get_sid, get_ts = attrgetter(attr[0]), attrgetter(attr[1])
-        get_key = attrgetter(attr[2], attr[4]) if self.state_log else attrgetter(*attr[2:])
+        get_key: Any
+        if self.single_key:
+            get_key = attrgetter(attr[2])
+        elif self.state_log:
+            get_key = attrgetter(attr[2], attr[4])
+        else:
+            get_key = attrgetter(*attr[2:])
         loads, error = json_loader()
         base = 1
         with open(path, "rb") as f:
@@ -255,7 +271,7 @@ class ColumnFit(_Fit):
             # New transitions, in the order their numbers were given (that of the rows).
             for key in list(self.key_ids)[known:]:
                 self.new_key(key, int(lines[keys.index(key)]))
-        ts = np.array(raw_ts)
+        ts = _array(raw_ts)
         if ts.dtype != np.int64:
             ts = np.array(
                 [self.timestamp(v, int(line)) for v, line in zip(raw_ts, lines)], dtype=np.int64
@@ -290,7 +306,7 @@ class ColumnFit(_Fit):
         next number in a dict, inside ``map``'s C loop; ids already seen keep theirs."""
         n = len(sids)
         if self.direct:
-            ids = np.array(sids)
+            ids = _array(sids)
             if (
                 ids.dtype == np.int64
                 and n
@@ -316,7 +332,7 @@ class ColumnFit(_Fit):
 
     def new_key(self, key: Tuple[Any, ...], line: int) -> int:
         if self.state_log:
-            state, trigger = key
+            state, trigger = (key, key) if self.single_key else key
             code = self.code_of(state, line, "state")
             self.key_info.append((code, -1, trigger))
         else:
@@ -330,8 +346,15 @@ class ColumnFit(_Fit):
     # -- the two kinds of log --
 
     def groups(self, u: Any) -> Tuple[Any, Any, Any, Any]:
-        order = np.argsort(u, kind="stable")
-        us = u[order]
+        """The chunk's rows by subject (stably): ``(order, subjects in that order, first row
+        of each subject, last row of each)``; ``order`` is a slice when the rows already are
+        (one subject, or a log by subject), so that taking the columns copies nothing."""
+        if len(u) < 2 or bool((u[1:] >= u[:-1]).all()):
+            order: Any = slice(None)
+            us = u
+        else:
+            order = np.argsort(u, kind="stable")
+            us = u[order]
         change = us[1:] != us[:-1]
         first = np.empty(len(us), dtype=bool)
         first[0] = True
@@ -448,8 +471,7 @@ class ColumnFit(_Fit):
             dup = has_prev & (rs == prev_rel) & (Ss == prev_state)
             if dup.any():
                 keep = ~dup
-                order, us, rs, Ss, Ls, Ks = (
-                    order[keep],
+                us, rs, Ss, Ls, Ks = (
                     us[keep],
                     rs[keep],
                     Ss[keep],
@@ -629,6 +651,23 @@ class ColumnFit(_Fit):
             )
 
         return make
+
+
+def _array(values: List[Any]) -> Any:
+    """``np.array(values)``; plain ints (the common case) read as int64 without the type
+    inference, several times faster."""
+    if set(map(type, values)) == {int}:
+        try:
+            return np.fromiter(values, np.int64, len(values))
+        except OverflowError:
+            pass
+    return np.array(values)
+
+
+def _sliced(rows: Any) -> Iterator[Tuple[int, Any]]:
+    """A list of rows as ``(position, slice)``, a chunk at a time."""
+    for i in range(0, len(rows), CHUNK_ROWS):
+        yield i, rows[i : i + CHUNK_ROWS]
 
 
 def _chunked(iterator: Iterator[Tuple[int, Any]]) -> Iterator[Tuple[List[int], List[Any]]]:

@@ -1137,7 +1137,9 @@ def fit_events(
         weekly=weekly,
         where=where,
     )
-    fit.feed(events if engine is not _Fit and isinstance(events, EventFile) else numbered)
+    # The columnar fit reads a file by blocks and a list of rows by slices.
+    direct = engine is not _Fit and isinstance(events, (EventFile, list, tuple))
+    fit.feed(events if direct else numbered)
     return fit.result()
 
 
