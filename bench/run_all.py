@@ -56,6 +56,7 @@ def main() -> None:
         ("profiles", lambda: bench_profiles.run(2_000 if q else 10_000, 1 if q else 7)),
         ("rate", lambda: bench_rate.run(2_000, 10 if q else 120, 20_000 if q else 100_000)),
         ("fit", lambda: bench_fit.run(200_000 if q else 10_000_000)),
+        ("fit-states", lambda: bench_fit.per_tick(30_000 if q else 300_000)),
         ("analysis", lambda: bench_analysis.run(3 if q else 5)),
         ("demo", lambda: bench_demo.run(10_000 if q else 100_000, 1_440, rounds=1 if q else 3)),
         ("randomness", lambda: bench_randomness.run(5_000 if q else 50_000, 1_440)),
