@@ -363,8 +363,9 @@ class Run:
         self.counts = [0] * len(model.transitions)
         self.vetoes = [0] * len(model.transitions)
         #: The Python loop's heap of the ticks that have a bucket in :attr:`due` (with
-        #: ticks already done among them), so that it goes straight to the next busy tick.
-        self._ahead: Optional[List[int]] = []
+        #: ticks already done among them), so that it goes straight to the next busy tick;
+        #: made at the first long empty stretch (None before, and in the C loop).
+        self._ahead: Optional[List[int]] = None
         #: True from the creation of the subjects to the end of the loop: the model is fixed
         #: then (add_transition raises).
         self.running = False
@@ -556,11 +557,9 @@ class Run:
         timestamp = timestamp_start
         self._arrivals, self._n_ticks = arrivals, n_ticks
         fast = self._fast_loop(key, n_ticks)
-        # The ticks that have a bucket, soonest first (see _next_busy); the C loop keeps its
-        # own calendar.
-        ahead: List[int] = list(due)
-        heapq.heapify(ahead)
-        self._ahead = ahead if fast is None else None
+        # The ticks that have a bucket, soonest first, once a long empty stretch came (see
+        # _next_busy); the C loop keeps its own calendar.
+        self._ahead = ahead = None
         push, pop_ahead = heapq.heappush, heapq.heappop
         # Callbacks, sinks, factories and polls may change a subject in place, not add or
         # remove one (the pending moves and the buckets hold positions in the list).
@@ -598,9 +597,18 @@ class Run:
                         break  # nobody will ever move again
                     tick += 1
                     if tick not in due:
-                        # Straight to the next tick with something to do (with short ticks,
-                        # most are empty): a bucket ahead, arrivals, or the end.
-                        tick = self._next_busy(tick, next_arrival, n_ticks)
+                        # On to the next tick with something to do (with short ticks, most
+                        # are empty): a bucket ahead, arrivals, or the end; a long stretch in
+                        # one go, whatever its length.
+                        end = tick + 64
+                        while tick < end and tick < n_ticks and tick < next_arrival:
+                            tick += 1
+                            if tick in due:
+                                break
+                        else:
+                            if tick == end:
+                                tick = self._next_busy(tick, next_arrival, n_ticks)
+                                ahead = self._ahead
                 else:
                     tick = self.ticks_done = self._idle(tick, n_ticks)
                 if reporter is not None:
@@ -613,8 +621,9 @@ class Run:
                 break
             if len(bucket) > 1:
                 bucket.sort()
-            while ahead and ahead[0] <= tick:
-                pop_ahead(ahead)
+            if ahead is not None:
+                while ahead and ahead[0] <= tick:
+                    pop_ahead(ahead)
             if tick >= _TICK_LIMIT:
                 self._too_far(tick, timestamp)
             stamp: int = timestamp_start + (
@@ -662,7 +671,8 @@ class Run:
                             upcoming = []
                             if following < n_ticks:
                                 due[following] = upcoming
-                                push(ahead, following)
+                                if ahead is not None:
+                                    push(ahead, following)
                         upcoming.append(i)
                         continue
                     if leave == 0.0:
@@ -689,13 +699,15 @@ class Run:
                             upcoming = []
                             if following < n_ticks:
                                 due[following] = upcoming
-                                push(ahead, following)
+                                if ahead is not None:
+                                    push(ahead, following)
                         upcoming.append(i)
                     elif at < n_ticks:
                         later = get(at)
                         if later is None:
                             due[at] = [i]
-                            push(ahead, at)
+                            if ahead is not None:
+                                push(ahead, at)
                         else:
                             later.append(i)
             except BaseException as exc:  # KeyboardInterrupt from a sink too: the same state
@@ -802,7 +814,10 @@ class Run:
         """The Python loop's next tick with something to do from ``tick`` on (which has
         nothing due): the soonest bucket, the next arrivals or the end, whichever comes
         first, so that an empty stretch costs nothing whatever its length."""
-        ahead = self._ahead or []
+        ahead = self._ahead
+        if ahead is None:  # from now on the loop keeps it
+            ahead = self._ahead = list(self.due)
+            heapq.heapify(ahead)
         while ahead and ahead[0] < tick:
             heapq.heappop(ahead)  # ticks already done
         target: Any = ahead[0] if ahead else n_ticks
