@@ -583,7 +583,7 @@ def test_the_readme_python_block_runs(tmp_path, monkeypatch, week_logs):
     assert namespace["model"].transition("login").events > 0
     assert len(namespace["factors"]) == 24
     assert (tmp_path / "model.py").exists()
-    assert namespace["datagen"].subjects_num == 1000  # as the block's subjects= says
+    assert namespace["twin"].subjects_num == 1000  # as the block's subjects= says
 
 
 def test_rows_before_start_give_the_state_at_start_and_rows_after_end_are_skipped():
