@@ -31,7 +31,9 @@ on MySQL and MariaDB each batch is an XA transaction, prepared and then committe
 rolled-back one. It asks only once the server session that wrote the batch has ended (the sink
 ends it if the server has not): until then a PREPARE cut off by the lost connection may still
 complete, and a batch read as rolled back would stay prepared, holding its locks, while its
-rows are written again. A batch that was not committed is written again; rows are written exactly
+rows are written again. On PostgreSQL a transaction whose session still runs (the server has
+not noticed that the connection is gone) is "in progress": the sink ends that session too,
+and asks again. A batch that was not committed is written again; rows are written exactly
 once. Where the server cannot be asked (SQLite, other databases) the sink does not guess: the
 batch is reported as failed, its rows in the error's ``pending``, and the message says that
 they may be in the table.
@@ -207,8 +209,9 @@ class _Disconnected(Exception):
     ``phase`` says when: ``"write"`` (nothing is committed: the server rolled back),
     ``"prepare"`` or ``"commit"`` (the outcome must be asked for); ``token`` is what to ask
     about: PostgreSQL's transaction id, or the XA transaction id on MySQL and MariaDB;
-    ``session`` is the server's id of the lost connection (MySQL and MariaDB), whose end must
-    be awaited before the answer is final.
+    ``session`` is the server's id of the lost connection (the thread id on MySQL and
+    MariaDB, the backend's process id on PostgreSQL), whose end must be awaited before the
+    answer is final.
     """
 
     def __init__(
@@ -571,8 +574,9 @@ class DbSink(Sink):
                 transaction = conn.begin()
                 if self._can_copy:
                     # The id of this transaction, to ask the server about it if the
-                    # connection is lost during COMMIT.
+                    # connection is lost during COMMIT, and its session's process id.
                     token = conn.exec_driver_sql("SELECT txid_current()").scalar()
+                    session = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             for plan, rows in segments:
                 plan.write(conn, rows)
             if self._xa:
@@ -648,9 +652,7 @@ class DbSink(Sink):
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         with conn:
             if not self._xa:
-                return conn.execute(
-                    sqlalchemy.text("SELECT txid_status(:t)"), {"t": lost.token}
-                ).scalar()
+                return self._txid_status(conn, lost)
             if not self._session_ended(conn, lost.session):
                 return "unknown"
             prepared = {
@@ -666,6 +668,29 @@ class DbSink(Sink):
             if lost.phase == "prepare":
                 return "aborted"  # never prepared: rolled back with its connection
             return "committed"  # prepared, and no longer waiting: committed
+
+    def _txid_status(self, conn: Connection, lost: _Disconnected) -> Optional[str]:
+        """PostgreSQL's word on the batch's transaction. "in progress" means that its session
+        still runs (the server has not noticed that the connection is gone, as when the
+        network failed): the sink ends that session, whose transaction then ends committed
+        (a COMMIT that reached it) or aborted, and asks again."""
+        status = sqlalchemy.text("SELECT txid_status(:t)")
+        found = conn.execute(status, {"t": lost.token}).scalar()
+        if found != "in progress" or lost.session is None:
+            return found
+        # Only the session still running this transaction (a process id may be reused).
+        conn.execute(
+            sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid = :p AND backend_xid::text = (:t % 4294967296)::text"
+            ),
+            {"p": lost.session, "t": lost.token},
+        )
+        deadline = time.monotonic() + _SESSION_END_WAIT
+        while found == "in progress" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            found = conn.execute(status, {"t": lost.token}).scalar()
+        return found
 
     def _session_ended(self, conn: Connection, session: Optional[int]) -> bool:
         """End the lost connection's server session, if the server has not yet, and wait until

@@ -150,3 +150,19 @@ def test_mariadb_commit_of_a_prepared_batch_lost_too(mariadb_db, caplog):
     assert len(recovered) == 2
     assert answers == [(token, "committed")]
     assert sink.reconnects == 0
+
+
+@pytest.mark.postgres
+def test_postgres_session_left_running_after_the_connection_is_lost(postgres_db, caplog):
+    """The COMMIT never arrives and the server does not notice that the connection is gone
+    (as when the network, not the client, fails): the batch's transaction is still in
+    progress when the sink asks. The sink ends that session, and its answer is then final."""
+    with DbProxy(postgres_db.url) as proxy:
+        cut = proxy.cut_at("COMMIT", forward=False, end_session=False, after=1)
+        sink, summary, events, table, answers = run(proxy, postgres_db, caplog)
+        asked = proxy.sent("SELECT txid_status")
+    assert cut.done.is_set()
+    assert_exactly_once(postgres_db, table, sink, summary, events)
+    assert answers == [(answers[0][0], "aborted")]
+    assert len(asked) == 2  # in progress, then aborted once the session was ended
+    assert sink.reconnects == 1
