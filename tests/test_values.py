@@ -236,6 +236,20 @@ def test_a_name_gives_its_email():
         assert fake["ja_JP"].email("佐藤 晃").startswith(("sato.akira", "sakira", "satoakira"))
 
 
+@pytest.mark.parametrize("locale", ["en_US", "de_DE", "pl_PL", "pt_BR"])
+def test_a_name_just_drawn_gives_the_email_its_words_give(locale):
+    """email(name) of the name just drawn reads the e-mail forms of its two picks; any other
+    string with the same words gives the same forms."""
+    rng, fake = keyed(6, locale)
+    data = locale_data(locale)
+    for i in range(2000):
+        rng._i, rng._s = i, None
+        name = fake.name()
+        copy = " ".join(name.split(" "))
+        assert copy == name and copy is not name
+        assert fake._mail_pair(name, data) == fake._mail_pair(copy, data)
+
+
 def test_locales_are_chosen_per_model_per_call_and_per_country():
     rng, fake = keyed(1)
     rng._i, rng._s = 0, None

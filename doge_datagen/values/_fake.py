@@ -270,7 +270,7 @@ class Fake:
     """
 
     __slots__ = (
-        "_rng", "_r", "_model", "_loc", "_locale_name", "_views", "_unique", "_faker",
+        "_rng", "_r", "_model", "_loc", "_locale_name", "_views", "_unique", "_faker", "_named",
         "__weakref__",
     )  # fmt: skip
 
@@ -285,6 +285,8 @@ class Fake:
         self._views: Dict[str, Fake] = {}
         self._unique: Optional[Unique] = None
         self._faker: Optional[FakerBridge] = None
+        #: The last name() drawn (of either gender) and its two picks: (text, first, last).
+        self._named: Optional[Tuple[str, int, int]] = None
         if not isinstance(locale, str) or locale.replace("-", "_") not in LOCALES:
             raise ConfigurationError(
                 f"unknown locale {locale!r}: the locales are {', '.join(LOCALES)}"
@@ -396,20 +398,21 @@ class Fake:
         hi = u >> 31
         lo = u & _MASK31
         if fg is None:
-            f = fv[(hi * fn) >> 31]
+            i = (hi * fn) >> 31
         else:
             i = fg[hi >> 19]
             while fc[i] <= hi:
                 i += 1
-            f = fv[i]
         if lg is None:
-            s = lv[(lo * ln) >> 31]
+            j = (lo * ln) >> 31
         else:
-            i = lg[lo >> 19]
-            while lc[i] <= lo:
-                i += 1
-            s = lv[i]
-        return f"{s} {f}" if d.last_first else f"{f} {s}"
+            j = lg[lo >> 19]
+            while lc[j] <= lo:
+                j += 1
+        out = f"{lv[j]} {fv[i]}" if d.last_first else f"{fv[i]} {lv[j]}"
+        # email(name) of this very string reads the two names' e-mail forms from here.
+        self._named = (out, i, j)
+        return out
 
     def _mail_pair(self, name: Optional[str], d: LocaleData) -> Tuple[str, str]:
         """The e-mail forms of a first and a last name: from ``name`` (its first and last
@@ -420,6 +423,9 @@ class Fake:
                 d.first_any_mail[d.first_any.index(u >> 31)],
                 d.last_mail[d.last.index(u & _MASK31)],
             )
+        named = self._named
+        if named is not None and named[0] is name:
+            return d.first_any_mail[named[1]], d.last_mail[named[2]]
         if not isinstance(name, str):
             raise ConfigurationError(f"name must be a string, got {name!r}")
         words = name.split()
@@ -427,6 +433,13 @@ class Fake:
         if len(words) == 2:
             a = mail_of.get(words[0])
             b = mail_of.get(words[1])
+            if a and b:
+                return a, b
+        # Names of several words ("Ana Cecília", "van der Dussen"): a split of the words into
+        # two names of the data, as name() made them.
+        for k in range(1, len(words)):
+            a = mail_of.get(" ".join(words[:k]))
+            b = mail_of.get(" ".join(words[k:]))
             if a and b:
                 return a, b
         forms = [f for f in (mail_of.get(w) or _mail_form(w) for w in words) if f]
