@@ -6,4 +6,4 @@ fails when ``CI=true``: CI must exercise every sink against the real thing.
 
 from services import IN_CI, service_missing  # noqa: F401 (kept for older imports)
 
-pytest_plugins = ["kafka_fixtures", "db_fixtures", "bus_fixtures"]
+pytest_plugins = ["kafka_fixtures", "db_fixtures", "bus_fixtures", "remote_fixtures"]

@@ -267,8 +267,9 @@ class ObjectSink(Sink):
         part.stream.write(data)
         part.size = len(data)
 
-    def _publish(self) -> None:
-        """Publish the part being written (an empty one too, when there are no parts)."""
+    def _publish(self, after: int = 0) -> None:
+        """Publish the part being written (an empty one too, when there are no parts);
+        ``after`` rows that were to follow it are counted as failed with it if it fails."""
         part = self._part or self._start_part()
         target = self._target()
         try:
@@ -287,7 +288,7 @@ class ObjectSink(Sink):
         except Exception as exc:
             self._part = None
             self._remove(part.local)
-            raise self._lost(part, target, exc) from exc
+            raise self._lost(part, target, exc, after) from exc
         self._part = None
         self._remove(part.local)
         self.delivered += part.rows
@@ -296,11 +297,11 @@ class ObjectSink(Sink):
         self._published_once = True
         _LOGGER.debug("%s: published %s (%d rows)", self.name, target, part.rows)
 
-    def _lost(self, part: _Part, target: str, exc: BaseException) -> DeliveryError:
+    def _lost(self, part: _Part, target: str, exc: BaseException, after: int) -> DeliveryError:
         reason = self._masked(f"{type(exc).__name__}: {exc}")
-        return self.delivery_error(
-            f"cannot publish {target!r} ({part.rows} rows)", part.rows, reason
-        )
+        what = f"cannot publish {target!r} ({part.rows} rows"
+        what += f", and {after} rows after them)" if after else ")"
+        return self.delivery_error(what, part.rows + after, reason)
 
     def _discard(self) -> None:
         part, self._part = self._part, None
@@ -368,7 +369,9 @@ class ObjectSink(Sink):
         for end, line in enumerate(lines):
             if size + len(line) > limit and (part.rows or end > start):
                 self._write_chunk(part, lines[start:end])
-                self._publish()
+                # If the part is lost, the rows after it in this batch are lost with it:
+                # the error counts them all, and nothing of the batch is left to fail later.
+                self._publish(after=len(lines) - end)
                 part = self._begin_lines()
                 start, size = end, part.size
             size += len(line)

@@ -24,6 +24,7 @@ import io
 import json
 import struct
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -450,6 +451,160 @@ def _address(url: str, default_port: int) -> Tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
+# -- Schema Registry formats, HTTP, object storage ------------------------------------------
+
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+class RegistryKafkaDriver(KafkaDriver):
+    """``kafka+protobuf`` or ``kafka+jsonschema``: read back with confluent-kafka's own
+    deserializers."""
+
+    def __init__(self, broker: Any, tmp_path: Path, scheme: str) -> None:
+        super().__init__(broker, tmp_path)
+        self.name = scheme
+
+    def _query(self) -> str:
+        query = "flush_timeout=10&message.timeout.ms=5000&socket.connection.setup.timeout.ms=2000"
+        if self.name == "kafka+protobuf":
+            return query + f"&registry=mock://&schema={DATA / 'event_row.proto'}&message=EventRow"
+        return query + f"&registry=mock://&schema={DATA / 'event_row.schema.json'}"
+
+    def url(self, password: Optional[str] = None) -> str:
+        return f"{self.name}://{self.broker.address}/{self.topic}?{self._query()}"
+
+    def read_back(self) -> List[Dict[str, Any]]:
+        from confluent_kafka.serialization import MessageField, SerializationContext
+        from kafka_fixtures import read_all
+
+        context = SerializationContext(self.topic, MessageField.VALUE)
+        if self.name == "kafka+protobuf":
+            from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+
+            from doge_datagen.sinks.kafka_protobuf import message_class
+
+            cls = message_class(DATA / "event_row.proto", "EventRow")
+            protobuf = ProtobufDeserializer(cls, {"use.deprecated.format": False})
+
+            def decode(data: bytes) -> Dict[str, Any]:
+                message = protobuf(data, context)
+                return {name: getattr(message, name) for name in FIELDS}
+
+        else:
+            from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+
+            decode = partial(
+                JSONDeserializer((DATA / "event_row.schema.json").read_text()), ctx=context
+            )
+        rows = []
+        for record in read_all(self.broker.address, self.topic, settle=0.5):
+            value = decode(record.value)
+            assert record.key.decode() == str(value["user_id"]), (record.key, value)
+            assert record.timestamp == value["timestamp"]
+            rows.append(value)
+        return rows
+
+    def make_down(self, password: Optional[str] = None) -> Optional[EventSink]:
+        from services import free_port
+
+        user = f"doge:{password}@" if password is not None else ""
+        return build_sink(
+            f"{self.name}://{user}127.0.0.1:{free_port()}/{self.topic}?{self._query()}",
+            self.records(),
+        )
+
+
+class HttpDriver(Driver):
+    """A scripted HTTP server of the test (``remote_fixtures.Endpoint``), stopped to break."""
+
+    name = "http"
+    password_when_up = True  # the server takes any credentials
+
+    def __init__(self, request: Any) -> None:
+        from remote_fixtures import Endpoint
+
+        self.endpoint = Endpoint().start()
+        request.addfinalizer(self.endpoint.stop)
+        self.break_server = self.endpoint.stop
+        self.restore_server = self.endpoint.start
+
+    def url(self, password: Optional[str] = None) -> str:
+        user = f"doge:{password}@" if password is not None else ""
+        return f"http://{user}127.0.0.1:{self.endpoint.port}/events?batch_size=100&max_time=2"
+
+    def read_back(self) -> List[Dict[str, Any]]:
+        return self.endpoint.rows()
+
+    def make_down(self, password: Optional[str] = None) -> Optional[EventSink]:
+        from services import free_port
+
+        user = f"doge:{password}@" if password is not None else ""
+        return build_sink(f"http://{user}127.0.0.1:{free_port()}/events?max_time=1", self.records())
+
+
+class ObjectDriver(Driver):
+    """JSON Lines parts on moto's S3 server reached through a proxy, or CSV parts on the
+    local file system."""
+
+    exact_after_failure = False  # an upload may have completed without its answer
+
+    def __init__(self, request: Any, kind: str) -> None:
+        self.name = kind
+        if kind == "s3":
+            from remote_fixtures import new_bucket
+            from services import TcpProxy
+
+            self.server = request.getfixturevalue("moto_s3")
+            self.proxy = TcpProxy(_address(self.server, 80)).start()
+            request.addfinalizer(self.proxy.stop)
+            self.break_server = self.proxy.stop
+            self.restore_server = self.proxy.start
+            self.password_when_up = True  # moto takes any secret
+            self.bucket = new_bucket(self.server)
+        else:
+            self.directory = request.getfixturevalue("tmp_path") / f"parts-{uuid.uuid4().hex[:8]}"
+
+    def _s3(self, endpoint: str, password: Optional[str]) -> str:
+        from remote_fixtures import s3_query
+
+        bounded = 'fs.config_kwargs={"connect_timeout":2,"retries":{"max_attempts":1}}'
+        query = s3_query(endpoint, part_size="8KB", buffer_rows="50") + "&" + bounded
+        if password is not None:
+            query = query.replace("secret_env=DOGE_TEST_S3_SECRET", f"secret={password}")
+        return f"s3://{self.bucket}/contract/events.jsonl?{query}"
+
+    def url(self, password: Optional[str] = None) -> str:
+        if self.name == "s3":
+            return self._s3(f"http://{self.proxy.address}", password)
+        return f"file://{self.directory}/events.csv?part_size=8KB&buffer_rows=50"
+
+    def read_back(self) -> List[Dict[str, Any]]:
+        if self.name == "s3":
+            from remote_fixtures import s3_client
+
+            client = s3_client(self.server)
+            listed = client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+            bodies = [
+                client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+                for key in sorted(o["Key"] for o in listed)
+            ]
+            return [json.loads(line) for body in bodies for line in body.splitlines()]
+        if not self.directory.exists():
+            return []
+        rows = []
+        for part in sorted(self.directory.glob("events-part-*.csv")):
+            rows += [typed(raw) for raw in csv.DictReader(io.StringIO(part.read_text()))]
+        return rows
+
+    def make_down(self, password: Optional[str] = None) -> Optional[EventSink]:
+        if self.name != "s3":
+            return None
+        from services import free_port
+
+        return build_sink(self._s3(f"http://127.0.0.1:{free_port()}", password), self.records())
+
+
 # -- the drivers the contract suite runs, by name --------------------------------------------
 
 
@@ -492,6 +647,16 @@ def _kafka(avro: bool) -> Callable[[Any], Driver]:
     return make
 
 
+def _registry_kafka(scheme: str) -> Callable[[Any], Driver]:
+    def make(request: Any) -> Driver:
+        broker = request.getfixturevalue("proxied_kafka")
+        if broker.proxy._listener is None:  # a test before this one took it away
+            broker.proxy.start()
+        return RegistryKafkaDriver(broker, request.getfixturevalue("tmp_path"), scheme)
+
+    return make
+
+
 #: name -> (pytest marks, function of the pytest request that makes the driver)
 DRIVERS: Dict[str, Any] = {
     "memory": ((), _memory),
@@ -507,6 +672,11 @@ DRIVERS: Dict[str, Any] = {
     "mqtt": (("mqtt",), MqttDriver),
     "nats": (("nats",), NatsDriver),
     "parquet": ((), lambda request: ParquetDriver(request.getfixturevalue("tmp_path"))),
+    "kafka+protobuf": (("kafka",), _registry_kafka("kafka+protobuf")),
+    "kafka+jsonschema": (("kafka",), _registry_kafka("kafka+jsonschema")),
+    "http": ((), HttpDriver),
+    "s3": (("s3",), lambda request: ObjectDriver(request, "s3")),
+    "file-parts": ((), lambda request: ObjectDriver(request, "file-parts")),
 }
 
 

@@ -39,12 +39,15 @@ WATCHDOG_SECONDS = 120  # far above the sinks' own bounds (a few seconds): only 
 #: Drivers whose destination can be down when the sink is made or opened.
 DOWN = ["jsonl", "csv", "sqlite", "postgresql", "mariadb", "kafka", "kafka+avro"]
 DOWN += ["redis", "amqp", "mqtt", "nats"]
+DOWN += ["kafka+protobuf", "kafka+jsonschema", "http", "s3"]
 #: Drivers whose server can be taken away while a run goes on.
 MID_RUN = ["sqlite", "postgresql", "mariadb", "kafka", "kafka+avro"]
 MID_RUN += ["redis", "amqp", "mqtt", "nats"]
+MID_RUN += ["kafka+protobuf", "kafka+jsonschema", "http", "s3"]
 #: Drivers whose URL can carry a password.
 PASSWORD = ["postgresql", "mariadb", "kafka", "kafka+avro"]
 PASSWORD += ["redis", "amqp", "mqtt", "nats"]
+PASSWORD += ["kafka+protobuf", "kafka+jsonschema", "http", "s3"]
 
 
 def model(sink: EventSink, *before: EventSink, seed: int = 7) -> Tuple[DataOnlineGenerator, Any]:
