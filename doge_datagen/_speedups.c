@@ -234,7 +234,8 @@ move_index(PyObject *move)
  * the entries due at limit or later. Ticks only move forward; when the current tick comes
  * within WHEEL / 2 of the limit, the limit moves to tick + WHEEL and the far entries it now
  * covers move into their slots (one pass over the far list at most every WHEEL / 2 ticks).
- * run_ticks() takes Run.due's entries in when it starts and gives the rest back when it ends.
+ * run_ticks() takes Run.due's entries in when it starts; the run ends with the call, and what is
+ * still due then goes with the calendar.
  */
 #define WHEEL_BITS 12
 #define WHEEL ((long long)1 << WHEEL_BITS)
@@ -420,45 +421,6 @@ cal_take(Calendar *c, PyObject *due)
         }
     }
     PyDict_Clear(due);
-    return 0;
-}
-
-/* Every entry left in the calendar back into the dict `due`. */
-static int
-cal_give_back(Calendar *c, PyObject *due)
-{
-    for (long long t = c->base; t < c->limit; t++) {
-        Vec *slot = &c->slots[t & WHEEL_MASK];
-        for (Py_ssize_t n = 0; n < slot->len; n++) {
-            PyObject *at = PyLong_FromLongLong(t);
-            PyObject *index = at ? PyLong_FromSsize_t(slot->items[n]) : NULL;
-            int failed = index ? file_under(due, at, index) : -1;
-            Py_XDECREF(at);
-            Py_XDECREF(index);
-            if (failed)
-                return -1;
-        }
-        c->in_wheel -= slot->len;
-        slot->len = 0;
-    }
-    for (Py_ssize_t n = 0; n < c->far_len; n++) {
-        PyObject *at = PyLong_FromLongLong(c->far_ticks[n]);
-        PyObject *index = at ? PyLong_FromSsize_t(c->far_items[n]) : NULL;
-        int failed = index ? file_under(due, at, index) : -1;
-        Py_XDECREF(at);
-        Py_XDECREF(index);
-        if (failed)
-            return -1;
-    }
-    c->far_len = 0;
-    if (c->huge != NULL) {
-        for (Py_ssize_t n = 0; n < PyList_GET_SIZE(c->huge); n++) {
-            PyObject *pair = PyList_GET_ITEM(c->huge, n);
-            if (file_under(due, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
-                return -1;
-        }
-        Py_CLEAR(c->huge);
-    }
     return 0;
 }
 
@@ -1553,17 +1515,8 @@ between:
     /* An error between events: the tick it came at, and the last busy tick's timestamp. */
     note_between(L.where, tick, timestamp_obj);
 out:
-    /* What is still due goes back to Run.due, also when an error ends the run. */
-    if (result == NULL) {
-        PyObject *exc_type, *exc_value, *exc_tb;
-        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-        if (cal_give_back(&cal, L.due) < 0)
-            PyErr_Clear();
-        PyErr_Restore(exc_type, exc_value, exc_tb);
-    }
-    else if (cal_give_back(&cal, L.due) < 0) {
-        Py_CLEAR(result);
-    }
+    /* The run is over, however it ended: what is still due goes with the calendar (filing
+     * a million subjects back into Run.due took longer than stopping). */
     PyMem_Free(current.items);
     PyMem_Free(scratch.items);
     cal_free(&cal);
