@@ -953,9 +953,13 @@ def _periodic_week(
     is there once an hour ends with every share within :data:`SETTLED` of the same hour a
     week before: from then on each week repeats the last, so one week of the orbit is the
     hours walked last from the week start up to then and the hours of the week before after
-    them.
+    them. When the week is seven times the same day (daily profiles), its orbit is that of
+    the day, the same argument a day at a time: the walk goes by days, and the week is its
+    day seven times.
     """
-    segments = list(_segments(model, start_ms, week_ticks, WEEK_HOURS))
+    week_segments = list(_segments(model, start_ms, week_ticks, WEEK_HOURS))
+    day = _same_days(week_segments)
+    segments = week_segments if day is None else day
     frm, init = model.frm, model.init
     moves = frm != model.to
     checked: Dict[int, np.ndarray] = {}
@@ -967,19 +971,22 @@ def _periodic_week(
                 return None
     k = len(model.transitions)
     n = model.n
-    hours = max(WEEK_HOURS, segments[-1][3] + 1)  # one more when the ticks overrun the week
+    # One more hour when the ticks overrun the week.
+    hours = 24 if day is not None else max(WEEK_HOURS, segments[-1][3] + 1)
     ends = np.zeros((hours, n))
     occupancy = np.zeros((hours, n))
     binned = np.zeros((hours, k))
     probs_sum = np.zeros(k)
-    for m, probs, _, _ in segments:
+    for m, probs, _, _ in week_segments:
         probs_sum += m * probs
+    if record is not None and record > sum(m for m, _, _, _ in segments):
+        record = None  # a run longer than a day: walked on its own
     run: Optional[_Walk] = None
     run_events = np.zeros(k)
     if record == 0:
         run = _Walk(x, np.zeros(n), run_events, np.zeros(k), None)
     week_start = x
-    for week in range(MAX_WEEKS):
+    for week in range(MAX_WEEKS if day is None else 7 * MAX_WEEKS):
         week_start = x
         hour = segments[0][3]
         occupied_hour = np.zeros(n)
@@ -1018,10 +1025,26 @@ def _periodic_week(
         return None
     reachable, recurrent, classes = _structure(model, probs_sum > 0)
     chances = [float(week_start[members].sum()) for members in classes]
+    if day is not None:
+        occupancy, binned = np.tile(occupancy, (7, 1)), np.tile(binned, (7, 1))
     walk = _Walk(x, occupancy.sum(axis=0), binned.sum(axis=0), probs_sum, binned[:WEEK_HOURS])
     walk.classes = (classes, chances, bool(recurrent[init]))
     walk.run = run
     return walk
+
+
+def _same_days(segments: List[Tuple[int, Any, float, int]]) -> Optional[List[Any]]:
+    """The first day's runs of :func:`_segments` over a week, when the week's are those
+    seven times over (the same lengths, probabilities and arrivals, hour for hour); else
+    ``None``. Equal probabilities are the same array (see :meth:`_Model.probs_from`)."""
+    day = [s for s in segments if s[3] < 24]
+    if not day or len(segments) != 7 * len(day):
+        return None
+    for d in range(1, 7):
+        for (m, probs, rate, hour), other in zip(day, segments[d * len(day) :]):
+            if other != (m, other[1], rate, hour + 24 * d) or other[1] is not probs:
+                return None
+    return day
 
 
 def _close_hour(

@@ -12,7 +12,7 @@ import pytest
 from doge_datagen import CountingSink, DataOnlineGenerator
 from doge_datagen import analysis as analysis_module
 from doge_datagen.analysis import analyze
-from doge_datagen.profiles import Profiled, hourly
+from doge_datagen.profiles import Profiled, hourly, weekly
 
 START = 1_704_067_200_000  # 2024-01-01T00:00:00Z, a Monday
 DAY = [0.3, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1.1, 1.3, 1.3, 1.2, 1.2,
@@ -32,6 +32,7 @@ def random_chain(
     ticks: Optional[int] = 1440,
     final: int = 0,
     arrivals: Any = None,
+    week: bool = False,
 ) -> DataOnlineGenerator:
     """``n`` states, each but the last ``final`` with ``exits`` transitions to distinct other
     states, 10 % to 55 % per tick in all (times an hourly factor of at most 1.7)."""
@@ -42,6 +43,8 @@ def random_chain(
         states, "s0", Thing, 1000, tick_ms, ticks, START, seed=seed, arrivals=arrivals
     )
     profile = hourly(DAY, name="day") if profiled else None
+    if week:  # the day, quieter at the weekend
+        profile = weekly([f * (0.5 if h >= 120 else 1.0) for h, f in enumerate(DAY * 7)])
     for i, state in enumerate(states[: n - final]):
         picked = range(n - 1) if exits >= n - 1 else rng.sample(range(n - 1), exits)
         weights = [rng.random() + 0.05 for _ in picked]
@@ -181,11 +184,20 @@ def assert_same_figures(dense: Any, sparse: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["profiled", "profiled-final-states", "profiled-long-run", "constant-arrivals"]
+    "kind",
+    [
+        "profiled",
+        "profiled-weekly",
+        "profiled-final-states",
+        "profiled-long-run",
+        "constant-arrivals",
+    ],
 )
 def test_sparse_tables_give_the_figures_of_the_dense_ones(kind, monkeypatch):
     if kind == "profiled":
         datagen = random_chain(60, 5, profiled=True)
+    elif kind == "profiled-weekly":
+        datagen = random_chain(60, 5, profiled=True, week=True)
     elif kind == "profiled-final-states":
         datagen = random_chain(40, 3, seed=3, profiled=True, ticks=3000, final=5)
     elif kind == "profiled-long-run":  # a run longer than a week, and none
