@@ -24,6 +24,7 @@ import bench_randomness
 import bench_rate
 import bench_scale
 import bench_sharded
+import bench_values
 from common import print_table
 
 
@@ -61,6 +62,7 @@ def main() -> None:
         ("demo", lambda: bench_demo.run(10_000 if q else 100_000, 1_440, rounds=1 if q else 3)),
         ("randomness", lambda: bench_randomness.run(5_000 if q else 50_000, 1_440)),
         ("sharded", lambda: bench_sharded.run(20_000 if q else 200_000, 1_440, 2, 1 if q else 2)),
+        ("values", lambda: bench_values.run(10_000 if q else 100_000, 1_440, 1 if q else 3)),
     ]
     if not args.skip_sinks:
         import bench_sinks
