@@ -1225,9 +1225,15 @@ PyDoc_STRVAR(run_ticks_doc,
 "Run the ticks from `tick` to the end of the run, or until it stops (model._stopping), or\n"
 "until nobody will ever move again (`finished`). `context` is (due, counts, vetoes, rng,\n"
 "model, key, timestamp_start, tick_ms, n_ticks, where, ln_2_pow_32, run, polls,\n"
-"poll_seconds, clock, arrive): the sinks' polls are called at most every poll_seconds\n"
-"(by clock()), and arrive(tick) creates the subjects arriving at tick next_arrival and\n"
-"returns the next one. The timestamp is that of the last busy tick (None if none ran).");
+"poll_seconds, clock, arrive): after each busy tick the sinks' polls are called at most every\n"
+"poll_seconds by clock() (None: the clock time.perf_counter reads), and arrive(tick) creates\n"
+"the subjects arriving at tick next_arrival and returns the next one. The timestamp is that\n"
+"of the last busy tick (None if none ran). On an error, `where` (a list of six) holds the\n"
+"local index, the failing sink, the tick, the timestamp, the move and the subject of the\n"
+"event it came at (index, sink, move and subject None between events), and datagen.random\n"
+"is left keyed to the event's subject: Run._fast_loop_failed finishes what the Python loop\n"
+"does. A resized subjects list and a tick beyond 64 bits are raised by run._subjects_changed\n"
+"and run._too_far. Other threads run, and signals are served, every 2,048 events.");
 
 /* How often (in busy ticks) the loop updates the run's progress for readers in other threads
  * (the Python loop does it every 256 ticks). */

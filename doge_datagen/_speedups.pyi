@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, List, Optional, Tuple
 
+# The loop contract between run_ticks and Run.loop (engine.py) is in doc/c-loop.md.
 def run_ticks(
     context: Tuple[Any, ...],
     subjects: List[Any],
