@@ -611,3 +611,16 @@ def test_the_demo_with_fake_adds_names_and_emails_and_keeps_the_events(tmp_path)
         assert "@" in r["email"] and " " in r["name"]
         assert by_user.setdefault(r["user_id"], (r["name"], r["email"])) == (r["name"], r["email"])
     assert len(set(by_user.values())) == len(by_user) > 5
+
+
+def test_a_fake_pickles_without_its_word_lists_and_draws_the_same():
+    import pickle
+
+    rng, fake = keyed(9, "fr_FR")
+    rng._i, rng._s = 5, None
+    fake.name()
+    data = pickle.dumps(fake)
+    assert len(data) < 10_000  # the generator and the locale's name, not its lists (100 kB)
+    copy = pickle.loads(data)
+    assert copy.locale == "fr_FR" and copy._loc is None
+    assert [copy.name() for _ in range(5)] == [fake.name() for _ in range(5)]
