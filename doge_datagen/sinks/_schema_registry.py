@@ -45,12 +45,13 @@ class CheckedSerializer(Serializer):
 
     ``convert`` turns the value function's dict into what the serializer takes (a Protobuf
     message) and names the field that does not fit; a value the serializer refuses is a
-    :class:`RecordError`; a registry that does not answer, or refuses the schema, is a
-    :class:`DeliveryError` naming the registry (password masked) and the topic. The registry
-    is first asked on the first record, so that is where these show up.
+    :class:`RecordError` (``describe(value)`` says where, when the serializer does not); a
+    registry that does not answer, or refuses the schema, is a :class:`DeliveryError` naming
+    the registry (password masked) and the topic. The registry is first asked on the first
+    record, so that is where these show up.
     """
 
-    __slots__ = ("_serializer", "_convert", "_part", "_topic", "_registry")
+    __slots__ = ("_serializer", "_convert", "_part", "_topic", "_registry", "_describe")
 
     def __init__(
         self,
@@ -59,7 +60,9 @@ class CheckedSerializer(Serializer):
         part: str,
         topic: str,
         registry: str,
+        describe: Optional[Callable[[Any], Optional[str]]] = None,
     ) -> None:
+        self._describe = describe
         self._serializer = serializer
         self._convert = convert
         self._part = part
@@ -83,7 +86,8 @@ class CheckedSerializer(Serializer):
                 f"{self._part} schema: {exc}"
             ) from exc
         except _ENCODING_ERRORS as exc:
+            where = self._describe(obj) if self._describe is not None else None
             raise RecordError(
                 f"topic {self._topic!r}: the {self._part} does not fit its schema: "
-                f"{type(exc).__name__}: {exc}"
+                f"{where or ''}{type(exc).__name__}: {exc}"
             ) from exc

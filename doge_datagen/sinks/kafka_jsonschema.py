@@ -8,7 +8,7 @@ strings. Install with ``pip install 'doge-datagen[jsonschema]'``.
 """
 
 import json
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
 
 from confluent_kafka.serialization import StringSerializer
 
@@ -35,6 +35,21 @@ def check_json_schema(schema: Any, where: str = "the schema") -> Any:
     except jsonschema.SchemaError as exc:
         raise ConfigurationError(f"{where} is not a valid JSON Schema: {exc.message}") from exc
     return dict(schema)
+
+
+def _where(schema: Dict[str, Any]) -> Callable[[Any], Optional[str]]:
+    """``value -> "field 'a.b': "``: the place of the first error in a value that does not
+    fit (the serializer's own message leaves it out). Runs only for such a value."""
+    jsonschema = optional_import("jsonschema", "jsonschema", "JSON Schema values")
+    validator = jsonschema.validators.validator_for(schema)(schema)
+
+    def where(value: Any) -> Optional[str]:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is None or not error.absolute_path:
+            return None
+        return f"field {'.'.join(map(str, error.absolute_path))!r}: "
+
+    return where
 
 
 class KafkaJsonSchemaSinkFactory:
@@ -98,7 +113,9 @@ class KafkaJsonSchemaSinkFactory:
             raise ConfigurationError(
                 f"topic {topic!r}: cannot build the JSON Schema serializer: {exc}"
             ) from exc
-        checked = CheckedSerializer(serializer, None, "value", topic, self._registry)
+        checked = CheckedSerializer(
+            serializer, None, "value", topic, self._registry, _where(checked_schema)
+        )
         return self.kafka_sink_factory.create(
             topic, key_function, value_function, StringSerializer("utf_8"), checked, name=name
         )

@@ -169,7 +169,7 @@ def build_object(url: SinkURL, records: Records) -> EventSink:
     """``s3://BUCKET/PATH``, ``gs://BUCKET/PATH``, ``file:///PATH`` and, after ``jsonl:``,
     ``csv:`` or ``parquet:``, any fsspec URL: JSON Lines, CSV or Parquet (by ``format`` or
     the suffix) in parts of ``part_size`` bytes (``64MB``), each visible only when whole."""
-    from doge_datagen.sinks._objectstore import ObjectSink, storage_options_from_text
+    from doge_datagen.sinks.object_storage import ObjectSink, storage_options_from_text
 
     if url.opaque:  # jsonl:s3://bucket/key
         fmt: Optional[str] = url.scheme
