@@ -46,7 +46,8 @@ class Endpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Endpoint":
+    def start(self, tls: Any = None) -> "Endpoint":
+        """Listen (again) on the port; ``tls``: an ``ssl.SSLContext`` to serve HTTPS."""
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -88,6 +89,8 @@ class Endpoint:
         self.released.clear()
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -224,3 +224,66 @@ def test_bad_settings_are_named() -> None:
     sink = sink_for(Endpoint(), batch_size=2)
     with pytest.raises(RecordError, match="cannot encode"):
         sink.collect(0, {"x": object()}, None)  # type: ignore[arg-type]
+
+
+def self_signed(where: Any) -> Any:
+    """A certificate for 127.0.0.1 signed by itself, and its key: (cert path, key path)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doge test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = where / "cert.pem", where / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_with_the_servers_authority_and_without_it(tmp_path: Any) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Endpoint().start(context)
+    try:
+        base = f"https://127.0.0.1:{server.port}/in?batch_size=10&max_time=5"
+        trusted = build_sink(f"{base}&ca_file={cert}", RECORDS)
+        sent = run_banking(trusted, subjects=300, ticks=100)
+        assert server.rows() == sent and trusted.delivered == len(sent) > 10
+
+        untrusted = build_sink(base, RECORDS)
+        with pytest.raises(DeliveryError) as raised:
+            run_banking(untrusted, subjects=300, ticks=100)
+        assert "SSLCertVerificationError" in str(raised.value)
+        assert "1 attempt " in str(raised.value)  # not retried
+        assert untrusted.delivered == 0 and untrusted.failed == 10
+    finally:
+        server.stop()

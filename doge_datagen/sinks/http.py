@@ -50,6 +50,8 @@ FORMATS = {"json": "application/json", "ndjson": "application/x-ndjson"}
 #: Statuses after which the same batch is sent again.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 DEFAULT_BATCH_SIZE = 500
+#: The "status" of an attempt whose server certificate is not trusted: never retried.
+_UNTRUSTED = -1
 _SLICE = 0.1  # a pause is cut into slices this long, so that hurry() can end it
 # What a kept-alive connection closed by the server raises on its next request.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -303,6 +305,11 @@ class HttpSink(Sink):
                 _LOGGER.debug("%s: a kept-alive connection was closed (%s)", self.name, exc)
                 self._disconnect()
                 response, text = self._request(body, headers, timeout)
+        except ssl.SSLCertVerificationError as exc:
+            # Trying again cannot make the certificate trusted: final, like a 4xx.
+            self._disconnect()
+            hint = " (ca_file=PATH names the authorities to trust)"
+            return _UNTRUSTED, None, self._masked(f"{type(exc).__name__}: {exc}") + hint
         except (OSError, http.client.HTTPException) as exc:
             self._disconnect()
             kind = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
