@@ -116,8 +116,9 @@ class ModelAnalysis:
     # The tables behind the figures that grow with the square of the states or with the
     # week's hours, turned into dicts only when read: :attr:`matrix` (a numpy array, or a
     # scipy sparse matrix for a large model) and :attr:`hourly_events` (168 rows of one
-    # column per trigger, or with constant probabilities ``(ticks in each hour, events per
-    # tick of each trigger)``, whose outer product it is).
+    # column per trigger; with constant probabilities ``("outer", ticks in each hour, events
+    # per tick of each trigger)``, whose outer product they are; for a week of seven equal
+    # days ``("days", the day's 24 rows)``).
     matrix_table: Any = field(default=None, repr=False, compare=False)
     hourly_table: Any = field(default=None, repr=False, compare=False)
 
@@ -146,7 +147,8 @@ class ModelAnalysis:
         if table is None:
             return []
         if isinstance(table, tuple):
-            table = np.outer(*table)
+            kind, *parts = table
+            table = np.outer(*parts) if kind == "outer" else np.tile(parts[0], (7, 1))
         names = list(self.events_per_tick)
         return [dict(zip(names, row)) for row in table.tolist()]
 
@@ -496,16 +498,16 @@ def analyze(
     exit_probability = np.bincount(frm[moves], average[moves], minlength=n_states)
     out_flow = np.bincount(frm[moves], steady_per_transition[moves], minlength=n_states)
     dwell: Dict[str, Optional[float]] = {}
-    for i, s in enumerate(states):
-        exit_i = float(exit_probability[i])
+    rows = zip(states, exit_probability.tolist(), long_run.tolist(), out_flow.tolist())
+    for s, exit_i, share, flow in rows:
         if exit_i <= 0:
             dwell[s] = None
-        elif model.constant or long_run[i] <= 0:
+        elif model.constant or share <= 0:
             dwell[s] = 1.0 / exit_i
         else:
             # Little's law: time-averaged occupancy over the flow out per tick (exact in the
             # long run, whatever the profiles do).
-            dwell[s] = float(long_run[i] / out_flow[i]) if out_flow[i] > 0 else None
+            dwell[s] = share / flow if flow > 0 else None
 
     final_states = [s for s, e in zip(states, exit_probability.tolist()) if e <= 0.0]
     absorption: Dict[str, float] = {}
@@ -537,9 +539,12 @@ def analyze(
     steady, steady_sinks = events(steady_per_transition)
     hourly: Any
     if binned is None:  # constant: every tick of the week makes the long run's events
-        hourly = (_hour_ticks(tick_ms, week_ticks), subjects * by_trigger(steady_per_transition))
+        ticks_per_hour = _hour_ticks(tick_ms, week_ticks)
+        hourly = ("outer", ticks_per_hour, subjects * by_trigger(steady_per_transition))
     else:
         hourly = subjects * _hourly_by_trigger(binned, model.trigger_of, len(triggers))
+        if len(hourly) == 24:  # the same day seven times
+            hourly = ("days", hourly)
     run_events = run_sinks = run_end = None
     run_arrivals = run_population = None
     if ticks is not None:
@@ -702,7 +707,10 @@ class _Model:
         except TypeError:
             flags = [isinstance(p, Profiled) for p in probabilities]
             self.profiled_k = np.flatnonzero(flags)
-            profiled = [probabilities[j] for j in self.profiled_k.tolist()]
+            if len(self.profiled_k) == k:
+                profiled = probabilities
+            else:
+                profiled = [probabilities[j] for j in self.profiled_k.tolist()]
             self.bases = np.fromiter(map(attrgetter("base"), profiled), float, len(profiled))
             profiles = list(map(attrgetter("profile"), profiled))
             ids = np.fromiter(map(id, profiles), dtype=np.int64, count=len(profiles))
@@ -712,8 +720,11 @@ class _Model:
             rank[order] = np.arange(len(order))
             self.groups = rank[inverse.ravel()]
             self.profiles = [profiles[j] for j in first[order].tolist()]
-            fixed = [0.0 if f else float(p) / 100.0 for p, f in zip(probabilities, flags)]
-            self.fixed = np.array(fixed, dtype=float)
+            if len(profiled) == k:
+                self.fixed = np.zeros(k)
+            else:
+                fixed = [0.0 if f else float(p) / 100.0 for p, f in zip(probabilities, flags)]
+                self.fixed = np.array(fixed, dtype=float)
         arrivals: Any = getattr(datagen, "arrivals", None)
         self.arrivals: Any = arrivals
         self.arrivals_profiled = isinstance(arrivals, Profiled)
@@ -833,7 +844,8 @@ class _Walk:
     occupancy: "np.ndarray"  # occupancy summed over the ticks
     events: "np.ndarray"  # expected events per transition
     probs_sum: "np.ndarray"  # per-tick probabilities summed over the ticks
-    binned: Optional["np.ndarray"]  # expected events per hour from the start, per transition
+    # Expected events per hour from the start, per transition (24 rows: a day that repeats).
+    binned: Optional["np.ndarray"]
     arrived: float = 0.0  # expected arrivals
     #: For a week walked to its long run: (closed classes, chance of each, whether the
     #: initial state is in one), and the walk of a run that started it.
@@ -1025,9 +1037,10 @@ def _periodic_week(
         return None
     reachable, recurrent, classes = _structure(model, probs_sum > 0)
     chances = [float(week_start[members].sum()) for members in classes]
-    if day is not None:
-        occupancy, binned = np.tile(occupancy, (7, 1)), np.tile(binned, (7, 1))
-    walk = _Walk(x, occupancy.sum(axis=0), binned.sum(axis=0), probs_sum, binned[:WEEK_HOURS])
+    days = 7 if day is not None else 1  # the week: the day's figures seven times
+    walk = _Walk(
+        x, days * occupancy.sum(axis=0), days * binned.sum(axis=0), probs_sum, binned[:WEEK_HOURS]
+    )
     walk.classes = (classes, chances, bool(recurrent[init]))
     walk.run = run
     return walk
