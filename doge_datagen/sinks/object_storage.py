@@ -117,7 +117,9 @@ class ObjectSink(Sink):
         except ImportError as exc:
             extra = _EXTRAS.get(self.protocol)
             hint = f": pip install 'doge-datagen[{extra}]'" if extra else ""
-            raise ImportError(f"writing to {protocol}:// needs {exc}{hint}") from exc
+            raise ImportError(
+                f"writing to {protocol}:// needs a package that is not installed ({exc}){hint}"
+            ) from exc
         self.url = url
         self._path = self._fs_class._strip_protocol(url)
         if not rest or self._path.endswith("/"):
