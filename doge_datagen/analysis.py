@@ -1165,9 +1165,39 @@ def _structure(model: _Model, positive: "np.ndarray") -> Structure:
     n = model.n
     if model.sparse or (n > 64 and _scipy() is not None):
         return _structure_sparse(n, src, dst, model.init)
+    if n <= 32:
+        return _structure_small(n, src.tolist(), dst.tolist(), model.init)
     adjacency = np.zeros((n, n), dtype=bool)
     adjacency[src, dst] = True
     return _structure_dense(adjacency, model.init)
+
+
+def _structure_small(n: int, src: List[int], dst: List[int], init: int) -> Structure:
+    """:func:`_structure` of a few states, by a search from each in plain Python (cheaper
+    there than any array's set-up)."""
+    after: List[List[int]] = [[] for _ in range(n)]
+    for a, b in zip(src, dst):
+        after[a].append(b)
+    reach: List[set] = []
+    for i in range(n):
+        seen = {i}
+        todo = [i]
+        while todo:
+            for b in after[todo.pop()]:
+                if b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        reach.append(seen)
+    recurrent = [all(i in reach[j] for j in reach[i]) for i in range(n)]
+    classes: List[List[int]] = []
+    placed: set = set()
+    for i in sorted(reach[init]):
+        if recurrent[i] and i not in placed:
+            placed.update(reach[i])
+            classes.append(sorted(reach[i]))
+    reachable = np.zeros(n, dtype=bool)
+    reachable[list(reach[init])] = True
+    return reachable, np.array(recurrent, dtype=bool), classes
 
 
 def _structure_dense(adjacency: "np.ndarray", init: int) -> Structure:
@@ -1347,6 +1377,24 @@ def _sink_table(transitions: Sequence[Any]) -> Tuple[List[str], "np.ndarray", "n
     counts its events twice)."""
     from doge_datagen.summary import sink_labels
 
+    if len(transitions) < 256:  # a loop costs less than the arrays' set-up
+        position: Dict[int, int] = {}
+        found: List[Any] = []
+        feeds_k: List[int] = []
+        feeds_sink: List[int] = []
+        for k, t in enumerate(transitions):
+            for sink in t.event_sinks:
+                j = position.get(id(sink))
+                if j is None:
+                    j = position[id(sink)] = len(found)
+                    found.append(sink)
+                feeds_k.append(k)
+                feeds_sink.append(j)
+        return (
+            sink_labels(found),
+            np.array(feeds_k, dtype=np.intp),
+            np.array(feeds_sink, dtype=np.intp),
+        )
     lists = list(map(attrgetter("event_sinks"), transitions))
     lengths = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
     flat = list(chain.from_iterable(lists))
@@ -1361,8 +1409,17 @@ def _sink_table(transitions: Sequence[Any]) -> Tuple[List[str], "np.ndarray", "n
 
 
 def _power_sum(matrix: "np.ndarray", n: int) -> Tuple["np.ndarray", "np.ndarray"]:
-    """``(P^n, P^0 + ... + P^(n-1))`` by doubling: about ``2 log2(n)`` matrix products."""
+    """``(P^n, P^0 + ... + P^(n-1))`` by doubling: about ``2 log2(n)`` matrix products.
+
+    A small matrix goes as the block matrix ``[[P, I], [0, I]]``, whose ``n``-th power holds
+    both in its top row: one product per step instead of two, and fewer calls."""
     size = len(matrix)
+    if size <= 32:
+        block = np.zeros((2 * size, 2 * size))
+        block[:size, :size] = matrix
+        block[:size, size:] = block[size:, size:] = np.eye(size)
+        top = np.linalg.matrix_power(block, n)[:size]
+        return top[:, :size], top[:, size:]
     power = np.eye(size)
     summed = np.zeros((size, size))
     # Walk the bits of n from the top: (B, A) for m becomes (B^2, A + B A) for 2m, and then
