@@ -89,7 +89,7 @@ _INDEX_GOLDEN = (_TWO_POW_32 * _GOLDEN) & _MASK64
 # Below this leave probability per tick the geometric wait, up to 32 * ln 2 / p ticks, does
 # not fit a float's range of exact whole numbers: such a state is never left.
 _SMALLEST_LEAVE = 1e-290
-# The C loop counts ticks and timestamps in 64-bit integers: runs beyond these use Python.
+# The C loop counts timestamps in 64-bit integers: a run that starts beyond this uses Python.
 _C_LIMIT = 1 << 62
 # A busy tick from this one on, or whose timestamp does not fit 64 bits, ends the run with an
 # error in both loops: the C loop keeps ticks below it, and sinks take 64-bit timestamps.
@@ -744,7 +744,8 @@ class Run:
     ) -> Optional[Tuple[Any, Tuple[Any, ...], List[Any]]]:
         """``(run_ticks, context, where)`` for the C loop, or None where the Python loop runs:
         without the extension, for paced runs and progress reports (which act at every
-        tick), for ticks of a fractional number of milliseconds, and beyond 64-bit ticks."""
+        tick), for ticks of a fractional number of milliseconds or of 2**31 ms and more, and
+        for a start beyond 2**62 ms. Any number of ticks runs in C."""
         model = self.model
         tick_ms = model.tick_ms
         start = self.timestamp_start
