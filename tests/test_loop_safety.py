@@ -2,7 +2,7 @@
 
 Each model runs in a child process, once with the C loop and once with the Python loop, and
 the child prints what it saw as JSON: a run that would crash the interpreter or never end then
-fails its test instead of the test session (a hang trips the generous timeout, never a fast
+fails its test instead of the whole test run (a hang trips the generous timeout, never a fast
 run). The assertions are on simulated quantities: events, ticks, timestamps, draws.
 """
 
