@@ -444,3 +444,28 @@ def test_a_trillion_one_millisecond_ticks_cost_what_their_events_cost() -> None:
     assert outcome["ticks"] == 2**40 and outcome["now"] == 2**40
     assert len(outcome["timestamps"]) >= 3
     assert max(outcome["timestamps"]) > 2**31  # beyond what the C loop took before
+
+
+def test_a_factory_of_arriving_subjects_reads_their_arrival_time_with_any_generator() -> None:
+    """``datagen.random`` replaced by another generator: a factory still reads the timestamp
+    of its subject's arrival tick, in both loops."""
+    seen = both_loops(
+        """
+        import random
+
+        def run(name):
+            seen = []
+            def create():
+                seen.append(datagen.timestamp)
+                return {"n": len(seen)}
+            datagen = DataOnlineGenerator(
+                ["s0"], "s0", create, 0, 10, 5, 0, seed=1, arrivals=1.5
+            )
+            datagen.random = random.Random(1)
+            datagen.start()
+            return {"seen": seen}
+        both(run)
+        """
+    )
+    assert seen["c"] == seen["python"]
+    assert seen["c"]["seen"] == [0, 0, 20, 20, 30, 40]
