@@ -169,3 +169,75 @@ def test_faults_end_the_run_with_counts_and_lose_nothing_from_healthy_sinks(
     assert dead.delivered == 0 and dead.failed == len(emitted)
     notes = " ".join(getattr(error, "__notes__", []))
     assert f"{len(emitted)} of {len(emitted)} records were not delivered" in notes
+
+
+@pytest.mark.s3
+def test_registry_formats_http_and_object_storage_hold_exactly_the_events_emitted(
+    tmp_path, kafka_bootstrap, endpoint, moto_s3
+):
+    """The same model into Protobuf and JSON Schema topics, an HTTP endpoint and S3 and local
+    parts, each read back with a client of its own."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+    from remote_fixtures import new_bucket, s3_client, s3_query
+
+    from doge_datagen.sinks.kafka_protobuf import message_class
+    from doge_datagen.sinks.registry import Records, build_sink
+
+    data = Path(__file__).resolve().parent / "data"
+    records = Records(row=user_row, key=key)
+    pb_topic, js_topic = create_topic(kafka_bootstrap), create_topic(kafka_bootstrap)
+    registry = f"mock://{uuid.uuid4().hex}"
+    bucket = new_bucket(moto_s3)
+    urls = [
+        f"kafka+protobuf://{kafka_bootstrap}/{pb_topic}?registry={registry}"
+        f"&schema={data / 'event_row.proto'}&message=EventRow",
+        f"kafka+jsonschema://{kafka_bootstrap}/{js_topic}?registry={registry}"
+        f"&schema={data / 'event_row.schema.json'}",
+        f"{endpoint.url}/events?format=ndjson&batch_size=500",
+        f"s3://{bucket}/e2e/events.jsonl?part_size=256KB&{s3_query(moto_s3)}",
+        f"parquet:file://{tmp_path}/parts/events.parquet?part_size=16KB&buffer_rows=2000",
+    ]
+    sinks = [build_sink(url, records) for url in urls]
+    memory = InMemorySink(user_row)
+    summary = banking_into([memory, *sinks], 10_000, 250, seed=2025).start()
+
+    expected = [e.value for e in memory.events]
+    assert summary.events == len(expected) > 5000
+    for sink in sinks:
+        assert (sink.delivered, sink.failed) == (len(expected), 0), sink.name
+
+    fields = list(expected[0])
+    context = SerializationContext(pb_topic, MessageField.VALUE)
+    protobuf = ProtobufDeserializer(
+        message_class(data / "event_row.proto", "EventRow"), {"use.deprecated.format": False}
+    )
+    messages = [
+        protobuf(r.value, context) for r in read_all(kafka_bootstrap, pb_topic, len(expected))
+    ]
+    assert [{f: getattr(m, f) for f in fields} for m in messages] == expected
+
+    context = SerializationContext(js_topic, MessageField.VALUE)
+    json_schema = JSONDeserializer((data / "event_row.schema.json").read_text())
+    records_read = read_all(kafka_bootstrap, js_topic, len(expected))
+    assert [json_schema(r.value, context) for r in records_read] == expected
+
+    assert endpoint.rows() == expected
+
+    client = s3_client(moto_s3)
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
+    assert len(keys) > 1
+    lines = [
+        line
+        for k in keys
+        for line in client.get_object(Bucket=bucket, Key=k)["Body"].read().decode().splitlines()
+    ]
+    assert [json.loads(line) for line in lines] == expected
+
+    parts = sorted((tmp_path / "parts").iterdir())
+    assert len(parts) > 1 and all(p.name.startswith("events-part-") for p in parts)
+    assert [row for p in parts for row in pq.read_table(p).to_pylist()] == expected
