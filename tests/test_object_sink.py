@@ -177,3 +177,21 @@ def test_bad_object_urls_are_named(tmp_path: Path) -> None:
         build_sink("s3://AKIA:secret@bucket/e.jsonl", RECORDS)
     with pytest.raises(SinkURLError, match="unknown setting 'partsize'"):
         build_sink(f"file://{tmp_path}/e.jsonl?partsize=1MB", RECORDS)
+
+
+def test_a_shard_writes_parts_of_its_own(tmp_path: Path) -> None:
+    from doge_datagen import shards
+
+    one, two = shards.split(10, 2)
+    records = Records(row=lambda ts, n, t: {"timestamp": ts, "n": n})
+    for shard in (one, two):
+        sink = build_sink(f"file://{tmp_path}/events.jsonl?part_size=200", records)
+        with shards.running(shard):
+            sink.open()
+            for n in range(12):
+                sink.collect(START + n, n, None)  # type: ignore[arg-type]
+            sink.close()
+    names = sorted(os.listdir(tmp_path))
+    assert names[0] == f"events-{one.label}-part-00000.jsonl"
+    assert {n.split("-part-")[0] for n in names} == {f"events-{one.label}", f"events-{two.label}"}
+    assert sum(len(parse((tmp_path / n).read_bytes(), "jsonl")) for n in names) == 24
