@@ -786,7 +786,8 @@ class _Model:
         n = self.n
         if self.sparse:
             return self.stepper(probs).T.tocsr()
-        cells = np.bincount(self.frm * n + self.to, probs, minlength=n * n).reshape(n, n)
+        cells = np.bincount(self.frm * n + self.to, probs, minlength=n * n).astype(float)
+        cells = cells.reshape(n, n)
         cells[np.diag_indices(n)] += self.stay(probs)
         return cells
 

@@ -254,3 +254,12 @@ def test_a_10000_state_profiled_chain_repeats_its_long_run_week():
     assert a.final_states == []
     assert a.unreachable_states == unreachable(datagen)
     assert a.unreachable_states == [s for s, x in zip(datagen.states, occupancy) if x == 0]
+
+
+def test_a_model_without_transitions_stays_where_it_starts():
+    datagen = DataOnlineGenerator(["a", "b"], "a", Thing, 10, 1000, 50, START, seed=1)
+    a = analyze(datagen)
+    assert a.matrix == {"a": {"a": 1.0, "b": 0.0}, "b": {"a": 0.0, "b": 1.0}}
+    assert a.stationary == {"a": 1.0, "b": 0.0}
+    assert a.final_states == ["a", "b"] and a.unreachable_states == ["b"]
+    assert a.events_per_tick == {} and a.run_end_shares == {"a": 1.0, "b": 0.0}
