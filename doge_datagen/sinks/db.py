@@ -425,6 +425,9 @@ class DbSink(Sink):
         # for after a connection lost during COMMIT.
         self._xa = dialect.name in ("mysql", "mariadb")
         self._fast_executemany = (dialect.name, dialect.driver) in _FAST_EXECUTEMANY
+        # PostgreSQL: the connection kept between batches (see _write_postgres_batch).
+        self._connection: Optional[Connection] = None
+        self._begin_with_id = dialect.driver == "psycopg2"
         self._plans: Dict[FrozenSet[str], _Plan] = {}
         # The buffer: finished segments (plan, rows) plus the rows of the current key set.
         self._segments: List[Tuple[_Plan, List[Any]]] = []
@@ -556,6 +559,9 @@ class DbSink(Sink):
 
     def _write_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
         """One transaction for the batch; a lost connection becomes :class:`_Disconnected`."""
+        if self._can_copy:
+            self._write_postgres_batch(segments)
+            return
         token: Any = None
         session: Optional[int] = None
         phase = "write"
@@ -572,11 +578,6 @@ class DbSink(Sink):
                 transaction: Any = conn.begin_twophase(token)
             else:
                 transaction = conn.begin()
-                if self._can_copy:
-                    # The id of this transaction, to ask the server about it if the
-                    # connection is lost during COMMIT, and its session's process id.
-                    token = conn.exec_driver_sql("SELECT txid_current()").scalar()
-                    session = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             for plan, rows in segments:
                 plan.write(conn, rows)
             if self._xa:
@@ -597,6 +598,86 @@ class DbSink(Sink):
                 conn.close()
             except Exception:  # pragma: no cover - closing a dead connection
                 _LOGGER.debug("%s: closing a lost connection failed", self.name, exc_info=True)
+
+    def _write_postgres_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
+        """The batch in one transaction on the sink's own connection, in three round trips:
+        ``BEGIN`` with the transaction's id (to ask the server about it if the connection is
+        lost during ``COMMIT``), the rows, ``COMMIT``. A batch costs the server's work and
+        little else: no pool check-out, ping and reset each time, as a plain COPY loop.
+
+        A lost connection becomes :class:`_Disconnected`. The connection is kept between
+        batches; one that died while idle (it fails at ``BEGIN``, before any row was sent) is
+        replaced at once, as a pool's ping would have, without a retry.
+        """
+        for reused in (True, False):
+            conn = self._connection if reused else None
+            if conn is None:
+                reused = False
+                try:
+                    conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                except Exception as exc:
+                    if self._is_disconnect(exc, None):
+                        raise _Disconnected(exc, "write", None) from exc
+                    raise
+                self._connection = conn
+            raw: Any = conn.connection.dbapi_connection
+            session = raw.info.backend_pid
+            token: Any = None
+            phase = "begin"
+            cursor = raw.cursor()
+            try:
+                if self._begin_with_id:
+                    cursor.execute("BEGIN; SELECT txid_current()")
+                else:  # psycopg 3 positions the cursor on the first statement's result
+                    cursor.execute("BEGIN")
+                    cursor.execute("SELECT txid_current()")
+                token = cursor.fetchone()[0]
+                phase = "write"
+                for plan, rows in segments:
+                    plan.write(conn, rows)
+                phase = "commit"
+                cursor.execute("COMMIT")
+                return
+            except Exception as exc:
+                if not self._is_disconnect(exc, conn):
+                    self._roll_back(cursor)
+                    raise
+                self._release(invalidate=True)
+                if phase == "begin" and reused:
+                    continue  # it died while idle: nothing of the batch was sent
+                raise _Disconnected(
+                    exc, "write" if phase == "begin" else phase, token, session
+                ) from exc
+            except BaseException:
+                # Interrupted mid-protocol: the connection cannot be used again.
+                self._release(invalidate=True)
+                raise
+            finally:
+                try:
+                    cursor.close()
+                except Exception:  # pragma: no cover - closing a cursor of a lost connection
+                    pass
+
+    def _roll_back(self, cursor: Any) -> None:
+        """End a transaction the server refused, so that the kept connection can be reused;
+        a connection that cannot is let go."""
+        try:
+            cursor.execute("ROLLBACK")
+        except Exception:
+            _LOGGER.debug("%s: rolling back a refused batch failed", self.name, exc_info=True)
+            self._release(invalidate=True)
+
+    def _release(self, invalidate: bool = False) -> None:
+        """Let go of the connection the sink keeps between batches (PostgreSQL)."""
+        conn, self._connection = self._connection, None
+        if conn is None:
+            return
+        try:
+            if invalidate:
+                conn.invalidate()
+            conn.close()
+        except Exception:  # pragma: no cover - the connection is gone anyway
+            _LOGGER.debug("%s: closing a lost connection failed", self.name, exc_info=True)
 
     def _is_disconnect(self, exc: BaseException, conn: Optional[Connection]) -> bool:
         """Whether ``exc`` says the connection is gone (not that the data was refused)."""
@@ -737,6 +818,7 @@ class DbSink(Sink):
         try:
             self.flush()
         finally:
+            self._release()
             if self._dispose_on_close:
                 self.engine.dispose()
 
