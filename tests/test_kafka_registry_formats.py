@@ -195,3 +195,40 @@ def test_an_unreachable_registry_is_a_delivery_error_naming_it(kafka_bootstrap: 
     text = str(raised.value)
     assert f"Schema Registry at {registry}" in text and topic in text
     assert secret not in text and secret not in repr(sink)
+
+
+def test_imports_from_an_include_path_are_registered_as_references(tmp_path: Path) -> None:
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+
+    from doge_datagen.sinks.kafka_protobuf import KafkaProtobufSinkFactory, message_class
+
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "main").mkdir()
+    (tmp_path / "inc" / "money.proto").write_text(
+        'syntax = "proto3";\npackage shop;\n'
+        "message Money { int64 cents = 1; string currency = 2; }\n"
+    )
+    (tmp_path / "main" / "order.proto").write_text(
+        'syntax = "proto3";\npackage shop;\nimport "money.proto";\n'
+        "message Order { int64 id = 1; Money total = 2; repeated string items = 3; }\n"
+    )
+    with pytest.raises(ConfigurationError, match="money.proto"):
+        message_class(tmp_path / "main" / "order.proto", "Order")  # the import is not found
+    cls = message_class(tmp_path / "main" / "order.proto", "Order", [tmp_path / "inc"])
+    factory = KafkaProtobufSinkFactory(unused_address(), "mock://", "t", connect_timeout=None)
+    sink = factory.create("orders", lambda s, t: "k", lambda ts, s, t: {}, cls)
+    row = {"id": 7, "total": {"cents": 1250, "currency": "EUR"}, "items": ["a", "b"], "x": 1}
+
+    data = sink.value_serializer(row, sink._value_ctx)
+
+    schema_id, indexes, body = protobuf_frame(data)
+    assert indexes == [0] and data[5] == 0  # the first message: the one-byte short form
+    decoded = ProtobufDeserializer(cls, {"use.deprecated.format": False})(data, sink._value_ctx)
+    assert decoded.id == 7 and decoded.total.cents == 1250 and list(decoded.items) == ["a", "b"]
+    assert cls.FromString(body) == decoded
+    registry = sink.value_serializer._serializer._registry
+    latest = registry.get_latest_version("orders-value")
+    assert latest.schema_id == schema_id
+    assert [(r.name, r.subject) for r in latest.schema.references] == [
+        ("money.proto", "money.proto")
+    ]
