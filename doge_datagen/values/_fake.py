@@ -538,8 +538,7 @@ class Fake:
 
     def _fill(self, template: str, x: Optional[int] = None) -> str:
         """``template`` with each ``#`` a digit, each ``%`` a digit from 1 to 9 and each ``?``
-        a capital letter (from ``x``,
-        or from new draws: two for a long template)."""
+        a capital letter, from ``x`` or from new draws (two for a long template)."""
         if x is None:
             x = self._r()
             if len(template) > 12:
