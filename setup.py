@@ -39,8 +39,14 @@ speedups = Extension(
     sources=["doge_datagen/_speedups.c"],
     optional=True,
 )
+# JSON Lines with json.dumps's text (doge_datagen/sinks/_json.py falls back to json.dumps).
+jsonlines = Extension(
+    "doge_datagen._jsonlines",
+    sources=["doge_datagen/_jsonlines.c"],
+    optional=True,
+)
 
 setup(
-    ext_modules=[] if os.environ.get("DOGE_DATAGEN_PURE_PYTHON") else [speedups],
+    ext_modules=[] if os.environ.get("DOGE_DATAGEN_PURE_PYTHON") else [speedups, jsonlines],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -25,7 +25,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 from doge_datagen import loading
-from doge_datagen.demo import STREAMS, EventLinesSink, banking_generator, event_line, event_row
+from doge_datagen.demo import STREAMS, banking_generator, event_line, event_row
 from doge_datagen.errors import ConfigurationError, DogeError
 from doge_datagen.fit_cli import add_fit_parser
 from doge_datagen.model import DataOnlineGenerator, EventSink, RunSummary, Transition
@@ -172,7 +172,6 @@ class _SinkBuilder:
             row=named_event_row if named else event_row,
             key=event_key,
             create_table=ensure_named_events_table if named else ensure_events_table,
-            jsonl=EventLinesSink,  # the same lines, encoded from templates
         )
 
     def build(self, url: str) -> EventSink:

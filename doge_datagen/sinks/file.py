@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence as SequenceABC
 from operator import itemgetter
 from pathlib import Path
 from typing import (
@@ -33,7 +34,9 @@ from typing import (
 from doge_datagen import shards
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.model import Transition
+from doge_datagen.sinks._json import ENCODE_ERRORS, line_buffer, lines_of
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
+from doge_datagen.sinks.record import Record
 
 __all__ = ["FORMATS", "FileSink", "FileSinkFactory"]
 
@@ -53,6 +56,15 @@ def _csv_text(rows: List[Any]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether ``encoding`` writes ASCII text as its ASCII bytes (UTF-8, Latin-1, ...)."""
+    sample = "".join(map(chr, range(128)))
+    try:
+        return sample.encode(encoding) == sample.encode("ascii")
+    except (UnicodeError, LookupError):
+        return False
 
 
 def _check_fieldnames(fieldnames: Any) -> Tuple[str, ...]:
@@ -85,6 +97,11 @@ class FileSink(Sink):
 
     :param path: the file to write, or an open text stream (which is flushed, not closed).
     :param value_function: ``(timestamp, subject, transition) -> dict``, called once per event.
+    :param record: instead of ``value_function``: the record's fields, a
+        :class:`~doge_datagen.sinks.record.Record` or what it takes (``["timestamp",
+        "user_id", ("event", "trigger")]``). The sink then writes each line from the values,
+        through a template made once, without a dict per event; the text is the same. A
+        ``Record`` given as ``value_function`` does the same.
     :param format: ``"jsonl"`` or ``"csv"``; by default ``"csv"`` for a ``.csv`` path and
         ``"jsonl"`` otherwise.
     :param mode: how the first :meth:`open` opens the file: ``"w"`` truncates it, ``"a"``
@@ -94,8 +111,10 @@ class FileSink(Sink):
         row with a key outside them is a :class:`~doge_datagen.errors.RecordError`; a missing
         key is written as an empty field. A header is written unless the file already had
         content.
-    :param dumps: JSON Lines only: turns a value into one line of JSON (``json.dumps``'s
-        output by default). It must not produce line breaks.
+    :param dumps: JSON Lines only: turns a value into one line of JSON. It must not produce
+        line breaks. By default each line is ``json.dumps(value)``'s text, written by a C
+        encoder into one buffer per batch (``json.dumps`` itself where the C extension is not
+        built; the text is the same).
     :param encoding: the file's encoding.
     :param buffer_lines: how many lines are kept in memory before they go to the file.
     :param flush_interval: and for how long at most, in seconds (during a run; ``None`` for
@@ -111,9 +130,10 @@ class FileSink(Sink):
     def __init__(
         self,
         path: PathOrStream,
-        value_function: ValueFunction,
+        value_function: Optional[ValueFunction] = None,
         format: Optional[str] = None,
         *,
+        record: Any = None,
         mode: str = "w",
         fieldnames: Optional[Sequence[str]] = None,
         dumps: Optional[Callable[[Any], str]] = None,
@@ -123,6 +143,12 @@ class FileSink(Sink):
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         _make_directory: bool = False,
     ) -> None:
+        if record is not None:
+            if value_function is not None:
+                raise ConfigurationError("give a value_function or record=, not both")
+            value_function = record if isinstance(record, Record) else Record(record)
+        if value_function is None:
+            raise ConfigurationError("value_function must be callable, got None (or give record=)")
         if not callable(value_function):
             raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
         self.format = _format_for(path, format)
@@ -172,10 +198,34 @@ class FileSink(Sink):
         self._field_set: frozenset = frozenset()
         self._getter: Optional[Callable[[Mapping[str, Any]], Tuple[Any, ...]]] = None
         self._needs_header = False
+        # The default JSON Lines go through one C buffer (json.dumps's text), a record's
+        # values through its template; a dumps of the caller's and CSV rows through the list
+        # of items. Each way has its own collect().
+        template = value_function if isinstance(value_function, Record) else None
+        self._lines: Any = None
+        self._values: Optional[Callable[[int, Any, Transition], Tuple[Any, ...]]] = None
+        self._recode = False
         if self.format == "jsonl":
             self._encode: Callable[[Any], Any] = dumps or json.JSONEncoder().encode
+            if dumps is None:
+                self._recode = not _ascii_compatible(encoding)
+                if template is not None:
+                    self._lines = line_buffer(template.names)
+                    self._append: Callable[[Any], int] = self._lines.append_values
+                    self._values = template.values
+                    self.collect = self._collect_values  # type: ignore[method-assign]
+                else:
+                    self._lines = line_buffer()
+                    self._append = self._lines.append
+                    self.collect = self._collect_lines  # type: ignore[method-assign]
         else:
             self._encode = self._csv_values
+            if template is not None and names in (None, template.names):
+                names = template.names
+                self._values = template.values
+                self.collect = self._collect_row_values  # type: ignore[method-assign]
+            else:
+                self.collect = self._collect_row  # type: ignore[method-assign]
         self._raw: Optional[BinaryIO] = None
         self._next_mode = mode
         self._make_directory = _make_directory
@@ -192,11 +242,63 @@ class FileSink(Sink):
     @property
     def buffered(self) -> int:
         """Lines collected but not written to the file yet."""
-        return len(self._items)
+        lines = self._lines
+        return len(self._items) if lines is None else len(lines)
 
     # -- the hot path ------------------------------------------------------------------------
 
+    def _collect_lines(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """JSON Lines of the value function's dicts, into the C buffer."""
+        if not self._is_open:
+            self.open()  # used without a run (or a with block): open on the first event
+        value = self.value_function(timestamp, subject, transition)
+        try:
+            held = self._append(value)
+        except ENCODE_ERRORS as exc:
+            raise RecordError(f"{self.name}: cannot write {value!r}: {exc}") from exc
+        if held >= self.buffer_lines:
+            self._drain()
+
+    def _collect_values(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """JSON Lines of a record's values, through its template: no dict per event."""
+        if not self._is_open:
+            self.open()
+        values = self._values(timestamp, subject, transition)  # type: ignore[misc]
+        try:
+            held = self._append(values)
+        except ENCODE_ERRORS as exc:
+            row = dict(zip(self._lines.names, values))
+            raise RecordError(f"{self.name}: cannot write {row!r}: {exc}") from exc
+        if held >= self.buffer_lines:
+            self._drain()
+
+    def _collect_row(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """A CSV row of the value function's dict."""
+        if not self._is_open:
+            self.open()
+        row = self.value_function(timestamp, subject, transition)
+        try:
+            values = self._getter(row)  # type: ignore[misc]
+            if len(row) != len(self._field_set):
+                values = self._csv_values_slow(row)  # a key too many, or one missing
+        except (KeyError, TypeError, AttributeError, IndexError):
+            values = self._csv_values(row)  # no header yet, or a row that is not a dict
+        items = self._items
+        items.append(values)
+        if len(items) >= self.buffer_lines:
+            self._drain()
+
+    def _collect_row_values(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """A CSV row of a record's values, in its fields' order."""
+        if not self._is_open:
+            self.open()
+        items = self._items
+        items.append(self._values(timestamp, subject, transition))  # type: ignore[misc]
+        if len(items) >= self.buffer_lines:
+            self._drain()
+
     def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """One event as a line (each sink replaces this with the way of its format)."""
         if not self._is_open:
             self.open()  # used without a run (or a with block): open on the first event
         value = self.value_function(timestamp, subject, transition)
@@ -216,6 +318,8 @@ class FileSink(Sink):
     def _open(self) -> None:
         mode = self._next_mode
         self._items = []
+        if self._lines is not None:
+            self._lines.clear()
         if self._stream is not None:
             self._needs_header = True
         else:
@@ -262,13 +366,14 @@ class FileSink(Sink):
         self._needs_header = empty  # a CSV header goes only into a file without content
         _LOGGER.debug("%s: opened with mode %r", self.name, mode)
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: Union[str, bytes]) -> None:
+        """Write ``text``, or ``bytes`` already in the file's encoding."""
         if self._stream is not None:
-            self._stream.write(text)
+            self._stream.write(text if isinstance(text, str) else text.decode(self.encoding))
             return
         raw = self._raw
         assert raw is not None, "the sink is not open"
-        view = memoryview(text.encode(self.encoding))
+        view = memoryview(text if isinstance(text, bytes) else text.encode(self.encoding))
         while view:
             count = raw.write(view)
             if not count:
@@ -304,6 +409,9 @@ class FileSink(Sink):
 
     def _drain(self) -> None:
         """Write the buffered lines to the file."""
+        if self._lines is not None:
+            self._drain_lines()
+            return
         items = self._items
         if not items:
             return
@@ -328,6 +436,29 @@ class FileSink(Sink):
         if header:
             self._needs_header = False
         self.delivered += len(items)
+
+    def _drain_lines(self) -> None:
+        """Write the C buffer's lines (ASCII text) to the file."""
+        lines = self._lines
+        count = len(lines)
+        if not count:
+            return
+        body = lines.take()
+        if self._recode:
+            body = body.decode("ascii").encode(self.encoding)
+        start = self._position()
+        with self.translate_errors(
+            count,
+            f"{count} lines could not be written",
+            delivery=(OSError, ValueError, TypeError),
+            pending=_Pending(body, self.encoding),
+        ):
+            try:
+                self._write(body)
+            except OSError:
+                self._cut_back(start)
+                raise
+        self.delivered += count
 
     def flush(self) -> None:
         """Write the buffered lines now (and flush a stream given in)."""
@@ -397,6 +528,26 @@ class FileSink(Sink):
 
     def __repr__(self) -> str:
         return f"FileSink({self.name!r}, written={self.written}, failed={self.failed})"
+
+
+class _Pending(SequenceABC):
+    """The lines of a batch that could not be written, split only when an error needs them."""
+
+    def __init__(self, body: bytes, encoding: str) -> None:
+        self.body = body
+        self.encoding = encoding
+        self._lines: Optional[List[str]] = None
+
+    def _split(self) -> List[str]:
+        if self._lines is None:
+            self._lines = lines_of(self.body.decode(self.encoding))
+        return self._lines
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._split()[index]
+
+    def __len__(self) -> int:
+        return len(self._split())
 
 
 class FileSinkFactory:

@@ -21,7 +21,6 @@ environment variable ``VAR``, and ``KEY_env=VAR`` sets the setting ``KEY`` (for 
 """
 
 import importlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.model import EventSink, Transition
+from doge_datagen.sinks._json import dumps_bytes
 from doge_datagen.sinks.base import mask_url
 
 __all__ = [
@@ -75,8 +75,8 @@ class Records:
     :param create_table: ``(engine, table_name) -> None``, called before a database sink is
         made, to create its table if missing. ``None`` expects the table to exist.
     :param jsonl: ``(path, **file_sink_options) -> sink``: a sink for ``jsonl:PATH`` that
-        writes the same lines as a ``FileSink`` of ``row`` would, made faster for these
-        records (the demo's writes its lines from templates). ``None``: a ``FileSink``.
+        writes the same lines as a ``FileSink`` of ``row`` would. ``None``: a ``FileSink``
+        (which writes a :class:`~doge_datagen.sinks.record.Record`'s lines from a template).
     """
 
     row: RowFunction
@@ -85,8 +85,8 @@ class Records:
     jsonl: Optional[Callable[..., EventSink]] = None
 
     def json(self, timestamp: int, subject: Any, transition: Transition) -> str:
-        """The row as one line of JSON."""
-        return json.dumps(self.row(timestamp, subject, transition))
+        """The row as one line of JSON (``json.dumps``'s text)."""
+        return dumps_bytes(self.row(timestamp, subject, transition)).decode("utf-8")
 
 
 class SinkURL:

@@ -162,7 +162,7 @@ def build_kafka(url: SinkURL, records: Records) -> EventSink:
     options = _kafka_factory(url)
     with _librdkafka_settings(url):
         factory = KafkaSinkFactory(conf=_kafka_settings(url), **options)
-    return factory.create(url.topic, _key(records), records.json)
+    return factory.create(url.topic, _key(records), records.row, value_serializer="json")
 
 
 @contextmanager

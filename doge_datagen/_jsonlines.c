@@ -1,0 +1,728 @@
+/* JSON Lines in C: each record as the very text json.dumps(record) gives, appended to a buffer.
+ *
+ * A sink's records are mostly small dicts of strings and numbers; json.dumps spends most of its
+ * time per call setting up an encoder and joining its pieces, not encoding. This encoder keeps
+ * one growing buffer for a whole batch of lines, so that a record costs one call and no object
+ * besides the record itself.
+ *
+ * The text is json.dumps's with its defaults (", " and ": " separators, ASCII with \uXXXX
+ * escapes, NaN and Infinity, floats as repr(), ints of any size). Only the types json encodes
+ * the same way whatever their class are encoded here: None, bool, str, int, float (and their
+ * subclasses, as json does), lists and tuples, and exact dicts with str keys. A record holding
+ * anything else (another key type, a dict subclass, an object for `default`, a nesting deeper
+ * than MAX_DEPTH, which also catches a circular one) is handed whole to the fallback function
+ * given to the encoder (json.dumps), so that its text, or its error, is exactly json's.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Deeper records go to the fallback, which also reports a circular one as json does. */
+#define MAX_DEPTH 64
+/* encode() results: done, failed with an exception set, or "give the record to the fallback". */
+#define DONE 0
+#define FAILED -1
+#define FALLBACK 1
+
+/* The text of recent keys, `, "key": `, found by the key object's address: a record's keys are
+ * mostly the same string objects (the literals of a mapper) record after record. */
+#define KEY_SLOTS 64
+#define KEY_TEXT 52
+
+typedef struct {
+    PyObject *key; /* a str, held, or NULL */
+    Py_ssize_t size;
+    char text[KEY_TEXT];
+} KeySlot;
+
+typedef struct {
+    PyObject_HEAD
+    KeySlot keys[KEY_SLOTS];
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t capacity;
+    Py_ssize_t count; /* lines in the buffer */
+    PyObject *fallback;
+    /* A record template: the field names (a tuple of str) and the text before each value,
+     * `{"name": ` for the first and `, "name": ` for the others, one after the other. */
+    PyObject *names;
+    char *name_text;
+    Py_ssize_t *name_end;
+} Lines;
+
+static int
+reserve(Lines *self, Py_ssize_t more)
+{
+    if (self->size + more <= self->capacity)
+        return 0;
+    Py_ssize_t want = self->capacity ? self->capacity : 4096;
+    while (want < self->size + more) {
+        if (want > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        want *= 2;
+    }
+    char *data = PyMem_Realloc(self->data, (size_t)want);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->data = data;
+    self->capacity = want;
+    return 0;
+}
+
+static inline int
+put(Lines *self, const char *text, Py_ssize_t n)
+{
+    if (reserve(self, n) < 0)
+        return -1;
+    char *out = self->data + self->size;
+    if (n <= 32) {
+        /* the pieces of a record are short: a loop costs less than a call of memcpy */
+        for (Py_ssize_t i = 0; i < n; i++)
+            out[i] = text[i];
+    }
+    else
+        memcpy(out, text, (size_t)n);
+    self->size += n;
+    return 0;
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* The escape json's ensure_ascii gives `c` (not printable ASCII, or a quote or backslash). */
+static inline Py_ssize_t
+escape(char *out, Py_UCS4 c)
+{
+    out[0] = '\\';
+    switch (c) {
+    case '\\': out[1] = '\\'; return 2;
+    case '"': out[1] = '"'; return 2;
+    case '\b': out[1] = 'b'; return 2;
+    case '\f': out[1] = 'f'; return 2;
+    case '\n': out[1] = 'n'; return 2;
+    case '\r': out[1] = 'r'; return 2;
+    case '\t': out[1] = 't'; return 2;
+    default: break;
+    }
+    if (c >= 0x10000) {
+        /* a surrogate pair, as json writes characters beyond the BMP */
+        Py_UCS4 v = c - 0x10000;
+        Py_UCS4 hi = 0xd800 | ((v >> 10) & 0x3ff);
+        Py_UCS4 lo = 0xdc00 | (v & 0x3ff);
+        out[1] = 'u';
+        out[2] = HEX[(hi >> 12) & 0xf];
+        out[3] = HEX[(hi >> 8) & 0xf];
+        out[4] = HEX[(hi >> 4) & 0xf];
+        out[5] = HEX[hi & 0xf];
+        out[6] = '\\';
+        out[7] = 'u';
+        out[8] = HEX[(lo >> 12) & 0xf];
+        out[9] = HEX[(lo >> 8) & 0xf];
+        out[10] = HEX[(lo >> 4) & 0xf];
+        out[11] = HEX[lo & 0xf];
+        return 12;
+    }
+    out[1] = 'u';
+    out[2] = HEX[(c >> 12) & 0xf];
+    out[3] = HEX[(c >> 8) & 0xf];
+    out[4] = HEX[(c >> 4) & 0xf];
+    out[5] = HEX[c & 0xf];
+    return 6;
+}
+
+#define PLAIN(c) ((c) >= ' ' && (c) <= '~' && (c) != '\\' && (c) != '"')
+
+static int
+put_string(Lines *self, PyObject *text)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    /* at most 12 bytes per character, and the quotes */
+    if (n > (PY_SSIZE_T_MAX - 2) / 12) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (reserve(self, 2 + 12 * n) < 0)
+        return -1;
+    char *out = self->data + self->size;
+    *out++ = '"';
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *s = (const Py_UCS1 *)data;
+        Py_ssize_t i = 0;
+        while (i < n) {
+            Py_ssize_t start = i;
+            while (i < n && PLAIN(s[i]))
+                i++;
+            memcpy(out, s + start, (size_t)(i - start));
+            out += i - start;
+            if (i < n)
+                out += escape(out, s[i++]);
+        }
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (PLAIN(c))
+                *out++ = (char)c;
+            else
+                out += escape(out, c);
+        }
+    }
+    *out++ = '"';
+    self->size = out - self->data;
+    return 0;
+}
+
+static int
+put_ascii_object(Lines *self, PyObject *text)
+{
+    /* repr() of an int or a float: ASCII */
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (s == NULL)
+        return -1;
+    return put(self, s, n);
+}
+
+static const char PAIRS[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                           "34353637383940414243444546474849505152535455565758596061626364656667"
+                           "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* The decimal digits of u, written backwards to end; returns where they start. */
+static inline char *
+write_digits(char *end, unsigned long long u)
+{
+    char *p = end;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        memcpy(p, PAIRS + 2 * r, 2);
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * u, 2);
+    }
+    else
+        *--p = (char)('0' + u);
+    return p;
+}
+
+static int
+put_int(Lines *self, PyObject *value)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow) {
+        PyObject *text = PyLong_Type.tp_repr(value);
+        if (text == NULL)
+            return -1;
+        int status = put_ascii_object(self, text);
+        Py_DECREF(text);
+        return status;
+    }
+    char digits[24];
+    char *end = digits + sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char *p = write_digits(end, u);
+    if (v < 0)
+        *--p = '-';
+    return put(self, p, end - p);
+}
+
+static const double POW10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* repr(v) for the floats of most records (prices, rates: 1e-4 <= |v| < 1e15 with at most 14
+ * significant digits) without the general shortest-digits algorithm, which takes ten times as
+ * long. repr is the shortest decimal that reads back as v. A decimal c / 10**k reads back as v
+ * exactly when c / 10**k == v in doubles: c and 10**k are exact doubles, so the division
+ * rounds the decimal's value correctly, as reading it does. Below 1e14, v * 10**k is within
+ * 1/64 of its exact value, and a c that reads back as v is within 1/32 of that: so the only
+ * candidate is the integer nearest the product, and the first k where it reads back gives
+ * repr's digits. Beyond 14 digits, or outside the range, the answer is 0 and the general
+ * algorithm runs. */
+static Py_ssize_t
+short_float(char *out, double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (int k = 0; k < 16; k++) {
+        double p = POW10[k];
+        double x = a * p;
+        if (x >= 1e14)
+            return 0;
+        unsigned long long u = (unsigned long long)(x + 0.5);
+        if ((double)u / p != a)
+            continue;
+        char digits[24];
+        char *end = digits + sizeof(digits);
+        char *d = write_digits(end, u);
+        while (end - d <= k) /* 0.0ddd: a zero before the point */
+            *--d = '0';
+        Py_ssize_t whole = (end - d) - k;
+        char *o = out;
+        if (v < 0)
+            *o++ = '-';
+        memcpy(o, d, (size_t)whole);
+        o += whole;
+        *o++ = '.';
+        if (k == 0)
+            *o++ = '0';
+        else {
+            memcpy(o, d + whole, (size_t)k);
+            o += k;
+        }
+        return o - out;
+    }
+    return 0;
+}
+
+static int
+put_float(Lines *self, PyObject *value)
+{
+    double v = PyFloat_AS_DOUBLE(value);
+    if (!isfinite(v)) {
+        if (isnan(v))
+            return put(self, "NaN", 3);
+        return v > 0 ? put(self, "Infinity", 8) : put(self, "-Infinity", 9);
+    }
+    char quick[40];
+    Py_ssize_t n = short_float(quick, v);
+    if (n)
+        return put(self, quick, n);
+    /* repr(float), which json writes */
+    char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (text == NULL)
+        return -1;
+    int status = put(self, text, (Py_ssize_t)strlen(text));
+    PyMem_Free(text);
+    return status;
+}
+
+static int encode(Lines *self, PyObject *value, int depth);
+
+static int
+put_items(Lines *self, PyObject *sequence, int depth)
+{
+    /* lists and tuples, subclasses included: json iterates their items as they are stored */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(sequence);
+    if (n == 0)
+        return put(self, "[]", 2);
+    if (put(self, "[", 1) < 0)
+        return FAILED;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i && put(self, ", ", 2) < 0)
+            return FAILED;
+        int status = encode(self, PySequence_Fast_GET_ITEM(sequence, i), depth + 1);
+        if (status != DONE)
+            return status;
+    }
+    return put(self, "]", 1);
+}
+
+static int
+put_dict(Lines *self, PyObject *dict, int depth)
+{
+    if (PyDict_GET_SIZE(dict) == 0)
+        return put(self, "{}", 2);
+    if (put(self, "{", 1) < 0)
+        return FAILED;
+    Py_ssize_t pos = 0;
+    PyObject *key, *item;
+    int first = 1;
+    while (PyDict_Next(dict, &pos, &key, &item)) {
+        if (!PyUnicode_Check(key))
+            return FALLBACK; /* json turns numbers, bools and None into key strings */
+        /* the slot's text is `, "key": `; the first key goes without the comma */
+        Py_ssize_t skip = first ? 2 : 0;
+        first = 0;
+        KeySlot *slot = &self->keys[((uintptr_t)key >> 4) % KEY_SLOTS];
+        if (slot->key == key) {
+            if (put(self, slot->text + skip, slot->size - skip) < 0)
+                return FAILED;
+        }
+        else {
+            Py_ssize_t at = self->size;
+            if (put(self, ", ", 2) < 0 || put_string(self, key) < 0 || put(self, ": ", 2) < 0)
+                return FAILED;
+            Py_ssize_t size = self->size - at;
+            if (size <= KEY_TEXT && PyUnicode_CheckExact(key)) {
+                /* the str held keeps its address from being reused by another key */
+                memcpy(slot->text, self->data + at, (size_t)size);
+                slot->size = size;
+                Py_INCREF(key);
+                Py_XSETREF(slot->key, key);
+            }
+            if (skip) { /* drop the comma written before the first key */
+                memmove(self->data + at, self->data + at + 2, (size_t)(size - 2));
+                self->size -= 2;
+            }
+        }
+        int status = encode(self, item, depth + 1);
+        if (status != DONE)
+            return status;
+    }
+    return put(self, "}", 1);
+}
+
+/* No Python code runs while a record is encoded here, so no container can change under it. */
+static int
+encode(Lines *self, PyObject *value, int depth)
+{
+    if (value == Py_None)
+        return put(self, "null", 4);
+    if (value == Py_True)
+        return put(self, "true", 4);
+    if (value == Py_False)
+        return put(self, "false", 5);
+    if (PyUnicode_Check(value))
+        return put_string(self, value);
+    if (PyLong_Check(value))
+        return put_int(self, value);
+    if (PyFloat_Check(value))
+        return put_float(self, value);
+    if (depth >= MAX_DEPTH)
+        return FALLBACK;
+    if (PyList_Check(value) || PyTuple_Check(value))
+        return put_items(self, value, depth);
+    if (PyDict_CheckExact(value))
+        return put_dict(self, value, depth);
+    return FALLBACK;
+}
+
+/* One record at the end of the buffer; on an error the buffer is as it was. */
+static int
+add_record(Lines *self, PyObject *value)
+{
+    Py_ssize_t start = self->size;
+    int status = encode(self, value, 0);
+    if (status == DONE)
+        return 0;
+    self->size = start;
+    if (status == FAILED)
+        return -1;
+    PyObject *text = PyObject_CallOneArg(self->fallback, value);
+    if (text == NULL)
+        return -1;
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "the JSON fallback returned %.100s, not str",
+                     Py_TYPE(text)->tp_name);
+        Py_DECREF(text);
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    int result = s == NULL ? -1 : put(self, s, n);
+    Py_DECREF(text);
+    if (result < 0)
+        self->size = start;
+    return result;
+}
+
+/* The template's record of `values` (a tuple, one value per name) at the end of the buffer. */
+static int
+add_values(Lines *self, PyObject *values)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(self->names);
+    if (!PyTuple_Check(values) || PyTuple_GET_SIZE(values) != n) {
+        PyErr_Format(PyExc_TypeError, "expected a tuple of %zd values", n);
+        return -1;
+    }
+    Py_ssize_t start = self->size;
+    int status = DONE;
+    if (n == 0)
+        status = put(self, "{}", 2) < 0 ? FAILED : DONE;
+    for (Py_ssize_t i = 0; i < n && status == DONE; i++) {
+        Py_ssize_t from = i ? self->name_end[i - 1] : 0;
+        if (put(self, self->name_text + from, self->name_end[i] - from) < 0)
+            status = FAILED;
+        else
+            status = encode(self, PyTuple_GET_ITEM(values, i), 1);
+    }
+    if (status == DONE && n && put(self, "}", 1) < 0)
+        status = FAILED;
+    if (status == DONE)
+        return 0;
+    self->size = start;
+    if (status == FAILED)
+        return -1;
+    /* as a dict, through the fallback */
+    PyObject *row = PyDict_New();
+    if (row == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(row, PyTuple_GET_ITEM(self->names, i), PyTuple_GET_ITEM(values, i)) < 0) {
+            Py_DECREF(row);
+            return -1;
+        }
+    }
+    int result = add_record(self, row);
+    Py_DECREF(row);
+    return result;
+}
+
+static PyObject *
+Lines_append_values(Lines *self, PyObject *values)
+{
+    if (self->names == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this buffer has no field names");
+        return NULL;
+    }
+    Py_ssize_t start = self->size;
+    if (add_values(self, values) < 0)
+        return NULL;
+    if (put(self, "\n", 1) < 0) {
+        self->size = start;
+        return NULL;
+    }
+    self->count++;
+    return PyLong_FromSsize_t(self->count);
+}
+
+static PyObject *
+Lines_append(Lines *self, PyObject *value)
+{
+    Py_ssize_t start = self->size;
+    if (add_record(self, value) < 0)
+        return NULL;
+    if (put(self, "\n", 1) < 0) {
+        self->size = start;
+        return NULL;
+    }
+    self->count++;
+    return PyLong_FromSsize_t(self->count);
+}
+
+static PyObject *
+Lines_encode(Lines *self, PyObject *value)
+{
+    Py_ssize_t start = self->size;
+    if (add_record(self, value) < 0)
+        return NULL;
+    PyObject *result = PyBytes_FromStringAndSize(self->data + start, self->size - start);
+    self->size = start;
+    return result;
+}
+
+static PyObject *
+Lines_take(Lines *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result = PyBytes_FromStringAndSize(self->data, self->size);
+    if (result == NULL)
+        return NULL;
+    self->size = 0;
+    self->count = 0;
+    if (self->capacity > (1 << 22)) { /* a batch of huge records: give the memory back */
+        PyMem_Free(self->data);
+        self->data = NULL;
+        self->capacity = 0;
+    }
+    return result;
+}
+
+static PyObject *
+Lines_clear(Lines *self, PyObject *Py_UNUSED(ignored))
+{
+    self->size = 0;
+    self->count = 0;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+Lines_len(Lines *self)
+{
+    return self->count;
+}
+
+static PyObject *
+Lines_get_size(Lines *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->size);
+}
+
+static int
+set_names(Lines *self, PyObject *names)
+{
+    if (!PyTuple_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "names must be a tuple of str");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    Py_ssize_t *ends = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    if (ends == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t start = self->size;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "names must be a tuple of str");
+            goto fail;
+        }
+        if (put(self, i ? ", " : "{", i ? 2 : 1) < 0 || put_string(self, name) < 0 ||
+            put(self, ": ", 2) < 0)
+            goto fail;
+        ends[i] = self->size - start;
+    }
+    char *text = PyMem_Malloc((size_t)(self->size - start + 1));
+    if (text == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memcpy(text, self->data + start, (size_t)(self->size - start));
+    self->size = start;
+    PyMem_Free(self->name_text);
+    PyMem_Free(self->name_end);
+    self->name_text = text;
+    self->name_end = ends;
+    Py_INCREF(names);
+    Py_XSETREF(self->names, names);
+    return 0;
+fail:
+    self->size = start;
+    PyMem_Free(ends);
+    return -1;
+}
+
+static int
+Lines_init(Lines *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fallback", "names", NULL};
+    PyObject *fallback, *names = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:Lines", kwlist, &fallback, &names))
+        return -1;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return -1;
+    }
+    if (names != Py_None && set_names(self, names) < 0)
+        return -1;
+    Py_INCREF(fallback);
+    Py_XSETREF(self->fallback, fallback);
+    return 0;
+}
+
+static int
+Lines_traverse(Lines *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+Lines_clear_refs(Lines *self)
+{
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static PyObject *
+Lines_get_names(Lines *self, void *Py_UNUSED(closure))
+{
+    if (self->names == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(self->names);
+    return self->names;
+}
+
+static void
+Lines_dealloc(Lines *self)
+{
+    PyObject_GC_UnTrack(self);
+    Lines_clear_refs(self);
+    for (int i = 0; i < KEY_SLOTS; i++)
+        Py_CLEAR(self->keys[i].key);
+    Py_CLEAR(self->names);
+    PyMem_Free(self->name_text);
+    PyMem_Free(self->name_end);
+    PyMem_Free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(append_doc, "append(record) -> int\n\n"
+                         "Add json.dumps(record) and a line break; the number of lines held.");
+PyDoc_STRVAR(append_values_doc,
+             "append_values(values) -> int\n\n"
+             "Add json.dumps(dict(zip(names, values))) and a line break; the lines held.");
+PyDoc_STRVAR(encode_doc, "encode(record) -> bytes\n\njson.dumps(record), as bytes.");
+PyDoc_STRVAR(take_doc, "take() -> bytes\n\nThe lines held, which are then forgotten.");
+PyDoc_STRVAR(clear_doc, "clear()\n\nForget the lines held.");
+
+static PyMethodDef Lines_methods[] = {
+    {"append", (PyCFunction)Lines_append, METH_O, append_doc},
+    {"append_values", (PyCFunction)Lines_append_values, METH_O, append_values_doc},
+    {"encode", (PyCFunction)Lines_encode, METH_O, encode_doc},
+    {"take", (PyCFunction)Lines_take, METH_NOARGS, take_doc},
+    {"clear", (PyCFunction)Lines_clear, METH_NOARGS, clear_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Lines_getset[] = {
+    {"size", (getter)Lines_get_size, NULL, "Bytes held.", NULL},
+    {"names", (getter)Lines_get_names, NULL, "The field names of append_values.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Lines_as_sequence = {
+    .sq_length = (lenfunc)Lines_len,
+};
+
+PyDoc_STRVAR(Lines_doc, "Lines(fallback, names=None)\n\n"
+                        "A buffer of JSON lines, each json.dumps(record); `fallback` (json.dumps) "
+                        "encodes the records this encoder does not take itself. With `names` (a "
+                        "tuple of str), append_values() adds records of those fields.");
+
+static PyTypeObject LinesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "doge_datagen._jsonlines.Lines",
+    .tp_basicsize = sizeof(Lines),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = Lines_doc,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Lines_init,
+    .tp_dealloc = (destructor)Lines_dealloc,
+    .tp_traverse = (traverseproc)Lines_traverse,
+    .tp_clear = (inquiry)Lines_clear_refs,
+    .tp_methods = Lines_methods,
+    .tp_getset = Lines_getset,
+    .tp_as_sequence = &Lines_as_sequence,
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "doge_datagen._jsonlines",
+    .m_doc = "JSON Lines with json.dumps's text, a batch in one buffer.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__jsonlines(void)
+{
+    if (PyType_Ready(&LinesType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL)
+        return NULL;
+    Py_INCREF(&LinesType);
+    if (PyModule_AddObject(module, "Lines", (PyObject *)&LinesType) < 0) {
+        Py_DECREF(&LinesType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

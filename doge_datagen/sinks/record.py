@@ -1,0 +1,129 @@
+"""Records whose fields are known before the run, compiled once.
+
+A value function written by hand builds a dict per event, and a sink learns its shape only
+from the records. A :class:`Record` says the shape up front, as a list of fields::
+
+    Record(["timestamp", "user_id", "balance", ("event", "trigger")])
+
+Each field is a name, which is also where its value comes from, or a pair ``(name, source)``
+(or a dict ``{name: source}``). A source is ``timestamp`` (the event's), ``trigger``,
+``from_state`` or ``to_state`` (the transition's), or the name of an attribute of the subject
+(``subject.NAME`` says so explicitly, for an attribute named like one of the others).
+
+A record is a value function: ``record(timestamp, subject, transition)`` returns the dict
+(for any sink). Sinks that know it write from its values without making the dict: a JSON
+Lines file writes each line from a template whose names were encoded once, a CSV file takes
+the values as its row. The text is the same as from the dict.
+"""
+
+import keyword
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple, Union
+
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.model import Transition
+
+__all__ = ["Record", "SOURCES"]
+
+#: The sources that are not attributes of the subject.
+SOURCES = {
+    "timestamp": "timestamp",
+    "trigger": "transition.trigger",
+    "from_state": "transition.from_state",
+    "to_state": "transition.to_state",
+}
+
+Field = Union[str, Tuple[str, str]]
+
+
+def _source_code(source: Any, name: str) -> str:
+    if not isinstance(source, str) or not source:
+        raise ConfigurationError(
+            f"record field {name!r}: the source must be a name, got {source!r}"
+        )
+    if source in SOURCES:
+        return SOURCES[source]
+    attribute = source[len("subject.") :] if source.startswith("subject.") else source
+    if not attribute.isidentifier() or keyword.iskeyword(attribute):
+        raise ConfigurationError(
+            f"record field {name!r}: {source!r} is not a source: use timestamp, trigger, "
+            "from_state, to_state or the name of an attribute of the subject"
+        )
+    return f"subject.{attribute}"
+
+
+class Record:
+    """A record of known fields; see the module's documentation.
+
+    ``names`` are the record's keys in order, ``sources`` where each value comes from.
+    ``values(timestamp, subject, transition)`` returns the values as a tuple and the record
+    itself, called the same way, the dict.
+    """
+
+    names: Tuple[str, ...]
+    sources: Tuple[str, ...]
+    values: Callable[[int, Any, Transition], Tuple[Any, ...]]
+
+    def __init__(self, fields: Union[Iterable[Field], Mapping[str, str]]) -> None:
+        if isinstance(fields, Record):
+            fields = list(zip(fields.names, fields.sources))
+        if isinstance(fields, str) or not isinstance(fields, (Mapping, Iterable)):
+            raise ConfigurationError(
+                f"record fields must be a list of names or (name, source) pairs, got {fields!r}"
+            )
+        pairs: List[Tuple[str, str]] = []
+        for field in fields.items() if isinstance(fields, Mapping) else fields:
+            if isinstance(field, str):
+                pairs.append((field, field))
+            elif isinstance(field, tuple) and len(field) == 2:
+                pairs.append(field)
+            else:
+                raise ConfigurationError(
+                    f"a record field is a name or a (name, source) pair, got {field!r}"
+                )
+        if not pairs:
+            raise ConfigurationError("a record needs at least one field")
+        codes = []
+        for name, source in pairs:
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(f"record field names must be strings, got {name!r}")
+            codes.append(_source_code(source, name))
+        names = [name for name, _ in pairs]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigurationError(f"record fields named twice: {', '.join(duplicates)}")
+        self.names = tuple(names)
+        self.sources = tuple(source for _, source in pairs)
+        # Compiled once from names checked above: one function call per event, the values
+        # read straight from the subject and the transition.
+        tuple_code = ", ".join(codes) + ("," if len(codes) == 1 else "")
+        dict_code = ", ".join(f"{name!r}: {code}" for name, code in zip(names, codes))
+        source = (
+            "def values(timestamp, subject, transition):\n"
+            f"    return ({tuple_code})\n"
+            "def row(timestamp, subject, transition):\n"
+            f"    return {{{dict_code}}}\n"
+        )
+        namespace: Dict[str, Any] = {}
+        exec(compile(source, f"<record {', '.join(names)}>", "exec"), namespace)  # noqa: S102
+        self.values = namespace["values"]
+        self._row = namespace["row"]
+
+    def __call__(self, timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
+        return self._row(timestamp, subject, transition)
+
+    def __reduce__(self) -> Any:
+        return (Record, (list(zip(self.names, self.sources)),))
+
+    def __eq__(self, other: Any) -> bool:
+        return (
+            isinstance(other, Record)
+            and self.names == other.names
+            and self.sources == other.sources
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.names, self.sources))
+
+    def __repr__(self) -> str:
+        fields = [n if n == s else (n, s) for n, s in zip(self.names, self.sources)]
+        return f"Record({fields!r})"
