@@ -26,7 +26,8 @@ subject stays where it was, and the measured counts fall short of these figures 
 vetoed trigger, and for everything downstream of the state it would have reached).
 
 numpy is imported here, and this module only when an analysis is asked for, so that
-``import doge_datagen`` stays light.
+``import doge_datagen`` stays light; scipy, when installed, only once a model has more states
+than :data:`SPARSE_STATES` (or more than 64, for its graph routines).
 """
 
 import json
@@ -629,7 +630,7 @@ def analyze(
         profiled=not model.constant,
         week_start_ms=start_ms,
         transition_events_per_tick=(subjects * steady_per_transition).tolist(),
-        arrivals_per_tick=week_arrivals(model, start_ms, week_ticks) / week_ticks
+        arrivals_per_tick=_week_arrivals(model, start_ms, week_ticks) / week_ticks
         if model.arrivals is not None
         else None,
         arrivals_steady_events_per_tick=steady_arrivals,
@@ -641,7 +642,7 @@ def analyze(
     )
 
 
-def week_arrivals(model: "_Model", start_ms: float, week_ticks: int) -> float:
+def _week_arrivals(model: "_Model", start_ms: float, week_ticks: int) -> float:
     """Expected arrivals over the week from ``start_ms``."""
     return sum(rate * m for m, _, rate, _ in _segments(model, start_ms, week_ticks, 0))
 
@@ -1245,13 +1246,10 @@ def _structure_sparse(n: int, src: "np.ndarray", dst: "np.ndarray", init: int) -
     reachable = np.zeros(n, dtype=bool)
     reachable[order] = True
     by_label: Dict[int, List[int]] = {}
-    for i, label in zip(*_pairs(np.flatnonzero(reachable & recurrent), labels)):
+    settled = np.flatnonzero(reachable & recurrent)
+    for i, label in zip(settled.tolist(), labels[settled].tolist()):
         by_label.setdefault(label, []).append(i)
     return reachable, recurrent, list(by_label.values())
-
-
-def _pairs(states: "np.ndarray", labels: "np.ndarray") -> Tuple[List[int], List[int]]:
-    return states.tolist(), labels[states].tolist()
 
 
 def _long_run(
