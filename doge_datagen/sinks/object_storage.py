@@ -49,6 +49,14 @@ def _fsspec(protocol: str) -> Any:
     return optional_import("fsspec", _EXTRAS.get(protocol, "s3"), "Writing to object storage")
 
 
+class _LocalError(Exception):
+    """The local part file could not be made or written (a full or read-only disk)."""
+
+    def __init__(self, what: str, cause: OSError) -> None:
+        super().__init__(f"{what}: {cause}")
+        self.what = what
+
+
 class _Part:
     """The local temporary file of the part being written, and what it holds."""
 
@@ -159,6 +167,7 @@ class ObjectSink(Sink):
         self._columns: Optional[Tuple[str, ...]] = None
         self._schema: Any = None
         self._encode = json.JSONEncoder().encode
+        self._unwritten = 0  # rows of the batch being written not yet in the local part
 
     def _masked(self, text: str) -> str:
         return mask_text(text, self._secrets)
@@ -190,12 +199,22 @@ class ObjectSink(Sink):
                 raise ConfigurationError(
                     f"{self.name}: the file system refuses its settings: {self._masked(str(exc))}"
                 ) from exc
+        if self._local():  # made when the run starts: a directory that cannot be is named now
+            directory = os.path.dirname(self._base()) or "."
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{self.name}: cannot create directory {directory!r}: {exc.strerror}"
+                ) from exc
 
     def _close(self) -> None:
         try:
             self._write_rows()
             if self.part_size is None or (self._part is not None and self._part.rows):
                 self._publish()
+        except _LocalError as exc:  # an empty part that could not even be made
+            raise self.delivery_error(exc.what, 0, exc.__cause__) from exc.__cause__
         finally:
             self._discard()
 
@@ -229,20 +248,14 @@ class ObjectSink(Sink):
     def _start_part(self) -> _Part:
         target = self._target()
         if self._local():
-            directory = os.path.dirname(target) or "."
-            try:
-                os.makedirs(directory, exist_ok=True)
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"{self.name}: cannot create directory {directory!r}: {exc.strerror}"
-                ) from exc
+            directory: Optional[str] = os.path.dirname(target) or "."
             prefix = f".{os.path.basename(target)}."
         else:
             directory, prefix = None, "doge-part-"
         try:
             handle, local = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
         except OSError as exc:
-            raise self.delivery_error("cannot create a part file", 0, exc) from exc
+            raise _LocalError("cannot create a local part file", exc) from exc
         part = _Part(local, os.fdopen(handle, "w+b"))
         self._part = part
         if self.part_size is None and self._published_once:
@@ -308,12 +321,16 @@ class ObjectSink(Sink):
     def _discard(self) -> None:
         part, self._part = self._part, None
         if part is not None:
-            if part.rows:
-                self.failed += part.rows
-            try:
-                part.stream.close()
-            finally:
-                self._remove(part.local)
+            self.failed += part.rows
+            self._drop(part)
+
+    def _drop(self, part: _Part) -> None:
+        """Close and remove a part's local file that will not be published."""
+        try:
+            part.stream.close()  # flushes what it buffered: may fail on a full disk
+        except OSError:
+            _LOGGER.debug("%s: closing a dropped part failed", self.name, exc_info=True)
+        self._remove(part.local)
 
     @staticmethod
     def _remove(path: str) -> None:
@@ -329,10 +346,19 @@ class ObjectSink(Sink):
         if not rows:
             return
         self._rows = []
-        if self.format == "parquet":
-            self._write_parquet(rows)
-        else:
-            self._write_lines(rows)
+        self._unwritten = len(rows)
+        try:
+            if self.format == "parquet":
+                self._write_parquet(rows)
+            else:
+                self._write_lines(rows)
+        except _LocalError as exc:
+            # The local part is unusable: its rows and the batch's unwritten ones are lost.
+            part, self._part = self._part, None
+            lost = self._unwritten + (part.rows if part is not None else 0)
+            if part is not None:
+                self._drop(part)
+            raise self.delivery_error(exc.what, lost, exc.__cause__) from exc.__cause__
 
     def _lines(self, rows: List[Any]) -> List[bytes]:
         if self.format == "jsonl":
@@ -371,6 +397,7 @@ class ObjectSink(Sink):
         for end, line in enumerate(lines):
             if size + len(line) > limit and (part.rows or end > start):
                 self._write_chunk(part, lines[start:end])
+                self._unwritten = len(lines) - end
                 # If the part is lost, the rows after it in this batch are lost with it:
                 # the error counts them all, and nothing of the batch is left to fail later.
                 self._publish(after=len(lines) - end)
@@ -392,12 +419,13 @@ class ObjectSink(Sink):
             return
         self._raw_write(part, b"".join(lines))
         part.rows += len(lines)
+        self._unwritten -= len(lines)
 
     def _raw_write(self, part: _Part, data: bytes) -> None:
         try:
             part.stream.write(data)
         except OSError as exc:
-            raise self.delivery_error("cannot write the local part file", 0, exc) from exc
+            raise _LocalError("cannot write the local part file", exc) from exc
         part.size += len(data)
 
     # -- Parquet -----------------------------------------------------------------------------
@@ -435,8 +463,9 @@ class ObjectSink(Sink):
         try:
             writer.write_table(table, row_group_size=max(len(table), 1))
         except OSError as exc:
-            raise self.delivery_error("cannot write the local part file", 0, exc) from exc
+            raise _LocalError("cannot write the local part file", exc) from exc
         part.rows += len(table)
+        self._unwritten = 0
         part.size = part.stream.tell()
 
     def __repr__(self) -> str:
