@@ -1,7 +1,8 @@
 """The sinks: where events go.
 
-One module per family (``printing``, ``memory``, ``file``, ``kafka``, ``kafka_avro``, ``db``,
-and the event buses); :mod:`doge_datagen.sinks.base` holds what they share and
+One module per family (``printing``, ``memory``, ``file``, ``kafka``, ``kafka_avro``,
+``kafka_protobuf``, ``kafka_jsonschema``, ``db``, ``http``, ``object_storage`` and the event
+buses); :mod:`doge_datagen.sinks.base` holds what they share and
 :mod:`doge_datagen.sinks.registry` maps URL schemes to sink builders. The modules that need a
 client library are imported on first use, so ``import doge_datagen.sinks`` imports none.
 """
@@ -18,14 +19,18 @@ _LAZY: Dict[str, str] = {
     "DbSinkFactory": "doge_datagen.sinks.db",
     "FileSink": "doge_datagen.sinks.file",
     "FileSinkFactory": "doge_datagen.sinks.file",
+    "HttpSink": "doge_datagen.sinks.http",
     "InMemorySink": "doge_datagen.sinks.memory",
     "KafkaAvroSinkFactory": "doge_datagen.sinks.kafka_avro",
+    "KafkaJsonSchemaSinkFactory": "doge_datagen.sinks.kafka_jsonschema",
+    "KafkaProtobufSinkFactory": "doge_datagen.sinks.kafka_protobuf",
     "KafkaSink": "doge_datagen.sinks.kafka",
     "KafkaSinkFactory": "doge_datagen.sinks.kafka",
     "MqttSink": "doge_datagen.sinks.mqtt",
     "MqttSinkFactory": "doge_datagen.sinks.mqtt",
     "NatsSink": "doge_datagen.sinks.nats_jetstream",
     "NatsSinkFactory": "doge_datagen.sinks.nats_jetstream",
+    "ObjectSink": "doge_datagen.sinks.object_storage",
     "ParquetSink": "doge_datagen.sinks.parquet",
     "ParquetSinkFactory": "doge_datagen.sinks.parquet",
     "PrintingSink": "doge_datagen.sinks.printing",
@@ -41,14 +46,18 @@ __all__ = [
     "DbSinkFactory",
     "FileSink",
     "FileSinkFactory",
+    "HttpSink",
     "InMemorySink",
     "KafkaAvroSinkFactory",
+    "KafkaJsonSchemaSinkFactory",
+    "KafkaProtobufSinkFactory",
     "KafkaSink",
     "KafkaSinkFactory",
     "MqttSink",
     "MqttSinkFactory",
     "NatsSink",
     "NatsSinkFactory",
+    "ObjectSink",
     "ParquetSink",
     "ParquetSinkFactory",
     "PrintingSink",
