@@ -493,6 +493,90 @@ Lines_append_values(Lines *self, PyObject *values)
     return PyLong_FromSsize_t(self->count);
 }
 
+/* CSV: a row as csv.writer writes it (the default dialect, "\n" after each row), for the
+ * fields whose text is plain: None (empty), True and False, exact ints, finite exact floats
+ * (repr) and exact str without a comma, quote, line break or NUL, which go unquoted. Anything
+ * else (or a row without any text, which csv quotes) makes the whole row the fallback's, so
+ * that quoting and str() of other objects are csv's own. Text goes in as UTF-8. */
+static int
+put_csv_field(Lines *self, PyObject *field)
+{
+    if (field == Py_None)
+        return DONE;
+    if (field == Py_True)
+        return put(self, "True", 4) < 0 ? FAILED : DONE;
+    if (field == Py_False)
+        return put(self, "False", 5) < 0 ? FAILED : DONE;
+    if (PyUnicode_CheckExact(field)) {
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(field, &n);
+        if (text == NULL) {
+            PyErr_Clear(); /* a lone surrogate: csv's own text, and its error at the write */
+            return FALLBACK;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char c = text[i];
+            if (c == ',' || c == '"' || c == '\n' || c == '\r' || c == '\0')
+                return FALLBACK;
+        }
+        return put(self, text, n) < 0 ? FAILED : DONE;
+    }
+    if (PyLong_CheckExact(field))
+        return put_int(self, field) < 0 ? FAILED : DONE;
+    if (PyFloat_CheckExact(field)) {
+        if (!isfinite(PyFloat_AS_DOUBLE(field)))
+            return FALLBACK; /* csv writes nan and inf */
+        return put_float(self, field) < 0 ? FAILED : DONE;
+    }
+    return FALLBACK;
+}
+
+static PyObject *
+Lines_append_row(Lines *self, PyObject *row)
+{
+    if (!PyTuple_Check(row)) {
+        PyErr_SetString(PyExc_TypeError, "a CSV row must be a tuple");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(row);
+    Py_ssize_t start = self->size;
+    int status = DONE;
+    for (Py_ssize_t i = 0; i < n && status == DONE; i++) {
+        if (i && put(self, ",", 1) < 0)
+            status = FAILED;
+        else
+            status = put_csv_field(self, PyTuple_GET_ITEM(row, i));
+    }
+    if (status == DONE && self->size == start)
+        status = FALLBACK; /* no text at all: csv writes "" (or refuses an empty row) */
+    if (status == DONE && put(self, "\n", 1) < 0)
+        status = FAILED;
+    if (status != DONE) {
+        self->size = start;
+        if (status == FAILED)
+            return NULL;
+        PyObject *text = PyObject_CallOneArg(self->fallback, row);
+        if (text == NULL)
+            return NULL;
+        if (!PyUnicode_Check(text)) {
+            PyErr_Format(PyExc_TypeError, "the CSV fallback returned %.100s, not str",
+                         Py_TYPE(text)->tp_name);
+            Py_DECREF(text);
+            return NULL;
+        }
+        Py_ssize_t size;
+        const char *s = PyUnicode_AsUTF8AndSize(text, &size);
+        int result = s == NULL ? -1 : put(self, s, size);
+        Py_DECREF(text);
+        if (result < 0) {
+            self->size = start;
+            return NULL;
+        }
+    }
+    self->count++;
+    return PyLong_FromSsize_t(self->count);
+}
+
 static PyObject *
 Lines_append(Lines *self, PyObject *value)
 {
@@ -659,6 +743,10 @@ PyDoc_STRVAR(append_doc, "append(record) -> int\n\n"
 PyDoc_STRVAR(append_values_doc,
              "append_values(values) -> int\n\n"
              "Add json.dumps(dict(zip(names, values))) and a line break; the lines held.");
+PyDoc_STRVAR(append_row_doc,
+             "append_row(row) -> int\n\n"
+             "Add the tuple `row` as csv.writer writes it, with a line break; the lines held. "
+             "The fallback makes the text of a row this encoder does not write itself.");
 PyDoc_STRVAR(encode_doc, "encode(record) -> bytes\n\njson.dumps(record), as bytes.");
 PyDoc_STRVAR(take_doc, "take() -> bytes\n\nThe lines held, which are then forgotten.");
 PyDoc_STRVAR(clear_doc, "clear()\n\nForget the lines held.");
@@ -666,6 +754,7 @@ PyDoc_STRVAR(clear_doc, "clear()\n\nForget the lines held.");
 static PyMethodDef Lines_methods[] = {
     {"append", (PyCFunction)Lines_append, METH_O, append_doc},
     {"append_values", (PyCFunction)Lines_append_values, METH_O, append_values_doc},
+    {"append_row", (PyCFunction)Lines_append_row, METH_O, append_row_doc},
     {"encode", (PyCFunction)Lines_encode, METH_O, encode_doc},
     {"take", (PyCFunction)Lines_take, METH_NOARGS, take_doc},
     {"clear", (PyCFunction)Lines_clear, METH_NOARGS, clear_doc},

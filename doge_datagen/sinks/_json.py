@@ -10,10 +10,20 @@ objects only a ``default`` could encode) go whole to ``json.dumps``, so that the
 their error, is exactly json's.
 """
 
+import csv
+import io
 import json
 from typing import Any, Callable, List, Optional, Tuple
 
-__all__ = ["ENCODE_ERRORS", "PyLines", "dumps_bytes", "line_buffer", "lines_of"]
+__all__ = [
+    "ENCODE_ERRORS",
+    "PyLines",
+    "csv_buffer",
+    "csv_row",
+    "dumps_bytes",
+    "line_buffer",
+    "lines_of",
+]
 
 #: What encoding a record may raise: a type json cannot encode, a circular record, too deep.
 ENCODE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
@@ -45,6 +55,12 @@ class PyLines:
         if type(values) is not tuple or len(values) != len(names):
             raise TypeError(f"expected a tuple of {len(names)} values")
         return self.append(dict(zip(names, values)))
+
+    def append_row(self, row: Tuple[Any, ...]) -> int:
+        """A CSV row (the fallback is :func:`csv_row`), without its line break."""
+        lines = self._lines
+        lines.append(self._dumps(row)[:-1])
+        return len(lines)
 
     def encode(self, record: Any) -> bytes:
         return self._dumps(record).encode("utf-8")
@@ -83,6 +99,25 @@ def line_buffer(names: Optional[Tuple[str, ...]] = None, c_encoder: Optional[boo
             raise ImportError("doge_datagen._jsonlines (the C JSON encoder) is not built")
         return _CLines(json.dumps, names)
     return PyLines(json.dumps, names)
+
+
+def csv_row(row: Tuple[Any, ...]) -> str:
+    """``row`` as ``csv.writer(..., lineterminator="\\n")`` writes it."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(row)
+    return text.getvalue()
+
+
+def csv_buffer(c_encoder: Optional[bool] = None) -> Any:
+    """A new buffer of CSV rows (``append_row(tuple)``), csv.writer's text: the C encoder's
+    for plain fields, :func:`csv_row` for the rest and where the extension is not built."""
+    if c_encoder is None:
+        c_encoder = _CLines is not None
+    if c_encoder:
+        if _CLines is None:
+            raise ImportError("doge_datagen._jsonlines (the C JSON encoder) is not built")
+        return _CLines(csv_row)
+    return PyLines(csv_row)
 
 
 _ONE = line_buffer()

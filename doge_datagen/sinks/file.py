@@ -34,7 +34,7 @@ from typing import (
 from doge_datagen import shards
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.model import Transition
-from doge_datagen.sinks._json import ENCODE_ERRORS, line_buffer, lines_of
+from doge_datagen.sinks._json import ENCODE_ERRORS, csv_buffer, line_buffer, lines_of
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
 from doge_datagen.sinks.record import Record
 
@@ -219,7 +219,11 @@ class FileSink(Sink):
                     self._append = self._lines.append
                     self.collect = self._collect_lines  # type: ignore[method-assign]
         else:
+            # CSV rows go into a C buffer too (csv.writer's text; its own for other rows).
             self._encode = self._csv_values
+            self._recode = codecs.lookup(encoding).name != "utf-8"
+            self._lines = csv_buffer()
+            self._append = self._lines.append_row
             if template is not None and names in (None, template.names):
                 names = template.names
                 self._values = template.values
@@ -283,18 +287,15 @@ class FileSink(Sink):
                 values = self._csv_values_slow(row)  # a key too many, or one missing
         except (KeyError, TypeError, AttributeError, IndexError):
             values = self._csv_values(row)  # no header yet, or a row that is not a dict
-        items = self._items
-        items.append(values)
-        if len(items) >= self.buffer_lines:
+        if self._append(values) >= self.buffer_lines:
             self._drain()
 
     def _collect_row_values(self, timestamp: int, subject: Any, transition: Transition) -> None:
         """A CSV row of a record's values, in its fields' order."""
         if not self._is_open:
             self.open()
-        items = self._items
-        items.append(self._values(timestamp, subject, transition))  # type: ignore[misc]
-        if len(items) >= self.buffer_lines:
+        values = self._values(timestamp, subject, transition)  # type: ignore[misc]
+        if self._append(values) >= self.buffer_lines:
             self._drain()
 
     def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
@@ -438,26 +439,31 @@ class FileSink(Sink):
         self.delivered += len(items)
 
     def _drain_lines(self) -> None:
-        """Write the C buffer's lines (ASCII text) to the file."""
+        """Write the C buffer's lines (UTF-8, ASCII for JSON) to the file."""
         lines = self._lines
         count = len(lines)
         if not count:
             return
         body = lines.take()
-        if self._recode:
-            body = body.decode("ascii").encode(self.encoding)
+        header = self._header()
         start = self._position()
         with self.translate_errors(
             count,
             f"{count} lines could not be written",
             delivery=(OSError, ValueError, TypeError),
-            pending=_Pending(body, self.encoding),
+            pending=_Pending(body),
         ):
+            if self._recode:
+                body = body.decode("utf-8").encode(self.encoding)
+            if header:
+                body = header.encode(self.encoding) + body
             try:
                 self._write(body)
             except OSError:
                 self._cut_back(start)
                 raise
+        if header:
+            self._needs_header = False
         self.delivered += count
 
     def flush(self) -> None:
@@ -533,14 +539,13 @@ class FileSink(Sink):
 class _Pending(SequenceABC):
     """The lines of a batch that could not be written, split only when an error needs them."""
 
-    def __init__(self, body: bytes, encoding: str) -> None:
-        self.body = body
-        self.encoding = encoding
+    def __init__(self, body: bytes) -> None:
+        self.body = body  # UTF-8
         self._lines: Optional[List[str]] = None
 
     def _split(self) -> List[str]:
         if self._lines is None:
-            self._lines = lines_of(self.body.decode(self.encoding))
+            self._lines = lines_of(self.body.decode("utf-8", "surrogateescape"))
         return self._lines
 
     def __getitem__(self, index: Any) -> Any:
