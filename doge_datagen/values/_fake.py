@@ -451,7 +451,12 @@ class Fake:
         """An e-mail address at a free mail domain of the locale, from ``name`` when given
         (``fake.email(fake.name())`` matches the name), else from a drawn one."""
         d = self._loc or self._load()
-        first, last = self._mail_pair(name, d)
+        named = self._named
+        if named is not None and named[0] is name:  # the name just drawn: no lookups
+            first = d.first_any_mail[named[1]]
+            last = d.last_mail[named[2]]
+        else:
+            first, last = self._mail_pair(name, d)
         u = self._r()
         domains = d.email_domains
         domain = domains[((u >> 31) * len(domains)) >> 31]
@@ -463,7 +468,7 @@ class Fake:
         if style == 1:
             return f"{first}.{last}{(u >> 8) % 100}@{domain}"
         if style == 2:
-            return f"{first[0]}{last}@{domain}"
+            return f"{first[:1]}{last}@{domain}"
         return f"{first}{last}{(u >> 8) % 1000}@{domain}"
 
     def user_name(self, name: Optional[str] = None) -> str:
@@ -474,7 +479,7 @@ class Fake:
         if not last:
             return f"{first}{(u >> 8) % 100}"
         if style == 0:
-            return f"{first[0]}{last}"
+            return f"{first[:1]}{last}"
         if style == 1:
             return f"{first}.{last}"
         if style == 2:
@@ -980,7 +985,7 @@ class Unique:
         f = self._fake
         number = permute_index(f._index(), f._key())
         first, last = f._mail_pair(name, f._loc or f._load())
-        return f"{first[0]}{last}{number}" if last else f"{first}{number}"
+        return f"{first[:1]}{last}{number}" if last else f"{first}{number}"
 
     def uuid4(self) -> str:
         """A version-4 UUID no other subject gets: 64 of its random bits are a bijection of
