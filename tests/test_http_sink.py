@@ -287,3 +287,29 @@ def test_https_with_the_servers_authority_and_without_it(tmp_path: Any) -> None:
         assert untrusted.delivered == 0 and untrusted.failed == 10
     finally:
         server.stop()
+
+
+def test_hurry_ends_the_pause_and_leaves_one_attempt(endpoint: Endpoint) -> None:
+    import threading
+    import time
+
+    endpoint.script = [(503, {"Retry-After": "20"}, b"")] * 50
+    sink = sink_for(endpoint, batch_size=5, max_time=60)
+    errors: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            send(sink, rows(5))
+        except DeliveryError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while not endpoint.requests:  # the first attempt was answered: the sink now waits 20 s
+        time.sleep(0.01)
+    sink.hurry()
+    thread.join(15)  # a watchdog only: without hurry() the pause alone is 20 s
+    assert not thread.is_alive()
+    assert len(errors) == 1 and (sink.delivered, sink.failed) == (0, 5)
+    # The pause ended: at most the one attempt hurry() leaves, none after it.
+    assert 1 <= len(endpoint.requests) <= 2
