@@ -206,12 +206,9 @@ event_row = Record(
 )
 
 
-def named_event_row(timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
-    """:func:`event_row` with the user's name and e-mail address (``demo --fake``)."""
-    row = dict(event_row(timestamp, subject, transition))
-    row["name"] = subject.name
-    row["email"] = subject.email
-    return row
+#: :data:`event_row` with the user's name and e-mail address (``demo --fake``), a
+#: :class:`~doge_datagen.sinks.record.Record` too.
+named_event_row = Record([*zip(event_row.names, event_row.sources), "name", "email"])
 
 
 def event_line(timestamp: int, subject: Any, transition: Transition) -> str:
