@@ -197,6 +197,23 @@ def test_single_text_column_round_trip(any_db: Database) -> None:
     assert any_db.fetch(table.name, ["s"]) == rows
 
 
+def test_rows_of_only_strings_and_whole_numbers_round_trip(any_db: Database) -> None:
+    """Batches with no NULL, float or other type, and batches where a string holds a double
+    quote: every string and whole number comes back as it was."""
+    table = any_db.create_table(
+        None, id_column(), sa.Column("a", sa.Text), sa.Column("n", sa.BigInteger)
+    )
+    numbers = [0, -1, 2**62, -(2**62), 7]
+    rows = [{"a": text, "n": numbers[i % 5]} for i, text in enumerate(EDGE_STRINGS)]
+    sink = DbSinkFactory(any_db.url, batch_size=2).create(
+        table.name, lambda ts, subject, transition: rows[ts]
+    )
+    feed(sink, rows)
+    sink.close()
+    assert any_db.fetch(table.name, ["a", "n"]) == rows
+    assert (sink.delivered, sink.failed) == (len(rows), 0)
+
+
 def test_typed_values_round_trip(any_db: Database) -> None:
     columns = [
         id_column(),

@@ -315,6 +315,27 @@ def _round_for_integers(
     return result
 
 
+# Values written by one format string, every one quoted: a quoted number is the same number
+# to COPY (quoting tells an empty string from NULL only, and neither is among these).
+_PLAIN_KINDS = frozenset((int, str))
+_PLAIN_CHUNK = 10_000
+
+
+def _plain_payload(values: List[Tuple[Any, ...]]) -> Optional[str]:
+    """Rows of ``int`` and ``str`` values only, as CSV, several times faster than the csv
+    module; ``None`` if a string holds a double quote (which would have to be doubled)."""
+    width = len(values[0])
+    line = ",".join(['"%s"'] * width) + "\n"
+    parts = []
+    for start in range(0, len(values), _PLAIN_CHUNK):
+        chunk = values[start : start + _PLAIN_CHUNK]
+        parts.append((line * len(chunk)) % tuple(chain.from_iterable(chunk)))
+    payload = "".join(parts)
+    if payload.count('"') != 2 * width * len(values):
+        return None
+    return payload
+
+
 def _csv_payload(values: List[Tuple[Any, ...]], integer_positions: Sequence[int]) -> str:
     """Rows as PostgreSQL COPY CSV: strings always quoted, numbers bare, None unquoted empty.
 
@@ -322,6 +343,10 @@ def _csv_payload(values: List[Tuple[Any, ...]], integer_positions: Sequence[int]
     values: floats and decimals bound for integer columns are rounded here as an INSERT would.
     """
     kinds = set(map(type, chain.from_iterable(values)))
+    if kinds <= _PLAIN_KINDS:
+        plain = _plain_payload(values)
+        if plain is not None:
+            return plain
     if integer_positions and any(issubclass(kind, _FRACTIONAL) for kind in kinds):
         values = _round_for_integers(values, integer_positions)
     if len(values[0]) == 1:
