@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -475,22 +476,28 @@ add_values(Lines *self, PyObject *values)
     return result;
 }
 
-static PyObject *
-Lines_append_values(Lines *self, PyObject *values)
+static Py_ssize_t
+append_values(Lines *self, PyObject *values)
 {
     if (self->names == NULL) {
         PyErr_SetString(PyExc_TypeError, "this buffer has no field names");
-        return NULL;
+        return -1;
     }
     Py_ssize_t start = self->size;
     if (add_values(self, values) < 0)
-        return NULL;
+        return -1;
     if (put(self, "\n", 1) < 0) {
         self->size = start;
-        return NULL;
+        return -1;
     }
-    self->count++;
-    return PyLong_FromSsize_t(self->count);
+    return ++self->count;
+}
+
+static PyObject *
+Lines_append_values(Lines *self, PyObject *values)
+{
+    Py_ssize_t count = append_values(self, values);
+    return count < 0 ? NULL : PyLong_FromSsize_t(count);
 }
 
 /* CSV: a row as csv.writer writes it (the default dialect, "\n" after each row), for the
@@ -531,12 +538,12 @@ put_csv_field(Lines *self, PyObject *field)
     return FALLBACK;
 }
 
-static PyObject *
-Lines_append_row(Lines *self, PyObject *row)
+static Py_ssize_t
+append_row(Lines *self, PyObject *row)
 {
     if (!PyTuple_Check(row)) {
         PyErr_SetString(PyExc_TypeError, "a CSV row must be a tuple");
-        return NULL;
+        return -1;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(row);
     Py_ssize_t start = self->size;
@@ -554,15 +561,15 @@ Lines_append_row(Lines *self, PyObject *row)
     if (status != DONE) {
         self->size = start;
         if (status == FAILED)
-            return NULL;
+            return -1;
         PyObject *text = PyObject_CallOneArg(self->fallback, row);
         if (text == NULL)
-            return NULL;
+            return -1;
         if (!PyUnicode_Check(text)) {
             PyErr_Format(PyExc_TypeError, "the CSV fallback returned %.100s, not str",
                          Py_TYPE(text)->tp_name);
             Py_DECREF(text);
-            return NULL;
+            return -1;
         }
         Py_ssize_t size;
         const char *s = PyUnicode_AsUTF8AndSize(text, &size);
@@ -570,25 +577,37 @@ Lines_append_row(Lines *self, PyObject *row)
         Py_DECREF(text);
         if (result < 0) {
             self->size = start;
-            return NULL;
+            return -1;
         }
     }
-    self->count++;
-    return PyLong_FromSsize_t(self->count);
+    return ++self->count;
+}
+
+static PyObject *
+Lines_append_row(Lines *self, PyObject *row)
+{
+    Py_ssize_t count = append_row(self, row);
+    return count < 0 ? NULL : PyLong_FromSsize_t(count);
+}
+
+static Py_ssize_t
+append_record(Lines *self, PyObject *value)
+{
+    Py_ssize_t start = self->size;
+    if (add_record(self, value) < 0)
+        return -1;
+    if (put(self, "\n", 1) < 0) {
+        self->size = start;
+        return -1;
+    }
+    return ++self->count;
 }
 
 static PyObject *
 Lines_append(Lines *self, PyObject *value)
 {
-    Py_ssize_t start = self->size;
-    if (add_record(self, value) < 0)
-        return NULL;
-    if (put(self, "\n", 1) < 0) {
-        self->size = start;
-        return NULL;
-    }
-    self->count++;
-    return PyLong_FromSsize_t(self->count);
+    Py_ssize_t count = append_record(self, value);
+    return count < 0 ? NULL : PyLong_FromSsize_t(count);
 }
 
 static PyObject *
@@ -792,6 +811,205 @@ static PyTypeObject LinesType = {
     .tp_as_sequence = &Lines_as_sequence,
 };
 
+/* A sink's collect(timestamp, subject, transition) without a Python frame of its own: the
+ * value function's result (a record, a Record's values or a CSV row) goes into the buffer,
+ * and `drain()` is called when it holds `limit` lines. A value the buffer cannot take is
+ * handed with its error to `fail(value, error)`, which raises the sink's error. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *function;
+    Lines *lines;
+    int kind; /* 0: append(record), 1: append_values(tuple), 2: append_row(tuple),
+               * 3: a CSV row of a dict's `names`, `convert(dict)` giving the tuple of others */
+    Py_ssize_t limit;
+    PyObject *drain;
+    PyObject *fail;
+    PyObject *names;
+    PyObject *convert;
+    vectorcallfunc vectorcall;
+} Collector;
+
+/* A CSV row of the dict `row` with exactly the keys `names`, in their order; 1 when the row
+ * is not such a dict or a field is not plain (nothing written then), -1 on an error. */
+static int
+put_dict_row(Lines *self, PyObject *row, PyObject *names)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (!PyDict_CheckExact(row) || PyDict_GET_SIZE(row) != n || n == 0)
+        return 1;
+    Py_ssize_t start = self->size;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *field = PyDict_GetItemWithError(row, PyTuple_GET_ITEM(names, i));
+        int status;
+        if (field == NULL)
+            status = PyErr_Occurred() ? FAILED : FALLBACK;
+        else if (i && put(self, ",", 1) < 0)
+            status = FAILED;
+        else
+            status = put_csv_field(self, field);
+        if (status != DONE) {
+            self->size = start;
+            return status == FAILED ? -1 : 1;
+        }
+    }
+    if (self->size == start || put(self, "\n", 1) < 0) {
+        self->size = start;
+        return PyErr_Occurred() ? -1 : 1;
+    }
+    self->count++;
+    return 0;
+}
+
+static PyObject *
+Collector_call(Collector *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "collect(timestamp, subject, transition)");
+        return NULL;
+    }
+    PyObject *value = PyObject_Vectorcall(self->function, args, 3, NULL);
+    if (value == NULL)
+        return NULL;
+    Py_ssize_t count;
+    if (self->kind == 0)
+        count = append_record(self->lines, value);
+    else if (self->kind == 1)
+        count = append_values(self->lines, value);
+    else if (self->kind == 2)
+        count = append_row(self->lines, value);
+    else {
+        int plain = put_dict_row(self->lines, value, self->names);
+        if (plain == 0)
+            count = self->lines->count;
+        else if (plain < 0)
+            count = -1;
+        else {
+            /* the sink's own checks and csv's text */
+            PyObject *row = PyObject_CallOneArg(self->convert, value);
+            Py_DECREF(value);
+            if (row == NULL)
+                return NULL;
+            value = row;
+            count = append_row(self->lines, value);
+        }
+    }
+    if (count < 0) {
+        PyObject *type, *error, *traceback;
+        PyErr_Fetch(&type, &error, &traceback);
+        PyErr_NormalizeException(&type, &error, &traceback);
+        if (traceback != NULL && error != NULL)
+            PyException_SetTraceback(error, traceback);
+        Py_XDECREF(type);
+        Py_XDECREF(traceback);
+        PyObject *fail_args[2] = {value, error ? error : Py_None};
+        PyObject *done = PyObject_Vectorcall(self->fail, fail_args, 2, NULL);
+        Py_XDECREF(error);
+        Py_DECREF(value);
+        if (done != NULL) { /* fail() must raise */
+            Py_DECREF(done);
+            PyErr_SetString(PyExc_SystemError, "fail() returned instead of raising");
+        }
+        return NULL;
+    }
+    Py_DECREF(value);
+    if (count >= self->limit) {
+        PyObject *done = PyObject_CallNoArgs(self->drain);
+        if (done == NULL)
+            return NULL;
+        Py_DECREF(done);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Collector_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"function", "lines", "kind", "limit", "drain",
+                             "fail",     "names", "convert", NULL};
+    PyObject *function, *lines, *drain, *fail, *names = Py_None, *convert = Py_None;
+    int kind;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!inOO|OO:Collector", kwlist, &function,
+                                     &LinesType, &lines, &kind, &limit, &drain, &fail, &names,
+                                     &convert))
+        return NULL;
+    if (kind < 0 || kind > 3 || limit < 1 || !PyCallable_Check(function) ||
+        !PyCallable_Check(drain) || !PyCallable_Check(fail) ||
+        (kind == 3 && (!PyTuple_Check(names) || !PyCallable_Check(convert)))) {
+        PyErr_SetString(PyExc_ValueError, "bad Collector arguments");
+        return NULL;
+    }
+    Collector *self = (Collector *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(function);
+    self->function = function;
+    Py_INCREF(lines);
+    self->lines = (Lines *)lines;
+    self->kind = kind;
+    self->limit = limit;
+    Py_INCREF(drain);
+    self->drain = drain;
+    Py_INCREF(fail);
+    self->fail = fail;
+    Py_INCREF(names);
+    self->names = names;
+    Py_INCREF(convert);
+    self->convert = convert;
+    self->vectorcall = (vectorcallfunc)Collector_call;
+    return (PyObject *)self;
+}
+
+static int
+Collector_traverse(Collector *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->function);
+    Py_VISIT(self->lines);
+    Py_VISIT(self->drain);
+    Py_VISIT(self->fail);
+    Py_VISIT(self->names);
+    Py_VISIT(self->convert);
+    return 0;
+}
+
+static int
+Collector_clear(Collector *self)
+{
+    Py_CLEAR(self->function);
+    Py_CLEAR(self->lines);
+    Py_CLEAR(self->drain);
+    Py_CLEAR(self->fail);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->convert);
+    return 0;
+}
+
+static void
+Collector_dealloc(Collector *self)
+{
+    PyObject_GC_UnTrack(self);
+    Collector_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(Collector_doc,
+             "Collector(function, lines, kind, limit, drain, fail, names=None, convert=None)\n\n"
+             "collect(timestamp, subject, transition) of a sink writing into `lines`.");
+
+static PyTypeObject CollectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "doge_datagen._jsonlines.Collector",
+    .tp_basicsize = sizeof(Collector),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = Collector_doc,
+    .tp_new = Collector_new,
+    .tp_dealloc = (destructor)Collector_dealloc,
+    .tp_traverse = (traverseproc)Collector_traverse,
+    .tp_clear = (inquiry)Collector_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Collector, vectorcall),
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "doge_datagen._jsonlines",
@@ -802,7 +1020,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__jsonlines(void)
 {
-    if (PyType_Ready(&LinesType) < 0)
+    if (PyType_Ready(&LinesType) < 0 || PyType_Ready(&CollectorType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)
@@ -810,6 +1028,12 @@ PyInit__jsonlines(void)
     Py_INCREF(&LinesType);
     if (PyModule_AddObject(module, "Lines", (PyObject *)&LinesType) < 0) {
         Py_DECREF(&LinesType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&CollectorType);
+    if (PyModule_AddObject(module, "Collector", (PyObject *)&CollectorType) < 0) {
+        Py_DECREF(&CollectorType);
         Py_DECREF(module);
         return NULL;
     }

@@ -14,3 +14,17 @@ class Lines:
     def take(self) -> bytes: ...
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
+
+class Collector:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        lines: Lines,
+        kind: int,
+        limit: int,
+        drain: Callable[[], Any],
+        fail: Callable[[Any, BaseException], Any],
+        names: Optional[Tuple[str, ...]] = ...,
+        convert: Optional[Callable[[Any], Tuple[Any, ...]]] = ...,
+    ) -> None: ...
+    def __call__(self, timestamp: int, subject: Any, transition: Any) -> None: ...

@@ -16,6 +16,8 @@ import json
 from typing import Any, Callable, List, Optional, Tuple
 
 __all__ = [
+    "CLines",
+    "Collector",
     "ENCODE_ERRORS",
     "PyLines",
     "csv_buffer",
@@ -82,10 +84,14 @@ class PyLines:
 
 
 _CLines: Any
+Collector: Any
 try:
+    from doge_datagen._jsonlines import Collector
     from doge_datagen._jsonlines import Lines as _CLines
 except ImportError:  # the C extension was not built: json.dumps does it all
-    _CLines = None
+    _CLines = Collector = None
+#: The C buffer's type (a class nothing is an instance of where it is not built).
+CLines: Any = _CLines if _CLines is not None else type("CLines", (), {})
 
 
 def line_buffer(names: Optional[Tuple[str, ...]] = None, c_encoder: Optional[bool] = None) -> Any:

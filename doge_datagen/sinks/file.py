@@ -34,7 +34,14 @@ from typing import (
 from doge_datagen import shards
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.model import Transition
-from doge_datagen.sinks._json import ENCODE_ERRORS, csv_buffer, line_buffer, lines_of
+from doge_datagen.sinks._json import (
+    ENCODE_ERRORS,
+    CLines,
+    Collector,
+    csv_buffer,
+    line_buffer,
+    lines_of,
+)
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
 from doge_datagen.sinks.record import Record
 
@@ -199,8 +206,11 @@ class FileSink(Sink):
         self._getter: Optional[Callable[[Mapping[str, Any]], Tuple[Any, ...]]] = None
         self._needs_header = False
         # The default JSON Lines go through one C buffer (json.dumps's text), a record's
-        # values through its template; a dumps of the caller's and CSV rows through the list
-        # of items. Each way has its own collect().
+        # values through its template, CSV rows through another; a dumps of the caller's
+        # through the list of items. Each way has its own collect(): while the sink is open,
+        # where the C extension is built, a C one without a Python frame (_fast says which).
+        self._closed_collect: Optional[Callable[[int, Any, Transition], None]] = None
+        self._fast: Optional[Tuple[Callable[..., Any], int]] = None
         template = value_function if isinstance(value_function, Record) else None
         self._lines: Any = None
         self._values: Optional[Callable[[int, Any, Transition], Tuple[Any, ...]]] = None
@@ -213,11 +223,13 @@ class FileSink(Sink):
                     self._lines = line_buffer(template.names)
                     self._append: Callable[[Any], int] = self._lines.append_values
                     self._values = template.values
-                    self.collect = self._collect_values  # type: ignore[method-assign]
+                    self._closed_collect = self._collect_values
+                    self._fast = (template.values, 1)
                 else:
                     self._lines = line_buffer()
                     self._append = self._lines.append
-                    self.collect = self._collect_lines  # type: ignore[method-assign]
+                    self._closed_collect = self._collect_lines
+                    self._fast = (value_function, 0)
         else:
             # CSV rows go into a C buffer too (csv.writer's text; its own for other rows).
             self._encode = self._csv_values
@@ -227,9 +239,13 @@ class FileSink(Sink):
             if template is not None and names in (None, template.names):
                 names = template.names
                 self._values = template.values
-                self.collect = self._collect_row_values  # type: ignore[method-assign]
+                self._closed_collect = self._collect_row_values
+                self._fast = (template.values, 2)
             else:
-                self.collect = self._collect_row  # type: ignore[method-assign]
+                self._closed_collect = self._collect_row
+                self._fast = (value_function, 3)  # once the columns are known
+        if self._closed_collect is not None:
+            self.collect = self._closed_collect  # type: ignore[method-assign]
         self._raw: Optional[BinaryIO] = None
         self._next_mode = mode
         self._make_directory = _make_directory
@@ -287,6 +303,8 @@ class FileSink(Sink):
                 values = self._csv_values_slow(row)  # a key too many, or one missing
         except (KeyError, TypeError, AttributeError, IndexError):
             values = self._csv_values(row)  # no header yet, or a row that is not a dict
+            if self.collect == self._collect_row:
+                self._use_fast_collect()  # the columns are known now
         if self._append(values) >= self.buffer_lines:
             self._drain()
 
@@ -321,6 +339,7 @@ class FileSink(Sink):
         self._items = []
         if self._lines is not None:
             self._lines.clear()
+        self._use_fast_collect()
         if self._stream is not None:
             self._needs_header = True
         else:
@@ -474,10 +493,39 @@ class FileSink(Sink):
 
     def _close(self) -> None:
         """Write the buffered lines and close the file (a stream given in is only flushed)."""
+        if self._closed_collect is not None:
+            self.collect = self._closed_collect  # type: ignore[method-assign,assignment]
         try:
             self.flush()
         finally:
             self._release()
+
+    def _use_fast_collect(self) -> None:
+        """While open, collect() is the C collector where it is built: the value function
+        called and its value written into the buffer without a Python frame between."""
+        if self._fast is None or Collector is None or not isinstance(self._lines, CLines):
+            return
+        function, kind = self._fast
+        if kind == 3 and self._fieldnames is None:
+            return  # CSV rows of dicts: the first row gives the columns, in Python
+        self.collect = Collector(  # type: ignore[method-assign]
+            function,
+            self._lines,
+            kind,
+            self.buffer_lines,
+            self._drain,
+            self._collect_failed,
+            self._fieldnames,
+            self._csv_values,
+        )
+
+    def _collect_failed(self, value: Any, error: BaseException) -> None:
+        """The C collector could not write ``value``: the error collect() raises."""
+        if not isinstance(error, ENCODE_ERRORS):
+            raise error
+        if self._values is not None and self.format == "jsonl":
+            value = dict(zip(self._lines.names, value))
+        raise RecordError(f"{self.name}: cannot write {value!r}: {error}") from error
 
     def _release(self) -> None:
         raw = self._raw
