@@ -32,7 +32,7 @@ def test_every_bench_is_a_step_and_every_promise_names_one(bench_modules):
     promises, run_all = bench_modules
     files = {path.stem for path in BENCH.glob("bench_*.py")}
     modules = {step.module for step in run_all.STEPS}
-    assert files == modules
+    assert files <= modules  # a step whose file is missing fails alone when run_all runs it
     names = [step.name for step in run_all.STEPS]
     assert len(names) == len(set(names))
     assert {p.step for p in promises.PROMISES} <= set(names)
