@@ -988,7 +988,7 @@ def _close_error(errors: List[BaseException]) -> BaseException:
 
 
 def summarize(run: Run, sinks: Sequence[Any], elapsed: float) -> RunSummary:
-    from doge_datagen.sinks.base import delivery_counts  # the sinks import the model
+    from doge_datagen.sinks.base import delivery_counts, extra_counts  # they import the model
 
     model = run.model
     per_trigger: Dict[str, int] = {}
@@ -1015,8 +1015,8 @@ def summarize(run: Run, sinks: Sequence[Any], elapsed: float) -> RunSummary:
         vetoed_per_trigger=vetoed_per_trigger,
         events_per_sink=dict(zip(labels, per_sink.values())),
         delivery={
-            label: {"delivered": counted[0], "failed": counted[1]}
-            for label, counted in zip(labels, map(delivery_counts, sinks))
+            label: {"delivered": counted[0], "failed": counted[1], **extra_counts(sink)}
+            for label, sink, counted in zip(labels, sinks, map(delivery_counts, sinks))
             if counted is not None
         },
         stopped=model._stopping,
@@ -1094,6 +1094,10 @@ def run(
             pacer.wall_start = wall_start
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
     model._last_run = state
+    for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)
+        follow = getattr(sink, "follow_run", None)
+        if callable(follow):
+            follow(state)
     probe = None
     if metrics is not None:
         probe = metrics.watch(state, sinks, sink_labels(sinks), speed=speed, shard=shard)

@@ -24,7 +24,7 @@ import re
 import time
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Iterator, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from doge_datagen.errors import DeliveryError, RecordError
@@ -124,6 +124,13 @@ def delivery_counts(sink: Any) -> Optional[Tuple[int, int]]:
     if delivered is None and failed is None:
         return None
     return int(delivered or 0), int(failed or 0)
+
+
+def extra_counts(sink: Any) -> Dict[str, int]:
+    """What a sink counts beside delivered and failed records (a disordered sink's dropped,
+    duplicated and late events), for the run summary; empty for most sinks."""
+    counts = getattr(sink, "extra_counts", None)
+    return dict(counts()) if callable(counts) else {}
 
 
 class Sink(EventSink):

@@ -484,7 +484,11 @@ def build_sink(url: Union[str, SinkURL], records: Records) -> EventSink:
     except ImportError as exc:
         extra = f": pip install 'doge-datagen[{scheme.extra}]'" if scheme.extra else ""
         raise ImportError(f"sink {parsed.masked!r} needs a missing package ({exc}){extra}") from exc
-    return builder(parsed, records)
+    from doge_datagen.sinks.disorder import disorder_from_url, wrap_from_url
+
+    disorder = disorder_from_url(parsed)  # late=, drop=, ... are any sink's settings
+    sink = builder(parsed, records)
+    return sink if disorder is None else wrap_from_url(parsed, disorder, sink, records)
 
 
 def schemes_help() -> str:

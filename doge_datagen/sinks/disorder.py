@@ -1,0 +1,406 @@
+"""A sink that disturbs its stream the way real sources do, with the truth beside it.
+
+:class:`DisorderedSink` wraps any sink. Each event it is given is, independently, dropped
+(with probability ``drop``), delivered twice (``duplicate``), held back (``late``) or passed
+on at once; an event meets at most one of these. A late event keeps its event time and
+its subject's attributes as they were, and is passed on once the stream's time has gone
+past its release time (its event time plus a delay drawn uniformly from 1 ms to
+``max_delay_ms``): after every event with a time up to its release time, before any event
+with a later one. A ``truth`` sink, if given, receives every event exactly once, in order,
+undisturbed, so that a consumer under test can be checked against it.
+
+Why the draws are hashes and not a generator: a sharded run splits the subjects between
+processes, and a run may be repeated with other sinks. Each event's fate is a function of
+the seed (by default the run's), the subject's global index and the event time, so the
+same event meets the same fate whatever shard delivers it and whatever else the run does,
+and the wrapper never draws from ``datagen.random`` (which would change the model's own
+draws) nor from the global ``random`` module. Outside a run, the events are numbered in
+the order they come instead of by subject.
+
+Why a paced run needs the run's clock: a late event must also arrive late in wall time.
+The engine gives the wrapper the run before opening it (``follow_run``); between ticks,
+:meth:`DisorderedSink.poll` releases a held event once the wall clock has reached its
+release time and every event before that time has been emitted. The position of a late
+event in the stream is therefore the same in a paced run as in a fast one.
+
+From a URL, any sink takes ``late``, ``max_delay`` (``500ms``, ``30s``, ``10m``, ``2h``; a
+bare number is milliseconds), ``duplicate``, ``drop`` and ``truth`` (another sink's URL,
+percent-encoded)::
+
+    jsonl:events.jsonl?late=0.05&max_delay=10m&duplicate=0.01&drop=0.001&truth=jsonl%3Atruth.jsonl
+
+What was done is counted for the run summary: ``dropped``, ``duplicated`` (the extra
+copies), ``late``, and the truth sink's ``truth_delivered`` and ``truth_failed``. Held events
+are never lost: closing the sink passes on every one still held, and one the inner sink
+could not take is counted as failed.
+"""
+
+import copy
+import hashlib
+import heapq
+import math
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.model import EventSink, Transition
+from doge_datagen.sinks.base import Sink
+
+__all__ = ["DISORDER_SETTINGS", "DisorderedSink", "parse_duration_ms"]
+
+#: The URL query settings that make a sink disordered.
+DISORDER_SETTINGS = ("late", "max_delay", "duplicate", "drop", "truth")
+
+_MASK64 = (1 << 64) - 1
+_TWO_POW_64 = 1 << 64
+# SplitMix64's increment and output multipliers (as in the engine's draw).
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+# How far apart neighbouring subjects' keys start (odd, and unrelated to _GOLDEN).
+_SPREAD = 0xD6E8FEB86659FD93
+# Events numbered in arrival order (outside a run) are keyed apart from subjects.
+_COUNTED = 1 << 62
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+
+Held = Tuple[int, int, int, Any, Transition]  # release time, sequence, event time, subject, move
+
+
+def parse_duration_ms(text: str) -> int:
+    """``500ms``, ``30s``, ``10m``, ``2h``, ``1d`` or a bare number of milliseconds, in whole
+    milliseconds; ValueError for anything else."""
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration such as 500ms, 30s, 10m or 2h")
+    return round(float(found.group(1)) * _UNIT_MS[found.group(2)])
+
+
+def _key(seed: Any) -> int:
+    digest = hashlib.sha256(b"doge-datagen/disorder/" + repr(seed).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _rate(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
+        raise ConfigurationError(f"{name} must be a probability from 0 to 1, got {value!r}")
+    return float(value)
+
+
+class DisorderedSink(Sink):
+    """Passes events on to ``inner`` late, twice or not at all, and all of them to ``truth``.
+
+    :param inner: the sink that receives the disturbed stream.
+    :param late: the probability that an event is held back.
+    :param max_delay_ms: the longest delay of a late event, in milliseconds of event time.
+    :param duplicate: the probability that an event is delivered twice, the copy right after.
+    :param drop: the probability that an event is never delivered.
+    :param seed: the draws' seed; ``None`` takes the run's seed (``0`` outside a run).
+    :param truth: a sink that receives every event once, in order, undisturbed.
+    :param name: how summaries name the sink (by default the inner sink's name).
+
+    ``delivered`` and ``failed`` are the inner sink's (with held events it could not take
+    counted as failed); ``dropped``, ``duplicated`` and ``late`` count what was done to the
+    events of the current opening. The inner and truth sinks are opened, polled, hurried and
+    closed with the wrapper: give only the wrapper to the model's transitions.
+    """
+
+    def __init__(
+        self,
+        inner: EventSink,
+        *,
+        late: float = 0.0,
+        max_delay_ms: int = 60_000,
+        duplicate: float = 0.0,
+        drop: float = 0.0,
+        seed: Any = None,
+        truth: Optional[EventSink] = None,
+        name: Optional[str] = None,
+    ) -> None:
+        for role, sink in (("inner", inner), ("truth", truth)):
+            if sink is not None and not callable(getattr(sink, "collect", None)):
+                raise ConfigurationError(f"the {role} sink must have collect(), got {sink!r}")
+        if truth is inner:
+            raise ConfigurationError("the truth sink must not be the sink it checks")
+        self.late_rate = _rate("late", late)
+        self.duplicate_rate = _rate("duplicate", duplicate)
+        self.drop_rate = _rate("drop", drop)
+        if self.late_rate + self.duplicate_rate + self.drop_rate > 1:
+            raise ConfigurationError(
+                f"late + duplicate + drop must not exceed 1 (an event meets at most one of "
+                f"them), got {late} + {duplicate} + {drop}"
+            )
+        if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, int) or max_delay_ms < 1:
+            raise ConfigurationError(
+                f"max_delay_ms must be a whole number of milliseconds from 1, got {max_delay_ms!r}"
+            )
+        self.max_delay_ms = max_delay_ms
+        self.seed = seed
+        self.inner = inner
+        self.truth = truth
+        self.name = name or str(getattr(inner, "name", None) or type(inner).__name__)
+        # An event whose draw is below one of these meets that fate (drop, then duplicate,
+        # then late): one comparison tells the common case, nothing happens, apart.
+        self._drop_below = round(self.drop_rate * _TWO_POW_64)
+        self._duplicate_below = self._drop_below + round(self.duplicate_rate * _TWO_POW_64)
+        self._late_below = self._duplicate_below + round(self.late_rate * _TWO_POW_64)
+        self._held: List[Held] = []
+        self._sequence = 0
+        self._counted = 0
+        self._key = _key(0 if seed is None else seed)
+        self._run: Any = None
+        self._rng: Any = None
+        self._first = 0
+        self.dropped = 0
+        self.duplicated = 0
+        self.late = 0
+        self._lost = 0
+
+    # -- counts ------------------------------------------------------------------------------
+
+    @property
+    def delivered(self) -> int:  # type: ignore[override]
+        return int(getattr(self.inner, "delivered", 0) or 0)
+
+    @property
+    def failed(self) -> int:
+        return int(getattr(self.inner, "failed", 0) or 0) + self._lost
+
+    @failed.setter
+    def failed(self, value: int) -> None:
+        # Sink.delivery_error adds the wrapper's own failures here.
+        self._lost = value - int(getattr(self.inner, "failed", 0) or 0)
+
+    @property
+    def held(self) -> int:
+        """Late events not passed on yet."""
+        return len(self._held)
+
+    def extra_counts(self) -> Dict[str, int]:
+        """What the run summary reports beside ``delivered`` and ``failed``."""
+        counts = {"dropped": self.dropped, "duplicated": self.duplicated, "late": self.late}
+        if self.truth is not None:
+            counts["truth_delivered"] = int(getattr(self.truth, "delivered", 0) or 0)
+            counts["truth_failed"] = int(getattr(self.truth, "failed", 0) or 0)
+        return counts
+
+    def _reset_counts(self) -> None:
+        self.dropped = self.duplicated = self.late = self._lost = 0
+        self._counted = 0
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def follow_run(self, run: Any) -> None:
+        """Called by the engine before a run opens its sinks: the draws are keyed by the
+        run's seed and subjects, and a paced run's clock releases late events."""
+        self._run = run
+        self._rng = run.rng
+        self._first = run.first
+        if self.seed is None:
+            self._key = _key(run.model.seed)
+
+    def _open(self) -> None:
+        self._held = []
+        self._sequence = 0
+        for sink in (self.inner, self.truth):
+            opener = getattr(sink, "open", None)
+            if callable(opener):
+                opener()
+
+    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        if not self._is_open:
+            self.open()
+        truth = self.truth
+        if truth is not None:
+            truth.collect(timestamp, subject, transition)
+        held = self._held
+        if held and held[0][0] < timestamp:
+            self._release(timestamp)
+        rng = self._rng
+        i = None if rng is None else rng._i
+        if i is None:
+            g = _COUNTED + self._counted
+            self._counted += 1
+        else:
+            g = self._first + i
+        # SplitMix64's output function of (key, subject, event time): see the module's notes.
+        h = (self._key + g * _SPREAD + timestamp * _GOLDEN) & _MASK64
+        h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+        h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+        h ^= h >> 31
+        if h >= self._late_below:
+            self.inner.collect(timestamp, subject, transition)
+        elif h < self._drop_below:
+            self.dropped += 1
+        elif h < self._duplicate_below:
+            self.inner.collect(timestamp, subject, transition)
+            self.duplicated += 1
+            self.inner.collect(timestamp, subject, transition)
+        else:
+            self._hold(h, timestamp, subject, transition)
+
+    def _hold(self, h: int, timestamp: int, subject: Any, transition: Transition) -> None:
+        # The delay: the next value of the event's SplitMix64 stream, scaled to 1..max.
+        s = (h + _GOLDEN) & _MASK64
+        s = ((s ^ (s >> 30)) * _MIX1) & _MASK64
+        s = ((s ^ (s >> 27)) * _MIX2) & _MASK64
+        s ^= s >> 31
+        delay = 1 + ((s * self.max_delay_ms) >> 64)
+        try:
+            # The row is made when the event is passed on: a copy keeps the attributes the
+            # subject had at the event (a subject that cannot be copied is passed as it is).
+            subject = copy.copy(subject)
+        except Exception:
+            pass
+        self._sequence += 1
+        heapq.heappush(
+            self._held, (timestamp + delay, self._sequence, timestamp, subject, transition)
+        )
+        self.late += 1
+
+    def _release(self, before: float) -> None:
+        """Pass on the held events released before the stream time ``before``."""
+        held = self._held
+        inner = self.inner.collect
+        while held and held[0][0] < before:
+            _, _, timestamp, subject, transition = heapq.heappop(held)
+            inner(timestamp, subject, transition)
+
+    def poll(self) -> None:
+        """Release, in a paced run, the late events whose time has come on the wall clock
+        (and whose place in the stream has been reached); then poll the inner and truth
+        sinks."""
+        run = self._run
+        if self._held and run is not None and run.pacer is not None and self._is_open:
+            self._release(self._paced_limit(run))
+        for sink in (self.inner, self.truth):
+            poll = getattr(sink, "poll", None)
+            if callable(poll):
+                poll()
+
+    @staticmethod
+    def _paced_limit(run: Any) -> float:
+        """The stream time before which a paced run may release held events now: the wall
+        clock's simulated time, but no further than the ticks the run has finished (every
+        tick before the one it waits for or has just done). Nothing with an earlier time
+        can come any more, so the release keeps the place it has in a fast run."""
+        pacer = run.pacer
+        tick_ms = run.model.tick_ms
+        start = run.timestamp_start
+        wall = start + (pacer.clock() - pacer.wall_start) / pacer.seconds_per_tick * tick_ms
+        tick = pacer.tick
+        if tick is None:  # nothing left to move, or not started
+            return wall + 1 if run.ticks_done else -math.inf
+        finished = max(run.ticks_done, tick)
+        return min(wall + 1, start + finished * tick_ms)
+
+    def hurry(self) -> None:
+        """Ask the inner and truth sinks to bound their remaining waits."""
+        for sink in (self.inner, self.truth):
+            hurry = getattr(sink, "hurry", None)
+            if callable(hurry):
+                hurry()
+
+    def _close(self) -> None:
+        self._run = self._rng = None
+        errors: List[BaseException] = []
+        held, self._held = self._held, []
+        held.sort()
+        inner = self.inner
+        for n, (_, _, timestamp, subject, transition) in enumerate(held):
+            try:
+                inner.collect(timestamp, subject, transition)
+            except BaseException as exc:
+                rest = len(held) - n - 1
+                errors.append(
+                    self.delivery_error(f"{rest} late events not passed on", rest, exc)
+                    if rest
+                    else exc
+                )
+                break
+        for sink in (inner, self.truth):
+            close = getattr(sink, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except BaseException as exc:
+                    errors.append(exc)
+        if errors:
+            first = errors[0]
+            for other in errors[1:]:
+                if hasattr(first, "add_note"):
+                    first.add_note(f"also: {type(other).__name__}: {other}")
+            raise first
+
+    def __repr__(self) -> str:
+        return (
+            f"<DisorderedSink of {self.inner!r} late={self.late_rate} "
+            f"duplicate={self.duplicate_rate} drop={self.drop_rate} "
+            f"max_delay_ms={self.max_delay_ms} truth={self.truth!r}>"
+        )
+
+
+def disorder_from_url(url: Any) -> Optional[Dict[str, Any]]:
+    """The disorder settings of a sink URL (taken out of its query), or ``None`` without any;
+    a wrong value is a :class:`~doge_datagen.sinks.registry.SinkURLError` naming it."""
+    from doge_datagen.sinks.registry import SinkURLError
+
+    if not any(key in url.params for key in DISORDER_SETTINGS):
+        return None
+    options: Dict[str, Any] = {}
+    for key in ("late", "duplicate", "drop"):
+        text = url.params.pop(key, None)
+        if text is None:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value <= 1:
+            raise SinkURLError(
+                f"sink {url.masked!r}: {key}={text!r} is not a probability from 0 to 1"
+            )
+        options[key] = value
+    text = url.params.pop("max_delay", None)
+    if text is not None:
+        try:
+            options["max_delay_ms"] = parse_duration_ms(text)
+        except ValueError as exc:
+            raise SinkURLError(f"sink {url.masked!r}: max_delay: {exc}") from None
+        if options["max_delay_ms"] < 1:
+            raise SinkURLError(f"sink {url.masked!r}: max_delay={text!r} is less than 1 ms")
+    if sum(options.get(key, 0.0) for key in ("late", "duplicate", "drop")) > 1:
+        raise SinkURLError(
+            f"sink {url.masked!r}: late + duplicate + drop must not exceed 1 (an event meets "
+            "at most one of them)"
+        )
+    truth = url.params.pop("truth", None)
+    if truth is not None:
+        if not truth:
+            raise SinkURLError(f"sink {url.masked!r}: truth= names no sink URL")
+        options["truth"] = truth
+    return options
+
+
+def wrap_from_url(url: Any, options: Dict[str, Any], inner: EventSink, records: Any) -> EventSink:
+    """``inner`` disordered as ``options`` (from :func:`disorder_from_url`) say, its truth
+    sink built from its own URL."""
+    from doge_datagen.sinks.registry import SinkURL, SinkURLError, build_sink
+
+    truth = None
+    truth_url = options.pop("truth", None)
+    if truth_url is not None:
+        parsed = SinkURL(truth_url)
+        if any(key in parsed.params for key in DISORDER_SETTINGS):
+            raise SinkURLError(
+                f"sink {url.masked!r}: the truth sink {parsed.masked!r} is the undisturbed "
+                "stream; it takes no late, max_delay, duplicate, drop or truth"
+            )
+        truth = build_sink(parsed, records)
+    return DisorderedSink(inner, truth=truth, **options)
