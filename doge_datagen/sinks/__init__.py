@@ -2,7 +2,8 @@
 
 One module per family (``printing``, ``memory``, ``file``, ``kafka``, ``kafka_avro``,
 ``kafka_protobuf``, ``kafka_jsonschema``, ``db``, ``http``, ``object_storage`` and the event
-buses); :mod:`doge_datagen.sinks.base` holds what they share and
+buses); :mod:`doge_datagen.sinks.disorder` wraps any of them to make its stream late,
+duplicated and lossy; :mod:`doge_datagen.sinks.base` holds what they share and
 :mod:`doge_datagen.sinks.registry` maps URL schemes to sink builders. The modules that need a
 client library are imported on first use, so ``import doge_datagen.sinks`` imports none.
 """
@@ -17,6 +18,7 @@ _LAZY: Dict[str, str] = {
     "CountingSink": "doge_datagen.sinks.memory",
     "DbSink": "doge_datagen.sinks.db",
     "DbSinkFactory": "doge_datagen.sinks.db",
+    "DisorderedSink": "doge_datagen.sinks.disorder",
     "FileSink": "doge_datagen.sinks.file",
     "FileSinkFactory": "doge_datagen.sinks.file",
     "HttpSink": "doge_datagen.sinks.http",
@@ -44,6 +46,7 @@ __all__ = [
     "CountingSink",
     "DbSink",
     "DbSinkFactory",
+    "DisorderedSink",
     "FileSink",
     "FileSinkFactory",
     "HttpSink",
