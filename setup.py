@@ -45,8 +45,16 @@ jsonlines = Extension(
     sources=["doge_datagen/_jsonlines.c"],
     optional=True,
 )
+# The commonest values of datagen.fake (doge_datagen/values/_fake.py falls back to Python).
+cvalues = Extension(
+    "doge_datagen.values._cvalues",
+    sources=["doge_datagen/values/_cvalues.c"],
+    optional=True,
+)
 
 setup(
-    ext_modules=[] if os.environ.get("DOGE_DATAGEN_PURE_PYTHON") else [speedups, jsonlines],
+    ext_modules=[]
+    if os.environ.get("DOGE_DATAGEN_PURE_PYTHON")
+    else [speedups, jsonlines, cvalues],
     cmdclass={"build_ext": OptionalBuildExt},
 )

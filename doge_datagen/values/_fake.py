@@ -1037,3 +1037,25 @@ class FakerBridge:
 
         call.__name__ = name
         return call
+
+
+def _use_speedups() -> None:
+    """With the C speed-ups built, the four values a subject factory makes most (``name``,
+    ``email``, ``street_address``, ``phone_number``) are the same methods in C, with the same
+    draws and text; what they do not cover (a gender, a name other than the one just drawn)
+    goes to the Python methods above, kept as ``_name_py`` and so on. Not with
+    ``DOGE_DATAGEN_PURE_PYTHON=1``, as for the engine's C loop."""
+    import os
+
+    if os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
+        return
+    try:
+        from doge_datagen.values import _cvalues  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - a checkout without the built extension
+        return
+    for name in ("name", "email", "street_address", "phone_number"):
+        setattr(Fake, f"_{name}_py", getattr(Fake, name))
+        setattr(Fake, name, _cvalues.method(getattr(_cvalues, name)))
+
+
+_use_speedups()
