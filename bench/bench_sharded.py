@@ -13,7 +13,7 @@ events (checked). Each command is timed twice:
 
 - **the run**, as its summary line reports it (``... in X s``): for one process, from opening
   the sinks to closing them; for the workers, from the coordinator's call to the merged
-  summary, so waiting for the workers' server, building the model in each shard and joining
+  summary, so starting the shards' processes, building the model in each shard and joining
   them are in it. The target, at least 1.7x, is for this figure;
 - **end to end**, on the wall clock from the command's start to its exit and the end of its
   output, interpreter start-up, imports and exit included.

@@ -947,13 +947,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.metrics = None
-    if getattr(args, "workers", None) is not None and getattr(args, "dask", None) is None:
-        # Shards in local processes: their server starts now (if `python -m doge_datagen`
-        # has not started it already), and gets ready while this process builds the model.
-        # The shards' builds (demo_model, run_model) are functions of this module.
-        from doge_datagen.distributed import start_process_server
-
-        start_process_server("doge_datagen.cli:demo_model")
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "log_level", None):
         # The command is an application: it may configure logging (the library never does).

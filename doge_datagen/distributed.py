@@ -28,8 +28,9 @@ How it works:
   the merged counts. SIGINT or SIGTERM to the coordinator stops every shard gracefully, and
   the merged summary says ``stopped``.
 
-Backends: ``"processes"`` runs one process per shard on this machine (the standard library's
-``forkserver`` start method where there is one, else ``spawn``); ``"dask"`` submits one task
+Backends: ``"processes"`` runs one process per shard on this machine: on Linux a copy of the
+coordinator (``fork``) when it has a single thread, else the standard library's ``forkserver``
+start method where there is one, else ``spawn``; ``"dask"`` submits one task
 per shard to a Dask cluster (``pip install 'doge-datagen[dask]'``): a ``LocalCluster`` of
 processes without ``address``, the scheduler at ``address`` with one. A Dask worker that dies
 mid-run is not replaced by a second attempt of its shard (its sinks already hold part of the
@@ -275,14 +276,17 @@ def _process_main(job: _Job, stop: Any, connection: Any, environ: Dict[str, str]
 
 
 def start_process_server(build: Build) -> None:
-    """Start, in the background, the server that forks the ``"processes"`` backend's shards,
-    having imported doge-datagen and loaded ``build``'s module or file; return at once.
+    """Start, in the background, the server that forks the ``"processes"`` backend's shards
+    when the coordinator cannot be copied (it has a second thread: a client library's, a
+    metrics server's), having imported doge-datagen and loaded ``build``'s module or file;
+    return at once.
 
     That server is a new interpreter: it takes about 0.1 s to be ready, which a run of a
-    second or two would otherwise wait for before its first shard starts. Called early, it
-    gets ready while this process goes on (:mod:`doge_datagen.process_server`). Optional:
-    :func:`run_sharded` starts the server when it is not running, and later runs in this
-    process reuse it.
+    second or two would otherwise wait for before its first shard starts. Called early by a
+    program that knows it will have threads, it gets ready while the program goes on
+    (:mod:`doge_datagen.process_server`). Optional: :func:`run_sharded` starts the server when
+    it needs one and it is not running, and later runs in this process reuse it. A
+    coordinator with a single thread does not use it: its shards are copies of itself.
     """
     process_server.start(_models_of(build))
 
@@ -298,14 +302,44 @@ def _models_of(build: Build) -> List[str]:
     return [name] if isinstance(name, str) and name != "__main__" else []
 
 
+def _fork_context() -> Any:
+    """The ``fork`` context when this process can be forked safely as it is, else ``None``.
+
+    The coordinator has built its copy of the model by now, so it has imported everything a
+    shard needs: a copy of it made by ``fork`` runs its shard at once, where the workers'
+    server would first have to be ready (0.03-0.1 s after the coordinator, on two cores: a
+    tenth of a run of a second or two, and the slower of two shards waits for it). A process
+    with a second thread (a client library's, a metrics server's, another test's) is not
+    forked: the copy would get the thread's locks without the thread. Nor on anything but
+    Linux, where ``fork`` of a process that has used system frameworks is not safe.
+    """
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return None
+    try:
+        threads = len(os.listdir("/proc/self/task"))  # the threads Python does not know of too
+    except OSError:
+        return None
+    if threads != 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
 class _ProcessBackend:
     """One process per shard on this machine."""
 
     def __init__(self, jobs: List[_Job]) -> None:
-        # forkserver where there is one: each shard's process is forked from a server that
-        # has imported doge-datagen and loaded the model once (started here unless it runs).
-        process_server.start(_models_of(jobs[0].build))
-        context = process_server.context()
+        # A copy of this process where that is safe; else forked from a server that has
+        # imported doge-datagen and loaded the model once (started here unless it runs).
+        context = _fork_context()
+        if context is None:
+            # The build's module, and the models this process loaded by name (those of the
+            # command line's `run MODEL`, say), once in the server rather than in each shard.
+            models = dict.fromkeys([*_models_of(jobs[0].build), *loading.loaded()])
+            process_server.start(list(models))
+            context = process_server.context()
         self.stop_event = context.Event()
         self.processes: List[Any] = []
         self.connections: List[Any] = []
@@ -710,8 +744,6 @@ def run_sharded(
                 "defined at the top level of a module, or a 'module:function' string"
             ) from exc
 
-    if backend == "processes":
-        start_process_server(build)  # ready while the coordinator builds its copy below
     # The coordinator's own copy of the model: its size, seed and start, resolved once.
     model = _build(build)
     if subjects_num is not None:

@@ -18,11 +18,21 @@ import importlib.util
 import os
 import sys
 from types import ModuleType
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from doge_datagen.errors import ConfigurationError
 
-__all__ = ["is_file", "load_function", "load_module", "module_of"]
+__all__ = ["is_file", "load_function", "load_module", "loaded", "module_of"]
+
+# What this process has loaded by name, in order: modules' names and files' absolute paths.
+_LOADED: Dict[str, None] = {}
+
+
+def loaded() -> List[str]:
+    """The modules (by name) and files (by absolute path) that :func:`load_module` has loaded
+    in this process: what a workers' server started later should load too, for shards that
+    build the same models (:mod:`doge_datagen.process_server`)."""
+    return list(_LOADED)
 
 
 def is_file(module_part: str) -> bool:
@@ -54,9 +64,11 @@ def load_module(module_part: str) -> ModuleType:
     be imported; an error raised by the module's own code propagates as it is."""
     if not is_file(module_part):
         try:
-            return importlib.import_module(module_part)
+            imported = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:
             raise ConfigurationError(f"cannot import module {module_part!r} ({exc})") from exc
+        _LOADED[module_part] = None
+        return imported
     path = os.path.abspath(module_part)
     if not os.path.isfile(path):
         raise ConfigurationError(f"no file {module_part!r}")
@@ -76,6 +88,7 @@ def load_module(module_part: str) -> ModuleType:
     except BaseException:
         del sys.modules[name]  # a file that failed is loaded again next time, not half-made
         raise
+    _LOADED[path] = None
     return module
 
 

@@ -1,15 +1,20 @@
 """The server that the ``"processes"`` backend of a sharded run forks each shard's process
-from (the standard library's ``forkserver`` start method).
+from (the standard library's ``forkserver`` start method) when the coordinator cannot simply be
+copied.
 
-A shard's process forked from that server starts with doge-datagen and the model's module
-already imported, in a few milliseconds. The server itself is a new interpreter: it needs
-about 0.1 s to import them before the first shard can start, which is a tenth of a run of a
-second or two. So it is started as early as possible, and in the background: by the command
-line before it imports anything else, and by :func:`doge_datagen.distributed.run_sharded`
-before it builds its own copy of the model. This module imports nothing but
-:mod:`multiprocessing`, :mod:`os` and :mod:`sys`, so that starting the server does not wait for the
-engine's imports. Where there is no ``forkserver`` (Windows), shards are spawned and there is no
-server to start.
+A coordinator with a single thread, on Linux, is copied by ``fork`` instead: it has built its
+own copy of the model, so it has imported everything a shard needs, and its copies start their
+shards at once. This server is for a coordinator with a second thread (a client library's, a
+metrics server's), which ``fork`` would copy without that thread: a shard's process forked from
+the server starts with doge-datagen and the model's module already imported, in a few
+milliseconds, but the server itself is a new interpreter, which needs about 0.1 s to import them
+before the first shard can start. It is started when a run needs it, or earlier by
+:func:`doge_datagen.distributed.start_process_server`, in the background. It is not started
+speculatively: on a machine of two cores its start competes with the coordinator and the shards
+for the CPU (0.1-0.2 s of it, and a third interpreter, the resource tracker). This module
+imports nothing but :mod:`multiprocessing`, :mod:`os` and :mod:`sys`, so that starting the
+server does not wait for the engine's imports. Where there is no ``forkserver`` (Windows),
+shards are spawned and there is no server to start.
 
 The model's own module or file is loaded in the server too (:mod:`doge_datagen._server_preload`),
 once, instead of once in every shard: its imports (a fake-data library, say) are then paid while

@@ -144,8 +144,29 @@ def test_the_dask_backend_says_which_extra_to_install(monkeypatch):
 # -- exactness through processes -------------------------------------------------------------
 
 
+@pytest.fixture(params=["as this process is", "from the server"])
+def coordinator(request):
+    """How this process's shards start: as it is (copies of it, ``fork``, where it has a single
+    thread; a whole test run's process may have more), or from the workers' server, with a
+    second thread made here as a client library's would be. Shards that are copies of a
+    command are tested through the command line (``test_the_command_copies_itself...``)."""
+    if request.param == "as this process is":
+        yield
+        return
+    release = threading.Event()
+    helper = threading.Thread(target=release.wait, name="a client library's thread")
+    helper.start()
+    try:
+        yield
+    finally:
+        release.set()
+        helper.join()
+
+
 @pytest.mark.parametrize(("seed", "shards"), [(11, 1), (12, 2), (13, 3), (14, 7), (15, 2)])
-def test_processes_write_the_events_of_one_run_into_jsonl_parts(tmp_path, seed, shards):
+def test_processes_write_the_events_of_one_run_into_jsonl_parts(
+    tmp_path, seed, shards, coordinator
+):
     subjects = 120 if shards == 7 else 300
     argv = ("--subjects", str(subjects), "--seed", str(seed))
     path = tmp_path / "events.jsonl"
@@ -200,9 +221,12 @@ def test_a_module_function_string_and_the_overrides(tmp_path):
     assert shard_models.counting().start().events != summary.events  # the overrides counted
 
 
-def test_each_run_gives_its_shards_the_environment_it_has_as_it_starts(tmp_path, monkeypatch):
+def test_each_run_gives_its_shards_the_environment_it_has_as_it_starts(
+    tmp_path, monkeypatch, coordinator
+):
     """The workers' server outlives a run and serves the next ones in this process; shards
-    forked from it get the coordinator's environment of their own run, not the server's."""
+    forked from it get the coordinator's environment of their own run, not the server's. Shards
+    that are copies of the coordinator have it anyway."""
     summaries = {}
     for name, seed in (("first", 1), ("second", 2)):
         (tmp_path / name).mkdir()
@@ -523,7 +547,7 @@ def test_cli_refuses_what_a_sharded_run_cannot_do(tmp_path):
 
 # -- the workers' server ----------------------------------------------------------------------
 
-START_EARLY = """
+NO_SERVER = """
 import sys
 from doge_datagen import process_server
 
@@ -532,7 +556,7 @@ start = process_server.start
 
 
 def spy(modules=()):
-    seen.append((sorted(m for m in sys.modules if m.startswith("doge_datagen.")), list(modules)))
+    seen.append(list(modules))
     start(modules)
 
 
@@ -547,42 +571,24 @@ if __name__ == "__main__":  # a shard's process imports this module again
 """
 
 
-@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(),
-                    reason="shards are spawned where there is no forkserver")  # fmt: skip
-def test_the_command_starts_the_workers_server_before_it_imports_the_engine(tmp_path):
-    script = tmp_path / "start_early.py"
-    script.write_text(START_EARLY)
-    argv = ("--subjects", "300", "--ticks", "30", "--seed", "4", "--timestamp-start", "0")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="shards are copies on Linux")
+@pytest.mark.parametrize(("seed", "workers"), [(4, 1), (5, 2), (6, 3), (7, 7)])
+def test_the_command_copies_itself_for_its_shards_and_starts_no_server(tmp_path, seed, workers):
+    script = tmp_path / "no_server.py"
+    script.write_text(NO_SERVER)
+    subjects = "120" if workers == 7 else "300"
+    argv = ("--subjects", subjects, "--ticks", "30", "--seed", str(seed), "--timestamp-start", "0")
     out = subprocess.run(
         [sys.executable, str(script), "demo", "--sink", f"jsonl:{tmp_path / 'ev.jsonl'}",
-         "--workers", "2", "--no-progress", *argv],
+         "--workers", str(workers), "--no-progress", *argv],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    started = out.stderr.split("STARTED ", 1)[1]
-    first_imported, preload = eval(started)[0]  # noqa: S307 - our own repr
-    # The first start came before the engine, the model or the command line was imported.
-    assert "doge_datagen.engine" not in first_imported
-    assert "doge_datagen.cli" not in first_imported
-    assert preload == ["doge_datagen.cli"]
-    # ... and the run it served is the run of one process.
-    assert jsonl_rows(str(tmp_path / "ev-*-of-00002.jsonl")) == single_run_rows(tmp_path, *argv)
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["demo", "--workers", "2"], True),
-        (["run", "m:f", "--workers=3"], True),
-        (["demo", "--workers", "2", "--dask", "local"], False),
-        (["demo", "--dask=tcp://h:8786"], False),
-        (["demo", "--subjects", "10"], False),
-    ],
-)
-def test_the_command_guesses_local_workers_from_its_words(argv, expected):
-    from doge_datagen.__main__ import _local_workers
-
-    assert _local_workers(argv) is expected
+    assert eval(out.stderr.split("STARTED ", 1)[1]) == []  # noqa: S307 - our own repr
+    parts = glob.glob(str(tmp_path / f"ev-*-of-{workers:05d}.jsonl"))
+    assert len(parts) == workers
+    expected = single_run_rows(tmp_path, *argv)
+    assert jsonl_rows(str(tmp_path / "ev-*-of-*.jsonl")) == expected and sum(expected.values())
 
 
 LOGGED_MODEL = """
@@ -616,6 +622,11 @@ if os.environ.get("START_A_THREAD"):  # as a client library made at the top leve
 
 def build():
     log("build" if "CLIENT" not in globals() or CLIENT.is_alive() else "build-without-thread")
+    if os.environ.get("START_A_THREAD_IN_BUILD"):  # the coordinator then has a second thread
+        import threading
+        import time
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
     factory = logged_model_helper.Factory()
     datagen = DataOnlineGenerator(["a", "b"], "a", factory, 40, 1000, 30, seed=5)
     sink = CountingSink()
@@ -651,12 +662,26 @@ def pids_of(log: Path) -> Tuple[List[int], List[int]]:
 @pytest.mark.parametrize("spec", ["logged_model.py:build", "logged_model:build"])
 def test_the_workers_server_loads_the_model_once_for_every_shard(tmp_path, spec):
     log, env = logged_model(tmp_path)
+    env["START_A_THREAD_IN_BUILD"] = "1"  # the command cannot be copied: the server forks
     out = cli("run", spec, "--workers", "2", "--no-progress", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     loads, builds = pids_of(log)
     assert len(loads) == len(set(loads)) == 2  # the command, and the server: once each
     assert len(set(builds) - set(loads)) == 2  # two shards, which did not load it themselves
     assert len(set(loads) - set(builds)) == 1  # the server, which builds nothing
+    single = cli("run", spec, "--no-progress", cwd=tmp_path, env=env)
+    assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="shards are copies on Linux")
+@pytest.mark.parametrize("spec", ["logged_model.py:build", "logged_model:build"])
+def test_the_shards_copied_from_the_command_do_not_load_the_model_again(tmp_path, spec):
+    log, env = logged_model(tmp_path)
+    out = cli("run", spec, "--workers", "2", "--no-progress", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    loads, builds = pids_of(log)
+    assert len(loads) == 1  # the command; no server, and the shards have it loaded
+    assert len(set(builds)) == 3 and loads[0] in builds  # the command and two shards
     single = cli("run", spec, "--no-progress", cwd=tmp_path, env=env)
     assert out.stdout.split()[0] == single.stdout.split()[0] != "0"  # the same events
 
@@ -672,6 +697,7 @@ def test_the_workers_server_loads_the_model_once_for_every_shard(tmp_path, spec)
 def test_a_model_the_server_cannot_keep_is_loaded_by_each_shard(tmp_path, how):
     log, env = logged_model(tmp_path)
     env[how] = "1"
+    env["START_A_THREAD_IN_BUILD"] = "1"  # the command cannot be copied: the server forks
     out = cli(
         "run", "logged_model.py:build", "--workers", "2", "--no-progress", cwd=tmp_path, env=env
     )
@@ -708,6 +734,11 @@ def children():
 
 
 if __name__ == "__main__":
+    import threading
+
+    # A second thread, as a client library's would be: this process is not copied for its
+    # shards, the server forks them.
+    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
     build = functools.partial(shard_models.memory, 50, 3)
     start_process_server(build)  # returns at once; the server starts in the background
     deadline = time.monotonic() + 60
