@@ -764,14 +764,52 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def version_text() -> str:
+    """What ``--version`` prints: the version, which loop the engine runs and where the
+    package was loaded from. The C loop is optional: an install without a C compiler runs the
+    Python loop, several times slower, and pip does not always show the build's warning."""
+    import doge_datagen
+    from doge_datagen import engine
+
+    if engine._speedups is not None:
+        loop = "C loop"
+    elif os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
+        loop = "Python loop (DOGE_DATAGEN_PURE_PYTHON is set)"
+    else:
+        loop = (
+            "Python loop, several times slower: the C extension doge_datagen._speedups is "
+            "not built (no C compiler when doge-datagen was installed?)"
+        )
+    return (
+        f"doge-datagen {doge_datagen.__version__}\n"
+        f"engine: {loop}\n"
+        f"package: {os.path.dirname(os.path.abspath(doge_datagen.__file__))}"
+    )
+
+
+class _Version(argparse.Action):
+    """``--version``: :func:`version_text` as it is (argparse's version action reflows it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show the version, which loop the engine runs and where it is installed",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="doge-datagen",
         description="Simulate actors with a probabilistic state machine and stream their events.",
     )
-    from doge_datagen import __version__
-
-    parser.add_argument("--version", action="version", version=f"doge-datagen {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument(
         "--debug", action="store_true", help="on an error, show the traceback as well"
     )

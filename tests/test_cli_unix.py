@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import doge_datagen
+from doge_datagen import engine
 from doge_datagen.cli import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,13 @@ def test_without_events_on_stdout_the_summary_stays_on_stdout(tmp_path):
 def test_version():
     result = cli("--version")
     assert result.returncode == 0
-    assert result.stdout.strip() == f"doge-datagen {doge_datagen.__version__}"
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"doge-datagen {doge_datagen.__version__}"
+    # Which loop runs: the C extension is optional, and a build without it warns only there.
+    loop = "C loop" if engine._speedups is not None else "Python loop"
+    assert lines[1].startswith(f"engine: {loop}"), lines
+    assert lines[2].startswith("package: "), lines
+    assert (Path(lines[2].split(": ", 1)[1]) / "__init__.py").exists(), lines
 
 
 def test_the_installed_console_script_runs():
@@ -73,7 +80,7 @@ def test_the_installed_console_script_runs():
     assert program.exists(), f"no console script at {program}"
     result = cli("--version", program=str(program))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"doge-datagen {doge_datagen.__version__}"
+    assert result.stdout.splitlines()[0] == f"doge-datagen {doge_datagen.__version__}"
     result = cli("demo", "--sink", "print:", *RUN, program=str(program))
     assert result.returncode == 0 and SUMMARY.search(result.stderr)
 
