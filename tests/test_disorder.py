@@ -373,3 +373,33 @@ def test_a_watermarked_consumer_checked_against_the_truth() -> None:
 
     counted, too_late = windowed_counts(stream, 60_000, 600_000 + 60_000)
     assert counted == expected and too_late == []
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+
+class Mixed(Slotted):
+    pass
+
+
+def test_a_late_event_is_a_copy_of_its_subject_as_it_was() -> None:
+    from doge_datagen.demo import User
+    from doge_datagen.sinks.disorder import _snapshot
+
+    user = User(1, 100, 0)
+    user.note = "kept"  # type: ignore[attr-defined]
+    copied = _snapshot(user)
+    user.balance = 0
+    assert type(copied) is User and copied is not user
+    assert (copied.user_id, copied.balance, copied.note) == (1, 100, "kept")
+    mixed = Mixed()
+    mixed.a, mixed.c = 1, 2  # "b" never set
+    copied = _snapshot(mixed)
+    assert (copied.a, copied.c, hasattr(copied, "b")) == (1, 2, False)
+    walker = Walker(3, moves=4)
+    copied = _snapshot(walker)
+    walker.moves = 5
+    assert copied == Walker(3, moves=4)
+    frozen = frozenset({1})
+    assert _snapshot(frozen) == frozen and _snapshot([1, 2]) == [1, 2]

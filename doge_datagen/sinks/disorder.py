@@ -65,6 +65,70 @@ _COUNTED = 1 << 62
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 
+
+def _snapshot(subject: Any) -> Any:
+    """A shallow copy of ``subject``; the subject itself if it cannot be copied.
+
+    A plain object (its attributes in its ``__dict__`` or its slots, no copy protocol of its
+    own) is copied attribute by attribute: ``copy.copy`` goes through ``__reduce_ex__``,
+    several times slower, and a late event pays for it.
+    """
+    cls = type(subject)
+    if cls not in _PLAIN:
+        _PLAIN[cls] = _plain_slots(cls)
+    slots = _PLAIN[cls]
+    if slots is None:
+        try:
+            return copy.copy(subject)
+        except Exception:
+            return subject
+    made = object.__new__(cls)
+    for name in slots:
+        try:
+            value = getattr(subject, name)
+        except AttributeError:  # a slot never set
+            continue
+        object.__setattr__(made, name, value)
+    state = getattr(subject, "__dict__", None)
+    if state:
+        made.__dict__.update(state)
+    return made
+
+
+def _plain_slots(cls: type) -> Optional[List[str]]:
+    """The slot names of a class whose objects :func:`_snapshot` copies itself, else None."""
+    if not (
+        cls.__new__ is object.__new__
+        and cls.__reduce_ex__ is object.__reduce_ex__
+        and cls.__reduce__ is object.__reduce__
+        and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
+        and not any(hasattr(cls, name) for name in ("__copy__", "__setstate__"))
+    ):
+        return None
+    names: List[str] = []
+    for base in cls.__mro__[:-1]:
+        declared = vars(base).get("__slots__", ())
+        for name in (declared,) if isinstance(declared, str) else declared:
+            if name not in ("__dict__", "__weakref__"):
+                names.append(
+                    f"_{base.__name__.lstrip('_')}{name}"
+                    if name.startswith("__") and not name.endswith("__")
+                    else name
+                )
+    return names
+
+
+_PLAIN: Dict[type, Optional[List[str]]] = {}
+
+
+class _NoRun:
+    """Stands for the run's ``datagen.random`` outside a run: no subject is keyed."""
+
+    _i = None
+
+
+_NO_RUN = _NoRun()
+
 Held = Tuple[int, int, int, Any, Transition]  # release time, sequence, event time, subject, move
 
 
@@ -212,31 +276,69 @@ class DisorderedSink(Sink):
             opener = getattr(sink, "open", None)
             if callable(opener):
                 opener()
+        self.collect = self._collector()  # type: ignore[method-assign]
 
     def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        # An open sink's collect() is the instance's own (see _collector): this one is called
+        # on a sink nobody opened, which opens it.
         if not self._is_open:
             self.open()
-        truth = self.truth
-        if truth is not None:
-            truth.collect(timestamp, subject, transition)
+        self.__dict__.get("collect", self._collector())(timestamp, subject, transition)
+
+    def _collector(self) -> Any:
+        """The open sink's collect(): what it does for each event, with everything it reads
+        bound once (it costs the run about as much as the inner sink's own collect).
+
+        The draw is SplitMix64's mixing of ``key + subject * spread + time * golden`` (the
+        sum for one event time is worked out once for all the events of that time); its top
+        bits decide, against thresholds, whether anything happens to the event.
+        """
+        inner = self.inner.collect
+        truth = None if self.truth is None else self.truth.collect
         held = self._held
-        if held and held[0][0] < timestamp:
-            self._release(timestamp)
-        rng = self._rng
-        i = None if rng is None else rng._i
-        if i is None:
-            g = _COUNTED + self._counted
-            self._counted += 1
-        else:
-            g = self._first + i
-        # SplitMix64's output function of (key, subject, event time): see the module's notes.
+        release = self._release
+        special = self._special
+        counted = self._counted_draw
+        rng = self._rng if self._rng is not None else _NO_RUN
+        start = (self._key + self._first * _SPREAD) & _MASK64
+        late_below = self._late_below
+        stamp: Any = None
+        base = 0
+
+        def collect(timestamp: int, subject: Any, transition: Transition) -> None:
+            nonlocal stamp, base
+            if truth is not None:
+                truth(timestamp, subject, transition)
+            if held and held[0][0] < timestamp:
+                release(timestamp)
+            i = rng._i
+            if i is None:
+                h = counted(timestamp)
+            else:
+                if timestamp != stamp:
+                    stamp = timestamp
+                    base = (start + timestamp * _GOLDEN) & _MASK64
+                h = (base + i * _SPREAD) & _MASK64
+                h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+                h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+            if h >= late_below:
+                inner(timestamp, subject, transition)
+            else:
+                special(h, timestamp, subject, transition)
+
+        return collect
+
+    def _counted_draw(self, timestamp: int) -> int:
+        """The draw of an event outside a run's subjects: numbered in the order they come."""
+        g = _COUNTED + self._counted
+        self._counted += 1
         h = (self._key + g * _SPREAD + timestamp * _GOLDEN) & _MASK64
         h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
-        h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
-        h ^= h >> 31
-        if h >= self._late_below:
-            self.inner.collect(timestamp, subject, transition)
-        elif h < self._drop_below:
+        return ((h ^ (h >> 27)) * _MIX2) & _MASK64
+
+    def _special(self, h: int, timestamp: int, subject: Any, transition: Transition) -> None:
+        """Drop, copy or hold back the event whose draw ``h`` is below the late threshold."""
+        if h < self._drop_below:
             self.dropped += 1
         elif h < self._duplicate_below:
             self.inner.collect(timestamp, subject, transition)
@@ -247,17 +349,14 @@ class DisorderedSink(Sink):
 
     def _hold(self, h: int, timestamp: int, subject: Any, transition: Transition) -> None:
         # The delay: the next value of the event's SplitMix64 stream, scaled to 1..max.
-        s = (h + _GOLDEN) & _MASK64
+        s = ((h ^ (h >> 31)) + _GOLDEN) & _MASK64
         s = ((s ^ (s >> 30)) * _MIX1) & _MASK64
         s = ((s ^ (s >> 27)) * _MIX2) & _MASK64
         s ^= s >> 31
         delay = 1 + ((s * self.max_delay_ms) >> 64)
-        try:
-            # The row is made when the event is passed on: a copy keeps the attributes the
-            # subject had at the event (a subject that cannot be copied is passed as it is).
-            subject = copy.copy(subject)
-        except Exception:
-            pass
+        # The row is made when the event is passed on: a copy keeps the attributes the
+        # subject had at the event.
+        subject = _snapshot(subject)
         self._sequence += 1
         heapq.heappush(
             self._held, (timestamp + delay, self._sequence, timestamp, subject, transition)
@@ -308,6 +407,7 @@ class DisorderedSink(Sink):
                 hurry()
 
     def _close(self) -> None:
+        self.__dict__.pop("collect", None)
         self._run = self._rng = None
         errors: List[BaseException] = []
         held, self._held = self._held, []
