@@ -280,8 +280,9 @@ def bench_postgres(n: int) -> List[Row]:
 
     best: Dict[str, List[Tuple[float, float]]] = {"ours": [], "copy": []}
     try:
-        # Alternately, so that both sides see the same load; each side's best round.
-        for _ in range(3):
+        # Alternately, so that both sides see the same load; each side's best round (a batch
+        # waits for the server several times, so a busy machine slows the sink more).
+        for _ in range(5):
             for name, side in (("copy", copy), ("ours", ours)):
                 reset()
                 best[name].append(side())
