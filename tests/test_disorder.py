@@ -403,3 +403,20 @@ def test_a_late_event_is_a_copy_of_its_subject_as_it_was() -> None:
     assert copied == Walker(3, moves=4)
     frozen = frozenset({1})
     assert _snapshot(frozen) == frozen and _snapshot([1, 2]) == [1, 2]
+
+
+def test_the_readme_watermark_example_runs_as_written(capsys: Any) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (code,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "DisorderedSink(" in b
+    ]
+    namespace: Dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    sink, summary = namespace["sink"], namespace["summary"]
+    assert 0 < len(namespace["too_late"]) <= sink.late
+    (counts,) = summary.delivery.values()
+    assert counts["late"] == sink.late and counts["truth_delivered"] == counts["delivered"]
+    assert f"{sink.late} events came late" in capsys.readouterr().out
