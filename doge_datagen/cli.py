@@ -351,6 +351,19 @@ def print_summary(summary: RunSummary, file: TextIO) -> None:
             )
         )
     _table(sink_rows, file)
+    for name, delivery in summary.delivery.items():
+        if "late" in delivery:  # a disordered sink (late=, duplicate=, drop=, truth=)
+            truth = (
+                f"; truth: {delivery['truth_delivered']} delivered, "
+                f"{delivery['truth_failed']} failed"
+                if "truth_delivered" in delivery
+                else ""
+            )
+            print(
+                f"  {name}: {delivery['late']} late, {delivery['duplicated']} duplicated, "
+                f"{delivery['dropped']} dropped{truth}",
+                file=file,
+            )
     if summary.shards:
         print_shards(summary, file)
     if summary.lag is not None:
@@ -389,7 +402,9 @@ def print_shards(summary: RunSummary, file: TextIO) -> None:
 
 
 def _failed_mark(summary: RunSummary) -> str:
-    undelivered = sum(d.get("failed", 0) for d in summary.delivery.values())
+    undelivered = sum(
+        d.get("failed", 0) + d.get("truth_failed", 0) for d in summary.delivery.values()
+    )
     return f" ({undelivered} not delivered)" if undelivered else ""
 
 

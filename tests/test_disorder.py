@@ -420,3 +420,23 @@ def test_the_readme_watermark_example_runs_as_written(capsys: Any) -> None:
     (counts,) = summary.delivery.values()
     assert counts["late"] == sink.late and counts["truth_delivered"] == counts["delivered"]
     assert f"{sink.late} events came late" in capsys.readouterr().out
+
+
+def test_the_command_line_summary_shows_what_was_done_to_the_events(tmp_path: Any) -> None:
+    import io
+
+    from doge_datagen.cli import print_summary
+
+    truth = Refusing(room=50)
+    sink, inner, _ = disordered(late=0.1, max_delay_ms=2000, duplicate=0.1, drop=0.1)
+    sink.truth = truth
+    with pytest.raises(DeliveryError) as info:
+        walk(sink, 20, 10).start()
+    out = io.StringIO()
+    print_summary(info.value.summary, out)  # type: ignore[attr-defined]
+    text = out.getvalue()
+    assert (
+        f"  inner: {sink.late} late, {sink.duplicated} duplicated, {sink.dropped} dropped; "
+        "truth: 50 delivered, 1 failed" in text
+    )
+    assert "(1 not delivered)" in text
