@@ -241,3 +241,43 @@ def test_registry_formats_http_and_object_storage_hold_exactly_the_events_emitte
     parts = sorted((tmp_path / "parts").iterdir())
     assert len(parts) > 1 and all(p.name.startswith("events-part-") for p in parts)
     assert [row for p in parts for row in pq.read_table(p).to_pylist()] == expected
+
+
+def test_a_disordered_topic_holds_the_truths_events_late_twice_or_not_at_all(
+    tmp_path, kafka_bootstrap
+):
+    """A Kafka sink made from a URL with late=, duplicate=, drop= and truth=: the truth file
+    holds exactly the events emitted; the topic holds each of them once, twice or not at all
+    as the sink counted, the late ones with their event time as the record's timestamp."""
+    from collections import Counter
+
+    from doge_datagen.sinks.registry import Records, build_sink
+
+    topic = create_topic(kafka_bootstrap)
+    url = (
+        f"kafka://{kafka_bootstrap}/{topic}?late=0.05&max_delay=10m&duplicate=0.01&drop=0.01"
+        f"&truth=jsonl%3A{tmp_path}/truth.jsonl"
+    )
+    sink = build_sink(url, Records(row=user_row, key=key))
+    memory = InMemorySink(user_row)
+    summary = banking_into([memory, sink], 10_000, 200, seed=2026).start()
+
+    expected = [e.value for e in memory.events]
+    truth = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    assert truth == expected and len(expected) > 5000
+    written = len(expected) - sink.dropped + sink.duplicated
+    records = read_all(kafka_bootstrap, topic, expected=written)
+    rows = [json.loads(r.value) for r in records]
+    assert len(rows) == written == sink.delivered and sink.failed == 0
+    assert [r.timestamp for r in records] == [row["timestamp"] for row in rows]
+
+    def event(row):
+        return tuple(row.values())
+
+    kept, emitted = Counter(map(event, rows)), Counter(map(event, expected))
+    assert sum((emitted - kept).values()) == sink.dropped > 0
+    assert sum((kept - emitted).values()) == sink.duplicated > 0
+    out_of_order = sum(1 for a, b in zip(rows, rows[1:]) if b["timestamp"] < a["timestamp"])
+    assert 0 < out_of_order <= sink.late
+    (counts,) = [c for c in summary.delivery.values() if "late" in c]
+    assert counts["truth_delivered"] == len(expected) and counts["late"] == sink.late
