@@ -88,13 +88,15 @@ def test_a_row_is_judged_by_its_promise_not_by_its_benchmark(bench_modules):
         ("sparse banking 10,000x1,000, engine vs tuned per-tick", "a", "b", 49.0, ">= 50x", True),
         ("a new scenario", "a", "b", 2.0, ">= 3x", False),
         ("shown only", "a", "b", 2.0, "(shown)", True),
+        ("shown too", "a", "b", 2.0, "-", True),
+        ("within a band", "a", "b", 1.02, "within 10 %", True),
     ]
     results, unclaimed = promises.judge(rows, ran=["engine", "fit"], failed={"sinks": "gone"})
     by_what = {r.promise.what: r for r in results}
     engine = by_what[tuned.what]
     assert engine.ratios == [49.0] and engine.met is False
     assert any("disagrees" in problem for problem in engine.problems)
-    assert unclaimed == [rows[1]]
+    assert unclaimed == [rows[1], rows[4]]
     # A step that ran but made none of a promise's rows; a step that failed; one not run.
     fit = [r for r in results if r.promise.step == "fit"]
     assert fit and all(r.met is None and r.problems for r in fit)
