@@ -32,9 +32,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes
 __version__ = "1.0.0"
 
 # Public name -> module that defines it, imported on first access (PEP 562). Nothing is
-# imported with the package itself: ``python -m doge_datagen`` can then start a sharded run's
-# workers before it imports the engine (see doge_datagen.__main__), and
-# ``from doge_datagen import X`` costs what X needs. The sinks among __all__ come from
+# imported with the package itself: ``from doge_datagen import X`` costs what X needs, and a
+# command or a workers' server imports only what it uses. The sinks among __all__ come from
 # doge_datagen.sinks, whose own table says which module defines each.
 _LAZY: Dict[str, str] = {
     "ConfigurationError": "doge_datagen.errors",
