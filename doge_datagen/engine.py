@@ -1068,6 +1068,14 @@ def run(
     ``wall_start`` (epoch seconds, ``time.time()``) is when tick 0 is due in a paced run: the
     shards of one run share it, so together they keep one schedule.
     """
+    previous = model._last_run
+    if previous is not None and previous.running:
+        # The run's state (datagen.random's keys, the stop flag, datagen.subjects) is the
+        # model's: a second run of it would change the first one's under its feet.
+        raise ConfigurationError(
+            "start() while a run of the same model goes on (from a factory, callback, sink or "
+            "another thread): a model runs one run at a time"
+        )
     sinks = model.sinks
     began = time.perf_counter()
     model.random.seed(model.seed)

@@ -469,3 +469,29 @@ def test_a_factory_of_arriving_subjects_reads_their_arrival_time_with_any_genera
     )
     assert seen["c"] == seen["python"]
     assert seen["c"]["seen"] == [0, 0, 20, 20, 30, 40]
+
+
+def test_start_from_a_callback_of_the_same_model_is_a_configuration_error() -> None:
+    seen = both_loops(
+        """
+        def run(name):
+            datagen = two_states(20, 50, probability=50.0, sinks=[InMemorySink()])
+            calls = []
+            def callback(subject, transition):
+                calls.append(1)
+                if len(calls) == 7:
+                    datagen.start()
+                return True
+            datagen.transitions[0].action_callback = callback
+            try:
+                datagen.start()
+            except Exception as exc:
+                return dict(failure(exc), keyed=datagen.random._i, calls=len(calls))
+        both(run)
+        """
+    )
+    assert seen["c"] == seen["python"]
+    outcome = seen["c"]
+    assert outcome["error"] == "ConfigurationError" and "start() while a run" in outcome["message"]
+    assert outcome["calls"] == 7 and outcome["keyed"] is None
+    assert any("while subject #" in note for note in outcome["notes"])
