@@ -1707,11 +1707,232 @@ randint_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyDescr_NewMethod((PyTypeObject *)args[0], &stream_randint_def);
 }
 
+/* A disordered sink's collect() (sinks/disorder.py, DisorderedSink._collector): the same
+ * steps as the Python closure, in the same order, with the same arithmetic. Most events meet
+ * no fate and go straight to the inner sink; every other case calls back into Python. */
+
+/* How far apart neighbouring subjects' draws start (disorder._SPREAD). */
+#define DISORDER_SPREAD UINT64_C(0xD6E8FEB86659FD93)
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *inner;    /* the inner sink's collect */
+    PyObject *truth;    /* the truth sink's collect, or None */
+    PyObject *held;     /* the heap of late events (a list of tuples, release time first) */
+    PyObject *release;  /* release(timestamp): pass on what is due before it */
+    PyObject *special;  /* special(h, timestamp, subject, transition): drop, copy or hold */
+    PyObject *counted;  /* counted(timestamp) -> h, for an event of no run's subject */
+    PyObject *rng;      /* the run's datagen.random (its _i), or a stand-in */
+    PyObject *fallback; /* the Python closure, for a timestamp that is no 64-bit int */
+    uint64_t start;
+    uint64_t late_below;
+    uint64_t base;
+    long long stamp;
+    int has_stamp;
+} DisorderObject;
+
+static PyObject *
+disorder_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    DisorderObject *self = (DisorderObject *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "collect(timestamp, subject, transition)");
+        return NULL;
+    }
+    PyObject *timestamp = args[0];
+    int overflow = 0;
+    long long ts = 0;
+    if (PyLong_CheckExact(timestamp)) {
+        ts = PyLong_AsLongLongAndOverflow(timestamp, &overflow);
+        if (ts == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (!PyLong_CheckExact(timestamp) || overflow) {
+        return PyObject_Vectorcall(self->fallback, args, 3, NULL);
+    }
+    if (self->truth != Py_None) {
+        PyObject *r = PyObject_Vectorcall(self->truth, args, 3, NULL);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    if (PyList_GET_SIZE(self->held) > 0) {
+        PyObject *top = PyList_GET_ITEM(self->held, 0);
+        if (!PyTuple_Check(top) || PyTuple_GET_SIZE(top) < 1) {
+            PyErr_SetString(PyExc_TypeError, "a held event must be a tuple");
+            return NULL;
+        }
+        Py_INCREF(top);
+        int due = PyObject_RichCompareBool(PyTuple_GET_ITEM(top, 0), timestamp, Py_LT);
+        Py_DECREF(top);
+        if (due < 0) {
+            return NULL;
+        }
+        if (due) {
+            PyObject *r = PyObject_CallOneArg(self->release, timestamp);
+            if (r == NULL) {
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+    }
+    PyObject *index = PyObject_GetAttr(self->rng, str_i);
+    if (index == NULL) {
+        return NULL;
+    }
+    uint64_t h;
+    PyObject *drawn = NULL;
+    if (index == Py_None) {
+        Py_DECREF(index);
+        drawn = PyObject_CallOneArg(self->counted, timestamp);
+        if (drawn == NULL) {
+            return NULL;
+        }
+        h = PyLong_AsUnsignedLongLong(drawn);
+        if (h == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(drawn);
+            return NULL;
+        }
+    }
+    else {
+        long long i = PyLong_AsLongLong(index);
+        Py_DECREF(index);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!self->has_stamp || ts != self->stamp) {
+            self->stamp = ts;
+            self->has_stamp = 1;
+            self->base = self->start + (uint64_t)ts * GOLDEN;
+        }
+        h = self->base + (uint64_t)i * DISORDER_SPREAD;
+        h = (h ^ (h >> 30)) * MIX1;
+        h = (h ^ (h >> 27)) * MIX2;
+    }
+    if (h >= self->late_below) {
+        Py_XDECREF(drawn);
+        return PyObject_Vectorcall(self->inner, args, 3, NULL);
+    }
+    if (drawn == NULL && (drawn = PyLong_FromUnsignedLongLong(h)) == NULL) {
+        return NULL;
+    }
+    PyObject *call[4] = {drawn, args[0], args[1], args[2]};
+    PyObject *r = PyObject_Vectorcall(self->special, call, 4, NULL);
+    Py_DECREF(drawn);
+    return r;
+}
+
+static int
+disorder_traverse(DisorderObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->inner);
+    Py_VISIT(self->truth);
+    Py_VISIT(self->held);
+    Py_VISIT(self->release);
+    Py_VISIT(self->special);
+    Py_VISIT(self->counted);
+    Py_VISIT(self->rng);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+disorder_clear(DisorderObject *self)
+{
+    Py_CLEAR(self->inner);
+    Py_CLEAR(self->truth);
+    Py_CLEAR(self->held);
+    Py_CLEAR(self->release);
+    Py_CLEAR(self->special);
+    Py_CLEAR(self->counted);
+    Py_CLEAR(self->rng);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+disorder_dealloc(DisorderObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    disorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+disorder_call(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "collect(timestamp, subject, transition)");
+        return NULL;
+    }
+    return disorder_vectorcall(op, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), NULL);
+}
+
+static PyTypeObject DisorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "doge_datagen._speedups.DisorderCollect",
+    .tp_basicsize = sizeof(DisorderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(DisorderObject, vectorcall),
+    .tp_call = disorder_call,
+    .tp_traverse = (traverseproc)disorder_traverse,
+    .tp_clear = (inquiry)disorder_clear,
+    .tp_dealloc = (destructor)disorder_dealloc,
+    .tp_doc = "A disordered sink's collect(timestamp, subject, transition).",
+};
+
+PyDoc_STRVAR(disorder_collect_doc,
+             "disorder_collect(inner, truth, held, release, special, counted, rng, fallback, "
+             "start, late_below)\n\nA disordered sink's collect() (see sinks/disorder.py).");
+
+static PyObject *
+disorder_collect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10 || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "disorder_collect(inner, truth, held: list, release, special, counted, "
+                        "rng, fallback, start, late_below)");
+        return NULL;
+    }
+    uint64_t start = PyLong_AsUnsignedLongLong(args[8]);
+    if (start == (uint64_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    uint64_t late_below = PyLong_AsUnsignedLongLong(args[9]);
+    if (late_below == (uint64_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    DisorderObject *self = PyObject_GC_New(DisorderObject, &DisorderType);
+    if (self == NULL) {
+        return NULL;
+    }
+    PyObject **fields[8] = {&self->inner,   &self->truth,   &self->held, &self->release,
+                            &self->special, &self->counted, &self->rng,  &self->fallback};
+    for (int n = 0; n < 8; n++) {
+        Py_INCREF(args[n]);
+        *fields[n] = args[n];
+    }
+    self->vectorcall = disorder_vectorcall;
+    self->start = start;
+    self->late_below = late_below;
+    self->base = 0;
+    self->stamp = 0;
+    self->has_stamp = 0;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
 static PyMethodDef methods[] = {
     {"schedule_all", (PyCFunction)(void (*)(void))schedule_all, METH_FASTCALL, schedule_all_doc},
     {"randint_method", (PyCFunction)(void (*)(void))randint_method, METH_FASTCALL,
      randint_method_doc},
     {"run_ticks", (PyCFunction)(void (*)(void))run_ticks, METH_FASTCALL, run_ticks_doc},
+    {"disorder_collect", (PyCFunction)(void (*)(void))disorder_collect, METH_FASTCALL,
+     disorder_collect_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1747,5 +1968,8 @@ PyInit__speedups(void)
     INTERN(str_base, "_base");
     INTERN(str_gauss_next, "gauss_next");
 #undef INTERN
+    if (PyType_Ready(&DisorderType) < 0) {
+        return NULL;
+    }
     return PyModule_Create(&module_def);
 }

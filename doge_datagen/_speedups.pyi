@@ -14,3 +14,15 @@ def schedule_all(
     context: Tuple[Any, ...], pending: List[Any], count: int, table: List[Any]
 ) -> None: ...
 def randint_method(cls: type, fallback: Callable[[Any, int, int], int]) -> Any: ...
+def disorder_collect(
+    inner: Callable[..., Any],
+    truth: Optional[Callable[..., Any]],
+    held: List[Any],
+    release: Callable[[int], Any],
+    special: Callable[..., Any],
+    counted: Callable[[int], int],
+    rng: Any,
+    fallback: Callable[..., Any],
+    start: int,
+    late_below: int,
+) -> Callable[[int, Any, Any], None]: ...

@@ -440,3 +440,25 @@ def test_the_command_line_summary_shows_what_was_done_to_the_events(tmp_path: An
         "truth: 50 delivered, 1 failed" in text
     )
     assert "(1 not delivered)" in text
+
+
+def test_the_c_and_the_python_collect_disorder_alike(monkeypatch: Any) -> None:
+    import doge_datagen.engine as engine
+
+    if engine._speedups is None:
+        pytest.skip("the C extension is not built")
+    streams, kinds = [], []
+    for pure in (False, True):
+        if pure:
+            monkeypatch.setattr(engine, "_speedups", None)
+        sink, inner, _ = disordered(late=0.05, max_delay_ms=5000, duplicate=0.02, drop=0.02)
+        walk(sink, 300, 60, seed=12).start()
+        streams.append(values(inner))
+        # Beyond 64 bits, the C collect hands the event to the Python one.
+        quiet = DisorderedSink(inner, late=0.01, max_delay_ms=1, seed=1)
+        with quiet:
+            kinds.append(type(quiet.collect).__name__)
+            quiet.collect(2**70, Walker(1), walk(inner, 1, 1).transitions[0])
+        assert inner.events[-1].timestamp == 2**70 and quiet.late == 0
+    assert kinds == ["DisorderCollect", "function"]
+    assert streams[0] == streams[1]

@@ -39,8 +39,9 @@ import copy
 import hashlib
 import heapq
 import math
+import operator
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.model import EventSink, Transition
@@ -74,25 +75,55 @@ def _snapshot(subject: Any) -> Any:
     several times slower, and a late event pays for it.
     """
     cls = type(subject)
-    if cls not in _PLAIN:
-        _PLAIN[cls] = _plain_slots(cls)
-    slots = _PLAIN[cls]
+    copier = _COPIERS.get(cls)
+    if copier is None:
+        copier = _COPIERS[cls] = _copier(cls)
+    return copier(subject)
+
+
+def _copier(cls: type) -> Callable[[Any], Any]:
+    """How :func:`_snapshot` copies an object of ``cls``."""
+    slots = _plain_slots(cls)
+    new = object.__new__
     if slots is None:
+
+        def copied(subject: Any) -> Any:
+            try:
+                return copy.copy(subject)
+            except Exception:
+                return subject
+
+        return copied
+    if not slots:
+
+        def by_dict(subject: Any) -> Any:
+            made: Any = new(cls)
+            made.__dict__.update(subject.__dict__)
+            return made
+
+        return by_dict
+    get = operator.attrgetter(*slots) if len(slots) > 1 else None
+    assign = object.__setattr__
+
+    def by_slots(subject: Any) -> Any:
+        made: Any = new(cls)
         try:
-            return copy.copy(subject)
-        except Exception:
-            return subject
-    made = object.__new__(cls)
-    for name in slots:
-        try:
-            value = getattr(subject, name)
+            values = get(subject) if get is not None else (getattr(subject, slots[0]),)
+            for name, value in zip(slots, values):
+                assign(made, name, value)
         except AttributeError:  # a slot never set
-            continue
-        object.__setattr__(made, name, value)
-    state = getattr(subject, "__dict__", None)
-    if state:
-        made.__dict__.update(state)
-    return made
+            for name in slots:
+                if hasattr(subject, name):
+                    assign(made, name, getattr(subject, name))
+        state = getattr(subject, "__dict__", None)
+        if state:
+            made.__dict__.update(state)
+        return made
+
+    return by_slots
+
+
+_COPIERS: Dict[type, Callable[[Any], Any]] = {}
 
 
 def _plain_slots(cls: type) -> Optional[List[str]]:
@@ -116,9 +147,6 @@ def _plain_slots(cls: type) -> Optional[List[str]]:
                     else name
                 )
     return names
-
-
-_PLAIN: Dict[type, Optional[List[str]]] = {}
 
 
 class _NoRun:
@@ -326,7 +354,14 @@ class DisorderedSink(Sink):
             else:
                 special(h, timestamp, subject, transition)
 
-        return collect
+        from doge_datagen.engine import _speedups  # None: pure Python (as the engine's loop)
+
+        if _speedups is None or late_below > _MASK64:  # (rates adding up to 1: no quiet event)
+            return collect
+        # The same steps in C (_speedups.c), this closure for timestamps beyond 64 bits.
+        return _speedups.disorder_collect(
+            inner, truth, held, release, special, counted, rng, collect, start, late_below
+        )
 
     def _counted_draw(self, timestamp: int) -> int:
         """The draw of an event outside a run's subjects: numbered in the order they come."""
@@ -345,23 +380,21 @@ class DisorderedSink(Sink):
             self.duplicated += 1
             self.inner.collect(timestamp, subject, transition)
         else:
-            self._hold(h, timestamp, subject, transition)
-
-    def _hold(self, h: int, timestamp: int, subject: Any, transition: Transition) -> None:
-        # The delay: the next value of the event's SplitMix64 stream, scaled to 1..max.
-        s = ((h ^ (h >> 31)) + _GOLDEN) & _MASK64
-        s = ((s ^ (s >> 30)) * _MIX1) & _MASK64
-        s = ((s ^ (s >> 27)) * _MIX2) & _MASK64
-        s ^= s >> 31
-        delay = 1 + ((s * self.max_delay_ms) >> 64)
-        # The row is made when the event is passed on: a copy keeps the attributes the
-        # subject had at the event.
-        subject = _snapshot(subject)
-        self._sequence += 1
-        heapq.heappush(
-            self._held, (timestamp + delay, self._sequence, timestamp, subject, transition)
-        )
-        self.late += 1
+            # Held back. The delay: the next value of the event's SplitMix64 stream, scaled
+            # to 1..max.
+            s = ((h ^ (h >> 31)) + _GOLDEN) & _MASK64
+            s = ((s ^ (s >> 30)) * _MIX1) & _MASK64
+            s = ((s ^ (s >> 27)) * _MIX2) & _MASK64
+            s ^= s >> 31
+            delay = 1 + ((s * self.max_delay_ms) >> 64)
+            # The row is made when the event is passed on: a copy keeps the attributes the
+            # subject had at the event.
+            self._sequence += 1
+            heapq.heappush(
+                self._held,
+                (timestamp + delay, self._sequence, timestamp, _snapshot(subject), transition),
+            )
+            self.late += 1
 
     def _release(self, before: float) -> None:
         """Pass on the held events released before the stream time ``before``."""
