@@ -63,7 +63,8 @@ case "$loaded" in
     "$COPY"/*) ;;
     *) echo "sanitize.sh: the extension loaded is $loaded, not the sanitized build" >&2; exit 1 ;;
 esac
-nm -D "$loaded" | grep -q __asan_ || { echo "sanitize.sh: $loaded is not instrumented" >&2; exit 1; }
+symbols=$(nm -D "$loaded")
+grep -q __asan_ <<<"$symbols" || { echo "sanitize.sh: $loaded is not instrumented" >&2; exit 1; }
 
 tests=()
 for file in tests/test_speedups.py tests/test_engine.py tests/test_loop_safety.py tests/test_loop_fuzz.py; do
