@@ -36,5 +36,5 @@ ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec 
 .venv/bin/mypy doge_datagen examples
 .venv/bin/python -m pytest "$@"
 # The C loop's tests and 200 fuzzed models again, against a build under AddressSanitizer and
-# UndefinedBehaviorSanitizer (about two minutes on two cores).
+# UndefinedBehaviorSanitizer (two to three minutes on two cores).
 bash scripts/sanitize.sh
