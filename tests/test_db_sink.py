@@ -428,40 +428,6 @@ def test_sink_keeps_working_after_a_rejected_batch(any_db: Database) -> None:
     assert (sink.written, sink.failed) == (6, 3)
 
 
-@pytest.mark.postgres
-def test_a_batch_refused_at_commit_is_reported_as_itself(postgres_db: Database) -> None:
-    """A batch that ``collect`` fills is committed while the next is collected: until the
-    COMMIT has returned its rows count as buffered; one the server refuses at COMMIT (a
-    deferred unique key) is reported at the next write, with its own rows, and the sink
-    goes on writing."""
-    table = postgres_db.create_table(
-        None,
-        id_column(),
-        sa.Column("k", sa.Integer),
-        sa.UniqueConstraint("k", deferrable=True, initially="DEFERRED"),
-    )
-    keys = [0, 1, 2, 3, 3, 5, 6, 7, 8]  # the second batch holds key 3 twice
-    rows = [{"k": k} for k in keys]
-    sink = DbSinkFactory(postgres_db.url, batch_size=3).create(
-        table.name, lambda ts, subject, transition: rows[ts]
-    )
-    collected = 0
-    with pytest.raises(DeliveryError) as info:
-        for i in range(len(rows)):
-            sink.collect(i, None, TRANSITION)
-            collected += 1
-            assert sink.delivered + sink.failed + sink.buffered == collected
-    # Raised when the third batch was full (its rows are kept), about the second.
-    assert collected == 8
-    assert info.value.pending == rows[3:6]
-    assert (info.value.delivered, info.value.failed) == (3, 3)
-    assert "duplicate key" in str(info.value)
-    assert sink.delivered + sink.failed + sink.buffered == len(rows)
-    sink.close()
-    assert postgres_db.fetch(table.name, ["k"]) == rows[:3] + rows[6:]
-    assert (sink.delivered, sink.failed, sink.buffered) == (6, 3, 0)
-
-
 def test_missing_table_is_a_configuration_error(any_db: Database) -> None:
     name = any_db.table_name("missing")
     with DbSinkFactory(any_db.url) as factory, pytest.raises(ConfigurationError) as info:

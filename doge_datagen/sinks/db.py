@@ -16,12 +16,6 @@ would). A batch the database rejects is rolled back as a whole and reported with
 :class:`~doge_datagen.errors.DeliveryError`, which holds the rejected rows so they can be
 retried.
 
-On PostgreSQL the sink keeps one connection between batches, and a batch that ``collect``
-fills is committed in the background: while the server writes it to disk, the next batch is
-collected. It is counted (``delivered``) once the ``COMMIT`` has returned, at the next batch,
-:meth:`~DbSink.flush` or :meth:`~DbSink.close`, which wait for it; until then its rows count
-as ``buffered``. A COMMIT that fails is reported there too, as the batch it belongs to.
-
 Rows also go out when they have waited ``flush_interval`` seconds (one by default; the engine
 polls the sink between ticks), so a slow paced run fills the table as it goes.
 
@@ -52,7 +46,6 @@ checked again, so every key must name a column of the table (otherwise
 import csv
 import io
 import logging
-import threading
 import time
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -385,47 +378,6 @@ class _Plan:
         self.write = write
 
 
-class _Batch:
-    """Rows written in one transaction: segments of rows of one key set each."""
-
-    __slots__ = ("segments", "count", "pending", "attempt", "commit")
-
-    def __init__(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
-        self.segments = segments
-        self.count = sum(len(rows) for _, rows in segments)
-        self.pending = [row for _, rows in segments for row in rows]
-        self.attempt = 0  # writes again after a lost connection
-        self.commit: Optional[_Commit] = None
-
-
-class _Commit:
-    """A batch's ``COMMIT`` sent from a thread of its own (PostgreSQL), so that the sink
-    collects the next batch while the server flushes this one to disk; ``error`` is what the
-    COMMIT raised, once ``thread`` has ended."""
-
-    def __init__(self, name: str, conn: Connection, cursor: Any, token: Any, session: Any) -> None:
-        self.conn = conn
-        self.cursor = cursor
-        self.token = token
-        self.session = session
-        self.error: Optional[BaseException] = None
-        self.thread = threading.Thread(target=self._run, name=f"{name} COMMIT", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.cursor.execute("COMMIT")
-        except BaseException as exc:
-            self.error = exc
-
-    def close(self) -> None:
-        if self.error is None:
-            try:
-                self.cursor.close()
-            except Exception:  # pragma: no cover - a cursor of a lost connection
-                pass
-
-
 class DbSink(Sink):
     """Inserts ``row_mapper_function(timestamp, subject, transition)`` into a table.
 
@@ -501,8 +453,6 @@ class DbSink(Sink):
         # PostgreSQL: the connection kept between batches (see _write_postgres_batch).
         self._connection: Optional[Connection] = None
         self._begin_with_id = dialect.driver == "psycopg2"
-        # PostgreSQL: the batch whose COMMIT is under way in the background, if any.
-        self._committing: Optional[_Batch] = None
         self._plans: Dict[FrozenSet[str], _Plan] = {}
         # The buffer: finished segments (plan, rows) plus the rows of the current key set.
         self._segments: List[Tuple[_Plan, List[Any]]] = []
@@ -521,9 +471,7 @@ class DbSink(Sink):
     @property
     def buffered(self) -> int:
         """Rows collected but not yet written."""
-        committing = self._committing
-        pending = committing.count if committing is not None else 0
-        return self.batch_size - self._room + len(self._rows) + pending
+        return self.batch_size - self._room + len(self._rows)
 
     @property
     def method(self) -> Optional[str]:
@@ -549,7 +497,7 @@ class DbSink(Sink):
         rows = self._rows
         rows.append(row)
         if len(rows) >= self._room:
-            self._hand_off()
+            self.flush()
 
     def _switch_keys(self, row: Mapping[str, Any]) -> None:
         """Start a run of rows with the keys of ``row`` (checked against the table)."""
@@ -568,17 +516,6 @@ class DbSink(Sink):
 
     def flush(self) -> None:
         """Write every buffered row now, in one transaction (again after a lost connection)."""
-        self._settle()
-        self._write_buffer(defer=False)
-
-    def _hand_off(self) -> None:
-        """Write a full batch; on PostgreSQL its ``COMMIT`` (the server's wait for the disk)
-        goes on in the background while the next batch is collected, and is waited for at
-        the next batch, :meth:`flush` or :meth:`close`."""
-        self._settle()
-        self._write_buffer(defer=self._can_copy)
-
-    def _write_buffer(self, defer: bool) -> None:
         segments = self._segments
         if self._rows:
             segments.append((self._plan, self._rows))  # type: ignore[arg-type]
@@ -587,31 +524,21 @@ class DbSink(Sink):
         self._segments = []
         self._rows = []
         self._room = self.batch_size
-        self._deliver(_Batch(segments), defer)
-
-    def _where(self) -> str:
-        return f"table {self.table.fullname!r} of {self._database}"
-
-    def _deliver(self, batch: _Batch, defer: bool, lost: Optional[_Disconnected] = None) -> None:
-        """Write ``batch`` in one transaction, again after a lost connection, and count it;
-        ``lost``: its connection was already lost once (during a background ``COMMIT``)."""
-        count, pending, where = batch.count, batch.pending, self._where()
+        count = sum(len(rows) for _, rows in segments)
+        where = f"table {self.table.fullname!r} of {self._database}"
         what = f"a batch of {count} rows was rejected and rolled back ({where})"
+        pending = [row for _, rows in segments for row in rows]
+        attempt = 0
         try:
             while True:
+                lost: Optional[_Disconnected] = None
+                with self.translate_errors(count, what, delivery=Exception, pending=pending):
+                    try:
+                        self._write_batch(segments)
+                    except _Disconnected as exc:
+                        lost = exc  # not the data's fault: handled below, not translated
                 if lost is None:
-                    commit: Optional[_Commit] = None
-                    with self.translate_errors(count, what, delivery=Exception, pending=pending):
-                        try:
-                            commit = self._write_batch(batch.segments, defer)
-                        except _Disconnected as exc:
-                            lost = exc  # not the data's fault: handled below, not translated
-                    if lost is None:
-                        if commit is not None:
-                            batch.commit = commit  # counted once it is known
-                            self._committing = batch
-                            return
-                        break
+                    break
                 if lost.in_commit and not self._resolve_commit(lost):
                     raise self.delivery_error(
                         f"the connection was lost during the COMMIT of a batch of {count} "
@@ -622,7 +549,6 @@ class DbSink(Sink):
                     ) from lost.cause
                 if lost.phase == "committed":
                     break  # the server says it was committed
-                attempt = batch.attempt
                 if attempt >= self.retries or self._hurried:
                     raise self.delivery_error(
                         f"a batch of {count} rows could not be written to {where}: the "
@@ -632,7 +558,7 @@ class DbSink(Sink):
                         pending=pending,
                     ) from lost.cause
                 pause = min(self.retry_backoff * 2**attempt, _MAX_BACKOFF)
-                attempt = batch.attempt = attempt + 1
+                attempt += 1
                 self.reconnects += 1
                 _LOGGER.warning(
                     "%s: connection lost while writing %d rows (%s); writing them again "
@@ -645,7 +571,6 @@ class DbSink(Sink):
                     self.retries,
                 )
                 time.sleep(pause)
-                lost = None
         except DeliveryError:
             raise
         except BaseException:
@@ -657,47 +582,11 @@ class DbSink(Sink):
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("%s: wrote %d rows (%d in total)", self.name, count, self.delivered)
 
-    def _settle(self) -> None:
-        """Wait for the batch whose ``COMMIT`` is under way, and count it; a COMMIT that
-        failed is handled as if it had been waited for at once (asked about, written again
-        or reported)."""
-        batch = self._committing
-        if batch is None:
-            return
-        self._committing = None
-        commit, batch.commit = batch.commit, None
-        assert commit is not None
-        interrupted: Optional[BaseException] = None
-        while True:
-            try:
-                commit.thread.join()
-                break
-            except BaseException as exc:  # Ctrl-C: the COMMIT's outcome is waited for first
-                interrupted = exc
-        commit.close()
-        error = commit.error
-        if error is None:
-            self.delivered += batch.count
-        elif interrupted is not None:
-            self.failed += batch.count
-        if interrupted is not None:
-            raise interrupted
-        if error is None:
-            return
-        if not self._is_disconnect(error, commit.conn):
-            self._roll_back(commit.cursor)
-            what = f"a batch of {batch.count} rows was rejected and rolled back ({self._where()})"
-            raise self.delivery_error(what, batch.count, error, pending=batch.pending) from error
-        self._release(invalidate=True)
-        self._deliver(batch, False, _Disconnected(error, "commit", commit.token, commit.session))
-
-    def _write_batch(
-        self, segments: List[Tuple[_Plan, List[Any]]], defer: bool = False
-    ) -> Optional[_Commit]:
-        """One transaction for the batch; a lost connection becomes :class:`_Disconnected`.
-        With ``defer`` on PostgreSQL, the ``COMMIT`` under way is returned, not waited for."""
+    def _write_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
+        """One transaction for the batch; a lost connection becomes :class:`_Disconnected`."""
         if self._can_copy:
-            return self._write_postgres_batch(segments, defer)
+            self._write_postgres_batch(segments)
+            return
         token: Any = None
         session: Optional[int] = None
         phase = "write"
@@ -721,7 +610,6 @@ class DbSink(Sink):
                 transaction.prepare()
             phase = "commit"
             transaction.commit()
-            return None
         except Exception as exc:
             if self._is_disconnect(exc, conn):
                 try:
@@ -736,9 +624,7 @@ class DbSink(Sink):
             except Exception:  # pragma: no cover - closing a dead connection
                 _LOGGER.debug("%s: closing a lost connection failed", self.name, exc_info=True)
 
-    def _write_postgres_batch(
-        self, segments: List[Tuple[_Plan, List[Any]]], defer: bool
-    ) -> Optional[_Commit]:
+    def _write_postgres_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
         """The batch in one transaction on the sink's own connection, in three round trips:
         ``BEGIN`` with the transaction's id (to ask the server about it if the connection is
         lost during ``COMMIT``), the rows, ``COMMIT``. A batch costs the server's work and
@@ -763,7 +649,7 @@ class DbSink(Sink):
             session = raw.info.backend_pid
             token: Any = None
             phase = "begin"
-            cursor: Any = raw.cursor()
+            cursor = raw.cursor()
             try:
                 if self._begin_with_id:
                     cursor.execute("BEGIN; SELECT txid_current()")
@@ -775,12 +661,8 @@ class DbSink(Sink):
                 for plan, rows in segments:
                     plan.write(conn, rows)
                 phase = "commit"
-                if defer:
-                    commit = _Commit(self.name, conn, cursor, token, session)
-                    cursor = None  # the COMMIT's own now
-                    return commit
                 cursor.execute("COMMIT")
-                return None
+                return
             except Exception as exc:
                 if not self._is_disconnect(exc, conn):
                     self._roll_back(cursor)
@@ -796,12 +678,10 @@ class DbSink(Sink):
                 self._release(invalidate=True)
                 raise
             finally:
-                if cursor is not None:
-                    try:
-                        cursor.close()
-                    except Exception:  # pragma: no cover - a cursor of a lost connection
-                        pass
-        return None  # pragma: no cover - the loop returns or raises
+                try:
+                    cursor.close()
+                except Exception:  # pragma: no cover - closing a cursor of a lost connection
+                    pass
 
     def _roll_back(self, cursor: Any) -> None:
         """End a transaction the server refused, so that the kept connection can be reused;
@@ -949,7 +829,6 @@ class DbSink(Sink):
         self._hurried = True
 
     def _open(self) -> None:
-        self._committing = None
         self._hurried = False
         self.reconnects = 0
         self._dirty_since = None
