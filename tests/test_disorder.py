@@ -462,3 +462,20 @@ def test_the_c_and_the_python_collect_disorder_alike(monkeypatch: Any) -> None:
         assert inner.events[-1].timestamp == 2**70 and quiet.late == 0
     assert kinds == ["DisorderCollect", "function"]
     assert streams[0] == streams[1]
+
+
+def test_delays_are_uniform_from_one_millisecond_to_max_delay() -> None:
+    """Held events' release times less their event times, in ten equal bins: a chi-square
+    test at ALPHA, and every delay within 1 ms to max_delay_ms."""
+    inner = InMemorySink()
+    sink = DisorderedSink(inner, late=0.5, max_delay_ms=1000, seed=11)
+    move = walk(inner, 1, 1).transitions[0]
+    sink.open()
+    for i in range(20_000):
+        sink.collect(T0, i, move)
+    delays = [release - T0 for release, _, _, _, _ in sink._held]
+    sink.close()
+    assert len(delays) == sink.late and 1 <= min(delays) and max(delays) <= 1000
+    counts = Counter((d - 1) // 100 for d in delays)
+    observed = [counts[k] for k in range(10)]
+    assert stats.chisquare(observed).pvalue > ALPHA

@@ -380,19 +380,24 @@ class DisorderedSink(Sink):
             self.duplicated += 1
             self.inner.collect(timestamp, subject, transition)
         else:
-            # Held back. The delay: the next value of the event's SplitMix64 stream, scaled
-            # to 1..max.
-            s = ((h ^ (h >> 31)) + _GOLDEN) & _MASK64
-            s = ((s ^ (s >> 30)) * _MIX1) & _MASK64
-            s = ((s ^ (s >> 27)) * _MIX2) & _MASK64
-            s ^= s >> 31
-            delay = 1 + ((s * self.max_delay_ms) >> 64)
+            # Held back. Where the draw falls within the late band is uniform too: it gives
+            # the delay, 1 ms to max_delay_ms (the band is wider than 2**40 for any late rate
+            # above 1e-7, so the rounding is far below a millisecond's share).
+            low = self._duplicate_below
+            delay = 1 + (h - low) * self.max_delay_ms // (self._late_below - low)
             # The row is made when the event is passed on: a copy keeps the attributes the
             # subject had at the event.
+            copier = _COPIERS.get(type(subject))
             self._sequence += 1
             heapq.heappush(
                 self._held,
-                (timestamp + delay, self._sequence, timestamp, _snapshot(subject), transition),
+                (
+                    timestamp + delay,
+                    self._sequence,
+                    timestamp,
+                    _snapshot(subject) if copier is None else copier(subject),
+                    transition,
+                ),
             )
             self.late += 1
 
