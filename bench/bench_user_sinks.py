@@ -239,6 +239,9 @@ class ClientOnly(EventSink):
 
     def close(self) -> None:
         self.producer.flush(60)
+        close = getattr(self.producer, "close", None)  # no reconnecting after the broker stops
+        if close is not None:
+            close()
 
 
 # -- the demo -----------------------------------------------------------------------------
