@@ -38,6 +38,7 @@ could not take is counted as failed.
 import copy
 import hashlib
 import heapq
+import itertools
 import math
 import operator
 import re
@@ -102,6 +103,27 @@ def _copier(cls: type) -> Callable[[Any], Any]:
             return made
 
         return by_dict
+    if cls.__setattr__ is object.__setattr__ and all(name.isidentifier() for name in slots):
+        # Written out for the class, as dataclasses writes its methods: a late event's copy
+        # is then a few attribute reads and writes.
+        lines = ["def by_slots(subject):", "    made = new(cls)"]
+        for name in slots:
+            lines += [
+                "    try:",
+                f"        made.{name} = subject.{name}",
+                "    except AttributeError:",
+                "        pass",
+            ]
+        lines += [
+            "    state = getattr(subject, '__dict__', None)",
+            "    if state:",
+            "        made.__dict__.update(state)",
+            "    return made",
+        ]
+        namespace: Dict[str, Any] = {"new": new, "cls": cls}
+        exec("\n".join(lines), namespace)  # noqa: S102 - names checked as identifiers
+        copier: Callable[[Any], Any] = namespace["by_slots"]
+        return copier
     get = operator.attrgetter(*slots) if len(slots) > 1 else None
     assign = object.__setattr__
 
@@ -243,7 +265,6 @@ class DisorderedSink(Sink):
         self._duplicate_below = self._drop_below + round(self.duplicate_rate * _TWO_POW_64)
         self._late_below = self._duplicate_below + round(self.late_rate * _TWO_POW_64)
         self._held: List[Held] = []
-        self._sequence = 0
         self._counted = 0
         self._key = _key(0 if seed is None else seed)
         self._run: Any = None
@@ -299,7 +320,6 @@ class DisorderedSink(Sink):
 
     def _open(self) -> None:
         self._held = []
-        self._sequence = 0
         for sink in (self.inner, self.truth):
             opener = getattr(sink, "open", None)
             if callable(opener):
@@ -324,9 +344,38 @@ class DisorderedSink(Sink):
         inner = self.inner.collect
         truth = None if self.truth is None else self.truth.collect
         held = self._held
-        release = self._release
-        special = self._special
         counted = self._counted_draw
+        drop_below, duplicate_below = self._drop_below, self._duplicate_below
+        max_delay = self.max_delay_ms
+        push, pop = heapq.heappush, heapq.heappop
+        copiers = _COPIERS
+        sequence = itertools.count(1)  # orders late events of one release time as they came
+
+        def special(h: int, timestamp: int, subject: Any, transition: Transition) -> None:
+            """Drop, copy or hold back an event whose draw is below the late threshold."""
+            if h < drop_below:
+                self.dropped += 1
+            elif h < duplicate_below:
+                inner(timestamp, subject, transition)
+                self.duplicated += 1
+                inner(timestamp, subject, transition)
+            else:
+                # Held back. Where the draw falls within the late band is uniform too: it
+                # gives the delay, 1 ms to max_delay_ms (the band is wider than 2**40 for any
+                # late rate above 1e-7, so the rounding is far below a millisecond's share).
+                # The row is made when the event is passed on: a copy keeps the attributes
+                # the subject had at the event.
+                delay = 1 + (h - duplicate_below) * max_delay // (late_below - duplicate_below)
+                copier = copiers.get(type(subject))
+                late = _snapshot(subject) if copier is None else copier(subject)
+                push(held, (timestamp + delay, next(sequence), timestamp, late, transition))
+                self.late += 1
+
+        def release(before: int) -> None:
+            while held and held[0][0] < before:
+                _, _, timestamp, subject, transition = pop(held)
+                inner(timestamp, subject, transition)
+
         rng = self._rng if self._rng is not None else _NO_RUN
         start = (self._key + self._first * _SPREAD) & _MASK64
         late_below = self._late_below
@@ -370,36 +419,6 @@ class DisorderedSink(Sink):
         h = (self._key + g * _SPREAD + timestamp * _GOLDEN) & _MASK64
         h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
         return ((h ^ (h >> 27)) * _MIX2) & _MASK64
-
-    def _special(self, h: int, timestamp: int, subject: Any, transition: Transition) -> None:
-        """Drop, copy or hold back the event whose draw ``h`` is below the late threshold."""
-        if h < self._drop_below:
-            self.dropped += 1
-        elif h < self._duplicate_below:
-            self.inner.collect(timestamp, subject, transition)
-            self.duplicated += 1
-            self.inner.collect(timestamp, subject, transition)
-        else:
-            # Held back. Where the draw falls within the late band is uniform too: it gives
-            # the delay, 1 ms to max_delay_ms (the band is wider than 2**40 for any late rate
-            # above 1e-7, so the rounding is far below a millisecond's share).
-            low = self._duplicate_below
-            delay = 1 + (h - low) * self.max_delay_ms // (self._late_below - low)
-            # The row is made when the event is passed on: a copy keeps the attributes the
-            # subject had at the event.
-            copier = _COPIERS.get(type(subject))
-            self._sequence += 1
-            heapq.heappush(
-                self._held,
-                (
-                    timestamp + delay,
-                    self._sequence,
-                    timestamp,
-                    _snapshot(subject) if copier is None else copier(subject),
-                    transition,
-                ),
-            )
-            self.late += 1
 
     def _release(self, before: float) -> None:
         """Pass on the held events released before the stream time ``before``."""
