@@ -429,7 +429,12 @@ def profile(
 ) -> Profile:
     """Any callable of the tick's datetime (aware, in ``tz``, UTC if none) returning a factor
     between 0 and the declared ``max``. It must depend on the datetime only: the engine may call
-    it ahead of time, more than once, in any order. A value above ``max`` is an error."""
+    it ahead of time, more than once, in any order. A value above ``max`` is an error.
+
+    A callable has no period, so it cannot be checked over a run of any length before it
+    starts: a finite run reads it at its first ticks (65,536) before any event, and later
+    ticks as the draws reach them, a few thousand at a time; an error there stops the run
+    with the same message (the profile and the instant), the events before it delivered."""
     if not callable(fn):
         raise ConfigurationError(f"profile() takes a callable, got {fn!r}")
     maximum = _factor(max, "profile() max")

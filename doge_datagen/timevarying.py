@@ -26,6 +26,14 @@ seeds and shards hold as for constant probabilities.
 
 A profile that never changes (``piecewise([])``) gives the very events of the same constant
 model: one segment, the same ``Q``, thresholds and bits (a test holds the two draws in step).
+
+A run longer than one period of its profiles does not build its segments one by one: when
+the step profiles are hourly or weekly in UTC (and piecewise ones, which are constant after
+their last start), and the ticks fall on the same instants of every period, the segments
+after a prefix (up to the last piecewise start) repeat every ``K`` ticks. The timeline then
+keeps the prefix and one period, and maps any tick onto them: the cumulative hazard of
+period ``n`` is ``C0 + n x H`` plus the period's own, so a draw that waits for years costs
+one search, and neither the check before the run nor the memory grow with its length.
 """
 
 import bisect
@@ -44,7 +52,14 @@ from doge_datagen.engine import (
     draw,
 )
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.profiles import Profiled, describe_ms
+from doge_datagen.profiles import (
+    HOUR_MS,
+    Profiled,
+    _Periodic,
+    _Piecewise,
+    _Product,
+    describe_ms,
+)
 from doge_datagen.validators import SUM_TOLERANCE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,8 +70,18 @@ __all__ = ["Arrivals", "StateTimeline", "check_run"]
 _SUM_TOLERANCE = SUM_TOLERANCE
 _INF = math.inf
 # A finite run's callable profiles are read and checked at every tick before the run, up to
-# this many ticks; beyond, chunk by chunk as the draws reach them.
-SCAN_LIMIT = 1_000_000
+# this many ticks; beyond, chunk by chunk as the draws reach them (an error then stops the run
+# where it is read, as in a run without end).
+SCAN_LIMIT = 65_536
+# The segments of a profile that does not repeat in ticks (a zone with daylight saving time,
+# a tick that does not divide the period) are checked before a finite run up to this many;
+# beyond, as the draws build them.
+SEGMENT_SCAN_LIMIT = 20_000
+# A period longer than this (a tick length that divides no small multiple of a day) is not
+# kept whole: its segments are built one by one.
+_PERIOD_LIMIT_MS = 371 * 24 * HOUR_MS
+# Ticks are stamped exactly (integer milliseconds in a float) below this.
+_EXACT_MS = 2.0**53
 # A draw that finds no hazard in this many new segments (years of hours) gives up: the
 # subject rests as in a final state. Only a state whose profiles are zero for ever gets here.
 _WALK_LIMIT = 100_000
@@ -92,6 +117,7 @@ class _Segment:
         "index",
         "step_total",
         "fast",
+        "cum",
     )
 
     def __init__(self, start: int, end: float) -> None:
@@ -113,6 +139,41 @@ class _Segment:
         #: The figures the C loop (``_speedups.c``) draws with, in a tuple: ``(start, end,
         #: leave, inv_log_stay, thresholds, moves, hazard, index, parts is None)``.
         self.fast: Tuple[Any, ...] = ()
+        #: The hazard used up from tick 0 to its start (``_cumulative[index]`` for the
+        #: segments in the timeline's list).
+        self.cum = 0.0
+
+    def moved(self, shift: int, cum: float, index: int) -> "_Segment":
+        """This segment ``shift`` ticks later (a period on), with its hazard from tick 0."""
+        seg = _Segment(self.start + shift, self.end + shift)
+        seg.leave = self.leave
+        seg.inv_log_stay = self.inv_log_stay
+        seg.hazard = self.hazard
+        seg.step_total = self.step_total
+        seg.thresholds = self.thresholds
+        seg.moves = self.moves
+        seg.parts = self.parts
+        seg.cum = cum
+        seg.index = index
+        seg.fast = (
+            seg.start,
+            seg.end,
+            seg.leave,
+            seg.inv_log_stay,
+            seg.thresholds,
+            seg.moves,
+            seg.hazard,
+            index,
+            seg.parts is None,
+        )
+        return seg
+
+
+def _used(seg: _Segment) -> float:
+    """What a whole segment uses up of the exponential."""
+    if seg.hazard == _INF:
+        return _CERTAIN
+    return seg.hazard * (seg.end - seg.start) if seg.hazard else 0.0
 
 
 class StateTimeline:
@@ -172,6 +233,21 @@ class StateTimeline:
         self._exhausted = False
         #: Chunk number -> per callable, its fractions (value / 100) at the chunk's ticks.
         self._chunks: Dict[int, List[Any]] = {}
+        #: ``(P0, K)`` when the segments from tick ``P0`` on repeat every ``K`` ticks (see
+        #: the module's docstring), else ``None``: segments are then built one by one.
+        self._shape = self._periodic_shape()
+        #: The segments of ticks ``P0`` to ``P0 + K``, the hazard each period uses up before
+        #: each of them, the whole period's (``H``), and the hazard up to ``P0`` (``C0``).
+        self._period: List[_Segment] = []
+        self._period_starts: List[int] = []
+        self._period_used: List[float] = []
+        self._period_hazard = 0.0
+        self._c0 = 0.0
+        #: The period from which the lists above (``_segments``, ``_cumulative``, ...) hold
+        #: two periods, or -1 when they hold the segments before ``P0`` (kept meanwhile in
+        #: ``_prefix``): the C loop draws within these lists.
+        self._window = -1
+        self._prefix: Tuple[Any, ...] = ()
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -185,6 +261,162 @@ class StateTimeline:
         return f"tick {tick} ({describe_ms(self.ms(tick))})"
 
     # -- segments ------------------------------------------------------------------------------
+
+    def _periodic_shape(self) -> Optional[Tuple[int, int]]:
+        """``(P0, K)``: from tick ``P0`` on, the segments repeat every ``K`` ticks; ``None``
+        when they do not (a zone's daylight saving time, a callable-only state, a tick that
+        is not a whole number of milliseconds) or when the run ends within one period."""
+        period = 0
+        last_start: Optional[float] = None
+        for _, p in self.step:
+            profile = p.profile
+            for part in profile.parts if isinstance(profile, _Product) else [profile]:
+                if isinstance(part, _Periodic) and part.zone is None:
+                    period = max(period, (24 if len(part.factors) == 24 else 168) * HOUR_MS)
+                elif isinstance(part, _Piecewise):
+                    if part.starts and (last_start is None or part.starts[-1] > last_start):
+                        last_start = part.starts[-1]
+                else:
+                    return None
+        tick_ms, start = self.tick_ms, self.timestamp_start
+        if not period or not 0 < tick_ms < _EXACT_MS or not abs(start) < _EXACT_MS:
+            return None
+        if not (float(tick_ms).is_integer() and float(start).is_integer()):
+            return None
+        tick = int(tick_ms)
+        span = period // math.gcd(period, tick) * tick
+        if span > _PERIOD_LIMIT_MS:
+            return None
+        ticks = span // tick
+        h0 = float(start) if last_start is None else max(float(start), last_start)
+        h0 = math.ceil(h0 / HOUR_MS) * HOUR_MS
+        first = 0 if h0 == start else first_tick_at(start, tick_ms, h0, -1)
+        if self.n_ticks <= first + ticks:
+            return None  # within one period: segment by segment
+        if self.n_ticks != _INF and abs(start) + self.n_ticks * tick >= _EXACT_MS:
+            return None
+        return first, ticks
+
+    def _ensure_period(self) -> bool:
+        """Build (and so check) the segments before ``P0`` and one period after; false when
+        they do not repeat after all (the timeline then builds segment by segment)."""
+        if self._period or self._shape is None:
+            return self._shape is not None
+        first, ticks = self._shape
+        if self._window != -1:  # pragma: no cover - the window moves on once this is built
+            return True
+        while self._known_until < first:
+            self._extend()
+        if self._known_until != first:  # pragma: no cover - boundaries fall on P0
+            self._shape = None
+            return False
+        period: List[_Segment] = []
+        used = [0.0]
+        start = first
+        while start < first + ticks:
+            seg = self._compute(start)
+            period.append(seg)
+            used.append(used[-1] + _used(seg))
+            start = seg.end  # type: ignore[assignment]
+        if start != first + ticks:  # pragma: no cover - boundaries fall on P0 + K
+            self._shape = None
+            return False
+        self._period = period
+        self._period_starts = [seg.start for seg in period]
+        self._period_hazard = used.pop()
+        self._period_used = used
+        self._c0 = self._hazard_known
+        return True
+
+    def _base(self, n: int) -> float:
+        """The hazard used up from tick 0 to the start of period ``n``."""
+        return self._c0 + n * self._period_hazard
+
+    def _fill_window(self, n: int) -> None:
+        """Make the lists the C loop reads hold periods ``n`` and ``n + 1``."""
+        if self._window == -1:
+            self._prefix = (
+                self._segments,
+                self._starts,
+                self._fasts,
+                self._cumulative,
+                self._hazard_known,
+                self._known_until,
+            )
+        ticks = self._shape[1]  # type: ignore[index]
+        segments: List[_Segment] = []
+        for m in (n, n + 1):
+            base, following = self._base(m), self._base(m + 1)
+            for seg, used in zip(self._period, self._period_used):
+                cum = min(base + used, following)
+                segments.append(seg.moved(m * ticks, cum, len(segments)))
+        self._segments = segments
+        self._starts = [seg.start for seg in segments]
+        self._fasts = [seg.fast for seg in segments]
+        self._cumulative = [seg.cum for seg in segments]
+        self._hazard_known = self._base(n + 2)
+        self._known_until = segments[-1].end
+        self._window = n
+
+    def _restore_prefix(self) -> None:
+        (
+            self._segments,
+            self._starts,
+            self._fasts,
+            self._cumulative,
+            self._hazard_known,
+            self._known_until,
+        ) = self._prefix
+        self._window = -1
+
+    def _locate(self, tick: int) -> _Segment:
+        """The segment holding ``tick``, leaving the C loop's lists as they are when it is
+        in a period they do not hold."""
+        if self._shape is None or tick < self._shape[0] or not self._ensure_period():
+            return self.segment(tick)
+        first, ticks = self._shape
+        n, offset = divmod(tick - first, ticks)
+        if self._window != -1 and 0 <= n - self._window <= 1:
+            return self._segments[bisect.bisect_right(self._starts, tick) - 1]
+        k = bisect.bisect_right(self._period_starts, first + offset) - 1
+        cum = min(self._base(n) + self._period_used[k], self._base(n + 1))
+        return self._period[k].moved(n * ticks, cum, -1)
+
+    def _find(self, target: float) -> Optional[_Segment]:
+        """The last segment whose hazard from tick 0 is at most ``target`` (``None``: none
+        after ``P0`` has any hazard), as ``bisect_right(_cumulative, target) - 1`` finds it
+        in the lists the C loop reads."""
+        self._ensure_period()
+        first, ticks = self._shape  # type: ignore[misc]
+        c0 = self._c0
+        if target < c0:
+            if self._window == -1:
+                segments, cumulative = self._segments, self._cumulative
+            else:
+                segments, cumulative = self._prefix[0], self._prefix[3]
+            return segments[bisect.bisect_right(cumulative, target) - 1]
+        hazard = self._period_hazard
+        if not hazard > 0.0:
+            return None
+        n = int((target - c0) / hazard)
+        for _ in range(64):
+            if self._base(n + 1) > target:
+                break
+            n += 1
+        for _ in range(64):
+            if n == 0 or self._base(n) <= target:
+                break
+            n -= 1
+        base = self._base(n)
+        used = self._period_used
+        k = min(max(bisect.bisect_right(used, target - base) - 1, 0), len(used) - 1)
+        while k + 1 < len(used) and base + used[k + 1] <= target:
+            k += 1
+        while k > 0 and base + used[k] > target:
+            k -= 1
+        if self._window != -1 and 0 <= n - self._window <= 1:
+            return self._segments[(n - self._window) * len(used) + k]
+        return self._period[k].moved(n * ticks, min(base + used[k], self._base(n + 1)), -1)
 
     def _compute(self, start: int) -> _Segment:
         ms = self.ms(start)
@@ -238,10 +470,19 @@ class StateTimeline:
         return seg
 
     def segment(self, tick: int) -> _Segment:
-        """The segment holding ``tick``, computing the ones before it when needed."""
+        """The segment holding ``tick``, computing the ones before it when needed (or, after
+        ``P0``, the two periods from the one holding it)."""
         last = self._last
         if last is not None and last.start <= tick < last.end:
             return last
+        shape = self._shape
+        if shape is not None:
+            if tick >= shape[0] and self._ensure_period():
+                n = (tick - shape[0]) // shape[1]
+                if self._window == -1 or not 0 <= n - self._window <= 1:
+                    self._fill_window(n)
+            elif self._window != -1:
+                self._restore_prefix()
         while tick >= self._known_until:
             self._extend()
         last = self._last = self._segments[bisect.bisect_right(self._starts, tick) - 1]
@@ -265,6 +506,7 @@ class StateTimeline:
         self._fasts.append(seg.fast)
         self._starts.append(seg.start)
         self._cumulative.append(self._hazard_known)
+        seg.cum = self._hazard_known
         if seg.hazard == _INF:
             self._hazard_known += _CERTAIN
         elif seg.hazard:
@@ -275,10 +517,18 @@ class StateTimeline:
 
     def check(self, n_ticks: int, scan_limit: int = SCAN_LIMIT) -> None:
         """Before a finite run: every segment's sum, and with callables every tick (up to
-        ``scan_limit`` ticks), so that an error comes before any event."""
+        ``scan_limit`` ticks), so that an error comes before any event.
+
+        Segments that repeat are checked over one period (and what comes before it), which
+        holds for the whole run; others up to ``SEGMENT_SCAN_LIMIT`` segments. What is not
+        checked here (a callable's later ticks, later segments of a zone's profile) is checked
+        as the draws read it, and an error then stops the run where it is, as in a run
+        without end."""
         if n_ticks <= 0:
             return
-        self.segment(n_ticks - 1)
+        if not self._ensure_period():
+            while self._known_until < n_ticks and len(self._segments) < SEGMENT_SCAN_LIMIT:
+                self._extend()
         if not self.callables:
             return
         for chunk in range(math.ceil(min(n_ticks, scan_limit) / _CHUNK)):
@@ -294,9 +544,12 @@ class StateTimeline:
             del self._chunks[min(self._chunks)]  # runs go forward: the oldest is done with
         columns: List[Any] = [array("d") for _ in self.callables]
         stop = min((chunk + 1) * _CHUNK, self.n_ticks)
+        seg: Optional[_Segment] = None
         for tick in range(chunk * _CHUNK, int(stop)):
             ms = self.ms(tick)
-            total = self.segment(tick).step_total
+            if seg is None or not seg.start <= tick < seg.end:
+                seg = self._locate(tick)
+            total = seg.step_total
             for column, (_, p) in zip(columns, self.callables):
                 value = p.value_ms(ms)  # raises above the declared max
                 column.append(value / 100.0)
@@ -321,6 +574,8 @@ class StateTimeline:
         past a step boundary carries the rest of ``E`` into the next segment (the wait has no
         memory), which is a redraw at the boundary without hashing again.
         """
+        if self._shape is not None:
+            return self._draw_periodic(key, index, tick)
         n_ticks = self.n_ticks
         log = math.log
         while tick < n_ticks:
@@ -381,6 +636,63 @@ class StateTimeline:
             # Thinning: the uniform over Q; each transition its real probability at `at`.
             if at >= n_ticks:
                 return _INF, self.rest
+            u = low / _TWO_POW_32 * seg.leave
+            tick = int(at)
+            chunk, offset = divmod(tick, _CHUNK)
+            columns = self._chunks.get(chunk) or self._chunk(chunk)
+            running = 0.0
+            for move, fraction, number in parts:
+                running += fraction if fraction is not None else columns[number][offset]
+                if u < running:
+                    return at, move
+            tick += 1  # rejected: no move at `at`
+        return _INF, self.rest
+
+    def _draw_periodic(self, key: int, index: int, tick: int) -> Tuple[float, Any]:
+        """:meth:`draw` over segments that repeat: a wait past the segment finds where its
+        hazard is used up by :meth:`_find`, in any period, without building the ones between."""
+        n_ticks = self.n_ticks
+        log = math.log
+        first = True
+        while tick < n_ticks:
+            seg = self._last
+            if seg is None or not seg.start <= tick < seg.end:
+                # The draw's own tick moves the C loop's lists; a thinning's later candidates
+                # do not.
+                seg = self.segment(tick) if first else self._locate(tick)
+            first = False
+            h = (key + (index * 4294967296 + tick) * _GOLDEN) & _MASK64
+            h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
+            h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
+            h ^= h >> 31
+            leave = seg.leave
+            at: float = tick
+            minus_e = log((h >> 32) + 1) - _LN_2_POW_32
+            if 0.0 < leave < 1.0:
+                at += int(minus_e * seg.inv_log_stay)
+            if leave == 0.0 or at >= seg.end:
+                if seg.end >= n_ticks:
+                    return _INF, self.rest
+                target = seg.cum + seg.hazard * (tick - seg.start) - minus_e
+                found = self._find(target)
+                if found is None or found.hazard == 0.0:
+                    return _INF, self.rest  # never left
+                seg = found
+                at = seg.start
+                if seg.hazard != _INF:
+                    at += int((target - seg.cum) / seg.hazard)
+                    if at >= seg.end:
+                        at = seg.end - 1  # float rounding at the very end of the segment
+                if at >= n_ticks:
+                    return _INF, self.rest
+            low = h & _LOW32
+            parts = seg.parts
+            if parts is None:
+                thresholds = seg.thresholds
+                j = 0
+                while low >= thresholds[j]:
+                    j += 1
+                return at, seg.moves[j]
             u = low / _TWO_POW_32 * seg.leave
             tick = int(at)
             chunk, offset = divmod(tick, _CHUNK)
