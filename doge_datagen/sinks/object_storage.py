@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from doge_datagen import shards
-from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
+from doge_datagen.errors import ConfigurationError, DeliveryError, DogeError, RecordError
 from doge_datagen.model import Transition
 from doge_datagen.sinks.base import Sink, is_secret_key, mask_text, mask_url, optional_import
 
@@ -49,8 +49,9 @@ def _fsspec(protocol: str) -> Any:
     return optional_import("fsspec", _EXTRAS.get(protocol, "s3"), "Writing to object storage")
 
 
-class _LocalError(Exception):
-    """The local part file could not be made or written (a full or read-only disk)."""
+class _LocalError(DogeError):
+    """The local part file could not be made or written (a full or read-only disk); caught in
+    this module, where it becomes the failed count of the part's rows."""
 
     def __init__(self, what: str, cause: OSError) -> None:
         super().__init__(f"{what}: {cause}")
