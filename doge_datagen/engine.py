@@ -384,6 +384,10 @@ class Run:
         self.polls: List[Callable[[], Any]] = [
             sink.poll for sink in model.sinks if callable(getattr(sink, "poll", None))
         ]
+        #: Called as ``hook(tick, positions)`` once subjects are made: at the start with
+        #: ``tick`` None and every initial subject's local position, then at each arrival. A
+        #: sink writing change events adds one in ``follow_run`` (its snapshot and arrivals).
+        self.created: List[Callable[[Optional[int], Sequence[int]], Any]] = []
 
     def create_subjects(self) -> None:
         """Create the run's subjects, in global index order, each with ``datagen.random``
@@ -416,6 +420,8 @@ class Run:
             finally:
                 rng._i = None
         self.subjects = subjects
+        for hook in self.created:
+            hook(None, range(len(subjects)))
 
     def arrive(self, arrivals: Any, tick: int, indices: List[int], n_ticks: float) -> float:
         """Create the subjects arriving at ``tick`` (global ``indices``, this shard's) and
@@ -450,6 +456,8 @@ class Run:
                 subjects[i] = made
                 self.arrived += 1
                 self.schedule(i, initial, tick, n_ticks)
+            for hook in self.created:
+                hook(tick, [g - self.first for g in indices])
         at, upcoming = arrivals.next()
         self.next_arrival = at
         self._upcoming = upcoming

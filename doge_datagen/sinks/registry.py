@@ -484,11 +484,22 @@ def build_sink(url: Union[str, SinkURL], records: Records) -> EventSink:
     except ImportError as exc:
         extra = f": pip install 'doge-datagen[{scheme.extra}]'" if scheme.extra else ""
         raise ImportError(f"sink {parsed.masked!r} needs a missing package ({exc}){extra}") from exc
+    from doge_datagen.sinks.cdc import ChangeEventSink, cdc_from_url, envelope_records
     from doge_datagen.sinks.disorder import disorder_from_url, wrap_from_url
 
     disorder = disorder_from_url(parsed)  # late=, drop=, ... are any sink's settings
+    changes = cdc_from_url(parsed)  # envelope=debezium: any sink writes change events
+    if changes is not None:
+        if parsed.params.get("mode") == "upsert":
+            raise SinkURLError(
+                f"sink {parsed.masked!r}: mode=upsert writes the subjects' rows; it takes "
+                "no envelope"
+            )
+        records = envelope_records(records)
     sink = builder(parsed, records)
-    return sink if disorder is None else wrap_from_url(parsed, disorder, sink, records)
+    if disorder is not None:
+        sink = wrap_from_url(parsed, disorder, sink, records)
+    return sink if changes is None else ChangeEventSink(sink, **changes)
 
 
 def schemes_help() -> str:

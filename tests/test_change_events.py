@@ -1,0 +1,176 @@
+"""Change events (Debezium-style envelopes) and their replay into a current-state table."""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+import pytest
+
+from doge_datagen import DataOnlineGenerator, InMemorySink
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.sinks.cdc import Change, ChangeEventSink, change_row
+from doge_datagen.sinks.registry import Records, SinkURLError, build_sink
+
+T0 = 1_700_000_000_000
+
+
+@dataclass
+class Account:
+    user_id: int
+    balance: int = 0
+    moves: int = 0
+
+
+class Accounts:
+    def create(self, index: int) -> Account:
+        return Account(1000 + index, balance=index * 10)
+
+
+def deposit(subject: Account, transition: Any) -> bool:
+    subject.balance += 7
+    subject.moves += 1
+    return True
+
+
+def idle(subject: Account, transition: Any) -> bool:
+    return True
+
+
+def plain_row(timestamp: int, subject: Account, transition: Any) -> Dict[str, Any]:
+    return {"ts": timestamp, "user_id": subject.user_id, "event": transition.trigger}
+
+
+RECORDS = Records(row=plain_row)
+
+
+def bank(sinks: List[Any], subjects: int = 40, ticks: int = 30, arrivals: Any = None, seed=3):
+    """active -> active (deposit, or an idle event that changes nothing), active -> closed
+    (final). ``closed`` has no way out."""
+    datagen = DataOnlineGenerator(
+        ["active", "dormant", "closed"], "active", Accounts(), subjects, 1000, ticks, T0, seed=seed
+    )
+    if arrivals is not None:
+        datagen.arrivals = arrivals
+    datagen.add_transition("deposit", "active", "active", 30, deposit, sinks)
+    datagen.add_transition("idle", "active", "active", 20, idle, sinks)
+    datagen.add_transition("sleep", "active", "dormant", 5, None, sinks)
+    datagen.add_transition("wake", "dormant", "active", 20, None, sinks)
+    datagen.add_transition("close", "active", "closed", 3, None, sinks)
+    return datagen
+
+
+def envelopes(path: Any) -> List[Dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def replay(stream: List[Dict[str, Any]]) -> Dict[Any, Dict[str, Any]]:
+    """A consumer's table: each change applied in order."""
+    table: Dict[Any, Dict[str, Any]] = {}
+    for change in stream:
+        if change["op"] == "d":
+            del table[change["key"]]
+        else:
+            table[change["key"]] = change["after"]
+    return table
+
+
+def final_rows(datagen: Any, key: str = "user_id") -> Dict[Any, Dict[str, Any]]:
+    """The subjects' final attributes and state, those in the final state left out."""
+    run = datagen._last_run
+    states = run.subject_states()
+    rows = {}
+    for subject, state in zip(run.subjects, states):
+        if subject is None or state == "closed":
+            continue
+        row = {**vars(subject), "state": state}
+        rows[row[key]] = row
+    return rows
+
+
+def check_invariants(stream: List[Dict[str, Any]], subjects: int) -> None:
+    last: Dict[Any, Any] = {}
+    gone = set()
+    for n, change in enumerate(stream):
+        key = change["key"]
+        assert set(change) == {"before", "after", "op", "ts_ms", "source", "key"}
+        assert key not in gone, f"change {n} of a deleted key {key}"
+        if change["op"] in ("r", "c"):
+            assert key not in last and change["before"] is None
+        else:
+            assert change["before"] == last[key], f"change {n}: before is not the last after"
+        if change["op"] == "u":
+            assert change["after"] != change["before"]
+        if change["op"] == "d":
+            assert change["after"] is None
+            gone.add(key)
+            del last[key]
+        else:
+            last[key] = change["after"]
+    ops = [c["op"] for c in stream]
+    assert ops[:subjects] == ["r"] * subjects
+    assert "r" not in ops[subjects:]
+
+
+def test_jsonl_envelopes_keep_the_chain_and_replay_to_the_final_attributes(tmp_path):
+    path = tmp_path / "changes.jsonl"
+    sink = build_sink(f"jsonl:{path}?envelope=debezium&key=user_id", RECORDS)
+    assert isinstance(sink, ChangeEventSink)
+    datagen = bank([sink])
+    datagen.start()
+    stream = envelopes(path)
+    check_invariants(stream, 40)
+    assert {c["key"] for c in stream if c["op"] == "r"} == set(range(1000, 1040))
+    ops = {op: sum(c["op"] == op for c in stream) for op in "rcud"}
+    assert ops["u"] > 0 and ops["d"] > 0
+    # every event into "closed" is one d; idle events make no change
+    closes = sum(1 for s in datagen._last_run.subject_states() if s == "closed")
+    assert ops["d"] == closes
+    assert replay(stream) == final_rows(datagen)
+    assert {c["source"]["shard"] for c in stream} == {0}
+    first_u = next(c for c in stream if c["op"] == "u")
+    assert first_u["ts_ms"] == T0 + first_u["source"]["tick"] * 1000
+    assert sink.delivered == len(stream)
+
+
+def test_arrivals_are_c_at_their_tick_and_the_default_key_is_the_global_index(tmp_path):
+    path = tmp_path / "changes.jsonl"
+    sink = build_sink(f"jsonl:{path}?envelope=debezium", RECORDS)
+    datagen = bank([sink], subjects=10, ticks=40, arrivals=0.5)
+    datagen.start()
+    stream = envelopes(path)
+    check_invariants(stream, 10)
+    run = datagen._last_run
+    created = [c for c in stream if c["op"] == "c"]
+    assert len(created) == run.arrived > 0
+    assert {c["key"] for c in stream if c["op"] == "r"} == set(range(10))
+    assert all(c["key"] >= 10 for c in created)
+    for c in created:
+        assert c["ts_ms"] == T0 + c["source"]["tick"] * 1000
+        assert c["after"]["state"] == "active"
+    by_index = {
+        i: {**vars(s), "state": st}
+        for i, (s, st) in enumerate(zip(run.subjects, run.subject_states()))
+        if s is not None and st != "closed"
+    }
+    assert replay(stream) == by_index
+
+
+def test_in_memory_sink_receives_change_objects():
+    memory = InMemorySink(lambda ts, change, t: change)
+    sink = ChangeEventSink(memory, key="user_id")
+    datagen = bank([sink], subjects=5, ticks=10)
+    datagen.start()
+    changes = [event.subject for event in memory.events]
+    assert all(isinstance(c, Change) for c in changes)
+    assert [c.op for c in changes[:5]] == ["r"] * 5
+    assert all(change_row(0, c, None) == (c.after or c.before) for c in changes)
+
+
+def test_bad_settings_are_named(tmp_path):
+    with pytest.raises(SinkURLError, match="envelope='maxwell'"):
+        build_sink(f"jsonl:{tmp_path}/x.jsonl?envelope=maxwell", RECORDS)
+    with pytest.raises(SinkURLError, match="key= names no attribute"):
+        build_sink(f"jsonl:{tmp_path}/x.jsonl?envelope=debezium&key=", RECORDS)
+    with pytest.raises(ConfigurationError, match="key must name"):
+        ChangeEventSink(InMemorySink(lambda *a: a), key=3)  # type: ignore[arg-type]
