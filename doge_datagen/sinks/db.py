@@ -107,6 +107,8 @@ _FAST_EXECUTEMANY = {
     ("mariadb", "mysqldb"),
 }
 _COPY_DRIVERS = {"psycopg2", "psycopg"}
+# The databases whose INSERT resolves a key conflict (upsert mode).
+_UPSERT_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
 
 # Column types whose values COPY reads correctly from their str(): everything else (JSON,
 # arrays, intervals, binary, ...) goes through SQLAlchemy's own conversions instead.
@@ -133,6 +135,8 @@ def _copies_as_text(type_: Any) -> bool:
 COPY = "copy"
 EXECUTEMANY = "executemany"
 INSERT = "insert"
+UPSERT = "upsert"
+DELETE = "delete"
 
 
 def _create_engine(url: Union[str, URL], engine_kwargs: Dict[str, Any]) -> Engine:
@@ -393,6 +397,10 @@ class DbSink(Sink):
         time bound, only ``batch_size``).
     :param retries: how often a batch is written again after its connection was lost.
     :param retry_backoff: the pause before the first such retry, doubled for each next one.
+    :param mode: ``"append"`` inserts a row per event; ``"upsert"`` keeps one row per key, a
+        current-state table (see :meth:`collect_change`).
+    :param key: upsert mode: the column (or columns) of the table's primary key or of a
+        unique constraint that identify a row.
 
     ``delivered`` (also ``written``) counts rows committed since :meth:`open`, ``failed``
     rows in batches that were rolled back. A table given by name is read (reflected) when the
@@ -413,6 +421,8 @@ class DbSink(Sink):
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         retries: int = DEFAULT_RETRIES,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        mode: str = "append",
+        key: Union[str, Sequence[str], None] = None,
     ) -> None:
         if not callable(row_mapper_function):
             raise ConfigurationError(
@@ -460,6 +470,26 @@ class DbSink(Sink):
         self._keys: Optional[FrozenSet[str]] = None
         self._rows: List[Any] = []
         self._room = self.batch_size
+        #: ``"append"`` or ``"upsert"``.
+        self.mode = mode
+        #: Upsert mode: the columns that identify a row.
+        self.key: Tuple[str, ...] = ()
+        # Upsert mode: key -> (deleted, row) of the buffered changes, each key's last one.
+        self._changes: Optional[Dict[Tuple[Any, ...], Tuple[bool, Mapping[str, Any]]]] = None
+        self._change_plans: Dict[Any, _Plan] = {}
+        if mode == "upsert":
+            try:
+                self.key = self._check_upsert(key)
+            except ConfigurationError:
+                if self._dispose_on_close:
+                    self.engine.dispose()
+                raise
+            self._changes = {}
+            self.collect = self.collect_change  # type: ignore[method-assign,assignment]
+        elif mode != "append":
+            raise ConfigurationError(f"mode must be 'append' or 'upsert', got {mode!r}")
+        elif key is not None:
+            raise ConfigurationError("key is a setting of mode='upsert'")
 
     # -- counters ----------------------------------------------------------------------------
 
@@ -499,6 +529,30 @@ class DbSink(Sink):
         if len(rows) >= self._room:
             self.flush()
 
+    def collect_change(self, timestamp: int, change: Any, transition: Transition) -> None:
+        """Upsert mode's collect: ``change`` is a :class:`~doge_datagen.sinks.cdc.Change`
+        (what a :class:`~doge_datagen.sinks.cdc.ChangeEventSink` passes on); the mapper's
+        row is written over the row with its key, or, for a ``d``, that row is deleted.
+
+        Within a batch only each key's last change is written: the batch is one
+        transaction, so the table goes from one batch's end to the next's as if every
+        change had been applied in order.
+        """
+        if not self._is_open:
+            self.open()
+        row = self.row_mapper_function(timestamp, change, transition)
+        try:
+            key = tuple([row[k] for k in self.key])
+        except (KeyError, TypeError):
+            raise RecordError(
+                f"{self.name}: row_mapper_function must return a dict with the key columns "
+                f"{', '.join(self.key)}, got {row!r}"
+            ) from None
+        self._changes[key] = (getattr(change, "op", None) == "d", row)  # type: ignore[index]
+        self._room -= 1
+        if self._room <= 0:
+            self.flush()
+
     def _switch_keys(self, row: Mapping[str, Any]) -> None:
         """Start a run of rows with the keys of ``row`` (checked against the table)."""
         keys = frozenset(row.keys())
@@ -519,12 +573,18 @@ class DbSink(Sink):
         segments = self._segments
         if self._rows:
             segments.append((self._plan, self._rows))  # type: ignore[arg-type]
-        if not segments:
+        changes = self._changes
+        if changes:  # upsert mode: the changes collected, each key's last one written
+            count = self.batch_size - self._room
+            segments = self._change_segments(changes)
+            self._changes = {}
+        elif not segments:
             return
+        else:
+            count = sum(len(rows) for _, rows in segments)
         self._segments = []
         self._rows = []
         self._room = self.batch_size
-        count = sum(len(rows) for _, rows in segments)
         where = f"table {self.table.fullname!r} of {self._database}"
         what = f"a batch of {count} rows was rejected and rolled back ({where})"
         pending = [row for _, rows in segments for row in rows]
@@ -837,6 +897,8 @@ class DbSink(Sink):
         self._keys = None
         self._rows = []
         self._room = self.batch_size
+        if self._changes is not None:
+            self._changes = {}
 
     def _close(self) -> None:
         """Write what is buffered, then release the pooled connections the sink owns."""
@@ -879,6 +941,134 @@ class DbSink(Sink):
             conn.execute(statement, rows)
 
         return _Plan(keyset, INSERT, write_insert)
+
+    # -- upsert mode ------------------------------------------------------------------------
+
+    def _check_upsert(self, key: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
+        """The key columns, checked: columns of the table that are its primary key or have
+        a unique constraint or index (the conflict an upsert resolves)."""
+        table = self.table
+        dialect = self.engine.dialect.name
+        if dialect not in _UPSERT_DIALECTS:
+            raise ConfigurationError(
+                f"{self.name}: mode='upsert' works on PostgreSQL, MySQL, MariaDB and SQLite, "
+                f"not {dialect}"
+            )
+        columns = (key,) if isinstance(key, str) else tuple(key or ())
+        if not columns or not all(isinstance(c, str) and c for c in columns):
+            raise ConfigurationError(
+                f"{self.name}: mode='upsert' needs key=COLUMN naming the column that "
+                f"identifies a row, got {key!r}"
+            )
+        unknown = [c for c in columns if c not in table.c]
+        if unknown:
+            raise ConfigurationError(
+                f"{self.name}: key {unknown[0]!r} is not a column of table {table.fullname!r} "
+                f"(columns: {', '.join(table.c.keys())})"
+            )
+        wanted = {table.c[c].name for c in columns}
+        unique = [{c.name for c in table.primary_key.columns}]
+        unique += [
+            {c.name for c in constraint.columns}
+            for constraint in table.constraints
+            if isinstance(constraint, sqlalchemy.UniqueConstraint)
+        ]
+        unique += [{c.name for c in index.columns} for index in table.indexes if index.unique]
+        if wanted not in unique:
+            raise ConfigurationError(
+                f"{self.name}: key {', '.join(columns)} is neither the primary key of table "
+                f"{table.fullname!r} nor unique in it; an upsert needs one of them"
+            )
+        return columns
+
+    def _change_segments(
+        self, changes: Dict[Tuple[Any, ...], Tuple[bool, Mapping[str, Any]]]
+    ) -> List[Tuple[_Plan, List[Any]]]:
+        """The batch's writes: the deleted keys' rows, then the other rows by key set."""
+        deleted: List[Any] = []
+        groups: Dict[FrozenSet[str], List[Any]] = {}
+        for gone, row in changes.values():
+            if gone:
+                deleted.append(row)
+            else:
+                keys = frozenset(row.keys())
+                rows = groups.get(keys)
+                if rows is None:
+                    rows = groups[keys] = []
+                rows.append(row)
+        segments: List[Tuple[_Plan, List[Any]]] = []
+        if deleted:
+            segments.append((self._delete_plan(), deleted))
+        for rows in groups.values():
+            segments.append((self._upsert_plan(tuple(rows[0].keys())), rows))
+        return segments
+
+    def _delete_plan(self) -> _Plan:
+        plan = self._change_plans.get("delete")
+        if plan is not None:
+            return plan
+        table = self.table
+        columns = [table.c[k] for k in self.key]
+        target = columns[0] if len(columns) == 1 else sqlalchemy.tuple_(*columns)
+        statement = table.delete().where(target.in_(sqlalchemy.bindparam("keys", expanding=True)))
+        key = self.key
+        single = len(key) == 1
+
+        def write_delete(conn: Connection, rows: List[Any]) -> None:
+            if single:
+                values: List[Any] = [row[key[0]] for row in rows]
+            else:
+                values = [tuple([row[k] for k in key]) for row in rows]
+            conn.execute(statement, {"keys": values})
+
+        plan = self._change_plans["delete"] = _Plan(frozenset(key), DELETE, write_delete)
+        return plan
+
+    def _upsert_plan(self, keys: Tuple[str, ...]) -> _Plan:
+        keyset = frozenset(keys)
+        plan = self._change_plans.get(keyset)
+        if plan is not None:
+            return plan
+        table = self.table
+        unknown = [k for k in keys if k not in table.c]
+        if unknown:
+            raise RecordError(
+                f"{self.name}: key {unknown[0]!r} is not a column of table "
+                f"{table.fullname!r} (columns: {', '.join(table.c.keys())})"
+            )
+        missing = [k for k in self.key if k not in keyset]
+        if missing:
+            raise RecordError(f"{self.name}: a row without its key column {missing[0]!r}")
+        dialect = self.engine.dialect.name
+        others = [k for k in keys if k not in self.key]
+        statement: Any
+        if dialect in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+            statement = mysql_insert(table)
+            # With nothing but the key, "update" the key to itself: the row stays as it is.
+            update = others or list(self.key)
+            statement = statement.on_duplicate_key_update(
+                {k: statement.inserted[k] for k in update}
+            )
+        else:
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            module: Any = postgresql if dialect == "postgresql" else sqlite
+            statement = module.insert(table)
+            target = [table.c[k] for k in self.key]
+            if others:
+                statement = statement.on_conflict_do_update(
+                    index_elements=target, set_={k: statement.excluded[k] for k in others}
+                )
+            else:
+                statement = statement.on_conflict_do_nothing(index_elements=target)
+
+        def write_upsert(conn: Connection, rows: List[Any]) -> None:
+            conn.execute(statement, rows)
+
+        plan = self._change_plans[keyset] = _Plan(keyset, UPSERT, write_upsert)
+        return plan
 
     def _copy_writer(self, keys: Tuple[str, ...]) -> Callable[[Connection, List[Any]], None]:
         preparer = self.engine.dialect.identifier_preparer
@@ -1013,6 +1203,8 @@ class DbSinkFactory:
         *,
         schema: Optional[str] = None,
         name: Optional[str] = None,
+        mode: str = "append",
+        key: Union[str, Sequence[str], None] = None,
     ) -> DbSink:
         """A sink inserting ``row_mapper_function``'s rows into the existing ``table_name``.
 
@@ -1021,6 +1213,8 @@ class DbSinkFactory:
         :param schema: the table's schema (PostgreSQL) or database (MySQL), where it is not
             the connection's default.
         :param name: how run summaries name the sink; ``db:<table>`` by default.
+        :param mode: ``key``: ``"upsert"`` and its key columns for a current-state table
+            (see :class:`DbSink`).
         :raises ConfigurationError: the table does not exist (or cannot be read).
         """
         if isinstance(batch_size, str):
@@ -1038,6 +1232,8 @@ class DbSinkFactory:
             flush_interval=self.flush_interval,
             retries=self.retries,
             retry_backoff=self.retry_backoff,
+            mode=mode,
+            key=key,
         )
         # The sinks of a factory that owns its engine release its pool when they close.
         sink._dispose_on_close = self._owns_engine

@@ -94,13 +94,36 @@ def check_db_url(url: SinkURL) -> Tuple[str, Optional[int], Any]:
 
 def build_db(url: SinkURL, records: Records) -> EventSink:
     """SQLAlchemy URLs; ``table`` (default ``events``) and ``batch_size`` are taken out of
-    the query, the other settings go to the driver as SQLAlchemy passes them."""
+    the query, the other settings go to the driver as SQLAlchemy passes them.
+
+    ``mode=upsert&key=COLUMN`` keeps one row per subject in an existing table whose
+    primary key (or a unique constraint) is ``COLUMN``, an attribute of the subjects: the
+    rows are the subjects' change events' rows (:mod:`doge_datagen.sinks.cdc`)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from doge_datagen.sinks.db import DbSinkFactory, _reason
 
+    mode = url.pop("mode", "append")
+    key = url.pop("key", None)
+    if mode not in ("append", "upsert"):
+        raise SinkURLError(f"sink {url.masked!r}: mode={mode!r} is not 'append' or 'upsert'")
+    if mode == "upsert" and not key:
+        raise SinkURLError(
+            f"sink {url.masked!r}: mode=upsert needs key=COLUMN, the subjects' attribute "
+            "that is the table's primary key"
+        )
+    if mode == "append" and key is not None:
+        raise SinkURLError(f"sink {url.masked!r}: key= is a setting of mode=upsert")
     table, batch_size, parsed = check_db_url(url)
     factory = DbSinkFactory(parsed) if batch_size is None else DbSinkFactory(parsed, batch_size)
+    if mode == "upsert":
+        from doge_datagen.sinks.cdc import ChangeEventSink, change_row
+
+        try:
+            return ChangeEventSink(factory.create(table, change_row, mode=mode, key=key), key=key)
+        except BaseException:
+            factory.close()
+            raise
     try:
         if records.create_table is not None:
             try:
