@@ -75,6 +75,8 @@ STEPS: List[Step] = [
     Step("sinks", "bench_sinks", lambda m, q: m.run(_sizes(q, 20_000, 200_000)), "sinks"),
     Step("disorder", "bench_disorder",
          lambda m, q: m.measure(_sizes(q, 10_000, 50_000), 60, _sizes(q, 1, 3)), "sinks"),
+    Step("changes", "bench_changes",
+         lambda m, q: m.run(_sizes(q, 5_000, 20_000), 1_440, _sizes(q, 1, 3)), "sinks"),
     Step("registry_formats", "bench_registry_formats",
          lambda m, q: m.run(_sizes(q, 10_000, 100_000)), "sinks"),
     Step("buses", "bench_buses", lambda m, q: m.run(_sizes(q, 5_000, 20_000)), "buses"),

@@ -174,3 +174,23 @@ def test_bad_settings_are_named(tmp_path):
         build_sink(f"jsonl:{tmp_path}/x.jsonl?envelope=debezium&key=", RECORDS)
     with pytest.raises(ConfigurationError, match="key must name"):
         ChangeEventSink(InMemorySink(lambda *a: a), key=3)  # type: ignore[arg-type]
+
+
+def test_the_readme_replay_example_runs_as_written(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (code,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "ChangeEventSink(" in b
+    ]
+    namespace: Dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    rows, replayed = namespace["cdc_rows"], namespace["replayed"]
+    assert rows == replayed
+    stream = namespace["cdc_stream"]
+    assert stream.changes["r"] == 100 and stream.changes["u"] > 0
+    datagen = namespace["datagen"]
+    final = {s.user_id: s.balance for s in datagen._last_run.subjects}
+    assert {k: r["balance"] for k, r in rows.items()} == final
+    assert f"{stream.changes['u']} updates" in capsys.readouterr().out

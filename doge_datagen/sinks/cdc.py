@@ -36,6 +36,7 @@ the subject; for ``r`` and ``c`` the transition is a stand-in (trigger ``snapsho
 ``envelope=debezium`` writes ``change.envelope()`` and keys by ``change.key``.
 """
 
+import operator
 from typing import Any, Dict, Optional, Sequence
 
 from doge_datagen.errors import ConfigurationError, RecordError
@@ -109,6 +110,43 @@ def _row_of_dict_subject(subject: Any) -> Dict[str, Any]:
 
 def _has_slots(cls: type) -> bool:
     return any(getattr(c, "__slots__", ()) for c in cls.__mro__ if c is not object)
+
+
+def _row_maker(cls: type) -> Any:
+    """How rows are read from subjects of class ``cls``: for a slotted class without a
+    ``__dict__``, every public slot in one ``attrgetter`` call (a slot left unset falls back
+    to :func:`attributes`, which leaves it out)."""
+    if not _has_slots(cls):
+        return _row_of_dict_subject
+    names: list = []
+    for c in reversed(cls.__mro__):
+        for name in getattr(c, "__slots__", ()):
+            if name == "__dict__":
+                return attributes
+            if name[:1] != "_" and name not in names:
+                names.append(name)
+    if not names or cls.__dictoffset__:
+        return attributes
+    names_t = tuple(names)
+    get = operator.attrgetter(*names_t)
+    if len(names_t) == 1:
+        only = names_t[0]
+
+        def one(subject: Any) -> Dict[str, Any]:
+            try:
+                return {only: get(subject)}
+            except AttributeError:
+                return attributes(subject)
+
+        return one
+
+    def many(subject: Any) -> Dict[str, Any]:
+        try:
+            return dict(zip(names_t, get(subject)))
+        except AttributeError:
+            return attributes(subject)
+
+    return many
 
 
 class ChangeEventSink(Sink):
@@ -199,7 +237,7 @@ class ChangeEventSink(Sink):
         cls = type(subject)
         make = self._rows.get(cls)
         if make is None:
-            make = self._rows[cls] = attributes if _has_slots(cls) else _row_of_dict_subject
+            make = self._rows[cls] = _row_maker(cls)
         row = make(subject)
         if STATE_FIELD in row:
             raise RecordError(
