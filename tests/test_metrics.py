@@ -6,6 +6,7 @@ metrics are read over HTTP from the server the run starts, and parsed with
 """
 
 import collections
+import http.client
 import json
 import os
 import re
@@ -581,7 +582,8 @@ def test_the_cli_serves_metrics_during_a_paced_demo(tmp_path, workers):
     while process.poll() is None:
         try:
             seen.append(scrape(f"http://127.0.0.1:{port}/"))
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, http.client.IncompleteRead):
+            # Not up yet, or a scrape cut short as the command ends and its server stops.
             time.sleep(0.05)
     stdout, stderr = process.communicate()
     assert process.returncode == 0, stderr
