@@ -39,7 +39,7 @@ trap 'rm -rf "$COPY"' EXIT
 mkdir -p "$COPY/doge_datagen"
 # The package's sources and the tests, without any built extension or byte code.
 tar -C "$ROOT" --exclude='__pycache__' --exclude='*.so' -cf - doge_datagen tests setup.py setup.cfg \
-    pyproject.toml | tar -C "$COPY" -xf -
+    pyproject.toml README.md | tar -C "$COPY" -xf -
 
 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 echo "building the C speed-ups with $SANITIZE" >&2
@@ -58,16 +58,21 @@ export DOGE_FUZZ_EXAMPLES=${DOGE_FUZZ_EXAMPLES:-200}
 # The copy's package is the one imported (the current directory comes first on sys.path), and
 # its extension is the sanitized build.
 cd "$COPY"
-loaded=$("$PYTHON" -c 'import doge_datagen._speedups as s; print(s.__file__)')
-case "$loaded" in
-    "$COPY"/*) ;;
-    *) echo "sanitize.sh: the extension loaded is $loaded, not the sanitized build" >&2; exit 1 ;;
-esac
-symbols=$(nm -D "$loaded")
-grep -q __asan_ <<<"$symbols" || { echo "sanitize.sh: $loaded is not instrumented" >&2; exit 1; }
+for module in _speedups _jsonlines values._cvalues; do
+    loaded=$("$PYTHON" -c "import doge_datagen.$module as m; print(m.__file__)")
+    case "$loaded" in
+        "$COPY"/*) ;;
+        *) echo "sanitize.sh: doge_datagen.$module loaded from $loaded, not the sanitized build" >&2; exit 1 ;;
+    esac
+    symbols=$(nm -D "$loaded")
+    grep -q __asan_ <<<"$symbols" || { echo "sanitize.sh: $loaded is not instrumented" >&2; exit 1; }
+done
 
 tests=()
-for file in tests/test_speedups.py tests/test_engine.py tests/test_loop_safety.py tests/test_loop_fuzz.py; do
+# The C loop's tests and the fuzzer, then the tests of the package's other C code: the JSON Lines
+# and CSV encoder (_jsonlines.c), the values (_cvalues.c) and the disordered sink's collector.
+for file in tests/test_speedups.py tests/test_engine.py tests/test_loop_safety.py tests/test_loop_fuzz.py \
+    tests/test_long_profiled_runs.py tests/test_json_lines.py tests/test_values.py tests/test_disorder.py; do
     [ -f "$file" ] && tests+=("$file")
 done
 status=0
