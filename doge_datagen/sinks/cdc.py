@@ -125,10 +125,23 @@ def _row_maker(cls: type) -> Any:
                 return attributes
             if name[:1] != "_" and name not in names:
                 names.append(name)
-    if not names or cls.__dictoffset__:
+    if not names:
         return attributes
     names_t = tuple(names)
     get = operator.attrgetter(*names_t)
+    if cls.__dictoffset__:  # slots and a __dict__ (a slotted class over a plain base)
+
+        def mixed(subject: Any) -> Dict[str, Any]:
+            found = subject.__dict__
+            if found:
+                return attributes(subject)
+            try:
+                values = get(subject)
+            except AttributeError:
+                return attributes(subject)
+            return dict(zip(names_t, values)) if len(names_t) > 1 else {names_t[0]: values}
+
+        return mixed
     if len(names_t) == 1:
         only = names_t[0]
 
@@ -171,6 +184,8 @@ class ChangeEventSink(Sink):
         self._last: Dict[Any, Dict[str, Any]] = {}  # key -> last row
         self._rows: Dict[type, Any] = {}
         self._counted = 0
+        self._source_at: Any = None
+        self._last_source: Dict[str, Any] = {}
         #: Changes passed on since :meth:`open`, by op.
         self.changes: Dict[str, int] = {"r": 0, "c": 0, "u": 0, "d": 0}
 
@@ -221,6 +236,14 @@ class ChangeEventSink(Sink):
         }
 
     def _source(self, timestamp: int) -> Dict[str, Any]:
+        """The ``source`` block, one dict shared by the changes of one timestamp."""
+        if timestamp == self._source_at:
+            return self._last_source
+        self._source_at = timestamp
+        self._last_source = source = self._make_source(timestamp)
+        return source
+
+    def _make_source(self, timestamp: int) -> Dict[str, Any]:
         run = self._run
         if run is None:
             return {"model": None, "population": None, "shard": 0, "tick": None}
@@ -302,6 +325,7 @@ class ChangeEventSink(Sink):
     # -- events ------------------------------------------------------------------------------
 
     def _open(self) -> None:
+        self._source_at = None
         self._keys = {}
         self._last = {}
         self._counted = 0

@@ -1041,6 +1041,11 @@ class DbSink(Sink):
             raise RecordError(f"{self.name}: a row without its key column {missing[0]!r}")
         dialect = self.engine.dialect.name
         others = [k for k in keys if k not in self.key]
+        if self._can_copy and all(_copies_as_text(table.c[k].type) for k in keys):
+            plan = self._change_plans[keyset] = _Plan(
+                keyset, UPSERT, self._staged_upsert_writer(keys, others)
+            )
+            return plan
         statement: Any
         if dialect in ("mysql", "mariadb"):
             from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -1069,6 +1074,55 @@ class DbSink(Sink):
 
         plan = self._change_plans[keyset] = _Plan(keyset, UPSERT, write_upsert)
         return plan
+
+    def _staged_upsert_writer(
+        self, keys: Tuple[str, ...], others: Sequence[str]
+    ) -> Callable[[Connection, List[Any]], None]:
+        """PostgreSQL: the rows copied (``COPY``) into a temporary table of the session,
+        emptied at each commit, then moved over in one ``INSERT ... SELECT ... ON CONFLICT``;
+        an ``executemany`` of the upsert would cost a round trip per row."""
+        preparer = self.engine.dialect.identifier_preparer
+        table = self.table
+        target = preparer.format_table(table)
+        names = ", ".join(preparer.quote(table.c[k].name) for k in keys)
+        stage = preparer.quote(f"doge_upsert_{uuid.uuid4().hex[:16]}")
+        create = (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {names} FROM {target} WITH NO DATA"
+        )
+        copy_sql = f"COPY {stage} ({names}) FROM STDIN WITH (FORMAT csv)"
+        conflict = ", ".join(preparer.quote(table.c[k].name) for k in self.key)
+        if others:
+            sets = ", ".join(
+                f"{preparer.quote(table.c[k].name)} = EXCLUDED.{preparer.quote(table.c[k].name)}"
+                for k in others
+            )
+            action = f"DO UPDATE SET {sets}"
+        else:
+            action = "DO NOTHING"
+        move = (
+            f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        getter = _tuple_getter(keys)
+        integers = [i for i, k in enumerate(keys) if isinstance(table.c[k].type, sqltypes.Integer)]
+        psycopg2 = self.engine.dialect.driver == "psycopg2"
+
+        def write(conn: Connection, rows: List[Any]) -> None:
+            payload = _csv_payload(list(map(getter, rows)), integers)
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(create)
+                if psycopg2:
+                    cursor.copy_expert(copy_sql, io.StringIO(payload), size=1 << 20)
+                else:
+                    with cursor.copy(copy_sql) as copy:
+                        copy.write(payload)
+                cursor.execute(move)  # (one key set per stage: each is used once a batch)
+            finally:
+                cursor.close()
+
+        return write
 
     def _copy_writer(self, keys: Tuple[str, ...]) -> Callable[[Connection, List[Any]], None]:
         preparer = self.engine.dialect.identifier_preparer
