@@ -194,3 +194,34 @@ def test_the_readme_replay_example_runs_as_written(capsys):
     final = {s.user_id: s.balance for s in datagen._last_run.subjects}
     assert {k: r["balance"] for k, r in rows.items()} == final
     assert f"{stream.changes['u']} updates" in capsys.readouterr().out
+
+
+@pytest.mark.kafka
+def test_a_kafka_topic_holds_the_envelopes_keyed_and_a_tombstone_after_each_delete(
+    kafka_bootstrap,
+):
+    from kafka_fixtures import create_topic, read_all
+
+    topic = create_topic(kafka_bootstrap)
+    sink = build_sink(f"kafka://{kafka_bootstrap}/{topic}?envelope=debezium&key=user_id", RECORDS)
+    datagen = bank([sink], subjects=50, ticks=40)
+    summary = datagen.start()
+    deletes = sink.changes["d"]
+    assert deletes > 0 and sink.tombstones_written == deletes
+    written = sum(sink.changes.values()) + deletes
+    records = read_all(kafka_bootstrap, topic, expected=written)
+    assert len(records) == written == sink.delivered
+    stream = []
+    for record in records:
+        if record.value is None:  # a tombstone: right after its key's d
+            previous = stream[-1]
+            assert previous["op"] == "d" and record.key.decode() == str(previous["key"])
+            continue
+        change = json.loads(record.value)
+        assert record.key.decode() == str(change["key"])
+        assert record.timestamp == change["ts_ms"]
+        stream.append(change)
+    check_invariants(stream, 50)
+    assert replay(stream) == final_rows(datagen)
+    (counts,) = summary.delivery.values()
+    assert counts["tombstones"] == deletes

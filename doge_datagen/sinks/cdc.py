@@ -12,7 +12,9 @@ sees them::
 * ``c``: a subject that arrives during the run;
 * ``u``: an event that changed the subject's attributes or its state;
 * ``d``: an event that took the subject into a final state (one with no way out), after
-  which it never changes again; ``before`` is its last row, ``after`` is null.
+  which it never changes again; ``before`` is its last row, ``after`` is null. With
+  ``tombstones`` (a Kafka URL), a record with the key and no value follows it, so that a
+  compacted topic forgets the key.
 
 A row (``after``) is the subject's public attributes (``vars(subject)``, or its
 ``__slots__``, without names that start with ``_``) and its state under ``state``, as a new
@@ -59,7 +61,7 @@ class Change:
 
     def __init__(
         self,
-        op: str,
+        op: Optional[str],
         before: Optional[Dict[str, Any]],
         after: Optional[Dict[str, Any]],
         key: Any,
@@ -78,8 +80,10 @@ class Change:
         """The subject's row: ``after``, or for a ``d`` the last row (``before``)."""
         return self.after if self.after is not None else self.before  # type: ignore[return-value]
 
-    def envelope(self) -> Dict[str, Any]:
-        """The Debezium-style envelope as a dict."""
+    def envelope(self) -> Optional[Dict[str, Any]]:
+        """The Debezium-style envelope as a dict; ``None`` for a tombstone (``op`` None)."""
+        if self.op is None:
+            return None
         return {
             "before": self.before,
             "after": self.after,
@@ -168,15 +172,26 @@ class ChangeEventSink(Sink):
     :param inner: the sink that writes them (its mapper reads a :class:`Change`).
     :param key: the attribute that keys a subject; ``None``: its global index.
     :param name: how summaries name the sink; the inner sink's name by default.
+    :param tombstones: pass on, after each ``d``, a :class:`Change` whose ``op`` is ``None``
+        (its envelope is ``None``: a Kafka record with the key and no value).
     """
 
-    def __init__(self, inner: Any, key: Optional[str] = None, name: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        key: Optional[str] = None,
+        name: Optional[str] = None,
+        tombstones: bool = False,
+    ) -> None:
         if not callable(getattr(inner, "collect", None)):
             raise ConfigurationError(f"the inner sink must have collect(), got {inner!r}")
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigurationError(f"key must name an attribute of the subjects, got {key!r}")
         self.inner = inner
         self.key = key
+        self.tombstones = bool(tombstones)
+        #: Tombstones passed on since :meth:`open`.
+        self.tombstones_written = 0
         self.name = name or str(getattr(inner, "name", None) or type(inner).__name__)
         self._run: Any = None
         self._finals: frozenset = frozenset()
@@ -209,10 +224,14 @@ class ChangeEventSink(Sink):
 
     def extra_counts(self) -> Dict[str, int]:
         """The changes written, by op, for the run summary."""
-        return {f"op_{op}": n for op, n in self.changes.items()}
+        counts = {f"op_{op}": n for op, n in self.changes.items()}
+        if self.tombstones:
+            counts["tombstones"] = self.tombstones_written
+        return counts
 
     def _reset_counts(self) -> None:
         self.changes = {"r": 0, "c": 0, "u": 0, "d": 0}
+        self.tombstones_written = 0
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -355,11 +374,13 @@ class ChangeEventSink(Sink):
             self._last[key] = after = row
             op = "u"
         self.changes[op] += 1
-        self.inner.collect(
-            timestamp,
-            Change(op, before, after, key, timestamp, self._source(timestamp)),
-            transition,
-        )
+        source = self._source(timestamp)
+        self.inner.collect(timestamp, Change(op, before, after, key, timestamp, source), transition)
+        if op == "d" and self.tombstones:
+            self.tombstones_written += 1
+            self.inner.collect(
+                timestamp, Change(None, None, None, key, timestamp, source), transition
+            )
 
     def poll(self) -> None:
         poll = getattr(self.inner, "poll", None)
@@ -393,8 +414,8 @@ class ChangeEventSink(Sink):
         return f"<ChangeEventSink of {self.inner!r} key={self.key!r}>"
 
 
-def envelope_row(timestamp: int, change: Any, transition: Any) -> Dict[str, Any]:
-    """A URL-made sink's row: the change's envelope."""
+def envelope_row(timestamp: int, change: Any, transition: Any) -> Optional[Dict[str, Any]]:
+    """A URL-made sink's row: the change's envelope (``None``: a tombstone)."""
     return change.envelope()
 
 
@@ -433,4 +454,4 @@ def envelope_records(records: Any) -> Any:
     change's key."""
     from doge_datagen.sinks.registry import Records
 
-    return Records(row=envelope_row, key=envelope_key)
+    return Records(row=envelope_row, key=envelope_key)  # type: ignore[arg-type]

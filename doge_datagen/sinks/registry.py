@@ -499,7 +499,10 @@ def build_sink(url: Union[str, SinkURL], records: Records) -> EventSink:
     sink = builder(parsed, records)
     if disorder is not None:
         sink = wrap_from_url(parsed, disorder, sink, records)
-    return sink if changes is None else ChangeEventSink(sink, **changes)
+    if changes is None:
+        return sink
+    # Kafka: a tombstone after each delete, so that a compacted topic forgets the key.
+    return ChangeEventSink(sink, tombstones=parsed.scheme == "kafka", **changes)
 
 
 def schemes_help() -> str:
