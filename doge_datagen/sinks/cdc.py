@@ -357,24 +357,32 @@ class ChangeEventSink(Sink):
             self.open()
         key = self._keys.get(id(subject))
         state = transition.to_state
-        row = self._row(subject, state)
+        make = self._rows.get(type(subject))
+        if make is None:
+            row = self._row(subject, state)
+        else:
+            row = make(subject)
+            if STATE_FIELD in row:
+                row = self._row(subject, state)  # raises, naming the subject
+            row[STATE_FIELD] = state
         if key is None:  # a subject the run did not announce (no run, or a finished one)
             self._emit("c", subject, None, row, None, timestamp, transition)
             key = self._keys[id(subject)]
             if state not in self._finals:
                 return
-        before = self._last[key]
+        last = self._last
+        before = last[key]
         if state in self._finals:
             del self._keys[id(subject)]
-            del self._last[key]
+            del last[key]
             op, after = "d", None
         elif row == before:
             return
         else:
-            self._last[key] = after = row
+            last[key] = after = row
             op = "u"
         self.changes[op] += 1
-        source = self._source(timestamp)
+        source = self._last_source if timestamp == self._source_at else self._source(timestamp)
         self.inner.collect(timestamp, Change(op, before, after, key, timestamp, source), transition)
         if op == "d" and self.tombstones:
             self.tombstones_written += 1

@@ -485,6 +485,8 @@ class DbSink(Sink):
                     self.engine.dispose()
                 raise
             self._changes = {}
+            # the key's value, or a tuple of the values of several key columns
+            self._key_of = itemgetter(*self.key)
             self.collect = self.collect_change  # type: ignore[method-assign,assignment]
         elif mode != "append":
             raise ConfigurationError(f"mode must be 'append' or 'upsert', got {mode!r}")
@@ -542,7 +544,7 @@ class DbSink(Sink):
             self.open()
         row = self.row_mapper_function(timestamp, change, transition)
         try:
-            key = tuple([row[k] for k in self.key])
+            key = self._key_of(row)
         except (KeyError, TypeError):
             raise RecordError(
                 f"{self.name}: row_mapper_function must return a dict with the key columns "
