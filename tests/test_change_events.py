@@ -225,3 +225,42 @@ def test_a_kafka_topic_holds_the_envelopes_keyed_and_a_tombstone_after_each_dele
     assert replay(stream) == final_rows(datagen)
     (counts,) = summary.delivery.values()
     assert counts["tombstones"] == deletes
+
+
+def test_a_sharded_demo_writes_each_subjects_snapshot_once_with_its_shard(tmp_path):
+    """Two worker processes: each writes its own subjects' changes; together every user has
+    one r, and each change names the shard that made it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "changes.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "doge_datagen",
+            "demo",
+            "--sink",
+            f"jsonl:{out}?envelope=debezium&key=user_id",
+            "--subjects",
+            "40",
+            "--ticks",
+            "200",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    parts = sorted(tmp_path.glob("changes-*-of-00002.jsonl"))
+    assert len(parts) == 2
+    snapshot = []
+    for shard, part in enumerate(parts):
+        stream = envelopes(part)
+        assert {c["source"]["shard"] for c in stream} == {shard}
+        assert {c["op"] for c in stream} >= {"r", "u"}
+        snapshot += [c["key"] for c in stream if c["op"] == "r"]
+        check_invariants(stream, 20)
+    assert sorted(snapshot) == list(range(40))
