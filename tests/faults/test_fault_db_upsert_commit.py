@@ -59,3 +59,30 @@ def test_postgres_upsert_connection_lost_at_commit(
     assert (sink.delivered, sink.failed, sink.buffered) == (len(changes), 0, 0)
     assert answers == [(answers[0][0], status)]
     assert sink.inner.reconnects == rewrites
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize(
+    "statement, forward, rewrites",
+    [("XA PREPARE", False, 1), ("XA COMMIT", False, 0)],
+    ids=["prepare-never-arrived", "commit-never-arrived"],
+)
+def test_mariadb_upsert_connection_lost_at_prepare_or_commit(
+    mariadb_db, caplog, tmp_path, statement, forward, rewrites
+):
+    from test_fault_db_commit import prepared
+
+    with DbProxy(mariadb_db.url) as proxy:
+        cut = proxy.cut_at(statement, forward=forward, after=1)
+        try:
+            sink, summary, datagen, table, answers, changes = upsert_run(
+                proxy, mariadb_db, caplog, tmp_path
+            )
+        finally:
+            left = prepared(mariadb_db, proxy)
+    assert cut.done.is_set() and not left
+    assert table_rows(mariadb_db, table) == final_rows(datagen)
+    counts = summary.delivery[sink.name]
+    assert (counts["delivered"], counts["failed"]) == (len(changes), 0)
+    assert answers == [(answers[0][0], "aborted" if rewrites else "committed")]
+    assert sink.inner.reconnects == rewrites
