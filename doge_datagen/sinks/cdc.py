@@ -30,7 +30,9 @@ event has already changed it when a sink sees the event, so its row as created e
 when it is created. The engine calls the hooks in :attr:`Run.created
 <doge_datagen.engine.Run.created>` right after it makes subjects; ``follow_run`` adds this
 sink's. The sink must hear every transition (put it in each one's sinks), or it misses
-changes.
+changes. Without a run (events collected by hand, or the sink inside a wrapper that does not
+pass ``follow_run`` on), a subject is announced with a ``c`` at its first event, its row as
+that event left it, and no state is known to be final.
 
 The wrapped sink receives ``collect(ts_ms, change, transition)`` with a :class:`Change` as
 the subject; for ``r`` and ``c`` the transition is a stand-in (trigger ``snapshot`` or
