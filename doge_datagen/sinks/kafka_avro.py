@@ -9,41 +9,19 @@ to pick a union branch. A record that does not fit its schema raises
 The registry URL may be ``mock://...``: confluent-kafka's in-memory registry, for tests.
 """
 
-import importlib
 import json
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Mapping, Optional
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import SerializationContext, Serializer
 from fastavro import parse_schema
 from fastavro.validation import ValidationError, validate
 
-from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.sinks.base import mask_url
-from doge_datagen.sinks.kafka import (
-    _ENCODING_ERRORS as _MISFIT_ERRORS,  # what fastavro raises for a misfit datum
-)
-from doge_datagen.sinks.kafka import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
+from doge_datagen.errors import ConfigurationError
+from doge_datagen.sinks._schema_registry import CheckedSerializer, RegistrySinkFactory
+from doge_datagen.sinks.kafka import KafkaSink, KeyFunction, ValueFunction
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def _transport_errors() -> Tuple[Type[BaseException], ...]:
-    """What the registry client raises when the registry does not answer: its HTTP library's
-    transport errors (httpx2's or httpx's, whichever confluent-kafka found), and OSError."""
-    found: List[Type[BaseException]] = [OSError]
-    for library in ("httpx2", "httpx"):
-        try:
-            found.append(importlib.import_module(library).TransportError)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
-
-
-_REGISTRY_UNREACHABLE = _transport_errors()
 
 __all__ = ["KafkaAvroSinkFactory"]
 
@@ -66,7 +44,7 @@ def _parse(topic: str, part: str, schema: Any) -> Any:
         ) from exc
 
 
-class _CheckedAvroSerializer(Serializer):
+class _CheckedAvroSerializer(CheckedSerializer):
     """An ``AvroSerializer`` whose failures say which field of the datum does not fit, or
     which registry did not answer.
 
@@ -76,35 +54,15 @@ class _CheckedAvroSerializer(Serializer):
     and the topic, instead of an HTTP library's bare ``Connection refused``.
     """
 
-    __slots__ = ("_serializer", "_parsed", "_part", "_topic", "_registry")
+    __slots__ = ("_parsed",)
 
     def __init__(
         self, serializer: AvroSerializer, parsed: Any, part: str, topic: str, registry: str
     ) -> None:
-        self._serializer = serializer
+        super().__init__(serializer, None, part, topic, registry)
         self._parsed = parsed
-        self._part = part
-        self._topic = topic
-        self._registry = registry
 
-    def __call__(self, obj: Any, ctx: Optional[SerializationContext] = None) -> Optional[bytes]:
-        try:
-            return self._serializer(obj, ctx)
-        except _MISFIT_ERRORS as exc:
-            raise RecordError(self._describe(obj, exc)) from exc
-        except _REGISTRY_UNREACHABLE as exc:
-            raise DeliveryError(
-                f"topic {self._topic!r}: the Schema Registry at {self._registry} did not "
-                f"answer for the {self._part} schema ({type(exc).__name__}: {exc}); is it "
-                "running and the URL right?"
-            ) from exc
-        except SchemaRegistryError as exc:
-            raise DeliveryError(
-                f"topic {self._topic!r}: the Schema Registry at {self._registry} refused the "
-                f"{self._part} schema: {exc}"
-            ) from exc
-
-    def _describe(self, obj: Any, exc: BaseException) -> str:
+    def _misfit(self, obj: Any, exc: BaseException) -> str:
         detail = f"{type(exc).__name__}: {exc}"
         try:
             validate(obj, self._parsed, raise_errors=True)
@@ -134,7 +92,7 @@ def _short(schema: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class KafkaAvroSinkFactory:
+class KafkaAvroSinkFactory(RegistrySinkFactory):
     """Creates Avro :class:`~doge_datagen.sinks.kafka.KafkaSink` instances.
 
     :param bootstrap_servers: Kafka addresses, a list or a comma-separated string.
@@ -149,46 +107,6 @@ class KafkaAvroSinkFactory:
     :param connect_timeout: how long the cluster has to answer when a run starts (see
         :class:`~doge_datagen.sinks.kafka.KafkaSinkFactory`; ``None`` skips the check).
     """
-
-    def __init__(
-        self,
-        bootstrap_servers: Union[str, Iterable[str], None] = None,
-        schema_registry_url: Optional[str] = None,
-        client_id: Optional[str] = None,
-        buffer_size: int = 100000,
-        *,
-        conf: Optional[Mapping[str, Any]] = None,
-        schema_registry_conf: Optional[Mapping[str, Any]] = None,
-        flush_timeout: float = 60.0,
-        connect_timeout: Optional[float] = 10.0,
-    ) -> None:
-        if schema_registry_conf is not None and not isinstance(schema_registry_conf, Mapping):
-            raise ConfigurationError(
-                f"schema_registry_conf must be a dict, got {schema_registry_conf!r}"
-            )
-        registry_conf: Dict[str, Any] = dict(schema_registry_conf or {})
-        if schema_registry_url is not None:
-            registry_conf.setdefault("url", schema_registry_url)
-        url = registry_conf.get("url")
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError(
-                f"schema_registry_url must be a non-empty URL string, got {url!r}"
-            )
-        try:
-            self.schema_registry_client: SchemaRegistryClient = SchemaRegistryClient.new_client(
-                registry_conf
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"invalid Schema Registry configuration: {exc}") from exc
-        self.kafka_sink_factory = KafkaSinkFactory(
-            bootstrap_servers,
-            client_id,
-            buffer_size,
-            conf=conf,
-            flush_timeout=flush_timeout,
-            connect_timeout=connect_timeout,
-        )
-        self._registry = mask_url(url)
 
     def create(
         self,
@@ -232,11 +150,3 @@ class KafkaAvroSinkFactory:
         return self.kafka_sink_factory.create(
             topic, key_function, value_function, serializers[0], serializers[1], name=name
         )
-
-    @property
-    def producer(self) -> Any:
-        """The producer shared by the sinks of this factory."""
-        return self.kafka_sink_factory.producer
-
-    def __repr__(self) -> str:
-        return f"<KafkaAvroSinkFactory {self.kafka_sink_factory!r}>"

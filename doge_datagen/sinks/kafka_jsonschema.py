@@ -8,14 +8,14 @@ strings. Install with ``pip install 'doge-datagen[jsonschema]'``.
 """
 
 import json
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from confluent_kafka.serialization import StringSerializer
 
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.sinks._schema_registry import CheckedSerializer, registry_client
+from doge_datagen.sinks._schema_registry import CheckedSerializer, RegistrySinkFactory
 from doge_datagen.sinks.base import optional_import
-from doge_datagen.sinks.kafka import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
+from doge_datagen.sinks.kafka import KafkaSink, KeyFunction, ValueFunction
 
 __all__ = ["KafkaJsonSchemaSinkFactory", "check_json_schema"]
 
@@ -52,35 +52,13 @@ def _where(schema: Dict[str, Any]) -> Callable[[Any], Optional[str]]:
     return where
 
 
-class KafkaJsonSchemaSinkFactory:
+class KafkaJsonSchemaSinkFactory(RegistrySinkFactory):
     """Creates :class:`~doge_datagen.sinks.kafka.KafkaSink` instances writing JSON Schema
     values; the arguments are those of
     :class:`~doge_datagen.sinks.kafka_protobuf.KafkaProtobufSinkFactory`."""
 
-    def __init__(
-        self,
-        bootstrap_servers: Union[str, Iterable[str], None] = None,
-        schema_registry_url: Optional[str] = None,
-        client_id: Optional[str] = None,
-        buffer_size: int = 100000,
-        *,
-        conf: Optional[Mapping[str, Any]] = None,
-        schema_registry_conf: Optional[Mapping[str, Any]] = None,
-        flush_timeout: float = 60.0,
-        connect_timeout: Optional[float] = 10.0,
-    ) -> None:
+    def _check_installed(self) -> None:
         optional_import("jsonschema", "jsonschema", "JSON Schema values")
-        self.schema_registry_client, self._registry = registry_client(
-            schema_registry_url, schema_registry_conf
-        )
-        self.kafka_sink_factory = KafkaSinkFactory(
-            bootstrap_servers,
-            client_id,
-            buffer_size,
-            conf=conf,
-            flush_timeout=flush_timeout,
-            connect_timeout=connect_timeout,
-        )
 
     def create(
         self,
@@ -119,11 +97,3 @@ class KafkaJsonSchemaSinkFactory:
         return self.kafka_sink_factory.create(
             topic, key_function, value_function, StringSerializer("utf_8"), checked, name=name
         )
-
-    @property
-    def producer(self) -> Any:
-        """The producer shared by the sinks of this factory."""
-        return self.kafka_sink_factory.producer
-
-    def __repr__(self) -> str:
-        return f"<KafkaJsonSchemaSinkFactory {self.kafka_sink_factory!r}>"

@@ -23,9 +23,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from confluent_kafka.serialization import StringSerializer
 
 from doge_datagen.errors import ConfigurationError, RecordError
-from doge_datagen.sinks._schema_registry import CheckedSerializer, registry_client
+from doge_datagen.sinks._schema_registry import CheckedSerializer, RegistrySinkFactory
 from doge_datagen.sinks.base import optional_import
-from doge_datagen.sinks.kafka import KafkaSink, KafkaSinkFactory, KeyFunction, ValueFunction
+from doge_datagen.sinks.kafka import KafkaSink, KeyFunction, ValueFunction
 
 __all__ = ["KafkaProtobufSinkFactory", "message_class"]
 
@@ -177,7 +177,7 @@ def _type_name(field: Any) -> str:
     return names.get(field.type, f"type {field.type}")
 
 
-class KafkaProtobufSinkFactory:
+class KafkaProtobufSinkFactory(RegistrySinkFactory):
     """Creates :class:`~doge_datagen.sinks.kafka.KafkaSink` instances writing Protobuf values.
 
     :param bootstrap_servers: Kafka addresses, a list or a comma-separated string.
@@ -190,30 +190,8 @@ class KafkaProtobufSinkFactory:
     :param connect_timeout: how long the cluster has to answer when a run starts.
     """
 
-    def __init__(
-        self,
-        bootstrap_servers: Union[str, Iterable[str], None] = None,
-        schema_registry_url: Optional[str] = None,
-        client_id: Optional[str] = None,
-        buffer_size: int = 100000,
-        *,
-        conf: Optional[Mapping[str, Any]] = None,
-        schema_registry_conf: Optional[Mapping[str, Any]] = None,
-        flush_timeout: float = 60.0,
-        connect_timeout: Optional[float] = 10.0,
-    ) -> None:
+    def _check_installed(self) -> None:
         _protobuf()
-        self.schema_registry_client, self._registry = registry_client(
-            schema_registry_url, schema_registry_conf
-        )
-        self.kafka_sink_factory = KafkaSinkFactory(
-            bootstrap_servers,
-            client_id,
-            buffer_size,
-            conf=conf,
-            flush_timeout=flush_timeout,
-            connect_timeout=connect_timeout,
-        )
 
     def create(
         self,
@@ -255,11 +233,3 @@ class KafkaProtobufSinkFactory:
         return self.kafka_sink_factory.create(
             topic, key_function, value_function, StringSerializer("utf_8"), checked, name=name
         )
-
-    @property
-    def producer(self) -> Any:
-        """The producer shared by the sinks of this factory."""
-        return self.kafka_sink_factory.producer
-
-    def __repr__(self) -> str:
-        return f"<KafkaProtobufSinkFactory {self.kafka_sink_factory!r}>"
