@@ -10,31 +10,17 @@ import uuid
 from typing import Any, Dict, List
 
 import pytest
+from banking_runs import run_banking
 from remote_fixtures import Endpoint
 from services import free_port
 
-from doge_datagen import DeliveryError, InMemorySink
+from doge_datagen import DeliveryError
 from doge_datagen.cli import event_row
-from doge_datagen.demo import banking_generator
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.sinks.http import HttpSink
 from doge_datagen.sinks.registry import Records, SinkURLError, build_sink
 
-START = 1_700_000_000_000
 RECORDS = Records(row=event_row, key=lambda subject, transition: str(subject.user_id))
-
-
-def run_banking(sink: Any, subjects: int = 1000, ticks: int = 300, seed: int = 3) -> List[Dict]:
-    """The banking model into ``sink``; the rows it was given, in order."""
-    witness = InMemorySink(event_row)
-    datagen = banking_generator(
-        sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, timestamp_start=START,
-        seed=seed,
-    )  # fmt: skip
-    for transition in datagen.transitions:
-        transition.event_sinks = [sink, witness]
-    datagen.start()
-    return [event.value for event in witness.events]
 
 
 def rows(n: int) -> List[Dict[str, Any]]:

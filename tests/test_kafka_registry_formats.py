@@ -9,14 +9,14 @@ import json
 import struct
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
+from banking_runs import run_banking
 from kafka_fixtures import create_topic, read_all, unused_address
 
-from doge_datagen import ConfigurationError, DeliveryError, InMemorySink, RecordError
+from doge_datagen import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.cli import event_row
-from doge_datagen.demo import banking_generator
 from doge_datagen.sinks.registry import Records, SinkURLError, build_sink
 
 pytestmark = pytest.mark.kafka
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.kafka
 DATA = Path(__file__).resolve().parent / "data"
 PROTO = DATA / "event_row.proto"
 JSON_SCHEMA = DATA / "event_row.schema.json"
-START = 1_700_000_000_000
 FIELDS = ("timestamp", "user_id", "balance", "loan_balance", "event", "from_state", "to_state")
 
 
@@ -33,19 +32,6 @@ def key(subject: Any, transition: Any) -> str:
 
 
 RECORDS = Records(row=event_row, key=key)
-
-
-def run_banking(sink: Any, subjects: int = 1000, ticks: int = 300, seed: int = 5) -> List[Dict]:
-    """The banking model into ``sink``; the rows it was given, in order."""
-    witness = InMemorySink(event_row)
-    datagen = banking_generator(
-        sink, sink, sink, sink, subjects_num=subjects, ticks_num=ticks, timestamp_start=START,
-        seed=seed,
-    )  # fmt: skip
-    for transition in datagen.transitions:
-        transition.event_sinks = [sink, witness]
-    datagen.start()
-    return [event.value for event in witness.events]
 
 
 def varint(data: bytes, at: int) -> Tuple[int, int]:
@@ -89,7 +75,7 @@ def test_protobuf_records_read_back_with_confluents_deserializer(kafka_bootstrap
     topic = create_topic(kafka_bootstrap)
     registry = f"mock://{uuid.uuid4().hex}"
     sink = build_sink(protobuf_url(kafka_bootstrap, topic, registry), RECORDS)
-    sent = run_banking(sink)
+    sent = run_banking(sink, seed=5)
 
     records = read_all(kafka_bootstrap, topic, expected=len(sent))
     assert len(sent) > 300 and len(records) == len(sent)
@@ -191,7 +177,7 @@ def test_an_unreachable_registry_is_a_delivery_error_naming_it(kafka_bootstrap: 
     url += f"&registry.basic.auth.user.info=u:{secret}&registry.timeout=2"
     sink = build_sink(url, RECORDS)
     with pytest.raises(DeliveryError) as raised:
-        run_banking(sink, subjects=20, ticks=20)
+        run_banking(sink, subjects=20, ticks=20, seed=5)
     text = str(raised.value)
     assert f"Schema Registry at {registry}" in text and topic in text
     assert secret not in text and secret not in repr(sink)

@@ -29,6 +29,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loops import CountingLoop
 
 from doge_datagen import DataOnlineGenerator, engine
 from doge_datagen.profiles import hourly, piecewise, profile
@@ -394,21 +395,6 @@ class Clock:
     def __call__(self) -> float:
         self.now += self.step
         return self.now
-
-
-class CountingLoop:
-    """``engine._speedups`` with a count of the runs its loop took over."""
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-        self.runs = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def run_ticks(self, *args: Any) -> Any:
-        self.runs += 1
-        return self._module.run_ticks(*args)
 
 
 def c_loop_takes(spec: Dict[str, Any]) -> bool:

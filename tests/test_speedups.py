@@ -9,14 +9,13 @@ set to None, which is how a machine without the built extension runs.
 import math
 import os
 import random
-import subprocess
-import sys
 import time
 import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from arrival_models import MONDAY_MS
+from loops import CountingLoop, output_by_pure_python
 from models import ping_pong, three_states
 
 from doge_datagen import DataOnlineGenerator, EventSink, FileSink, InMemorySink, engine
@@ -31,22 +30,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 Build = Callable[[], Tuple[DataOnlineGenerator, List[InMemorySink]]]
-
-
-class CountingLoop:
-    """``engine._speedups`` with a count of the runs its loop took over, so that a test knows
-    the C loop ran (a run it refuses falls back to the Python loop without a word)."""
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-        self.runs = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def run_ticks(self, *args: Any) -> Any:
-        self.runs += 1
-        return self._module.run_ticks(*args)
 
 
 def test_the_extension_is_built() -> None:
@@ -450,16 +433,7 @@ def test_the_environment_variable_keeps_every_run_in_python() -> None:
         "print(engine._speedups is None, hasattr(SubjectRandom, '_randint_py'),"
         " demo_model(subjects_num=200, ticks_num=300).start().events)\n"
     )
-    seen = {}
-    for pure in ("1", ""):
-        done = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, DOGE_DATAGEN_PURE_PYTHON=pure),
-        )
-        assert done.returncode == 0, done.stderr
-        seen[pure] = done.stdout.split()
+    seen = {pure: out.split() for pure, out in output_by_pure_python(probe, ("1", "")).items()}
     assert seen["1"][:2] == ["True", "False"]
     assert seen[""][:2] == ["False", "True"]
     assert seen["1"][2] == seen[""][2] and int(seen["1"][2]) > 0

@@ -20,6 +20,7 @@ from typing import Any, Dict, List
 
 import pytest
 import value_models
+from loops import output_by_pure_python
 from scipy import stats
 
 from doge_datagen import ConfigurationError, engine
@@ -580,15 +581,8 @@ def test_the_values_are_the_same_without_the_c_speedups():
         "print(repr(out))\n"
     )
     seen = {}
-    for pure in ("0", "1"):
-        done = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, DOGE_DATAGEN_PURE_PYTHON=pure),
-        )
-        assert done.returncode == 0, done.stderr
-        kind, _, values = done.stdout.partition("\n")
+    for pure, out in output_by_pure_python(probe, ("0", "1")).items():
+        kind, _, values = out.partition("\n")
         seen[pure] = (kind, values)
     assert seen["1"][0] == "function"
     if engine._speedups is not None or os.environ.get("CI") == "true":
