@@ -6,12 +6,9 @@ every event; the summary and the error say the same.
 """
 
 import os
-import subprocess
-import uuid
 
 import pytest
 from fault_tools import banking, jsonl_rows, rows_of
-from services import service_missing
 
 from doge_datagen import DeliveryError, FileSink, InMemorySink
 from doge_datagen.demo import user_row
@@ -46,24 +43,6 @@ def test_dev_full_fails_every_line_and_counts_it():
     check(sink, beside, truth, error, stored=[])
     assert error.failed == len(truth) == 64  # the first batch
     assert "No space left on device" in str(error)
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs of the test's own (mounting needs root)."""
-    mount = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        service_missing(f"a 1 MiB tmpfs (mount failed: {done.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_disk_that_fills_up_mid_run(small_tmpfs):

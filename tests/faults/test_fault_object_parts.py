@@ -4,34 +4,13 @@ the disk filled is removed and its rows counted as failed with the batch's; noth
 left behind."""
 
 import os
-import subprocess
-import uuid
 
 import pytest
 from fault_tools import banking, jsonl_rows, rows_of
-from services import service_missing
 
 from doge_datagen import DeliveryError, InMemorySink
 from doge_datagen.demo import user_row
 from doge_datagen.sinks.registry import Records, build_sink
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs of the test's own (mounting needs root)."""
-    mount = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        service_missing(f"a 1 MiB tmpfs (mount failed: {done.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_parts_on_a_disk_that_fills_up_mid_run(small_tmpfs):
