@@ -85,6 +85,10 @@ _EXACT_MS = 2.0**53
 # A draw that finds no hazard in this many new segments (years of hours) gives up: the
 # subject rests as in a final state. Only a state whose profiles are zero for ever gets here.
 _WALK_LIMIT = 100_000
+# Segment by segment (no period), a tick this far past the segments known, or past them when
+# this many are kept, begins the segments anew (see StateTimeline.segment).
+_JUMP_LIMIT = 4096
+_KEEP_LIMIT = 4 * _WALK_LIMIT
 # The largest exponential a draw makes is 32 * log(2), about 22.2.
 _CERTAIN = 32.0
 # Callable profiles are read for every tick, this many ticks at a time, and kept for the
@@ -483,11 +487,31 @@ class StateTimeline:
                     self._fill_window(n)
             elif self._window != -1:
                 self._restore_prefix()
+        elif (
+            tick - self._known_until > _JUMP_LIMIT
+            or (self._starts and tick < self._starts[0])
+            or (len(self._segments) > _KEEP_LIMIT and tick >= self._known_until)
+        ):
+            # Segment by segment, a subject that first enters the state at a far tick (or a
+            # long run) would build (and keep) every segment before it: the segments begin
+            # anew at the tick instead. A draw only compares hazards within one list, so
+            # where the list begins does not change which tick it finds.
+            self._restart(tick)
         while tick >= self._known_until:
             self._extend()
         last = self._last = self._segments[bisect.bisect_right(self._starts, tick) - 1]
         self._fast = last.fast
         return last
+
+    def _restart(self, tick: int) -> None:
+        """Forget the segments computed so far; the next one begins at ``tick``."""
+        self._segments = []
+        self._starts = []
+        self._fasts = []
+        self._cumulative = []
+        self._hazard_known = 0.0
+        self._known_until = tick
+        self._last = None
 
     def _extend(self) -> _Segment:
         seg = self._compute(int(self._known_until))

@@ -141,3 +141,29 @@ def test_a_callable_above_its_max_beyond_the_first_period_of_a_long_run_stops_it
     assert "above its declared max 2.0" in outcome["message"]
     assert outcome["delivered"] > 1000 and outcome["summary"][1] == outcome["delivered"]
     assert outcome["last"] < outcome["bad_from"]
+
+
+def test_a_subject_first_entering_an_hourly_profiled_state_ages_into_a_run_draws_at_once() -> None:
+    """Ticks of 2**31 - 1 ms (which do not divide a day, so nothing repeats and every tick is
+    a step of the hourly profile) in a run without end: the subject reaches the profiled
+    state only after a wait of 1e-6 % per tick, some 10**8 ticks in. The state's draws begin
+    their steps at that tick, not at tick 0 (which took minutes and gigabytes)."""
+    seen = run_both(
+        """
+        def run(name):
+            states = ["s0", "s1", "s2"]
+            datagen = DataOnlineGenerator(states, "s0", object, 1, 2**31 - 1, None, 0, seed=1)
+            def stop(subject, transition):
+                datagen.stop()
+                return True
+            datagen.add_transition("go", "s0", "s1", 100)
+            datagen.add_transition("rare", "s1", "s2", 1e-6)
+            datagen.add_transition("x", "s2", "s1", 50 * hourly([1] * 12 + [0.5] * 12), stop)
+            summary = datagen.start()
+            return {"events": summary.events, "ticks": summary.ticks}
+        both(run)
+        """
+    )
+    assert seen["c"] == seen["python"]
+    assert seen["c"]["events"] == 3
+    assert seen["c"]["ticks"] > 1_000_000  # the profiled state reached far into the run
