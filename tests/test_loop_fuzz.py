@@ -185,14 +185,6 @@ def models(draw: Any) -> Dict[str, Any]:
             )
         ),
     }
-    tick_ms = spec["tick_ms"]
-    whole_hour = isinstance(tick_ms, int) and 3_600_000 % tick_ms == 0
-    for t in transitions:
-        if t["probability"] < 1e-3 or not whole_hour:
-            # Not yet: a state with an hourly profile and ticks that do not divide an hour
-            # (2**31 - 1 ms, 243,707 ms) can walk its profile's steps for minutes, memory
-            # growing, before its next event.
-            t["profile"] = None
     if ticks_num is None or ticks_num > 1000:
         # Something must call stop(): every transition without a sink gets a callback.
         for t in transitions:
