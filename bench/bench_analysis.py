@@ -15,7 +15,7 @@ A 10,000-state chain (5 exits per state, every probability on an hourly profile,
 ticks, a day's run) has no peer (PyDTMC has no time-varying chains): its target is one second
 for the whole analysis, in CPU time (best of ``repeat // 2``; the wall time beside it also
 counts the other processes of a shared machine), and its run's figures must match the
-recurrence stepped tick by tick (to 1e-12; tests/test_analysis_large.py checks its long run
+recurrence stepped tick by tick (to 1e-12; tests/analysis/test_analysis_large.py checks its long run
 the same way).
 
 PyDTMC is a benchmark-only dependency: ``pip install '.[bench]'`` (or ``pip install pydtmc``).

@@ -11,7 +11,7 @@ import random
 from typing import List
 
 from common import Row, print_table, timed
-from per_tick_reference import run_per_tick
+from support.per_tick_reference import run_per_tick
 
 from doge_datagen import CountingSink, DataOnlineGenerator
 

@@ -6,7 +6,7 @@ The reference is the same loop calling ``next_move`` once per event instead: it 
 from the engine's own source by replacing the inlined block (between its two marker
 comments) with the call, so both sides run the same code but for that block. The dense model
 (every subject moves every tick) is where the copy pays; the sparse banking model shows what
-it costs there. ``tests/test_engine.py`` holds the loop's copy in step with ``next_move``.
+it costs there. ``tests/engine/test_engine.py`` holds the loop's copy in step with ``next_move``.
 
 Both sides run the Python loop (``engine._speedups`` set to None while they are timed); a
 third row shows what the C loop (``_speedups.c``) makes of the same models.

@@ -3,7 +3,7 @@ subject-ticks are stays), and the same model at 1-second ticks.
 
     python bench/bench_engine.py [--subjects 10000] [--ticks 1000]
 
-Two per-tick references from tests/per_tick_reference.py: the plain loop (states by name,
+Two per-tick references from tests/support/per_tick_reference.py: the plain loop (states by name,
 probabilities summed while walking them) and a tuned one (precomputed cumulative tables,
 state indices). Targets: the engine at least 50x the plain reference; at 1-second ticks
 (probabilities / 60, ticks x 60) the engine's time grows at most 1.3x.
@@ -14,7 +14,7 @@ import random
 from typing import List
 
 from common import Row, banking, print_table, timed
-from per_tick_reference import run_per_tick, run_per_tick_plain
+from support.per_tick_reference import run_per_tick, run_per_tick_plain
 
 
 def run(subjects: int, ticks: int, seed: int = 1) -> List[Row]:

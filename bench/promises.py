@@ -8,7 +8,7 @@ promise, not by what the benchmark wrote, and reports a benchmark whose own verd
 
 This module imports nothing of doge-datagen's or of the benchmarks', so that the README's
 table can be checked against :data:`PROMISES` without running anything
-(``tests/test_bench_promises.py``).
+(``tests/docs/test_bench_promises.py``).
 
 Model files have no benchmark yet, so no promise here.
 """

@@ -43,7 +43,7 @@ def _sizes(quick: bool, small: int, full: int) -> int:
     return small if quick else full
 
 
-#: Every step, in the order run. Each bench/bench_*.py is one (tests/test_bench_promises.py
+#: Every step, in the order run. Each bench/bench_*.py is one (tests/docs/test_bench_promises.py
 #: checks it), and every promise's step is here.
 STEPS: List[Step] = [
     Step("engine", "bench_engine",

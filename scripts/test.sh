@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything into .venv, make sure the local services run, run the whole test suite
 # (lint, type check, pytest). The Kafka-protocol broker is started by the tests themselves
-# (tests/kafka_fixtures.py). Extra arguments go to pytest.
+# (tests/support/kafka_fixtures.py). Extra arguments go to pytest.
 DOGE_EXTRAS=test,dev
 DOGE_NEEDS_BROWSER=1
 source "$(dirname "$0")/setup-env.sh"
@@ -32,7 +32,7 @@ ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec 
 
 .venv/bin/ruff check doge_datagen tests examples bench
 # The package and the examples in one run (a few seconds); the README's Python blocks are
-# type-checked by tests/test_readme_program.py.
+# type-checked by tests/docs/test_readme_program.py.
 .venv/bin/mypy doge_datagen examples
 .venv/bin/python -m pytest "$@"
 # The C loop's tests and 200 fuzzed models again, against a build under AddressSanitizer and

@@ -4,6 +4,11 @@ A test that needs a service which is not there is skipped on a developer's machi
 fails when ``CI=true``: CI must exercise every sink against the real thing.
 """
 
-from services import IN_CI, service_missing  # noqa: F401 (kept for older imports)
+from support.services import IN_CI, service_missing  # noqa: F401 (kept for older imports)
 
-pytest_plugins = ["kafka_fixtures", "db_fixtures", "bus_fixtures", "remote_fixtures"]
+pytest_plugins = [
+    "support.kafka_fixtures",
+    "support.db_fixtures",
+    "support.bus_fixtures",
+    "support.remote_fixtures",
+]

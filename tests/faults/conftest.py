@@ -1,10 +1,10 @@
-"""Fixtures of the fault suite; the rest of what it shares is in ``tests/fault_tools.py``."""
+"""Fixtures of the fault suite; the rest of what it shares is in ``support/fault_tools.py``."""
 
 import subprocess
 import uuid
 
 import pytest
-from services import service_missing
+from support.services import service_missing
 
 
 @pytest.fixture

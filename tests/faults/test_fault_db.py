@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from db_fixtures import make_engine
-from fault_tools import Background, assert_no_duplicates, banking, rows_of
+from support.db_fixtures import make_engine
+from support.fault_tools import Background, assert_no_duplicates, banking, rows_of
 
 from doge_datagen import DbSinkFactory, DeliveryError
 from doge_datagen.demo import user_row

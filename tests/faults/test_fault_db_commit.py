@@ -16,8 +16,8 @@ import re
 from collections import Counter
 
 import pytest
-from db_proxy import DbProxy
-from fault_tools import banking, rows_of
+from support.db_proxy import DbProxy
+from support.fault_tools import banking, rows_of
 
 from doge_datagen import DbSinkFactory
 from doge_datagen.demo import user_row

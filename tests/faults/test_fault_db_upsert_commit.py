@@ -6,9 +6,8 @@ import logging
 import re
 
 import pytest
-from db_proxy import DbProxy
-from test_change_events import RECORDS, bank, envelopes, final_rows
-from test_upsert_sink import accounts_table, table_rows
+from support.accounts import RECORDS, accounts_table, bank, envelopes, final_rows, table_rows
+from support.db_proxy import DbProxy
 
 from doge_datagen.sinks.registry import build_sink
 

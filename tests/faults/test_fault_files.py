@@ -8,7 +8,7 @@ every event; the summary and the error say the same.
 import os
 
 import pytest
-from fault_tools import banking, jsonl_rows, rows_of
+from support.fault_tools import banking, jsonl_rows, rows_of
 
 from doge_datagen import DeliveryError, FileSink, InMemorySink
 from doge_datagen.demo import user_row

@@ -10,7 +10,7 @@ import json
 import time
 
 import pytest
-from fault_tools import (
+from support.fault_tools import (
     Background,
     Broker,
     assert_no_duplicates,
@@ -21,7 +21,7 @@ from fault_tools import (
     rows_of,
     wait_for,
 )
-from kafka_fixtures import create_topic, read_all
+from support.kafka_fixtures import create_topic, read_all
 
 from doge_datagen import DeliveryError, FileSink, KafkaSinkFactory
 from doge_datagen.demo import user_row

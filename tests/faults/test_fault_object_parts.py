@@ -6,7 +6,7 @@ left behind."""
 import os
 
 import pytest
-from fault_tools import banking, jsonl_rows, rows_of
+from support.fault_tools import banking, jsonl_rows, rows_of
 
 from doge_datagen import DeliveryError, InMemorySink
 from doge_datagen.demo import user_row

@@ -21,10 +21,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import shard_models
 import sqlalchemy as sa
-from db_fixtures import make_engine
-from fault_tools import (
+from support import shard_models
+from support.db_fixtures import make_engine
+from support.fault_tools import (
     SUMMARY,
     Background,
     Broker,
@@ -33,8 +33,8 @@ from fault_tools import (
     read_stderr_until,
     start,
 )
-from kafka_fixtures import create_topic, read_all
-from services import service_missing
+from support.kafka_fixtures import create_topic, read_all
+from support.services import service_missing
 
 from doge_datagen import DogeError
 from doge_datagen.distributed import run_sharded

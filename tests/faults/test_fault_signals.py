@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_tools import (
+from support.fault_tools import (
     SUMMARY,
     Broker,
     assert_no_duplicates,
@@ -23,7 +23,7 @@ from fault_tools import (
     read_stderr_until,
     start,
 )
-from kafka_fixtures import create_topic
+from support.kafka_fixtures import create_topic
 
 SINK_ROW = r"^\s+{name}\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s*$"
 

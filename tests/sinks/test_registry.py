@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from drivers import AVRO_SCHEMA, key, row
+from support.drivers import AVRO_SCHEMA, key, row
 
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks.base import mask_url

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from services import service_missing
+from support.services import service_missing
 
 MODEL = """
 from doge_datagen import (
