@@ -1,6 +1,6 @@
 """Build script; the metadata lives in setup.cfg and the build system in pyproject.toml.
 
-The engine's hot loop has a C version (``doge_datagen/_speedups.c``). It is optional: where
+The engine's hot loop has a C version (``doge_datagen/engine/_speedups.c``). It is optional: where
 no C compiler or Python headers are at hand, the build goes on without it and the engine runs
 its Python loop, which writes the same events, only slower.
 
@@ -108,14 +108,14 @@ class PureWheelWithoutExtensions(bdist_wheel):
 
 
 speedups = Extension(
-    "doge_datagen._speedups",
-    sources=["doge_datagen/_speedups.c"],
+    "doge_datagen.engine._speedups",
+    sources=["doge_datagen/engine/_speedups.c"],
     optional=True,
 )
 # JSON Lines with json.dumps's text (doge_datagen/sinks/_json.py falls back to json.dumps).
 jsonlines = Extension(
-    "doge_datagen._jsonlines",
-    sources=["doge_datagen/_jsonlines.c"],
+    "doge_datagen.sinks._jsonlines",
+    sources=["doge_datagen/sinks/_jsonlines.c"],
     optional=True,
 )
 # The commonest values of datagen.fake (doge_datagen/values/_fake.py falls back to Python).

@@ -20,7 +20,7 @@ from typing import Any, Callable, List
 import bench_dense
 from common import Row, banking, print_table, timed
 
-from doge_datagen import engine
+from doge_datagen.engine import loop as engine
 
 _BEGIN = "# next_move(key, table, first + i, following), inlined"
 _END = "if at == following:"

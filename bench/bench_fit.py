@@ -35,7 +35,7 @@ from common import Row, print_table
 
 from doge_datagen import EventSink
 from doge_datagen.demo import banking_generator
-from doge_datagen.fit import fit_events, read_events
+from doge_datagen.fit.fitter import fit_events, read_events
 
 START = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 TICKS = 1_000

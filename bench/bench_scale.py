@@ -37,7 +37,7 @@ def child(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> No
     for _ in range(times):
         datagen, sink = banking(subjects, ticks, seed)
         if mode == "hold":
-            from doge_datagen.engine import Run
+            from doge_datagen.engine.loop import Run
 
             held = Run(datagen, 0, datagen.subjects_num, 0)  # the same factory and subjects
             held.create_subjects()

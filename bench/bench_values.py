@@ -32,7 +32,7 @@ from common import Row, print_table  # also puts the checkout first on sys.path
 
 from doge_datagen import CountingSink
 from doge_datagen.demo import banking_generator
-from doge_datagen.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
 from doge_datagen.values import Fake
 
 

@@ -7,18 +7,16 @@ the original module paths (``doge_datagen.doge``, ``doge_datagen.printing_sink``
 same as when they were imported eagerly.
 """
 
+import sys
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Dict
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes lazily
-    from doge_datagen.doge import (
-        DataOnlineGenerator,
-        EventSink,
-        RunSummary,
-        Subject,
-        SubjectFactory,
-        Transition,
-    )
+    from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
+    from doge_datagen.core.types import EventSink, Subject, SubjectFactory, Transition
+    from doge_datagen.engine.summary import RunSummary
     from doge_datagen.errors import (
         ConfigurationError,
         DeliveryError,
@@ -26,10 +24,11 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes
         RecordError,
         SinkCloseError,
     )
+    from doge_datagen.model import DataOnlineGenerator
     from doge_datagen.sinks.memory import CountingSink, InMemorySink
     from doge_datagen.sinks.printing import PrintingSink
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 # Public name -> module that defines it, imported on first access (PEP 562). Nothing is
 # imported with the package itself: ``from doge_datagen import X`` costs what X needs, and a
@@ -38,16 +37,16 @@ __version__ = "1.0.0"
 _LAZY: Dict[str, str] = {
     "ConfigurationError": "doge_datagen.errors",
     "DataOnlineGenerator": "doge_datagen.model",
-    "DataOnlineGeneratorGrapher": "doge_datagen.graph",
+    "DataOnlineGeneratorGrapher": "doge_datagen.analysis.graph",
     "DeliveryError": "doge_datagen.errors",
     "DogeError": "doge_datagen.errors",
-    "EventSink": "doge_datagen.model",
+    "EventSink": "doge_datagen.core.types",
     "RecordError": "doge_datagen.errors",
-    "RunSummary": "doge_datagen.summary",
+    "RunSummary": "doge_datagen.engine.summary",
     "SinkCloseError": "doge_datagen.errors",
-    "Subject": "doge_datagen.model",
-    "SubjectFactory": "doge_datagen.model",
-    "Transition": "doge_datagen.model",
+    "Subject": "doge_datagen.core.types",
+    "SubjectFactory": "doge_datagen.core.types",
+    "Transition": "doge_datagen.core.types",
 }
 
 __all__ = [
@@ -108,3 +107,48 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> Any:
     return sorted(set(globals()) | set(__all__))
+
+
+# Modules of earlier releases that now live in a subpackage: ``import doge_datagen.pacing`` (or
+# ``from doge_datagen.fit_cli import ...``) gives the module at its new place, the same object,
+# so that code written for those releases runs unchanged. The package itself never imports
+# these names. (The modules of the original release, ``doge_datagen.doge``,
+# ``doge_datagen.printing_sink``, ..., are files of their own.)
+_MOVED_MODULES: Dict[str, str] = {
+    "_fit_columns": "doge_datagen.fit._columns",
+    "_server_preload": "doge_datagen.distributed._server_preload",
+    "fit_cli": "doge_datagen.cli.fit",
+    "loading": "doge_datagen.distributed.loading",
+    "pacing": "doge_datagen.engine.pacing",
+    "plots": "doge_datagen.analysis.plots",
+    "process_server": "doge_datagen.distributed.process_server",
+    "progress": "doge_datagen.engine.progress",
+    "randomness": "doge_datagen.engine.randomness",
+    "shards": "doge_datagen.core.shards",
+    "status_page": "doge_datagen.metrics.status_page",
+    "summary": "doge_datagen.engine.summary",
+    "timevarying": "doge_datagen.engine.timevarying",
+    "validators": "doge_datagen.engine.validators",
+}
+
+
+class _MovedModule(Loader, MetaPathFinder):
+    """Finds ``doge_datagen.<old name>`` and gives the module that now holds it."""
+
+    def find_spec(
+        self, fullname: str, path: Optional[Sequence[str]], target: Any = None
+    ) -> Optional[ModuleSpec]:
+        package, _, name = fullname.rpartition(".")
+        if package != __name__ or name not in _MOVED_MODULES:
+            return None
+        return ModuleSpec(fullname, self)
+
+    def create_module(self, spec: ModuleSpec) -> Any:
+        return import_module(_MOVED_MODULES[spec.name.rpartition(".")[2]])
+
+    def exec_module(self, module: Any) -> None:
+        """The module is the new one, already run."""
+
+
+if not any(isinstance(finder, _MovedModule) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModule())

@@ -5,7 +5,7 @@ import sys
 
 def main() -> int:
     """The ``doge-datagen`` command (:func:`doge_datagen.cli.main`)."""
-    from doge_datagen.cli import main as cli_main
+    from doge_datagen.cli.main import main as cli_main
 
     return cli_main()
 

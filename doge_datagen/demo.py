@@ -9,7 +9,8 @@ loans; the caller decides where each goes.
 import random
 from typing import Any, Callable, Dict, Optional
 
-from doge_datagen.doge import DataOnlineGenerator, EventSink, Subject, SubjectFactory, Transition
+from doge_datagen.core.types import EventSink, Subject, SubjectFactory, Transition
+from doge_datagen.model import DataOnlineGenerator
 from doge_datagen.sinks._json import dumps_bytes
 from doge_datagen.sinks.record import Record
 

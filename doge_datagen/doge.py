@@ -4,6 +4,7 @@ The model lives in :mod:`doge_datagen.model`, the engine in :mod:`doge_datagen.e
 run summary in :mod:`doge_datagen.summary`; this module re-exports their public names.
 """
 
+from doge_datagen.engine.summary import RunSummary
 from doge_datagen.model import (
     DataOnlineGenerator,
     EventSink,
@@ -11,7 +12,6 @@ from doge_datagen.model import (
     SubjectFactory,
     Transition,
 )
-from doge_datagen.summary import RunSummary
 
 __all__ = [
     "DataOnlineGenerator",

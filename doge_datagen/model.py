@@ -9,7 +9,6 @@ changes during a run in a run object of its own.
 
 import logging
 import random
-from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import (
     TYPE_CHECKING,
@@ -25,14 +24,16 @@ from typing import (
     Union,
 )
 
-from doge_datagen import engine, validators
+from doge_datagen.core.types import ActionCallback, EventSink, Subject, SubjectFactory, Transition
+from doge_datagen.engine import loop as engine
+from doge_datagen.engine import validators
+from doge_datagen.engine.randomness import SubjectRandom
+from doge_datagen.engine.summary import RunSummary
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.randomness import SubjectRandom
-from doge_datagen.summary import RunSummary
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.analysis import ModelAnalysis
-    from doge_datagen.engine import Run
+    from doge_datagen.analysis.markov import ModelAnalysis
+    from doge_datagen.engine.loop import Run
     from doge_datagen.values import Fake
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,99 +47,6 @@ __all__ = [
 ]
 
 S = TypeVar("S")
-
-ActionCallback = Callable[[Any, "Transition"], Any]
-
-
-class Subject:
-    """Base class for the actors that walk the state machine (users, devices, ...).
-
-    Subclass it and keep whatever attributes the callbacks and sinks need. Subjects need not
-    be hashable and are told apart by position, never by equality.
-    """
-
-
-class SubjectFactory(ABC, Generic[S]):
-    """Creates the subjects of a run, one call to :meth:`create` per subject, in order."""
-
-    @abstractmethod
-    def create(self, *args: Any, **kwargs: Any) -> S:
-        """Return a new subject: ``create(self, index)`` is given the subject's index (0, 1,
-        ...), ``create(self)`` is called without it, as in the first releases.
-
-        (The signature is ``(*args, **kwargs)`` so that type checkers accept either form in
-        a subclass; the engine looks at the subclass's own parameters.)
-        """
-
-
-class Transition:
-    """A possible move from ``from_state`` to ``to_state``.
-
-    ``probability`` is the chance, in percent, that a subject in ``from_state`` takes this
-    transition in a given tick. The attributes may be changed after ``add_transition``; the
-    model is checked again when a run starts, so a change that makes it invalid is refused
-    then, with the same message as at ``add_transition``.
-    """
-
-    __slots__ = (
-        "trigger",
-        "from_state",
-        "to_state",
-        "probability",
-        "action_callback",
-        "event_sinks",
-    )
-
-    def __init__(
-        self,
-        trigger: str,
-        from_state: str,
-        to_state: str,
-        probability: float,
-        action_callback: Optional[ActionCallback] = None,
-        event_sinks: Optional[Sequence["EventSink"]] = None,
-    ) -> None:
-        self.trigger = trigger
-        self.from_state = from_state
-        self.to_state = to_state
-        self.probability = probability
-        self.action_callback = action_callback
-        self.event_sinks: List[EventSink] = list(event_sinks) if event_sinks else []
-
-    def __repr__(self) -> str:
-        return (
-            f"Transition(trigger={self.trigger!r}, from_state={self.from_state!r}, "
-            f"to_state={self.to_state!r}, probability={self.probability!r})"
-        )
-
-
-class EventSink(ABC):
-    """Receives the events of successful transitions.
-
-    Implement :meth:`collect`; override :meth:`open` to acquire files or connections when a
-    run starts and :meth:`close` to flush and release them. A sink is also a context manager
-    that closes itself on exit.
-    """
-
-    def open(self) -> None:
-        """Called once when a run starts, before the first event. The default does nothing.
-
-        Sinks open files and connections here rather than in their constructor, so that
-        building a model (to draw or analyse it) touches no output.
-        """
-
-    @abstractmethod
-    def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
-        """Handle one event: ``subject`` took ``transition`` at ``timestamp`` (epoch ms)."""
-
-    def close(self) -> None:
-        """Flush what is buffered and release resources. The default does nothing."""
-
-    def __enter__(self) -> "EventSink":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
 
 class DataOnlineGenerator(Generic[S]):
@@ -441,7 +349,7 @@ class DataOnlineGenerator(Generic[S]):
         if rate is not None:
             if speed is not None:
                 raise ConfigurationError("give speed or rate, not both")
-            from doge_datagen.analysis import speed_for_rate
+            from doge_datagen.analysis.markov import speed_for_rate
 
             self.validate()
             speed = speed_for_rate(self.analyze(), rate)
@@ -450,11 +358,11 @@ class DataOnlineGenerator(Generic[S]):
         self.validate()
         server, owned = None, False
         if metrics is not None or metrics_port is not None:
-            from doge_datagen.metrics import open_metrics
+            from doge_datagen.metrics.exporter import open_metrics
 
             server, owned = open_metrics(metrics, metrics_port)
         try:
-            summary = engine.run(self, speed=speed, progress=progress, metrics=server)
+            summary = self.start_range(speed=speed, progress=progress, metrics=server)
         finally:
             if owned and server is not None:
                 server.close()
@@ -462,12 +370,35 @@ class DataOnlineGenerator(Generic[S]):
         summary.rate_asked = None if rate is None else float(rate)
         return summary
 
+    def start_range(self, first: int = 0, stop: Optional[int] = None, **options: Any) -> RunSummary:
+        """Run the subjects of global index ``first .. stop - 1`` (all by default) now, as one
+        shard of a sharded run does, and return what they did.
+
+        ``options`` are :func:`doge_datagen.engine.run`'s (``speed``, ``progress``,
+        ``timestamp_start``, ``metrics``, ``shard``, ``arrivals_shard``, ``wall_start``).
+        The model must be valid (:meth:`validate`); :meth:`start` checks it, then calls this.
+        """
+        if self._last_run is not None and self._last_run.running:
+            # The run's state (datagen.random's keys, the stop flag, datagen.subjects) is the
+            # model's: a second run of it would change the first one's under its feet.
+            raise ConfigurationError(
+                "start() while a run of the same model goes on (from a factory, callback, sink "
+                "or another thread): a model runs one run at a time"
+            )
+        self._stopping = False
+        return engine.run(self, first=first, stop=stop, on_start=self._attach_run, **options)
+
+    def _attach_run(self, run: "Run") -> None:
+        """The engine's call when a run of this model begins: the run behind
+        :attr:`subjects`, :meth:`subject_states`, :meth:`now` and the values."""
+        self._last_run = run
+
     def analyze(self, **options: Any) -> "ModelAnalysis":
         """What the model will do, worked out from its probabilities without running it:
         the per-tick matrix, long-run shares, dwell times, expected events per trigger and per
         sink (see :mod:`doge_datagen.analysis`; ``subjects_num=`` and ``ticks_num=`` override
         the model's own)."""
-        from doge_datagen.analysis import analyze
+        from doge_datagen.analysis.markov import analyze
 
         return analyze(self, **options)
 

@@ -58,7 +58,7 @@ export DOGE_FUZZ_EXAMPLES=${DOGE_FUZZ_EXAMPLES:-200}
 # The copy's package is the one imported (the current directory comes first on sys.path), and
 # its extension is the sanitized build.
 cd "$COPY"
-for module in _speedups _jsonlines values._cvalues; do
+for module in engine._speedups sinks._jsonlines values._cvalues; do
     loaded=$("$PYTHON" -c "import doge_datagen.$module as m; print(m.__file__)")
     case "$loaded" in
         "$COPY"/*) ;;

@@ -10,7 +10,7 @@ JSON otherwise (a dict, a list, a number).
 import json
 from typing import Any, Callable, Optional, Tuple, Union
 
-from doge_datagen.doge import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
 
 KeyFunction = Callable[[Any, Transition], Any]

@@ -86,8 +86,8 @@ class PyLines:
 _CLines: Any
 Collector: Any
 try:
-    from doge_datagen._jsonlines import Collector
-    from doge_datagen._jsonlines import Lines as _CLines
+    from doge_datagen.sinks._jsonlines import Collector
+    from doge_datagen.sinks._jsonlines import Lines as _CLines
 except ImportError:  # the C extension was not built: json.dumps does it all
     _CLines = Collector = None
 #: The C buffer's type (a class nothing is an instance of where it is not built).

@@ -24,11 +24,12 @@ import re
 import time
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Iterator, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from doge_datagen.core.delivery import delivery_counts
+from doge_datagen.core.types import EventSink
 from doge_datagen.errors import DeliveryError, RecordError
-from doge_datagen.model import EventSink
 
 __all__ = [
     "DEFAULT_FLUSH_INTERVAL",
@@ -111,26 +112,6 @@ def optional_import(module: str, extra: str, what: str) -> ModuleType:
             f"{what} needs the Python package {module.split('.')[0]!r}, which is not "
             f"installed: pip install 'doge-datagen[{extra}]'"
         ) from exc
-
-
-def delivery_counts(sink: Any) -> Optional[Tuple[int, int]]:
-    """``(delivered, failed)`` of a sink that counts them, else ``None``.
-
-    The run summary and the progress display both read a sink's counts through this one
-    function, so they always agree.
-    """
-    delivered = getattr(sink, "delivered", None)
-    failed = getattr(sink, "failed", None)
-    if delivered is None and failed is None:
-        return None
-    return int(delivered or 0), int(failed or 0)
-
-
-def extra_counts(sink: Any) -> Dict[str, int]:
-    """What a sink counts beside delivered and failed records (a disordered sink's dropped,
-    duplicated and late events), for the run summary; empty for most sinks."""
-    counts = getattr(sink, "extra_counts", None)
-    return dict(counts()) if callable(counts) else {}
 
 
 class Sink(EventSink):

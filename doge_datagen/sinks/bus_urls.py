@@ -11,8 +11,8 @@ token; values are the records' rows (stream fields, JSON messages, Parquet colum
 from typing import Any, List, Optional
 from urllib.parse import quote
 
-from doge_datagen.model import EventSink
-from doge_datagen.sinks.registry import Records, SinkURL, SinkURLError, refuse_unknown_settings
+from doge_datagen.core.types import EventSink
+from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
 __all__ = ["build_amqp", "build_mqtt", "build_nats", "build_parquet", "build_redis"]
 

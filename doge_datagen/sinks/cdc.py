@@ -43,8 +43,8 @@ the subject; for ``r`` and ``c`` the transition is a stand-in (trigger ``snapsho
 import operator
 from typing import Any, Dict, Optional, Sequence
 
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks.base import Sink
 
 __all__ = ["ENVELOPES", "Change", "ChangeEventSink", "attributes"]
@@ -443,7 +443,7 @@ def cdc_from_url(url: Any) -> Optional[Dict[str, Any]]:
     """The change-event settings of a sink URL (taken out of its query): ``envelope`` and
     ``key``; ``None`` without ``envelope``. The database sink's ``mode=upsert`` takes
     ``key`` itself."""
-    from doge_datagen.sinks.registry import SinkURLError
+    from doge_datagen.sinks.urls import SinkURLError
 
     envelope = url.params.get("envelope")
     if envelope is None:
@@ -462,6 +462,6 @@ def cdc_from_url(url: Any) -> Optional[Dict[str, Any]]:
 def envelope_records(records: Any) -> Any:
     """``records`` for the sink inside a :class:`ChangeEventSink`: envelopes keyed by the
     change's key."""
-    from doge_datagen.sinks.registry import Records
+    from doge_datagen.sinks.urls import Records
 
     return Records(row=envelope_row, key=envelope_key)  # type: ignore[arg-type]

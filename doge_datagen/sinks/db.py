@@ -65,8 +65,8 @@ except ImportError as _exc:  # pragma: no cover - depends on the installation
         "pip install 'SQLAlchemy>=2' psycopg2-binary"
     ) from _exc
 
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DbSink", "DbSinkFactory"]

@@ -36,7 +36,6 @@ could not take is counted as failed.
 """
 
 import copy
-import hashlib
 import heapq
 import itertools
 import math
@@ -44,8 +43,9 @@ import operator
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from doge_datagen.core.keys import derive_key
+from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.model import EventSink, Transition
 from doge_datagen.sinks.base import Sink
 
 __all__ = ["DISORDER_SETTINGS", "DisorderedSink", "parse_duration_ms"]
@@ -192,8 +192,7 @@ def parse_duration_ms(text: str) -> int:
 
 
 def _key(seed: Any) -> int:
-    digest = hashlib.sha256(b"doge-datagen/disorder/" + repr(seed).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little")
+    return derive_key("disorder", seed)
 
 
 def _rate(name: str, value: Any) -> float:
@@ -506,7 +505,7 @@ class DisorderedSink(Sink):
 def disorder_from_url(url: Any) -> Optional[Dict[str, Any]]:
     """The disorder settings of a sink URL (taken out of its query), or ``None`` without any;
     a wrong value is a :class:`~doge_datagen.sinks.registry.SinkURLError` naming it."""
-    from doge_datagen.sinks.registry import SinkURLError
+    from doge_datagen.sinks.urls import SinkURLError
 
     if not any(key in url.params for key in DISORDER_SETTINGS):
         return None
@@ -545,10 +544,16 @@ def disorder_from_url(url: Any) -> Optional[Dict[str, Any]]:
     return options
 
 
-def wrap_from_url(url: Any, options: Dict[str, Any], inner: EventSink, records: Any) -> EventSink:
+def wrap_from_url(
+    url: Any,
+    options: Dict[str, Any],
+    inner: EventSink,
+    records: Any,
+    build: Callable[[Any, Any], EventSink],
+) -> EventSink:
     """``inner`` disordered as ``options`` (from :func:`disorder_from_url`) say, its truth
-    sink built from its own URL."""
-    from doge_datagen.sinks.registry import SinkURL, SinkURLError, build_sink
+    sink built from its own URL by ``build`` (the registry's ``build_sink``)."""
+    from doge_datagen.sinks.urls import SinkURL, SinkURLError
 
     truth = None
     truth_url = options.pop("truth", None)
@@ -559,5 +564,5 @@ def wrap_from_url(url: Any, options: Dict[str, Any], inner: EventSink, records: 
                 f"sink {url.masked!r}: the truth sink {parsed.masked!r} is the undisturbed "
                 "stream; it takes no late, max_delay, duplicate, drop or truth"
             )
-        truth = build_sink(parsed, records)
+        truth = build(parsed, records)
     return DisorderedSink(inner, truth=truth, **options)

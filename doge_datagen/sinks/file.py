@@ -31,9 +31,9 @@ from typing import (
     cast,
 )
 
-from doge_datagen import shards
+from doge_datagen.core import shards
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks._json import (
     ENCODE_ERRORS,
     CLines,

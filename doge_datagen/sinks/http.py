@@ -28,8 +28,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode, urlsplit
 
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks.base import (
     DEFAULT_FLUSH_INTERVAL,
     MASK,

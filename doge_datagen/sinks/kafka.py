@@ -32,8 +32,8 @@ from confluent_kafka.serialization import (
     StringSerializer,
 )
 
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks._json import ENCODE_ERRORS, dumps_bytes
 from doge_datagen.sinks.base import Sink, is_secret_key, mask_text
 

@@ -7,7 +7,7 @@ exactly once.
 
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
-from doge_datagen.model import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.sinks.base import Sink
 
 __all__ = ["CountingSink", "Event", "InMemorySink"]

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, List, Optional
 
-from doge_datagen.doge import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     Destination,

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-from doge_datagen.doge import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     Destination,

@@ -27,9 +27,9 @@ import tempfile
 from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from doge_datagen import shards
+from doge_datagen.core import shards
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, DogeError, RecordError
-from doge_datagen.model import Transition
 from doge_datagen.sinks.base import Sink, is_secret_key, mask_text, mask_url, optional_import
 
 __all__ = ["ObjectSink"]

@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
-from doge_datagen import shards
-from doge_datagen.doge import Transition
+from doge_datagen.core import shards
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.sinks.base import Sink, optional_import
 

@@ -3,7 +3,7 @@
 import sys
 from typing import Any, Callable, Optional, TextIO
 
-from doge_datagen.model import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.sinks.base import Sink
 
 __all__ = ["FormatFunction", "PrintingSink", "default_format"]

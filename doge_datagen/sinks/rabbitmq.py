@@ -23,7 +23,7 @@ import logging
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from doge_datagen.doge import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     KeyFunction,

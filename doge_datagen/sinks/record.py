@@ -19,8 +19,8 @@ the values as its row. The text is the same as from the dict.
 import keyword
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple, Union
 
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.model import Transition
 
 __all__ = ["Record", "SOURCES"]
 

@@ -19,7 +19,7 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from doge_datagen.doge import Transition
+from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.sinks._bus import (
     Destination,

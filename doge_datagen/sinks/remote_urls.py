@@ -10,15 +10,15 @@ nothing, except that a ``.proto`` file is compiled).
 import os
 from typing import Any, Dict, Optional
 
+from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.model import EventSink, Transition
-from doge_datagen.sinks.registry import Records, SinkURL, SinkURLError, refuse_unknown_settings
-from doge_datagen.sinks.url_builders import (
+from doge_datagen.sinks._kafka_urls import (
     _kafka_factory,
     _kafka_settings,
     _key,
     _librdkafka_settings,
 )
+from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
 __all__ = ["build_http", "build_kafka_jsonschema", "build_kafka_protobuf", "build_object"]
 

@@ -7,13 +7,17 @@ string and refuses the rest, and returns a sink that is not open yet.
 
 import json
 import os
-import re
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.model import EventSink, Transition
-from doge_datagen.sinks.registry import Records, SinkURL, SinkURLError, refuse_unknown_settings
+from doge_datagen.sinks._kafka_urls import (
+    _kafka_factory,
+    _kafka_settings,
+    _key,
+    _librdkafka_settings,
+)
+from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
 __all__ = [
     "build_db",
@@ -25,7 +29,6 @@ __all__ = [
 ]
 
 DEFAULT_TABLE = "events"
-CLIENT_ID = "doge-datagen"
 
 
 def build_file(url: SinkURL, records: Records) -> EventSink:
@@ -142,38 +145,6 @@ def build_db(url: SinkURL, records: Records) -> EventSink:
         raise
 
 
-def _kafka_settings(url: SinkURL) -> Dict[str, Any]:
-    conf: Dict[str, Any] = {}
-    if url.username is not None or url.password is not None:
-        conf["sasl.username"] = url.username or ""
-        conf["sasl.password"] = url.password or ""
-        conf["security.protocol"] = "SASL_PLAINTEXT"
-        conf["sasl.mechanism"] = "PLAIN"
-    conf.update(url.params)
-    return conf
-
-
-def _kafka_factory(url: SinkURL) -> Dict[str, Any]:
-    bootstrap = ",".join(f"{host}:{port}" for host, port in url.hosts())
-    if not url.topic:
-        raise SinkURLError(f"sink {url.masked!r}: expected {url.scheme}://HOST:PORT/TOPIC")
-    options: Dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
-        "client_id": url.pop("client_id", CLIENT_ID),
-    }
-    flush_timeout = url.pop("flush_timeout", None, float)
-    buffer_size = url.pop("buffer_size", None, int)
-    if flush_timeout is not None:
-        options["flush_timeout"] = flush_timeout
-    if buffer_size is not None:
-        options["buffer_size"] = buffer_size
-    return options
-
-
-def _key(records: Records) -> Callable[[Any, Transition], Any]:
-    return records.key if records.key is not None else (lambda subject, transition: None)
-
-
 def build_kafka(url: SinkURL, records: Records) -> EventSink:
     """``kafka://[USER:PASS@]HOST:PORT[,HOST:PORT]/TOPIC``; every other query setting is a
     librdkafka setting (``security.protocol``, ``sasl.mechanism``, ``ssl.ca.location``...).
@@ -188,44 +159,10 @@ def build_kafka(url: SinkURL, records: Records) -> EventSink:
     return factory.create(url.topic, _key(records), records.row, value_serializer="json")
 
 
-@contextmanager
-def _librdkafka_settings(url: SinkURL) -> Iterator[None]:
-    """librdkafka checks its settings when a client is made (the factories do, without
-    connecting): a setting it refuses is part of the URL, named in one line."""
-    try:
-        yield
-    except ConfigurationError as exc:
-        if type(exc.__cause__).__name__ != "KafkaException":
-            raise
-        # The factory's message, secrets masked: ... KafkaError{code=...,str="REASON"}
-        text = str(exc)
-        found = re.search(r'str="(.*)"\}', text)
-        reason = found.group(1) if found else text.partition(": ")[2]
-        named = re.search(r'"([^"]+)"', reason)
-        setting = named.group(1) if named else None
-        if setting is not None and setting not in url.params:
-            # librdkafka names an alias by its property (linger.ms: queue.buffering.max.ms)
-            setting = _refused_alone(url.params) or setting
-        what = f"setting {setting!r}" if setting else "a setting"
-        raise SinkURLError(f"sink {url.masked!r}: librdkafka refuses {what}: {reason}") from None
-
-
 def _field_names(schema: Any, where: str) -> List[str]:
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise ConfigurationError(f"{where}: the value schema must be an Avro record")
     return [f["name"] for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f]
-
-
-def _refused_alone(settings: Dict[str, str]) -> Optional[str]:
-    """The first of ``settings`` that librdkafka refuses on its own, if one is."""
-    from confluent_kafka import KafkaException, Producer
-
-    for key, value in settings.items():
-        try:
-            Producer({key: value, "log_level": 0})
-        except (KafkaException, TypeError, ValueError):
-            return key
-    return None
 
 
 def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:

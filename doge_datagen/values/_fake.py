@@ -359,7 +359,7 @@ class Fake:
     def _key(self) -> int:
         key = getattr(self._rng, "_key", None)
         if key is None:
-            from doge_datagen.randomness import _stream_key
+            from doge_datagen.engine.randomness import _stream_key
 
             key = _stream_key(getattr(self._model, "seed", None))
         return int(key)

@@ -20,7 +20,7 @@ from support.analysis_check import (
 from support.models import Thing, ThingFactory, ping_pong, three_states
 
 from doge_datagen import DataOnlineGenerator, InMemorySink
-from doge_datagen.analysis import HOUR_MS, VETO_NOTE, analyze, speed_for_rate
+from doge_datagen.analysis.markov import HOUR_MS, VETO_NOTE, analyze, speed_for_rate
 from doge_datagen.profiles import Profiled, hourly, piecewise, profile, weekly
 
 

@@ -10,8 +10,8 @@ from support.models import ping_pong
 from support.services import require_module, service_missing
 
 from doge_datagen import InMemorySink
-from doge_datagen.cli import main
-from doge_datagen.graph import DataOnlineGeneratorGrapher
+from doge_datagen.cli.main import main
+from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
 
 
 def run_cli(capsys, *args):
@@ -121,7 +121,7 @@ def write_events(path, datagen):
 
 def test_observed_events_are_folded_onto_the_week(tmp_path):
     require_module("matplotlib", "plot")
-    from doge_datagen.plots import observed_hourly, plot_rates
+    from doge_datagen.analysis.plots import observed_hourly, plot_rates
 
     datagen = cli_banking()
     datagen.ticks_num = 3 * 60  # three hours of one-minute ticks
@@ -148,7 +148,7 @@ def test_observed_events_are_folded_onto_the_week(tmp_path):
 
 
 def test_observed_file_with_a_bad_line_names_the_line(tmp_path):
-    from doge_datagen.plots import observed_hourly
+    from doge_datagen.analysis.plots import observed_hourly
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"timestamp": 1, "event": "login"}\n{"ts": 2}\n')
@@ -246,13 +246,9 @@ def test_run_and_demo_with_rate_show_asked_and_achieved(capsys):
 
 
 def test_the_readme_analysis_block_runs_unchanged(capsys):
-    import re
-    from pathlib import Path
+    from support.docs import code_blocks, page
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    blocks = [
-        b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "datagen.analyze()" in b
-    ]
+    blocks = [b for b in code_blocks(page("doc/analysis.md")) if "datagen.analyze()" in b]
     assert len(blocks) == 1
     from doge_datagen.demo import demo_model
 
@@ -265,7 +261,7 @@ def test_the_readme_analysis_block_runs_unchanged(capsys):
 
 
 def test_a_run_longer_than_a_week_is_folded_onto_it(tmp_path):
-    from doge_datagen.plots import observed_hourly
+    from doge_datagen.analysis.plots import observed_hourly
 
     a = cli_banking().analyze()
     week = 168 * 3_600_000

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from doge_datagen import CountingSink, DataOnlineGenerator
-from doge_datagen import analysis as analysis_module
-from doge_datagen.analysis import analyze
+from doge_datagen.analysis import markov as analysis_module
+from doge_datagen.analysis.markov import analyze
 from doge_datagen.profiles import Profiled, hourly, weekly
 
 START = 1_704_067_200_000  # 2024-01-01T00:00:00Z, a Monday

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from doge_datagen import InMemorySink
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.demo import banking_generator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from typing import List
 import pytest
 from support.services import free_port, require_module
 
-from doge_datagen.cli import EXIT_CODES, SEEDED_START_MS, build_parser
+from doge_datagen.cli.main import EXIT_CODES, SEEDED_START_MS, build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("demo", "run", "graph", "analyze", "fit")

@@ -8,7 +8,8 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from doge_datagen import ConfigurationError, DataOnlineGenerator, EventSink, InMemorySink, engine
+from doge_datagen import ConfigurationError, DataOnlineGenerator, EventSink, InMemorySink
+from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator
 
 
@@ -311,7 +312,7 @@ def test_many_subjects_are_filed_under_their_first_tick_with_the_collector_pause
     on again for the run."""
     import gc
 
-    from doge_datagen.engine import Run
+    from doge_datagen.engine.loop import Run
 
     filing: List[bool] = []
     running: List[bool] = []

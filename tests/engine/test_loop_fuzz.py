@@ -31,9 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.loops import CountingLoop
 
-from doge_datagen import DataOnlineGenerator, engine
+from doge_datagen import DataOnlineGenerator
+from doge_datagen.engine import loop as engine
 from doge_datagen.profiles import hourly, piecewise, profile
-from doge_datagen.shards import split
+from doge_datagen.core.shards import split
 
 IN_CI = os.environ.get("CI") == "true"
 EXAMPLES = int(os.environ.get("DOGE_FUZZ_EXAMPLES") or (1000 if IN_CI else 200))

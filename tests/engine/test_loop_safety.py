@@ -16,7 +16,7 @@ from typing import Any, Dict
 
 import pytest
 
-from doge_datagen import engine
+from doge_datagen.engine import loop as engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,8 @@ pytestmark = pytest.mark.skipif(
 PRELUDE = """
 import json, os, signal, sys, threading, time
 sys.path[:0] = [{root!r}, {tests!r}]
-from doge_datagen import DataOnlineGenerator, EventSink, InMemorySink, engine
+from doge_datagen import DataOnlineGenerator, EventSink, InMemorySink
+from doge_datagen.engine import loop as engine
 from doge_datagen.errors import ConfigurationError
 
 class Counting:

@@ -10,7 +10,7 @@ import pytest
 from support.models import ping_pong
 
 from doge_datagen import ConfigurationError, DataOnlineGenerator, EventSink, InMemorySink
-from doge_datagen.pacing import Pacer
+from doge_datagen.engine.pacing import Pacer
 
 
 class FakeClock:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from doge_datagen import ConfigurationError, DataOnlineGenerator, InMemorySink, Transition
-from doge_datagen.cli import UsageError, _SinkBuilder
+from doge_datagen.cli.main import UsageError, _SinkBuilder
 
 TOTAL = int(os.environ.get("DOGE_HYPOTHESIS_EXAMPLES", "1200"))
 

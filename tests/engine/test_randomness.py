@@ -8,9 +8,10 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from scipy import stats
 
-from doge_datagen import DataOnlineGenerator, InMemorySink, SubjectFactory, engine
+from doge_datagen import DataOnlineGenerator, InMemorySink, SubjectFactory
+from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator, event_row
-from doge_datagen.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
 
 # Every statistical test here fails by chance with probability ALPHA when the streams are
 # what they should be (independent uniform draws).

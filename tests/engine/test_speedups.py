@@ -18,7 +18,8 @@ from support.arrival_models import MONDAY_MS
 from support.loops import CountingLoop, output_by_pure_python
 from support.models import ping_pong, three_states
 
-from doge_datagen import DataOnlineGenerator, EventSink, FileSink, InMemorySink, engine
+from doge_datagen import DataOnlineGenerator, EventSink, FileSink, InMemorySink
+from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator, user_row
 from doge_datagen.profiles import hourly
 
@@ -239,7 +240,7 @@ def test_a_stop_from_a_callback_ends_both_loops_at_the_same_tick(monkeypatch) ->
 
 def _draws(method: str, seed: int) -> List[Any]:
     """A mix of randint ranges, other draws and re-keyings, drawn through ``method``."""
-    from doge_datagen.randomness import SubjectRandom
+    from doge_datagen.engine.randomness import SubjectRandom
 
     chooser = random.Random(seed)
     rng = SubjectRandom(seed)
@@ -276,7 +277,7 @@ def _draws(method: str, seed: int) -> List[Any]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_randint_in_c_draws_what_randint_in_python_draws(seed: int) -> None:
-    from doge_datagen.randomness import SubjectRandom
+    from doge_datagen.engine.randomness import SubjectRandom
 
     assert SubjectRandom.randint is not SubjectRandom._randint_py
     assert _draws("randint", seed) == _draws("_randint_py", seed)
@@ -286,7 +287,7 @@ def test_a_generator_whose_keys_are_properties_is_keyed_through_them(monkeypatch
     """The C loop and randint reach SubjectRandom's keys in its slots; a subclass that makes
     a key a property is served through setattr and getattr instead, and draws the same."""
     from doge_datagen import model as model_module
-    from doge_datagen.randomness import SubjectRandom
+    from doge_datagen.engine.randomness import SubjectRandom
 
     class Watched(SubjectRandom):
         seen = 0
@@ -428,9 +429,9 @@ def test_the_environment_variable_keeps_every_run_in_python() -> None:
     """DOGE_DATAGEN_PURE_PYTHON=1: no C loop and the Python randint; the events are the same."""
     probe = (
         "from doge_datagen import engine\n"
-        "from doge_datagen.randomness import SubjectRandom\n"
+        "from doge_datagen.engine.randomness import SubjectRandom\n"
         "from doge_datagen.demo import demo_model\n"
-        "print(engine._speedups is None, hasattr(SubjectRandom, '_randint_py'),"
+        "print(not engine.HAS_SPEEDUPS, hasattr(SubjectRandom, '_randint_py'),"
         " demo_model(subjects_num=200, ticks_num=300).start().events)\n"
     )
     seen = {pure: out.split() for pure, out in output_by_pure_python(probe, ("1", "")).items()}

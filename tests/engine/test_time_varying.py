@@ -26,7 +26,7 @@ from support.models import ThingFactory
 from support.per_tick_reference import run_per_tick_profiled
 
 from doge_datagen import DataOnlineGenerator, InMemorySink
-from doge_datagen.engine import run as engine_run
+from doge_datagen.engine.loop import run as engine_run
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.profiles import hourly, piecewise, profile, weekly
 
@@ -268,7 +268,7 @@ def test_a_wait_carried_past_a_step_follows_the_exact_law_tick_by_tick(loop, mon
     tick is the step's own tick). The tick of each first move against the exact law, tick by
     tick (chi-square goodness of fit, real quantile at ALPHA). A rest rounded to the nearest
     tick would leave at the step's tick 16 % of those who reach it, not 30 %."""
-    from doge_datagen import engine
+    from doge_datagen.engine import loop as engine
 
     if loop == "Python":
         monkeypatch.setattr(engine, "_speedups", None)
@@ -300,7 +300,7 @@ def test_a_wait_carried_past_a_step_follows_the_exact_law_tick_by_tick(loop, mon
 def test_the_loop_and_next_move_draw_alike_in_profiled_states():
     """Replaying every subject with ``engine.next_move`` alone (which hands profiled states
     to their timeline) gives exactly the loop's events: the inlined copy stays in step."""
-    from doge_datagen import engine
+    from doge_datagen.engine import loop as engine
 
     datagen, sink = stepped(200, 2 * 1440, seed=8)
     datagen.start()
@@ -326,7 +326,7 @@ def test_the_loop_and_next_move_draw_alike_in_profiled_states():
 def test_the_timeline_draw_is_next_move_for_a_profile_that_never_changes():
     """The timeline's inlined hash and wait against ``engine.next_move`` (which calls
     ``engine.draw``), draw by draw, for many subjects and ticks."""
-    from doge_datagen import engine
+    from doge_datagen.engine import loop as engine
 
     tables = {}
     for kind, make in (("plain", lambda p: p), ("profiled", lambda p: p * piecewise([]))):
@@ -553,8 +553,8 @@ def test_a_large_arrival_rate_gives_poisson_counts_per_tick():
     mean. Parts that shared their bits would be equal, so the count would be twice one part:
     twice the variance (the statistic near 3,000, beyond the limit near 1,850) and never odd.
     """
-    from doge_datagen.engine import engine_key
-    from doge_datagen.timevarying import Arrivals
+    from doge_datagen.engine.loop import engine_key
+    from doge_datagen.engine.timevarying import Arrivals
 
     rate, n = 1000.0, 1500
     arrivals = Arrivals(rate, engine_key(23), 0, 1000, n, 0)
@@ -661,7 +661,7 @@ def test_a_sharded_run_with_arrivals_writes_the_single_run_events(tmp_path, seed
 
     from support import arrival_models
 
-    from doge_datagen.distributed import run_sharded
+    from doge_datagen.distributed.sharded import run_sharded
 
     def rows(pattern):
         found: Counter = Counter()

@@ -37,7 +37,7 @@ from support.kafka_fixtures import create_topic, read_all
 from support.services import service_missing
 
 from doge_datagen import DogeError
-from doge_datagen.distributed import run_sharded
+from doge_datagen.distributed.sharded import run_sharded
 
 pytestmark = pytest.mark.slow
 

@@ -14,15 +14,16 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from scipy import stats
+from support.docs import code_blocks, page
 from support.models import ThingFactory
 
 from doge_datagen import CountingSink, DataOnlineGenerator, InMemorySink
-from doge_datagen import fit as fit_module
-from doge_datagen.cli import event_row, main
+from doge_datagen.fit import fitter as fit_module
+from doge_datagen.cli.main import event_row, main
 from doge_datagen.demo import UserFactory, banking_generator
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.file_sink import FileSink
-from doge_datagen.fit import FittedModel, fit_events, read_events, wilson_interval
+from doge_datagen.fit.fitter import FittedModel, fit_events, read_events, wilson_interval
 from doge_datagen.profiles import Profiled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -550,9 +551,9 @@ def test_bad_json_and_bad_arguments(tmp_path):
 
 
 def readme_block(kind: str, containing: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    found = [b for b in re.findall(rf"```{kind}\n(.*?)```", readme, re.DOTALL) if containing in b]
-    assert len(found) == 1, f"{len(found)} README blocks contain {containing!r}"
+    """A block of the README's section on fitting, doc/fitting.md."""
+    found = [b for b in code_blocks(page("doc/fitting.md"), kind) if containing in b]
+    assert len(found) == 1, f"{len(found)} doc/fitting.md blocks contain {containing!r}"
     return found[0]
 
 

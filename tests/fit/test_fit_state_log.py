@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from doge_datagen import fit as fit_module
-from doge_datagen.fit import fit_events
+from doge_datagen.fit import fitter as fit_module
+from doge_datagen.fit.fitter import fit_events
 
 STATES = ["idle", "busy", "away"]
 MATRIX = {

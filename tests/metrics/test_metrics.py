@@ -20,12 +20,13 @@ import urllib.request
 from typing import Any, Dict, List, Tuple
 
 import pytest
+from support.docs import page
 from support.services import require_module
 
 from doge_datagen import ConfigurationError, CountingSink, DataOnlineGenerator, EventSink
 from doge_datagen.demo import banking_generator
 from doge_datagen.file_sink import FileSink
-from doge_datagen.metrics import MetricsServer, mask_secrets, parse_address
+from doge_datagen.metrics.exporter import MetricsServer, mask_secrets, parse_address
 
 prometheus_parser = require_module("prometheus_client.parser", "metrics")
 
@@ -495,10 +496,9 @@ def test_the_status_page_updates_in_a_browser_during_a_paced_run(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-# -- the README's promises -------------------------------------------------------------------
+# -- the promises of the README's section on metrics, doc/metrics.md ----------------------------
 
-with open(os.path.join(ROOT, "README.md")) as _readme:
-    README = _readme.read()
+README = page("doc/metrics.md")
 
 
 def test_the_readme_python_block_serves_and_keeps_the_final_numbers():
@@ -601,7 +601,7 @@ def test_the_cli_serves_metrics_during_a_paced_demo(tmp_path, workers):
 def test_a_missing_prometheus_client_names_the_extra():
     code = (
         "import sys; sys.modules['prometheus_client'] = None\n"
-        "from doge_datagen.metrics import MetricsServer\n"
+        "from doge_datagen.metrics.exporter import MetricsServer\n"
         "try:\n"
         "    MetricsServer(0)\n"
         "except ImportError as exc:\n"
@@ -625,8 +625,8 @@ def shard_model(sink: Any = None) -> DataOnlineGenerator:
 
 def run_shard_reporting(queue: Any, first: int, stop: int, shard: str) -> None:
     """A shard in another process: its metrics travel back through ``queue``."""
-    from doge_datagen import engine
-    from doge_datagen.metrics import ShardReporter
+    from doge_datagen.engine import loop as engine
+    from doge_datagen.metrics.exporter import ShardReporter
 
     summary = engine.run(
         shard_model(), first=first, stop=stop, metrics=ShardReporter(queue.put, shard, 0.05)
@@ -679,7 +679,7 @@ def test_each_shard_carries_a_shard_label_and_the_page_adds_them_up():
 
 
 def test_a_snapshot_travels_as_plain_json_and_comes_back_equal(tmp_path):
-    from doge_datagen.metrics import Snapshot
+    from doge_datagen.metrics.exporter import Snapshot
 
     datagen, _ = banking(tmp_path, subjects=100, ticks=30)
     with MetricsServer(0) as server:
@@ -736,7 +736,7 @@ def test_a_sharded_run_serves_every_shard_with_its_label(tmp_path, backend):
 
     from support import shard_models
 
-    from doge_datagen.distributed import run_sharded
+    from doge_datagen.distributed.sharded import run_sharded
 
     build = functools.partial(
         shard_models.demo, "--sink", f"jsonl:{tmp_path / 'events.jsonl'}",
@@ -802,7 +802,7 @@ def test_a_sharded_run_refuses_a_port_in_use_before_any_shard_starts(tmp_path):
 
     from support import shard_models
 
-    from doge_datagen.distributed import run_sharded
+    from doge_datagen.distributed.sharded import run_sharded
 
     out = tmp_path / "events.jsonl"
     build = functools.partial(shard_models.demo, "--sink", f"jsonl:{out}", "--subjects", "20")

@@ -26,10 +26,10 @@ from support import shard_models
 from support.kafka_fixtures import create_topic, read_all
 
 from doge_datagen import RunSummary
-from doge_datagen.distributed import run_sharded
+from doge_datagen.distributed.sharded import run_sharded
 from doge_datagen.errors import ConfigurationError, ShardError
-from doge_datagen.pacing import LagStats
-from doge_datagen.shards import Shard, part_path, split
+from doge_datagen.engine.pacing import LagStats
+from doge_datagen.core.shards import Shard, part_path, split
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ("timestamp", "user_id", "balance", "loan_balance", "event", "from_state", "to_state")
@@ -549,7 +549,7 @@ def test_cli_refuses_what_a_sharded_run_cannot_do(tmp_path):
 
 NO_SERVER = """
 import sys
-from doge_datagen import process_server
+from doge_datagen.distributed import process_server
 
 seen = []
 start = process_server.start
@@ -715,7 +715,7 @@ import functools, os, sys, time
 
 sys.path.insert(0, "tests")
 from support import shard_models
-from doge_datagen.distributed import run_sharded, start_process_server
+from doge_datagen.distributed.sharded import run_sharded, start_process_server
 
 
 def children():
@@ -760,7 +760,7 @@ def test_the_workers_server_starts_in_the_background_and_later_runs_reuse_it(tmp
     assert out.returncode == 0, out.stderr
     before, after, events = eval(out.stdout)  # noqa: S307 - our own repr
     (server,) = before.values()
-    for module in ("doge_datagen.distributed", "doge_datagen._server_preload"):
+    for module in ("doge_datagen.distributed.sharded", "doge_datagen.distributed._server_preload"):
         assert repr(module) in server, (module, server)
     assert after == before  # the run's shards were forked from that same server
     assert events > 0

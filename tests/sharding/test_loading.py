@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from doge_datagen import loading
-from doge_datagen.distributed import load_build
+from doge_datagen.distributed import loading
+from doge_datagen.distributed.sharded import load_build
 from doge_datagen.errors import ConfigurationError
 
 MODEL = """

@@ -11,7 +11,7 @@ import pytest
 from support.bus_fixtures import RabbitQueue, _nats_call, unique
 from support.services import require_module
 
-from doge_datagen.cli import event_key
+from doge_datagen.cli.main import event_key
 from doge_datagen.demo import banking_generator, event_row
 from doge_datagen.errors import ConfigurationError, DeliveryError
 from doge_datagen.sinks.registry import Records, build_sink

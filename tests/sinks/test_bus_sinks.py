@@ -603,7 +603,7 @@ def test_parquet_without_events_still_writes_a_readable_file(tmp_path):
 def test_parquet_in_a_shard_writes_its_own_part(tmp_path):
     import pyarrow.parquet as pq
 
-    from doge_datagen.shards import Shard, running
+    from doge_datagen.core.shards import Shard, running
 
     sink = ParquetSink(tmp_path / "events.parquet", lambda ts, s, t: {"ts": ts})
     with running(Shard(2, 8, 0, 10)):
@@ -620,8 +620,8 @@ def test_parquet_parts_of_a_sharded_run_hold_the_unsharded_run(tmp_path):
     import pyarrow.parquet as pq
     from support import shard_models
 
-    from doge_datagen.distributed import run_sharded
-    from doge_datagen.shards import part_path, split
+    from doge_datagen.distributed.sharded import run_sharded
+    from doge_datagen.core.shards import part_path, split
 
     argv = ("--subjects", "300", "--ticks", "300", "--seed", "5")
     whole = tmp_path / "whole.parquet"

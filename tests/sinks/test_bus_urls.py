@@ -17,7 +17,7 @@ from doge_datagen import (
     RabbitMQSink,
     RedisStreamSink,
 )
-from doge_datagen.cli import event_key, event_row
+from doge_datagen.cli.main import event_key, event_row
 from doge_datagen.sinks.registry import Records, SinkURLError, build_sink
 
 RECORDS = Records(row=event_row, key=event_key)

@@ -101,15 +101,11 @@ def test_bad_settings_are_named(tmp_path):
 
 
 def test_the_readme_replay_example_runs_as_written(capsys):
-    import re
-    from pathlib import Path
+    from support.docs import code_blocks, page
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    (code,) = [
-        b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "ChangeEventSink(" in b
-    ]
+    (code,) = [b for b in code_blocks(page("doc/sinks.md")) if "ChangeEventSink(" in b]
     namespace: Dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "doc/sinks.md", "exec"), namespace)
     rows, replayed = namespace["cdc_rows"], namespace["replayed"]
     assert rows == replayed
     stream = namespace["cdc_stream"]

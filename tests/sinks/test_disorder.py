@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from doge_datagen import DataOnlineGenerator, InMemorySink
-from doge_datagen.engine import run as engine_run
+from doge_datagen.engine.loop import run as engine_run
 from doge_datagen.errors import ConfigurationError, DeliveryError
 from doge_datagen.sinks.base import Sink
 from doge_datagen.sinks.disorder import DisorderedSink, parse_duration_ms
@@ -406,15 +406,11 @@ def test_a_late_event_is_a_copy_of_its_subject_as_it_was() -> None:
 
 
 def test_the_readme_watermark_example_runs_as_written(capsys: Any) -> None:
-    import re
-    from pathlib import Path
+    from support.docs import code_blocks, page
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    (code,) = [
-        b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "DisorderedSink(" in b
-    ]
+    (code,) = [b for b in code_blocks(page("doc/sinks.md")) if "DisorderedSink(" in b]
     namespace: Dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "doc/sinks.md", "exec"), namespace)
     sink, summary = namespace["sink"], namespace["summary"]
     assert 0 < len(namespace["too_late"]) <= sink.late
     (counts,) = summary.delivery.values()
@@ -425,7 +421,7 @@ def test_the_readme_watermark_example_runs_as_written(capsys: Any) -> None:
 def test_the_command_line_summary_shows_what_was_done_to_the_events(tmp_path: Any) -> None:
     import io
 
-    from doge_datagen.cli import print_summary
+    from doge_datagen.cli.main import print_summary
 
     truth = Refusing(room=50)
     sink, inner, _ = disordered(late=0.1, max_delay_ms=2000, duplicate=0.1, drop=0.1)
@@ -443,7 +439,7 @@ def test_the_command_line_summary_shows_what_was_done_to_the_events(tmp_path: An
 
 
 def test_the_c_and_the_python_collect_disorder_alike(monkeypatch: Any) -> None:
-    import doge_datagen.engine as engine
+    import doge_datagen.engine.loop as engine
 
     if engine._speedups is None:
         pytest.skip("the C extension is not built")

@@ -15,7 +15,7 @@ from support.remote_fixtures import Endpoint
 from support.services import free_port
 
 from doge_datagen import DeliveryError
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.sinks.http import HttpSink
 from doge_datagen.sinks.registry import Records, SinkURLError, build_sink

@@ -16,7 +16,7 @@ from support.banking_runs import run_banking
 from support.kafka_fixtures import create_topic, read_all, unused_address
 
 from doge_datagen import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.sinks.registry import Records, SinkURLError, build_sink
 
 pytestmark = pytest.mark.kafka

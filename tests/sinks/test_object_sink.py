@@ -14,7 +14,7 @@ from support.remote_fixtures import S3_KEY, S3_SECRET, new_bucket, s3_client, s3
 from support.services import free_port
 
 from doge_datagen import DeliveryError, InMemorySink
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.demo import banking_generator
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.model import EventSink
@@ -180,7 +180,7 @@ def test_bad_object_urls_are_named(tmp_path: Path) -> None:
 
 
 def test_a_shard_writes_parts_of_its_own(tmp_path: Path) -> None:
-    from doge_datagen import shards
+    from doge_datagen.core import shards
 
     one, two = shards.split(10, 2)
     records = Records(row=lambda ts, n, t: {"timestamp": ts, "n": n})

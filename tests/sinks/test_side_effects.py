@@ -139,7 +139,7 @@ def test_a_model_built_and_analyzed_but_never_run_leaves_every_output_untouched(
     monkeypatch.syspath_prepend(str(tmp_path))
     import model  # type: ignore[import-not-found]
 
-    from doge_datagen.analysis import analyze
+    from doge_datagen.analysis.markov import analyze
 
     datagen = model.build()
     analysis = analyze(datagen)

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from doge_datagen import DataOnlineGenerator, EventSink, Transition  # noqa: E402
-from doge_datagen.analysis import ModelAnalysis, analyze  # noqa: E402
+from doge_datagen.analysis.markov import ModelAnalysis, analyze  # noqa: E402
 from doge_datagen.demo import banking_generator  # noqa: E402
 from support.models import ThingFactory  # noqa: E402
 

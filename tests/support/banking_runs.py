@@ -4,7 +4,7 @@ that a test can compare what arrived with what was sent."""
 from typing import Any, Dict, List
 
 from doge_datagen import InMemorySink
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.demo import banking_generator
 
 START = 1_700_000_000_000

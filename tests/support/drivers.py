@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import sqlalchemy as sa
 
 from doge_datagen import InMemorySink
-from doge_datagen.cli import event_row
+from doge_datagen.cli.main import event_row
 from doge_datagen.doge import EventSink, Transition
 from doge_datagen.sinks.registry import Records, build_sink
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from doge_datagen import CountingSink, DataOnlineGenerator, InMemorySink
-from doge_datagen.cli import build_parser, demo_model
+from doge_datagen.cli.main import build_parser, demo_model
 from doge_datagen.demo import banking_generator
 
 
@@ -63,7 +63,7 @@ def failing(bad_subject: int, *argv: str) -> DataOnlineGenerator:
 
 def leaving_pid(pid_dir: str, *argv: str) -> DataOnlineGenerator:
     """The demo, and this worker's process id in ``pid_dir/<shard>.pid`` once it runs."""
-    from doge_datagen import shards
+    from doge_datagen.core import shards
 
     shard = shards.current()
     if shard is not None:
@@ -90,7 +90,7 @@ def memory(subjects: int, seed: int, slow: Optional[float] = None) -> DataOnline
 
 def late(late_shard: int, seconds: float, *argv: str) -> DataOnlineGenerator:
     """The demo; shard ``late_shard`` is built ``seconds`` late (a slow worker to start)."""
-    from doge_datagen import shards
+    from doge_datagen.core import shards
 
     shard = shards.current()
     if shard is not None and shard.index == late_shard:

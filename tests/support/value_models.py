@@ -4,7 +4,8 @@ the workers of a sharded run)."""
 import json
 from typing import Any, Dict, Optional
 
-from doge_datagen import DataOnlineGenerator, EventSink, InMemorySink, shards
+from doge_datagen import DataOnlineGenerator, EventSink, InMemorySink
+from doge_datagen.core import shards
 
 
 def person(datagen: DataOnlineGenerator, index: int) -> Dict[str, Any]:

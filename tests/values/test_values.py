@@ -23,9 +23,10 @@ from scipy import stats
 from support import value_models
 from support.loops import output_by_pure_python
 
-from doge_datagen import ConfigurationError, engine
-from doge_datagen.distributed import run_sharded
-from doge_datagen.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen import ConfigurationError
+from doge_datagen.engine import loop as engine
+from doge_datagen.distributed.sharded import run_sharded
+from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
 from doge_datagen.values import LOCALES, Fake, iban_valid, luhn_valid, permute_index
 from doge_datagen.values._locale import locale_data
 
@@ -565,7 +566,7 @@ def test_the_values_are_the_same_without_the_c_speedups():
     Python; with the speed-ups, randint and the four commonest values are C: the same stream
     steps and the same text, in every locale."""
     probe = (
-        "from doge_datagen.randomness import SubjectRandom, CREATE_TICK\n"
+        "from doge_datagen.engine.randomness import SubjectRandom, CREATE_TICK\n"
         "from doge_datagen.values import Fake, LOCALES\n"
         "print(type(Fake.__dict__['name']).__name__)\n"
         "out = []\n"

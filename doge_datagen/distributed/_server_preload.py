@@ -18,8 +18,8 @@ import signal
 import sys
 import threading
 
-from doge_datagen import loading
-from doge_datagen.process_server import MODELS_VARIABLE
+from doge_datagen.distributed import loading
+from doge_datagen.distributed.process_server import MODELS_VARIABLE
 
 
 def _threads() -> int:

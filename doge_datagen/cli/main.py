@@ -24,11 +24,14 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
-from doge_datagen import loading
+from doge_datagen.cli._common import UsageError, make_parent_directory
+from doge_datagen.cli.fit import add_fit_parser
+from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.demo import STREAMS, banking_generator, event_line, event_row
+from doge_datagen.distributed import loading
+from doge_datagen.engine.summary import RunSummary
 from doge_datagen.errors import ConfigurationError, DogeError
-from doge_datagen.fit_cli import add_fit_parser
-from doge_datagen.model import DataOnlineGenerator, EventSink, RunSummary, Transition
+from doge_datagen.model import DataOnlineGenerator
 from doge_datagen.sinks.base import mask_url
 from doge_datagen.sinks.memory import CountingSink
 
@@ -113,10 +116,6 @@ SEEDED_START_MS = 1_704_067_200_000
 
 #: Seconds ``--dask ADDRESS`` waits for the scheduler to answer, before anything is made.
 DASK_CONNECT_SECONDS = 10
-
-
-class UsageError(DogeError, ValueError):
-    """A command-line argument that makes no sense; reported as one line."""
 
 
 # -- the demo's records --------------------------------------------------------------------
@@ -254,22 +253,6 @@ def default_sink_urls(out_dir: str) -> List[str]:
     every event in SQLite."""
     files = [f"jsonl:{os.path.join(out_dir, stream)}.jsonl" for stream in STREAMS]
     return [*files, f"sqlite:///{os.path.join(out_dir, 'events.db')}"]
-
-
-def make_parent_directory(path: str) -> None:
-    """The rule for every output the command writes (sink files, ``--out``, ``graph -o``,
-    ``analyze --plot``, ``fit -o``): a missing directory is created, once every option has
-    been checked, and said so on standard error."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(directory):
-        return
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot create directory {directory!r} for {path!r}: {exc.strerror}"
-        ) from None
-    print(f"doge-datagen: created directory {directory}", file=sys.stderr)
 
 
 # -- loading a user's model ---------------------------------------------------------------
@@ -423,7 +406,7 @@ def _table(rows: Sequence[Sequence[str]], file: TextIO) -> None:
 def stdout_carries_events(datagen: DataOnlineGenerator) -> bool:
     """Whether some sink of the run writes its events to standard output, in which case the
     summary goes to standard error so that a pipe (``| jq .``) gets events only."""
-    from doge_datagen.printing_sink import PrintingSink
+    from doge_datagen.sinks.printing import PrintingSink
 
     for sink in datagen.sinks:
         if isinstance(sink, PrintingSink):
@@ -587,7 +570,7 @@ def _for_workers(args: argparse.Namespace) -> argparse.Namespace:
 
 def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namespace) -> RunSummary:
     """Run ``build``'s model in shards (``--workers K`` processes, or on ``--dask``)."""
-    from doge_datagen.distributed import run_sharded
+    from doge_datagen.distributed.sharded import run_sharded
 
     if getattr(args, "rate", None) is not None:
         raise UsageError("--rate is not available with --workers or --dask")
@@ -627,7 +610,7 @@ def _dask_threads(address: Optional[str]) -> int:
     cluster at ``address``, or per core for a local cluster."""
     if address is None:
         return os.cpu_count() or 1
-    from doge_datagen.distributed import _dask
+    from doge_datagen.distributed.sharded import _dask
 
     distributed = _dask()
     try:
@@ -641,7 +624,7 @@ def _dask_threads(address: Optional[str]) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from doge_datagen.graph import DataOnlineGeneratorGrapher
+    from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
 
     datagen = load_generator(args.model)
     if args.subjects is not None:
@@ -712,7 +695,7 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
 
 
 def _metrics_address(text: str) -> str:
-    from doge_datagen.metrics import parse_address
+    from doge_datagen.metrics.exporter import parse_address
 
     try:
         parse_address(text)
@@ -784,7 +767,7 @@ def version_text() -> str:
     package was loaded from. The C loop is optional: an install without a C compiler runs the
     Python loop, several times slower, and pip does not always show the build's warning."""
     import doge_datagen
-    from doge_datagen import engine
+    from doge_datagen.engine import loop as engine
 
     if engine._speedups is not None:
         loop = "C loop"
@@ -924,7 +907,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.observed is not None and args.plot is None:
         raise UsageError("--observed lays a run over the rate plot: give --plot PATH too")
     if args.plot is not None:  # checked before the report is worked out and printed
-        from doge_datagen.plots import check_plot_path
+        from doge_datagen.analysis.plots import check_plot_path
 
         try:
             check_plot_path(args.plot)
@@ -947,7 +930,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         print(analysis.format_text(), end="")
     if args.plot is not None:
-        from doge_datagen.plots import plot_rates
+        from doge_datagen.analysis.plots import plot_rates
 
         make_parent_directory(args.plot)
         path = plot_rates(analysis, args.plot, observed=args.observed)
@@ -1014,7 +997,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if getattr(args, "metrics_port", None) is not None:
             # Bound before any sink or table is touched, so a port in use stops nothing half-made.
-            from doge_datagen.metrics import MetricsServer
+            from doge_datagen.metrics.exporter import MetricsServer
 
             name = "banking demo" if args.command == "demo" else args.model
             args.metrics = MetricsServer(

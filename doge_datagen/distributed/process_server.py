@@ -34,16 +34,16 @@ __all__ = ["context", "start"]
 #: coordinator's side of a shard, and what building a model and running it import on first
 #: use (sink URLs, profiles). Each is imported once here instead of once per shard.
 PRELOAD = (
-    "doge_datagen.distributed",
+    "doge_datagen.distributed.sharded",
     "doge_datagen.sinks.registry",
     "doge_datagen.sinks.url_builders",
     "doge_datagen.profiles",
-    "doge_datagen.timevarying",
+    "doge_datagen.engine.timevarying",
     # What a shard's process imports as it unpickles its job and reports back.
     "multiprocessing.synchronize",
     "multiprocessing.popen_forkserver",
     # Last: loads the models named in MODELS_VARIABLE.
-    "doge_datagen._server_preload",
+    "doge_datagen.distributed._server_preload",
 )
 
 #: The environment variable that hands the server, as it starts, the models to load. Its first

@@ -12,10 +12,10 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from doge_datagen.pacing import LAG_BUCKETS
+from doge_datagen.engine.pacing import LAG_BUCKETS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.metrics import MetricsServer, Snapshot
+    from doge_datagen.metrics.snapshot import Snapshot
 
 __all__ = ["render_page"]
 
@@ -48,7 +48,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def render_page(server: "MetricsServer") -> str:
+def render_page(server: Any) -> str:
     snapshots = server.snapshots()
     healthy, problems = server.health()
     title = snapshots[0].model if snapshots else "no run yet"
@@ -236,7 +236,7 @@ def _chart(
     rates: List[Tuple[float, Dict[str, float]]],
     triggers: Sequence[str],
     colours: Dict[str, str],
-    server: "MetricsServer",
+    server: Any,
 ) -> str:
     """A line per trigger: events/s against seconds ago, newest on the right. The time axis
     covers the samples there are (up to the server's history), so a young run fills it."""

@@ -54,10 +54,10 @@ def _positive(text: str) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from doge_datagen.fit import fit_events, read_events
+    from doge_datagen.fit.fitter import fit_events, read_events
 
     if args.state is None and (args.from_state is None or args.to_state is None):
-        from doge_datagen.cli import UsageError
+        from doge_datagen.cli._common import UsageError
 
         raise UsageError(
             "say how to read the log: --state FIELD (a log of states) or --from-state FIELD "
@@ -81,7 +81,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     print(model.table())
     if args.output:
-        from doge_datagen.cli import make_parent_directory
+        from doge_datagen.cli._common import make_parent_directory
 
         make_parent_directory(args.output)
         path = model.to_python(args.output)

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Optional, Sequence, TextIO
 
-from doge_datagen.sinks.base import delivery_counts
+from doge_datagen.core.delivery import delivery_counts
 
 _INTERVAL_SECONDS = 0.5
 

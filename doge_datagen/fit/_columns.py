@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Literal, Optional, Tuple
 import numpy as np
 
 from doge_datagen.errors import RecordError
-from doge_datagen.fit import _BINS, _EVENT_BINS, _EXPO, _NAME, _Fit
+from doge_datagen.fit._rows import _BINS, _EVENT_BINS, _EXPO, _NAME, _Fit
 
 CHUNK_ROWS = 32768
 BLOCK_BYTES = 1 << 18
@@ -154,11 +154,11 @@ class ColumnFit(_Fit):
         try:
             import msgspec
         except ImportError:
-            from doge_datagen.fit import EventFile
+            from doge_datagen.fit._rows import EventFile
 
             yield from (self.columns(lines, rows) for lines, rows in EventFile(path).chunks())
             return
-        from doge_datagen.fit import json_loader
+        from doge_datagen.fit._rows import json_loader
 
         unique = list(dict.fromkeys(self.names))
         attr = [f"f{unique.index(name)}" for name in self.names]

@@ -34,12 +34,12 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from doge_datagen.engine.pacing import LAG_BUCKETS
 from doge_datagen.errors import ConfigurationError
-from doge_datagen.pacing import LAG_BUCKETS
+from doge_datagen.metrics.snapshot import SinkCounts, Snapshot
 from doge_datagen.sinks.base import delivery_counts, optional_import
 
 __all__ = [
@@ -123,54 +123,6 @@ def parse_address(address: Union[int, str, Tuple[str, int]]) -> Tuple[str, int]:
 
 
 # -- what a run looks like from outside ----------------------------------------------------
-
-
-@dataclass
-class SinkCounts:
-    """One sink's counts: events handed to it, and records delivered and failed (``None``
-    for a sink that does not count deliveries)."""
-
-    label: str
-    events: int
-    delivered: Optional[int] = None
-    failed: Optional[int] = None
-
-
-@dataclass
-class Snapshot:
-    """The state of one run (or one shard of a run) at one moment; plain, picklable data."""
-
-    model: str
-    seed: str
-    subjects: int
-    ticks_total: Optional[int]
-    ticks_done: int
-    simulated_time_ms: float
-    events: Dict[str, int]
-    vetoes: Dict[str, int]
-    states: Dict[str, int]
-    sinks: List[SinkCounts]
-    shard: Optional[str] = None
-    speed: Optional[float] = None
-    #: Cumulative counts per :data:`LAG_BUCKETS` bound, their sum and count (paced runs).
-    lag_buckets: Optional[List[int]] = None
-    lag_sum: float = 0.0
-    lag_count: int = 0
-    #: How many ticks the pacer is behind its wall-clock schedule right now.
-    behind_ticks: float = 0.0
-    running: bool = True
-    error: Optional[str] = None
-    taken_at: float = field(default_factory=time.time)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON-able data (for /status.json, or a channel that carries no pickles)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "Snapshot":
-        fields = dict(data)
-        fields["sinks"] = [SinkCounts(**sink) for sink in fields.get("sinks", ())]
-        return cls(**fields)
 
 
 class RunProbe:
@@ -503,7 +455,7 @@ class MetricsServer:
         return self._exposition.render(self._registry)
 
     def render_page(self) -> str:
-        from doge_datagen.status_page import render_page
+        from doge_datagen.metrics.status_page import render_page
 
         return render_page(self)
 

@@ -1,7 +1,7 @@
 """Sharded runs: one run's subjects split over processes, or over a Dask cluster, writing the
 same events as one process would.
 
-    from doge_datagen.distributed import run_sharded
+    from doge_datagen.distributed.sharded import run_sharded
 
     summary = run_sharded("my_models:build", shards=4)                   # 4 local processes
     summary = run_sharded(build, shards=64, backend="dask", address="tcp://scheduler:8786")
@@ -50,11 +50,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from doge_datagen import engine, loading, process_server, validators
+from doge_datagen.core.shards import Shard, running, split
+from doge_datagen.distributed import loading, process_server
+from doge_datagen.engine import validators
+from doge_datagen.engine.summary import RunSummary
 from doge_datagen.errors import ConfigurationError, ShardError
 from doge_datagen.model import DataOnlineGenerator
-from doge_datagen.shards import Shard, running, split
-from doge_datagen.summary import RunSummary
 
 __all__ = ["BACKENDS", "load_build", "run_sharded", "start_process_server"]
 
@@ -203,11 +204,10 @@ def run_shard(job: _Job, control: _Control) -> _Outcome:
                 datagen.stop()
             reporter = None
             if job.metrics:
-                from doge_datagen.metrics import ShardReporter
+                from doge_datagen.metrics.exporter import ShardReporter
 
                 reporter = ShardReporter(control.report_metrics, str(job.shard.index))
-            summary = engine.run(
-                datagen,
+            summary = datagen.start_range(
                 metrics=reporter,
                 speed=job.speed,
                 first=job.shard.start,
@@ -552,7 +552,7 @@ class _DaskBackend:
         self._check_workers(tracker)
 
     def _metrics(self, tracker: "_Tracker", k: int) -> None:
-        from doge_datagen.metrics import Snapshot
+        from doge_datagen.metrics.exporter import Snapshot
 
         data = self.client.get_metadata(
             ["doge-datagen", self.run_id, "metrics", str(k)], default=None
@@ -676,7 +676,7 @@ class _Progress:
     """The progress of every shard as one line on standard error."""
 
     def __init__(self, ticks_num: Optional[int], count: int) -> None:
-        from doge_datagen.progress import ProgressReporter
+        from doge_datagen.engine.progress import ProgressReporter
 
         self.count = count
         self.reporter = ProgressReporter(ticks_num, [], [])
@@ -776,7 +776,7 @@ def run_sharded(
     ]
     server, owned = None, False
     if metrics is not None or metrics_port is not None:
-        from doge_datagen.metrics import open_metrics
+        from doge_datagen.metrics.exporter import open_metrics
 
         # Bound before any shard starts: a port in use stops nothing half-made.
         server, owned = open_metrics(metrics, metrics_port)

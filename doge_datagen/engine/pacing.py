@@ -12,7 +12,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from doge_datagen.validators import check_positive
+from doge_datagen.core.checks import check_positive
 
 # Longest single sleep, so that stop() and signals are noticed promptly.
 _SLICE_SECONDS = 0.05

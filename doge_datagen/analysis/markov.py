@@ -44,7 +44,7 @@ import numpy as np
 from doge_datagen.errors import ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.doge import DataOnlineGenerator
+    from doge_datagen.core.types import Model
 
 __all__ = ["ModelAnalysis", "analyze", "speed_for_rate"]
 
@@ -422,7 +422,7 @@ MAX_WEEKS = 60
 
 
 def analyze(
-    datagen: "DataOnlineGenerator",
+    datagen: "Model",
     *,
     subjects_num: Optional[int] = None,
     ticks_num: Any = ...,
@@ -667,7 +667,7 @@ class _Model:
     """The parts of a generator the analysis reads, with probabilities as fractions, in
     arrays built once: every later step is a vector operation over them."""
 
-    def __init__(self, datagen: "DataOnlineGenerator") -> None:
+    def __init__(self, datagen: "Model") -> None:
         from doge_datagen.profiles import Profiled
 
         self.states = list(datagen.states)
@@ -1379,7 +1379,7 @@ def _sink_table(transitions: Sequence[Any]) -> Tuple[List[str], "np.ndarray", "n
     """The sinks' labels, in order of first use, and which transition (by position) feeds
     which sink (by position), as two parallel arrays (a sink listed twice by a transition
     counts its events twice)."""
-    from doge_datagen.summary import sink_labels
+    from doge_datagen.engine.summary import sink_labels
 
     if len(transitions) < 256:  # a loop costs less than the arrays' set-up
         position: Dict[int, int] = {}

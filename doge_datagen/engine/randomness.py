@@ -14,9 +14,10 @@ Every method of ``random.Random`` works on top of :meth:`SubjectRandom.random` a
 since callbacks draw on every event.
 """
 
-import hashlib
 import random
 from typing import Any, Optional
+
+from doge_datagen.core.keys import derive_key
 
 __all__ = ["SubjectRandom", "CREATE_TICK"]
 
@@ -37,8 +38,7 @@ CREATE_TICK = -1
 
 def _stream_key(seed: Any) -> int:
     """A 64-bit key for the per-subject streams, stable across processes and versions."""
-    digest = hashlib.sha256(b"doge-datagen/subject-random/" + repr(seed).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little")
+    return derive_key("subject-random", seed)
 
 
 class SubjectRandom(random.Random):
@@ -223,7 +223,7 @@ def _use_speedups() -> None:
     if os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
         return
     try:
-        from doge_datagen import _speedups
+        from doge_datagen.engine import _speedups
     except ImportError:  # pragma: no cover - a checkout without the built extension
         return
     python_randint = SubjectRandom.randint

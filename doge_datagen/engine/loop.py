@@ -28,7 +28,6 @@ is what lets a run be cut into ranges of subjects (:func:`run` takes any range).
 """
 
 import gc
-import hashlib
 import heapq
 import inspect
 import logging
@@ -38,14 +37,14 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from doge_datagen.core import keys
+from doge_datagen.core.keys import draw, engine_key
+from doge_datagen.core.types import Model, Transition
+from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen.engine.summary import RunSummary, sink_labels
 from doge_datagen.errors import ConfigurationError, SinkCloseError
-from doge_datagen.randomness import CREATE_TICK, SubjectRandom
-from doge_datagen.summary import RunSummary, sink_labels
-
-if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.model import DataOnlineGenerator, Transition
 
 # The same loop in C (_speedups.c), for fast runs; the Python loop below runs when it is not
 # built, and for paced runs, progress reports and fractional ticks. Setting the environment
@@ -55,13 +54,16 @@ if os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
     _speedups = None
 else:
     try:
-        from doge_datagen import _speedups
+        from doge_datagen.engine import _speedups
     except ImportError:  # pragma: no cover - a checkout without the built extension
         _speedups = None
+#: Whether the C loop is built and in use (``doge-datagen --version`` shows it).
+HAS_SPEEDUPS = _speedups is not None
 
 _LOGGER = logging.getLogger(__name__)
 
 __all__ = [
+    "HAS_SPEEDUPS",
     "Run",
     "close_sinks",
     "compile_tables",
@@ -73,13 +75,15 @@ __all__ = [
     "summarize",
 ]
 
-_MASK64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = 0xBF58476D1CE4E5B9
-_MIX2 = 0x94D049BB133111EB
-_LOW32 = 0xFFFFFFFF
-_TWO_POW_32 = 4294967296
-_LN_2_POW_32 = 32 * math.log(2)
+# SplitMix64 and the key derivation are defined once, in doge_datagen.core.keys; the loop keeps
+# module-level copies of the constants because a global read is what its inlined draws use.
+_MASK64 = keys.MASK64
+_GOLDEN = keys.GOLDEN
+_MIX1 = keys.MIX1
+_MIX2 = keys.MIX2
+_LOW32 = keys.LOW32
+_TWO_POW_32 = keys.TWO_POW_32
+_LN_2_POW_32 = keys.LN_2_POW_32
 # How often, at most, the loop calls the sinks' poll() between ticks (a paced run's waits poll
 # too): often enough for any time bound of theirs, rarely enough to cost nothing per tick.
 _POLL_SECONDS = 0.01
@@ -108,24 +112,6 @@ def _event_note(first: int, i: int, transition: Any, tick: int, timestamp: Any) 
 
 #: A compiled state: ``[certain, leave, inv_log_stay, thresholds, moves, rest]``.
 Table = List[Any]
-
-
-def engine_key(seed: Any) -> int:
-    """A 64-bit key for the engine's hash, stable across processes and Python versions."""
-    digest = hashlib.sha256(b"doge-datagen/engine/" + repr(seed).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-def draw(key: int, index: int, tick: int) -> int:
-    """The 64 random bits subject ``index`` (global) uses for its draw at ``tick``.
-
-    SplitMix64's output function of ``key + (index * 2**32 + tick) * golden``: a counter-based
-    generator, so any subject's draw at any tick is found without the ones before it.
-    """
-    h = (key + (index * _TWO_POW_32 + tick) * _GOLDEN) & _MASK64
-    h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
-    h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
-    return h ^ (h >> 31)
 
 
 def next_move(key: int, table: Table, index: int, tick: int) -> Tuple[Optional[int], Any]:
@@ -158,7 +144,7 @@ def next_move(key: int, table: Table, index: int, tick: int) -> Tuple[Optional[i
 
 
 def compile_tables(
-    model: "DataOnlineGenerator[Any]",
+    model: "Model",
     timestamp_start: Optional[float] = None,
     n_ticks: float = math.inf,
 ) -> List[Table]:
@@ -199,7 +185,7 @@ def compile_tables(
         every = model.transitions_from(state)
         rest = (None, None, (), None, tables[s], -1, s)
         if any(isinstance(t.probability, Profiled) for t in every):
-            from doge_datagen.timevarying import StateTimeline
+            from doge_datagen.engine.timevarying import StateTimeline
 
             if timestamp_start is None:
                 raise ValueError("a model with profiles is compiled for a run's timestamp_start")
@@ -329,7 +315,7 @@ class Run:
 
     def __init__(
         self,
-        model: "DataOnlineGenerator[Any]",
+        model: "Model",
         first: int,
         stop: int,
         timestamp_start: int,
@@ -520,7 +506,7 @@ class Run:
         subjects = self.subjects
         n_ticks: float = math.inf if model.ticks_num is None else model.ticks_num
         self.tables = tables = compile_tables(model, self.timestamp_start, n_ticks)
-        from doge_datagen.timevarying import Arrivals, check_run
+        from doge_datagen.engine.timevarying import Arrivals, check_run
 
         check_run(tables, n_ticks)  # errors in profiles come before any event
         arrivals = None
@@ -919,7 +905,7 @@ class Run:
 
 
 @contextmanager
-def _stop_on_signals(model: "DataOnlineGenerator[Any]", enabled: bool) -> Iterator[List[int]]:
+def _stop_on_signals(model: "Model", enabled: bool) -> Iterator[List[int]]:
     """While a run without a tick limit goes on in the main thread, SIGINT and SIGTERM ask
     it to stop (the current tick completes and the sinks are closed) instead of killing it.
 
@@ -996,7 +982,7 @@ def _close_error(errors: List[BaseException]) -> BaseException:
 
 
 def summarize(run: Run, sinks: Sequence[Any], elapsed: float) -> RunSummary:
-    from doge_datagen.sinks.base import delivery_counts, extra_counts  # they import the model
+    from doge_datagen.core.delivery import delivery_counts, extra_counts
 
     model = run.model
     per_trigger: Dict[str, int] = {}
@@ -1052,7 +1038,7 @@ def _final_progress(state: Run) -> None:
 
 
 def run(
-    model: "DataOnlineGenerator[Any]",
+    model: "Model",
     *,
     speed: Optional[float] = None,
     progress: bool = False,
@@ -1063,6 +1049,7 @@ def run(
     shard: Optional[str] = None,
     arrivals_shard: Tuple[int, int] = (0, 1),
     wall_start: Optional[float] = None,
+    on_start: Optional[Callable[["Run"], None]] = None,
 ) -> RunSummary:
     """Run ``model`` for the global subject indices ``first .. stop - 1`` (by default all of
     them), then close every sink; return what the run did.
@@ -1074,20 +1061,15 @@ def run(
     ``arrivals_shard``, ``(k, K)``, says which of the subjects arriving during the run are
     this run's: arrival ``j`` belongs to shard ``j % K`` (every shard draws the same arrivals).
     ``wall_start`` (epoch seconds, ``time.time()``) is when tick 0 is due in a paced run: the
-    shards of one run share it, so together they keep one schedule.
+    shards of one run share it, so together they keep one schedule. ``on_start`` is called
+    with the :class:`Run` before the sinks open: the model keeps it, for ``datagen.subjects``
+    and the other views of a run in progress.
+
+    The caller resets the model's stop flag and makes sure the model is not running already.
     """
-    previous = model._last_run
-    if previous is not None and previous.running:
-        # The run's state (datagen.random's keys, the stop flag, datagen.subjects) is the
-        # model's: a second run of it would change the first one's under its feet.
-        raise ConfigurationError(
-            "start() while a run of the same model goes on (from a factory, callback, sink or "
-            "another thread): a model runs one run at a time"
-        )
     sinks = model.sinks
     began = time.perf_counter()
     model.random.seed(model.seed)
-    model._stopping = False
     if stop is None:
         stop = first + model.subjects_num
     if timestamp_start is None:
@@ -1096,12 +1078,12 @@ def run(
         timestamp_start = round(time.time() * 1000)
     reporter = None
     if progress:
-        from doge_datagen.progress import ProgressReporter
+        from doge_datagen.engine.progress import ProgressReporter
 
         reporter = ProgressReporter(model.ticks_num, sinks, sink_labels(sinks))
     pacer = None
     if speed is not None:
-        from doge_datagen.pacing import Pacer
+        from doge_datagen.engine.pacing import Pacer
 
         if wall_start is None:
             pacer = Pacer(model.tick_ms, speed, lambda: model._stopping)
@@ -1109,7 +1091,8 @@ def run(
             pacer = Pacer(model.tick_ms, speed, lambda: model._stopping, clock=time.time)
             pacer.wall_start = wall_start
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
-    model._last_run = state
+    if on_start is not None:
+        on_start(state)
     for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)
         follow = getattr(sink, "follow_run", None)
         if callable(follow):

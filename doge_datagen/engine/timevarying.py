@@ -41,16 +41,15 @@ import math
 from array import array
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from doge_datagen.engine import (
-    _GOLDEN,
-    _LN_2_POW_32,
-    _LOW32,
-    _MASK64,
-    _MIX1,
-    _MIX2,
-    _TWO_POW_32,
-    draw,
-)
+from doge_datagen.core.keys import GOLDEN as _GOLDEN
+from doge_datagen.core.keys import LN_2_POW_32 as _LN_2_POW_32
+from doge_datagen.core.keys import LOW32 as _LOW32
+from doge_datagen.core.keys import MASK64 as _MASK64
+from doge_datagen.core.keys import MIX1 as _MIX1
+from doge_datagen.core.keys import MIX2 as _MIX2
+from doge_datagen.core.keys import TWO_POW_32 as _TWO_POW_32
+from doge_datagen.core.keys import draw
+from doge_datagen.engine.validators import SUM_TOLERANCE
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.profiles import (
     HOUR_MS,
@@ -60,10 +59,9 @@ from doge_datagen.profiles import (
     _Product,
     describe_ms,
 )
-from doge_datagen.validators import SUM_TOLERANCE
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.model import Transition
+    from doge_datagen.core.types import Transition
 
 __all__ = ["Arrivals", "StateTimeline", "check_run"]
 

@@ -9,11 +9,11 @@ import json
 import math
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
-from doge_datagen.analysis import HOUR_MS, WEEK_HOURS
+from doge_datagen.analysis.markov import HOUR_MS, WEEK_HOURS
 from doge_datagen.errors import ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.analysis import ModelAnalysis
+    from doge_datagen.analysis.markov import ModelAnalysis
 
 __all__ = ["check_plot_path", "observed_hourly", "plot_rates"]
 

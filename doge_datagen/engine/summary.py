@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from doge_datagen.pacing import LagStats
+    from doge_datagen.engine.pacing import LagStats
 
 __all__ = ["RunSummary", "sink_labels"]
 
@@ -145,7 +145,7 @@ def _max_ticks(ticks: Sequence[Optional[int]]) -> Optional[int]:
 def _combine_lag(stats: Sequence["LagStats"]) -> Optional["LagStats"]:
     if not stats:
         return None
-    from doge_datagen.pacing import LagStats
+    from doge_datagen.engine.pacing import LagStats
 
     ticks = sum(s.ticks for s in stats)
     by_median = sorted(stats, key=lambda s: s.median)

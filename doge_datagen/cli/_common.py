@@ -1,0 +1,28 @@
+"""What every command shares: the error for a bad argument and the rule for output directories."""
+
+import os
+import sys
+
+from doge_datagen.errors import ConfigurationError, DogeError
+
+__all__ = ["UsageError", "make_parent_directory"]
+
+
+class UsageError(DogeError, ValueError):
+    """A command-line argument that makes no sense; reported as one line."""
+
+
+def make_parent_directory(path: str) -> None:
+    """The rule for every output the command writes (sink files, ``--out``, ``graph -o``,
+    ``analyze --plot``, ``fit -o``): a missing directory is created, once every option has
+    been checked, and said so on standard error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create directory {directory!r} for {path!r}: {exc.strerror}"
+        ) from None
+    print(f"doge-datagen: created directory {directory}", file=sys.stderr)
