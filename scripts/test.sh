@@ -34,6 +34,10 @@ ensure_service 4222 NATS start-stop-daemon --start --oknodo --background --exec 
 # The package and the examples in one run (a few seconds); the README's Python blocks are
 # type-checked by tests/docs/test_readme_program.py.
 .venv/bin/mypy doge_datagen examples
+# The documentation site (mkdocs.yml): README.md, doc/ and the API reference from the
+# docstrings; --strict makes a broken link or anchor, a page left out of the nav or a docstring
+# the reference cannot read an error. Built into a temporary directory, a few seconds.
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest "$@"
 # The C loop's tests and 200 fuzzed models again, against a build under AddressSanitizer and
 # UndefinedBehaviorSanitizer (two to three minutes on two cores).

@@ -1,33 +1,31 @@
-"""The README's code runs unchanged against the package.
+"""The code of the README and of its pages under doc/ runs unchanged against the package.
 
-Each ```python block of README.md is executed as written, in a namespace holding what the
-README assumes is around it (imports, a factory, callbacks, sinks); the Kafka, Avro and DB
-blocks are then run a second time with only their addresses pointed at the test services, and
-what they wrote is read back.
+Each ```python block of README.md and of those pages (:mod:`support.docs`) is executed as
+written, in a namespace holding what the README assumes is around it (imports, a factory,
+callbacks, sinks); the Kafka, Avro and DB blocks are then run a second time with only their
+addresses pointed at the test services, and what they wrote is read back.
 """
 
 import json
 import random
-import re
 import uuid
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from support.docs import ROOT, code_blocks, user_docs
 
 import doge_datagen
 import doge_datagen.demo
 from doge_datagen import InMemorySink
 from doge_datagen.demo import User, UserFactory, make_callbacks
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-BLOCKS: List[str] = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+README = user_docs()
+BLOCKS: List[str] = code_blocks(README)
 
 
 def block(containing: str) -> str:
     found = [b for b in BLOCKS if containing in b]
-    assert len(found) == 1, f"{len(found)} README blocks contain {containing!r}"
+    assert len(found) == 1, f"{len(found)} blocks of the docs contain {containing!r}"
     return found[0]
 
 

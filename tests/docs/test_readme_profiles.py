@@ -1,22 +1,20 @@
-"""The README's section on profiles and arrivals: its code runs as written and does what the
-text says."""
+"""The README's section on profiles and arrivals, now doc/profiles.md: its code runs as
+written and does what the text says."""
 
-import re
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Dict
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.docs import code_blocks, page
 
 import doge_datagen
 from doge_datagen import ConfigurationError, InMemorySink
 from doge_datagen.demo import UserFactory
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-SECTION = README[README.index("## Behaviour over time") : README.index("## Sinks")]
-BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, re.DOTALL)
+SECTION = page("doc/profiles.md")
+BLOCKS = code_blocks(SECTION)
 
 
 def run_block(containing: str) -> Dict[str, Any]:

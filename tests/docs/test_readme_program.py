@@ -1,6 +1,7 @@
-"""Every Python block of the README runs as written and plain ``mypy`` accepts it: the
-blocks, in order, are one program, except those whose first line names a file of their own
-(``# my_models.py``), which are written to that file.
+"""Every Python block of the README and of its pages under doc/ runs as written and plain
+``mypy`` accepts it: the blocks, in order (the README, then the pages in the order of its
+sections, :data:`support.docs.PAGES`), are one program, except those whose first line names
+a file of their own (``# my_models.py``), which are written to that file.
 
 The run happens in an empty directory holding what the README's text around the blocks says
 is there: the Avro schemas of ``examples/avro`` and the ``events.jsonl`` that the README's own
@@ -21,11 +22,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.docs import PAGES, ROOT, code_blocks, page, user_docs
 from support.services import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+README = user_docs()
+BLOCKS = code_blocks(README)
 FILE_LINE = re.compile(r"# (\w+\.py)\n")
 FILES = {m.group(1): b for b in BLOCKS for m in [FILE_LINE.match(b)] if m}
 PROGRAM = "\n\n".join(b for b in BLOCKS if not FILE_LINE.match(b))
@@ -57,7 +58,12 @@ def run(command, cwd, timeout=600):
 
 
 def test_the_readme_has_python_blocks_with_their_imports():
-    assert len(BLOCKS) >= 15
+    assert len(BLOCKS) >= 24
+    # Every page's blocks are part of the program or a file of its own, in the pages' order.
+    for name in ("README.md", *PAGES):
+        for code in code_blocks(page(name)):
+            assert code in FILES.values() or code in PROGRAM, (name, code[:60])
+    assert PROGRAM.index("shop = DataOnlineGenerator(") < PROGRAM.index("MetricsServer(")
     # The model's block comes after the pieces it uses, which all come with their imports.
     assert PROGRAM.index("class UserFactory(") < PROGRAM.index("datagen = DataOnlineGenerator(")
     assert PROGRAM.startswith("from doge_datagen import")

@@ -1,4 +1,5 @@
-"""README sentences that promise a behaviour and had no test of their own."""
+"""Sentences of the README and of its pages under doc/ that promise a behaviour and had no
+test of their own; each test first finds its sentence where it is written."""
 
 import importlib
 import inspect
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.docs import page
 from support.kafka_fixtures import create_topic, read_all
 
 import doge_datagen
@@ -19,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_all_errors_derive_from_doge_error():
-    """The README: "All errors derive from `DogeError`". Every exception class it defines."""
+    """doc/sinks.md: "All errors derive from `DogeError`". Every exception class it defines."""
+    assert "All errors derive from `DogeError`." in page("doc/sinks.md")
     found = {}
     for module_info in pkgutil.walk_packages(doge_datagen.__path__, "doge_datagen."):
         try:
@@ -44,6 +47,9 @@ def test_all_errors_derive_from_doge_error():
 def test_summary_delivery_counts_kafka_and_database_sinks(kafka_bootstrap, tmp_path):
     """The README: "delivered and failed records of the sinks that count them (Kafka,
     databases)"."""
+    assert "delivered and failed records of the sinks that\ncount them (Kafka, databases)" in (
+        page("README.md")
+    )
     topic = create_topic(kafka_bootstrap)
     kafka = KafkaSinkFactory(kafka_bootstrap, "doge-test").create(
         topic, lambda s, t: str(s.user_id), lambda ts, s, t: json.dumps(user_row(ts, s, t))
@@ -76,6 +82,7 @@ def test_summary_delivery_counts_kafka_and_database_sinks(kafka_bootstrap, tmp_p
 def test_scripts_demo_sh_runs_the_demo_on_embedded_defaults(tmp_path):
     """`bash scripts/demo.sh` (README, set-up on a fresh machine): installs into .venv and runs
     the demo; extra arguments go to the demo."""
+    assert "```shell\nbash scripts/demo.sh\n```" in page("README.md")
     out = tmp_path / "out"
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "demo.sh"), "--out", str(out)]
