@@ -8,6 +8,8 @@
   (``:class:`Transition```, ``:meth:`~doge_datagen.model.DataOnlineGenerator.start```) is shown
   as the code it marks, as Sphinx shows it (a ``~`` keeps the last name only), and a paragraph
   that introduces a literal block ends with one colon, not two.
+- A ``|`` inside a table cell is written ``\\|`` (GitHub's form, also inside code); the cell
+  shows ``|``.
 """
 
 import re
@@ -26,6 +28,7 @@ _ROLE = re.compile(
     r":(?:py:)?(?:mod|class|func|meth|attr|data|exc|obj|const):<code>(~?)([^<]*)</code>"
 )
 _LITERAL = re.compile(r"::</p>")
+_CELL = re.compile(r"<td[^>]*>.*?</td>", re.DOTALL)
 
 
 def readme_markdown() -> str:
@@ -57,6 +60,7 @@ def _role(match: "re.Match[str]") -> str:
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    html = _CELL.sub(lambda cell: cell.group(0).replace("\\|", "|"), html)
     if not page.file.src_uri.startswith("reference/"):
         return html
     return _LITERAL.sub(":</p>", _ROLE.sub(_role, html))

@@ -179,3 +179,6 @@ def test_the_home_page_is_the_readme_with_its_links_made_to_work(site):
     # Sphinx roles of the docstrings are shown as the code they mark.
     model = site["reference/model/index.html"]
     assert ":class:" not in model and ":meth:" not in model
+    # A table cell's escaped pipe (GitHub's form) shows as a pipe.
+    assert "json\\|ndjson" in (DOC / "sinks.md").read_text()
+    assert "json|ndjson" in site["sinks/index.html"] and "\\|" not in site["sinks/index.html"]
