@@ -29,7 +29,6 @@ import errno
 import json
 import logging
 import math
-import re
 import socket
 import threading
 import time
@@ -37,6 +36,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from doge_datagen.core.masking import mask_secrets
 from doge_datagen.engine.pacing import LAG_BUCKETS
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.metrics.snapshot import SinkCounts, Snapshot
@@ -61,22 +61,6 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_MAX_LAG_TICKS = 10.0
 
 _DEFAULT_HOST = "127.0.0.1"
-_MASK = "***"
-# ``scheme://user:password@`` anywhere in a label, and ``password=...``-like settings.
-_USERINFO = re.compile(r"(//[^/\s:@]*:)[^@/\s]*@")
-_SECRET_SETTING = re.compile(
-    r"((?:pass(?:word)?|secret|token|credential|user\.info|api[._-]?key)[\w.]*=)[^&\s,;]*", re.I
-)
-
-
-def mask_secrets(text: Any) -> str:
-    """``text`` with URL passwords and ``password=...``-like values replaced by ``***``.
-
-    Sink labels are user-given names or built from URLs; whatever the metrics, the status
-    page or /healthz show goes through this first.
-    """
-    masked = _USERINFO.sub(rf"\g<1>{_MASK}@", str(text))
-    return _SECRET_SETTING.sub(rf"\g<1>{_MASK}", masked)
 
 
 def parse_address(address: Union[int, str, Tuple[str, int]]) -> Tuple[str, int]:

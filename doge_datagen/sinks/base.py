@@ -20,14 +20,13 @@ again from zero at each ``open()``, so that a run's summary reports that run.
 import importlib
 import logging
 import math
-import re
 import time
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Iterator, Optional, Sequence, Tuple, Type, Union
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from doge_datagen.core.delivery import delivery_counts
+from doge_datagen.core.masking import MASK, is_secret_key, mask_secrets, mask_text, mask_url
 from doge_datagen.core.types import EventSink
 from doge_datagen.errors import DeliveryError, RecordError
 
@@ -36,6 +35,7 @@ __all__ = [
     "MASK",
     "Sink",
     "delivery_counts",
+    "is_secret_key",
     "mask_text",
     "mask_url",
     "optional_import",
@@ -47,57 +47,7 @@ _LOGGER = logging.getLogger(__name__)
 #: so that a paced run's events show up while it runs, not only when a buffer fills.
 DEFAULT_FLUSH_INTERVAL = 1.0
 
-#: What a secret is replaced with wherever a sink shows a URL or a setting.
-MASK = "***"
-
-# Query parameters and client settings whose values are secrets.
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|credential|user\.info|api[._-]?key)", re.I)
-
 ErrorTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a URL query parameter or client setting named ``key`` holds a secret (a
-    ``KEY_env`` parameter names an environment variable, which is no secret)."""
-    return bool(_SECRET_KEY.search(key)) and not key.endswith("_env")
-
-
-def mask_url(url: Any) -> str:
-    """``url`` with the password of its user part and every secret query value masked.
-
-    ``postgresql://u:s3cret@h/db?sslpassword=x`` -> ``postgresql://u:***@h/db?sslpassword=***``.
-    Anything that does not parse as a URL is returned as ``str(url)`` with nothing masked
-    only if it has no ``user:password@`` part.
-    """
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return re.sub(r"(//[^/:@]*:)[^@/]*@", rf"\g<1>{MASK}@", text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{MASK}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_key(k) for k, _ in pairs):
-            query = urlencode(
-                [(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe="/:*${}"
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return text
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def mask_text(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of each secret value replaced by :data:`MASK`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
 
 
 def optional_import(module: str, extra: str, what: str) -> ModuleType:
@@ -213,10 +163,12 @@ class Sink(EventSink):
         """A :class:`DeliveryError` for ``count`` records that failed, with the sink's counts.
 
         ``count`` is added to ``failed``. The message names the sink, what failed and how
-        many records were delivered before; URLs in ``reason`` are masked.
+        many records were delivered before; URL passwords and secret settings in ``reason``
+        are masked.
         """
         self.failed += count
-        text = f"{_mask_urls(self.name)}: {what} ({self.delivered} delivered, {self.failed} failed)"
+        counts = f"{self.delivered} delivered, {self.failed} failed"
+        text = f"{mask_secrets(self.name)}: {what} ({counts})"
         if reason is not None:
             text += f": {_reason(reason)}"
         return DeliveryError(
@@ -245,14 +197,14 @@ class Sink(EventSink):
         except (DeliveryError, RecordError):
             raise
         except record as exc:
-            raise RecordError(f"{_mask_urls(self.name)}: {what}: {_reason(exc)}") from exc
+            raise RecordError(f"{mask_secrets(self.name)}: {what}: {_reason(exc)}") from exc
         except delivery as exc:
             raise self.delivery_error(what, count, exc, pending=pending) from exc
 
     def __repr__(self) -> str:
         state = "open" if self._is_open else "closed"
         return (
-            f"<{type(self).__name__} {_mask_urls(mask_url(self.name))!r} {state} "
+            f"<{type(self).__name__} {mask_secrets(mask_url(self.name))!r} {state} "
             f"delivered={self.delivered} failed={self.failed}>"
         )
 
@@ -276,15 +228,10 @@ def check_flush_interval(value: Any) -> Optional[float]:
 
 
 def _reason(reason: Any) -> str:
-    """One line saying what went wrong, any URL password in it masked."""
+    """One line saying what went wrong, any URL password or secret setting in it masked."""
     if isinstance(reason, BaseException):
         original = getattr(reason, "orig", None) or reason
         text = str(original).strip() or type(original).__name__
     else:
         text = str(reason)
-    return _mask_urls(" ".join(text.split()))
-
-
-def _mask_urls(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@`` in it masked."""
-    return re.sub(r"([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]*@", rf"\g<1>{MASK}@", text)
+    return mask_secrets(" ".join(text.split()))

@@ -28,16 +28,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode, urlsplit
 
+from doge_datagen.core.masking import is_secret_key, mask_text
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
-from doge_datagen.sinks.base import (
-    DEFAULT_FLUSH_INTERVAL,
-    MASK,
-    Sink,
-    check_flush_interval,
-    is_secret_key,
-    mask_text,
-)
+from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
 
 __all__ = ["FORMATS", "HttpSink"]
 
@@ -55,7 +49,6 @@ _UNTRUSTED = -1
 _SLICE = 0.1  # a pause is cut into slices this long, so that hurry() can end it
 # What a kept-alive connection closed by the server raises on its next request.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-_SECRET_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
 def _positive(name: str, value: Any, whole: bool = False) -> Any:
@@ -149,7 +142,7 @@ class HttpSink(Sink):
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ConfigurationError(f"headers must be strings, got {key!r}: {value!r}")
             sent[key] = value
-            if key.lower() in _SECRET_HEADERS or is_secret_key(key):
+            if is_secret_key(key):
                 self._secrets.append(value)
         username = username if username is not None else parts.username
         password = password if password is not None else parts.password
@@ -283,10 +276,7 @@ class HttpSink(Sink):
         return self.delivery_error(what, len(items), self._masked(reason), pending=items)
 
     def _masked(self, text: str) -> str:
-        text = mask_text(text, self._secrets)
-        for secret in self._secrets:  # a server may echo the header back, e.g. JSON-escaped
-            text = text.replace(json.dumps(secret)[1:-1], MASK)
-        return text
+        return mask_text(text, self._secrets)
 
     def _attempt(
         self, body: bytes, headers: Dict[str, str], timeout: float

@@ -32,10 +32,11 @@ from confluent_kafka.serialization import (
     StringSerializer,
 )
 
+from doge_datagen.core.masking import is_secret_key, mask_text
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.sinks._json import ENCODE_ERRORS, dumps_bytes
-from doge_datagen.sinks.base import Sink, is_secret_key, mask_text
+from doge_datagen.sinks.base import Sink
 
 _LOGGER = logging.getLogger(__name__)
 

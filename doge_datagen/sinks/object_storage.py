@@ -28,9 +28,10 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from doge_datagen.core import shards
+from doge_datagen.core.masking import is_secret_key, mask_text, mask_url
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, DogeError, RecordError
-from doge_datagen.sinks.base import Sink, is_secret_key, mask_text, mask_url, optional_import
+from doge_datagen.sinks.base import Sink, optional_import
 
 __all__ = ["ObjectSink"]
 
@@ -42,7 +43,8 @@ _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "
 FORMATS = ("jsonl", "csv", "parquet")
 #: The extra that installs each protocol's fsspec implementation.
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
-_SECRET_OPTIONS = ("key", "secret", "token", "password", "client_secret", "account_key")
+# s3fs names the access key id plainly ``key``; elsewhere ``key=`` names a column, no secret.
+_ACCESS_KEY = "key"
 
 
 def _fsspec(protocol: str) -> Any:
@@ -115,7 +117,7 @@ class ObjectSink(Sink):
         self._secrets = [
             str(v)
             for k, v in options.items()
-            if (k in _SECRET_OPTIONS or is_secret_key(k)) and isinstance(v, str) and v
+            if (k == _ACCESS_KEY or is_secret_key(k)) and isinstance(v, str) and v
         ]
         try:
             self._fs_class = fsspec.get_filesystem_class(self.protocol)
