@@ -1187,25 +1187,45 @@ note_progress(PyObject *run, long long tick, PyObject *timestamp)
     return failed ? -1 : 0;
 }
 
+/* The fields of the engine's LoopContext (engine/loop.py), a NamedTuple read by position here:
+ * tests/engine/test_loop_contract.py checks that these indices follow its field order. */
+#define CTX_DUE 0
+#define CTX_COUNTS 1
+#define CTX_VETOES 2
+#define CTX_RNG 3
+#define CTX_MODEL 4
+#define CTX_KEY 5
+#define CTX_START 6
+#define CTX_TICK_MS 7
+#define CTX_N_TICKS 8
+#define CTX_WHERE 9
+#define CTX_LN_2_POW_32 10
+#define CTX_RUN 11
+#define CTX_POLLS 12
+#define CTX_POLL_SECONDS 13
+#define CTX_CLOCK 14
+#define CTX_ARRIVE 15
+#define CTX_SIZE 16
+
 /* The engine's part of a run_ticks() context (see its doc) into L, checked; subjects and
  * pending are the call's own arguments. Returns -1 with TypeError on a context of the wrong
  * shape. */
 static int
 read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
 {
-    if (!PyTuple_Check(context) || PyTuple_GET_SIZE(context) != 16) {
-        PyErr_SetString(PyExc_TypeError, "the engine's context is a tuple of 16");
+    if (!PyTuple_Check(context) || PyTuple_GET_SIZE(context) != CTX_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "the engine's context is a LoopContext of 16 fields");
         return -1;
     }
     memset(L, 0, sizeof *L);
-    L->due = PyTuple_GET_ITEM(context, 0);
-    L->counts = PyTuple_GET_ITEM(context, 1);
-    L->vetoes = PyTuple_GET_ITEM(context, 2);
-    L->rng = PyTuple_GET_ITEM(context, 3);
-    L->model = PyTuple_GET_ITEM(context, 4);
-    L->key_obj = PyTuple_GET_ITEM(context, 5);
-    L->where = PyTuple_GET_ITEM(context, 9);
-    L->ln_2_pow_32 = PyFloat_AsDouble(PyTuple_GET_ITEM(context, 10));
+    L->due = PyTuple_GET_ITEM(context, CTX_DUE);
+    L->counts = PyTuple_GET_ITEM(context, CTX_COUNTS);
+    L->vetoes = PyTuple_GET_ITEM(context, CTX_VETOES);
+    L->rng = PyTuple_GET_ITEM(context, CTX_RNG);
+    L->model = PyTuple_GET_ITEM(context, CTX_MODEL);
+    L->key_obj = PyTuple_GET_ITEM(context, CTX_KEY);
+    L->where = PyTuple_GET_ITEM(context, CTX_WHERE);
+    L->ln_2_pow_32 = PyFloat_AsDouble(PyTuple_GET_ITEM(context, CTX_LN_2_POW_32));
     L->subjects = subjects;
     L->pending = pending;
     if (!PyDict_Check(L->due) || !PyList_Check(L->counts) || !PyList_Check(L->vetoes) ||
@@ -1215,7 +1235,7 @@ read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
         return -1;
     }
     L->key = PyLong_AsUnsignedLongLongMask(L->key_obj);
-    if (PyErr_Occurred() || as_limit(PyTuple_GET_ITEM(context, 8), &L->n_ticks) < 0)
+    if (PyErr_Occurred() || as_limit(PyTuple_GET_ITEM(context, CTX_N_TICKS), &L->n_ticks) < 0)
         return -1;
     return 0;
 }
@@ -1223,7 +1243,8 @@ read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
 PyDoc_STRVAR(run_ticks_doc,
 "run_ticks(context, subjects, pending, tick, next_arrival) -> (tick, timestamp, finished)\n\n"
 "Run the ticks from `tick` to the end of the run, or until it stops (model._stopping), or\n"
-"until nobody will ever move again (`finished`). `context` is (due, counts, vetoes, rng,\n"
+"until nobody will ever move again (`finished`). `context` is the engine's LoopContext\n"
+"(engine/loop.py), a NamedTuple of (due, counts, vetoes, rng,\n"
 "model, key, timestamp_start, tick_ms, n_ticks, where, ln_2_pow_32, run, polls,\n"
 "poll_seconds, clock, arrive): after each busy tick the sinks' polls are called at most every\n"
 "poll_seconds by clock() (None: the clock time.perf_counter reads), and arrive(tick) creates\n"
@@ -1305,13 +1326,13 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *context = args[0];
     if (read_context(context, args[1], args[2], &L) < 0)
         return NULL;
-    PyObject *start_obj = PyTuple_GET_ITEM(context, 6);
-    PyObject *tick_ms_obj = PyTuple_GET_ITEM(context, 7);
-    PyObject *run = PyTuple_GET_ITEM(context, 11);
-    PyObject *polls = PyTuple_GET_ITEM(context, 12);
-    double poll_seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(context, 13));
-    PyObject *clock = PyTuple_GET_ITEM(context, 14);
-    PyObject *arrive = PyTuple_GET_ITEM(context, 15);
+    PyObject *start_obj = PyTuple_GET_ITEM(context, CTX_START);
+    PyObject *tick_ms_obj = PyTuple_GET_ITEM(context, CTX_TICK_MS);
+    PyObject *run = PyTuple_GET_ITEM(context, CTX_RUN);
+    PyObject *polls = PyTuple_GET_ITEM(context, CTX_POLLS);
+    double poll_seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(context, CTX_POLL_SECONDS));
+    PyObject *clock = PyTuple_GET_ITEM(context, CTX_CLOCK);
+    PyObject *arrive = PyTuple_GET_ITEM(context, CTX_ARRIVE);
     if (!PyList_Check(polls)) {
         PyErr_SetString(PyExc_TypeError, "run_ticks: polls is a list");
         return NULL;

@@ -37,7 +37,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from doge_datagen.core import keys
 from doge_datagen.core.keys import draw, engine_key
@@ -303,6 +303,43 @@ def _cyclic_gc_paused(count: int) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+class LoopContext(NamedTuple):
+    """What the C loop (``_speedups.run_ticks`` and ``schedule_all``) reads of a run, by
+    position: the C file names each position (``CTX_DUE`` ... ``CTX_ARRIVE``), and
+    ``tests/engine/test_loop_contract.py`` checks that those indices follow this field order.
+
+    Besides these, the C loop calls the run's ``_subjects_changed``, ``_too_far`` and the
+    sinks' ``collect``, and reads the model's ``_stopping`` flag (see
+    :class:`~doge_datagen.core.types.Model`).
+    """
+
+    #: The wheel of subjects due at each tick (filed by :meth:`Run.schedule`).
+    due: Any
+    #: Events and vetoes per transition, counted in place.
+    counts: List[int]
+    vetoes: List[int]
+    #: ``datagen.random``, keyed to each event's subject before its callback runs.
+    rng: Any
+    model: Any
+    #: The engine's key (:func:`~doge_datagen.core.keys.engine_key`).
+    key: int
+    #: Timestamp of tick 0 and the tick length, whole milliseconds.
+    start: int
+    tick_ms: int
+    #: The last tick, ``math.inf`` for a run without a tick limit.
+    n_ticks: float
+    #: Six slots the C loop fills with where an error happened.
+    where: List[Any]
+    ln_2_pow_32: float
+    run: "Run"
+    #: The sinks' ``poll`` methods, called at most every ``poll_seconds`` by ``clock()``.
+    polls: List[Callable[[], Any]]
+    poll_seconds: float
+    clock: Optional[Callable[[], float]]
+    #: Creates the subjects arriving at a tick and returns the next arrival's tick.
+    arrive: Callable[[int], float]
 
 
 class Run:
@@ -735,7 +772,7 @@ class Run:
 
     def _fast_loop(
         self, key: int, n_ticks: float
-    ) -> Optional[Tuple[Any, Tuple[Any, ...], List[Any]]]:
+    ) -> Optional[Tuple[Any, "LoopContext", List[Any]]]:
         """``(run_ticks, context, where)`` for the C loop, or None where the Python loop runs:
         without the extension, for paced runs and progress reports (which act at every
         tick), for ticks of a fractional number of milliseconds or of 2**31 ms and more, and
@@ -754,24 +791,24 @@ class Run:
         ):
             return None
         where: List[Any] = [None] * 6
-        context = (
-            self.due,
-            self.counts,
-            self.vetoes,
-            self.rng,
-            model,
-            key,
-            start,
-            tick_ms,
-            n_ticks,
-            where,
-            _LN_2_POW_32,
-            self,
-            self.polls,
-            _POLL_SECONDS,
+        context = LoopContext(
+            due=self.due,
+            counts=self.counts,
+            vetoes=self.vetoes,
+            rng=self.rng,
+            model=model,
+            key=key,
+            start=start,
+            tick_ms=tick_ms,
+            n_ticks=n_ticks,
+            where=where,
+            ln_2_pow_32=_LN_2_POW_32,
+            run=self,
+            polls=self.polls,
+            poll_seconds=_POLL_SECONDS,
             # None: the C loop reads the clock time.perf_counter reads, without a call.
-            None if time.perf_counter is _PERF_COUNTER else time.perf_counter,
-            self._arrive_at,
+            clock=None if time.perf_counter is _PERF_COUNTER else time.perf_counter,
+            arrive=self._arrive_at,
         )
         return _speedups.run_ticks, context, where
 
@@ -1076,20 +1113,8 @@ def run(
         timestamp_start = model.timestamp_start
     if timestamp_start is None:
         timestamp_start = round(time.time() * 1000)
-    reporter = None
-    if progress:
-        from doge_datagen.engine.progress import ProgressReporter
-
-        reporter = ProgressReporter(model.ticks_num, sinks, sink_labels(sinks))
-    pacer = None
-    if speed is not None:
-        from doge_datagen.engine.pacing import Pacer
-
-        if wall_start is None:
-            pacer = Pacer(model.tick_ms, speed, lambda: model._stopping)
-        else:
-            pacer = Pacer(model.tick_ms, speed, lambda: model._stopping, clock=time.time)
-            pacer.wall_start = wall_start
+    reporter = _reporter(model) if progress else None
+    pacer = None if speed is None else _pacer(model, speed, wall_start)
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
     if on_start is not None:
         on_start(state)
@@ -1112,22 +1137,7 @@ def run(
             finally:
                 state.running = False
         except BaseException as exc:
-            close_errors = close_sinks(sinks)
-            if probe is not None:
-                metrics.finish(probe, exc)
-            if close_errors and hasattr(exc, "add_note"):
-                for err in close_errors:
-                    exc.add_note(
-                        f"while closing sinks after this error: {type(err).__name__}: {err}"
-                    )
-            _final_progress(state)
-            # What the run did up to the error, for callers who want the counts.
-            try:
-                summary = summarize(state, sinks, time.perf_counter() - began)
-                summary.signals = list(received)
-                exc.summary = summary  # type: ignore[attr-defined]
-            except Exception:  # pragma: no cover - never hide the original error
-                _LOGGER.debug("no summary for the failed run", exc_info=True)
+            _failed(exc, state, sinks, metrics, probe, time.perf_counter() - began, received)
             raise
         close_errors = close_sinks(sinks)
         if probe is not None:
@@ -1143,3 +1153,49 @@ def run(
             pass
         raise error
     return summary
+
+
+def _reporter(model: Model) -> Any:
+    """The progress line of a run (``start(progress=True)``)."""
+    from doge_datagen.engine.progress import ProgressReporter
+
+    return ProgressReporter(model.ticks_num, model.sinks, sink_labels(model.sinks))
+
+
+def _pacer(model: Model, speed: float, wall_start: Optional[float]) -> Any:
+    """The pacer of a run at ``speed`` times the simulated clock; a shard's keeps to the
+    coordinator's ``wall_start`` (epoch seconds) so that the shards share one schedule."""
+    from doge_datagen.engine.pacing import Pacer
+
+    if wall_start is None:
+        return Pacer(model.tick_ms, speed, lambda: model._stopping)
+    pacer = Pacer(model.tick_ms, speed, lambda: model._stopping, clock=time.time)
+    pacer.wall_start = wall_start
+    return pacer
+
+
+def _failed(
+    exc: BaseException,
+    state: Run,
+    sinks: Sequence[Any],
+    metrics: Any,
+    probe: Any,
+    elapsed: float,
+    received: List[int],
+) -> None:
+    """What a run that raised ``exc`` does before the error goes on: every sink closed (what
+    failed to close is noted on the error), the metrics told, the last progress line, and
+    the summary of what the run did up to the error put on the error as ``exc.summary``."""
+    close_errors = close_sinks(sinks)
+    if probe is not None:
+        metrics.finish(probe, exc)
+    if close_errors and hasattr(exc, "add_note"):
+        for err in close_errors:
+            exc.add_note(f"while closing sinks after this error: {type(err).__name__}: {err}")
+    _final_progress(state)
+    try:
+        summary = summarize(state, sinks, elapsed)
+        summary.signals = list(received)
+        exc.summary = summary  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - never hide the original error
+        _LOGGER.debug("no summary for the failed run", exc_info=True)

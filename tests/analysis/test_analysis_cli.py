@@ -10,8 +10,8 @@ from support.models import ping_pong
 from support.services import require_module, service_missing
 
 from doge_datagen import InMemorySink
-from doge_datagen.cli.main import main
 from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
+from doge_datagen.cli.main import main
 
 
 def run_cli(capsys, *args):

@@ -17,9 +17,17 @@ from support.db_fixtures import Database
 from support.kafka_fixtures import unused_address
 from support.models import three_states
 
-from doge_datagen import ConfigurationError, DataOnlineGenerator, DbSinkFactory, InMemorySink, KafkaAvroSinkFactory, KafkaSinkFactory, Transition
-from doge_datagen.engine import loop as engine
+from doge_datagen import (
+    ConfigurationError,
+    DataOnlineGenerator,
+    DbSinkFactory,
+    InMemorySink,
+    KafkaAvroSinkFactory,
+    KafkaSinkFactory,
+    Transition,
+)
 from doge_datagen.demo import user_row
+from doge_datagen.engine import loop as engine
 
 LOGIN = Transition("login", "offline", "online", 10)
 

@@ -15,8 +15,8 @@ import pytest
 from support.docs import page
 
 import doge_datagen
-from doge_datagen.engine import loop as engine
 from doge_datagen.cli.main import EXIT_CODES
+from doge_datagen.engine import loop as engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

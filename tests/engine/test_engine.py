@@ -9,8 +9,8 @@ from typing import Any, List, Tuple
 import pytest
 
 from doge_datagen import ConfigurationError, DataOnlineGenerator, EventSink, InMemorySink
-from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator
+from doge_datagen.engine import loop as engine
 
 
 def _three_state(sink: Any, subjects: int = 300, ticks: int = 400, seed: Any = 5) -> Any:
@@ -58,7 +58,7 @@ def test_a_range_of_subjects_moves_as_in_the_whole_run(first: int, stop: int) ->
 
     part = InMemorySink()
     datagen = _three_state(part)
-    engine.run(datagen, first=first, stop=stop)
+    datagen.start_range(first, stop)
     got = [(ts, first + i, trigger) for ts, i, trigger in _events(part, datagen.subjects)]
     assert got == wanted
     assert len(datagen.subjects) == stop - first
@@ -229,7 +229,7 @@ def test_an_idle_paced_forever_run_keeps_time_until_stopped() -> None:
 def test_the_banking_model_runs_through_the_engine_module() -> None:
     sinks = [InMemorySink() for _ in range(4)]
     datagen = banking_generator(*sinks, subjects_num=50, ticks_num=300, seed=3)
-    summary = engine.run(datagen)
+    summary = datagen.start_range()
     assert summary.subjects == 50 and summary.events > 0
     assert summary.events == sum(summary.events_per_trigger.values())
     assert sorted(len(s.events) for s in sinks) == sorted(summary.events_per_sink.values())

@@ -32,9 +32,9 @@ from hypothesis import strategies as st
 from support.loops import CountingLoop
 
 from doge_datagen import DataOnlineGenerator
+from doge_datagen.core.shards import split
 from doge_datagen.engine import loop as engine
 from doge_datagen.profiles import hourly, piecewise, profile
-from doge_datagen.core.shards import split
 
 IN_CI = os.environ.get("CI") == "true"
 EXAMPLES = int(os.environ.get("DOGE_FUZZ_EXAMPLES") or (1000 if IN_CI else 200))
@@ -441,10 +441,9 @@ def run_once(spec: Dict[str, Any], speedups: Any) -> Dict[str, Any]:
                 k, count = spec["shard"]
                 part = split(spec["subjects_num"], count)[k]
                 datagen.validate()
-                summary = engine.run(
-                    datagen,
-                    first=part.start,
-                    stop=part.stop,
+                summary = datagen.start_range(
+                    part.start,
+                    part.stop,
                     arrivals_shard=(k, count),
                     timestamp_start=spec["timestamp_start"],
                 )

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from doge_datagen import DataOnlineGenerator, InMemorySink, SubjectFactory
-from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator, event_row
+from doge_datagen.engine import loop as engine
 from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
 
 # Every statistical test here fails by chance with probability ALPHA when the streams are
@@ -46,7 +46,7 @@ def test_ranges_of_subjects_together_make_the_whole_run():
         datagen = banking_generator(sink, sink, sink, sink, subjects_num=30, seed=8)
         for transition in datagen.transitions:
             transition.event_sinks = [sink]
-        engine.run(datagen, first=first, stop=stop)
+        datagen.start_range(first, stop)
         return [tuple(sorted(event.value.items())) for event in sink.events]
 
     whole = events(0, 30)
@@ -85,7 +85,7 @@ def subjects_of(factory_class: Any, first: int, stop: int) -> Tuple[List[Any], A
     factory = factory_class(datagen.random)
     datagen.subject_factory = factory
     datagen.add_transition("go", "a", "b", 50)
-    engine.run(datagen, first=first, stop=stop)
+    datagen.start_range(first, stop)
     return datagen.subjects, factory
 
 

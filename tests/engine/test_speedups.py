@@ -19,8 +19,8 @@ from support.loops import CountingLoop, output_by_pure_python
 from support.models import ping_pong, three_states
 
 from doge_datagen import DataOnlineGenerator, EventSink, FileSink, InMemorySink
-from doge_datagen.engine import loop as engine
 from doge_datagen.demo import banking_generator, user_row
+from doge_datagen.engine import loop as engine
 from doge_datagen.profiles import hourly
 
 # Skipped on a checkout without the built extension, except in CI, which builds it: there a
@@ -137,7 +137,7 @@ def test_arrivals_and_a_range_of_subjects_agree(monkeypatch) -> None:
         with monkeypatch.context() as patch:
             patch.setattr(engine, "_speedups", speedups)
             datagen, sinks = banking(subjects_num=300, ticks_num=600, timestamp_start=0, seed=6)()
-            engine.run(datagen, first=120, stop=250)
+            datagen.start_range(120, 250)
         events = [(e.timestamp, e.trigger, e.value) for sink in sinks for e in sink.events]
         if speedups is not None:
             first = events

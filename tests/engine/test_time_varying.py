@@ -26,7 +26,6 @@ from support.models import ThingFactory
 from support.per_tick_reference import run_per_tick_profiled
 
 from doge_datagen import DataOnlineGenerator, InMemorySink
-from doge_datagen.engine.loop import run as engine_run
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.profiles import hourly, piecewise, profile, weekly
 
@@ -458,16 +457,15 @@ def test_the_same_seed_gives_the_same_events_with_profiles_and_arrivals():
 @pytest.mark.parametrize("shards", [2, 3])
 def test_shards_with_arrivals_hold_the_single_run_events(shards):
     whole, sink = smooth(40, 600, seed=12, arrivals=0.3 * hourly(DAY), veto=False)
-    total = engine_run(whole)
+    total = whole.start_range()
     parts: Counter = Counter()
     arrived = 0
     bounds = [40 * k // shards for k in range(shards + 1)]
     for k in range(shards):
         datagen, part = smooth(40, 600, seed=12, arrivals=0.3 * hourly(DAY), veto=False)
-        summary = engine_run(
-            datagen,
-            first=bounds[k],
-            stop=bounds[k + 1],
+        summary = datagen.start_range(
+            bounds[k],
+            bounds[k + 1],
             arrivals_shard=(k, shards),
             timestamp_start=START_MS,
         )

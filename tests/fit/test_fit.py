@@ -18,12 +18,14 @@ from support.docs import code_blocks, page
 from support.models import ThingFactory
 
 from doge_datagen import CountingSink, DataOnlineGenerator, InMemorySink
-from doge_datagen.fit import fitter as fit_module
 from doge_datagen.cli.main import event_row, main
 from doge_datagen.demo import UserFactory, banking_generator
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.file_sink import FileSink
-from doge_datagen.fit.fitter import FittedModel, fit_events, read_events, wilson_interval
+from doge_datagen.fit import fitter as fit_module
+from doge_datagen.fit._rows import Z95 as wilson_z95
+from doge_datagen.fit._rows import wilson_interval
+from doge_datagen.fit.fitter import FittedModel, fit_events, read_events
 from doge_datagen.profiles import Profiled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,7 +310,7 @@ def test_wilson_interval_matches_the_formula():
     centre = (0.3 + z * z / 200) / (1 + z * z / 100)
     half = z * math.sqrt(0.3 * 0.7 / 100 + z * z / 40000) / (1 + z * z / 100)
     assert (low, high) == pytest.approx((centre - half, centre + half))
-    assert fit_module.Z95 == pytest.approx(z, rel=1e-12)
+    assert wilson_z95 == pytest.approx(z, rel=1e-12)
 
 
 # -- the columnar fit against the row loop ----------------------------------------------

@@ -625,12 +625,9 @@ def shard_model(sink: Any = None) -> DataOnlineGenerator:
 
 def run_shard_reporting(queue: Any, first: int, stop: int, shard: str) -> None:
     """A shard in another process: its metrics travel back through ``queue``."""
-    from doge_datagen.engine import loop as engine
     from doge_datagen.metrics.exporter import ShardReporter
 
-    summary = engine.run(
-        shard_model(), first=first, stop=stop, metrics=ShardReporter(queue.put, shard, 0.05)
-    )
+    summary = shard_model().start_range(first, stop, metrics=ShardReporter(queue.put, shard, 0.05))
     queue.put(("summary", shard, summary.events_per_trigger))
 
 

@@ -26,10 +26,10 @@ from support import shard_models
 from support.kafka_fixtures import create_topic, read_all
 
 from doge_datagen import RunSummary
-from doge_datagen.distributed.sharded import run_sharded
-from doge_datagen.errors import ConfigurationError, ShardError
-from doge_datagen.engine.pacing import LagStats
 from doge_datagen.core.shards import Shard, part_path, split
+from doge_datagen.distributed.sharded import run_sharded
+from doge_datagen.engine.pacing import LagStats
+from doge_datagen.errors import ConfigurationError, ShardError
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ("timestamp", "user_id", "balance", "loan_balance", "event", "from_state", "to_state")

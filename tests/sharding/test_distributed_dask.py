@@ -28,9 +28,9 @@ from test_distributed import (
     single_run_rows,
 )
 
+from doge_datagen.core.shards import part_path, split
 from doge_datagen.distributed.sharded import run_sharded
 from doge_datagen.errors import ShardError
-from doge_datagen.core.shards import part_path, split
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent

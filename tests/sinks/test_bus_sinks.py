@@ -620,8 +620,8 @@ def test_parquet_parts_of_a_sharded_run_hold_the_unsharded_run(tmp_path):
     import pyarrow.parquet as pq
     from support import shard_models
 
-    from doge_datagen.distributed.sharded import run_sharded
     from doge_datagen.core.shards import part_path, split
+    from doge_datagen.distributed.sharded import run_sharded
 
     argv = ("--subjects", "300", "--ticks", "300", "--seed", "5")
     whole = tmp_path / "whole.parquet"

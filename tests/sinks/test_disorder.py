@@ -14,7 +14,6 @@ import pytest
 from scipy import stats
 
 from doge_datagen import DataOnlineGenerator, InMemorySink
-from doge_datagen.engine.loop import run as engine_run
 from doge_datagen.errors import ConfigurationError, DeliveryError
 from doge_datagen.sinks.base import Sink
 from doge_datagen.sinks.disorder import DisorderedSink, parse_duration_ms
@@ -177,7 +176,7 @@ def test_an_event_meets_the_same_fate_whatever_part_of_the_subjects_runs() -> No
 
     def fates(first: int, stop: int) -> Tuple[Counter, List[Tuple[int, ...]]]:
         sink, inner, truth = disordered(late=0.1, max_delay_ms=3, duplicate=0.05, drop=0.05)
-        engine_run(walk(sink, 400, 40, tick_ms=1, seed=9), first=first, stop=stop)
+        walk(sink, 400, 40, tick_ms=1, seed=9).start_range(first, stop)
         kept = Counter(values(inner))
         expected = Counter(values(truth))
         return kept - expected + (expected - kept), after_a_later_event(values(inner))

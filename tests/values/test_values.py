@@ -24,8 +24,8 @@ from support import value_models
 from support.loops import output_by_pure_python
 
 from doge_datagen import ConfigurationError
-from doge_datagen.engine import loop as engine
 from doge_datagen.distributed.sharded import run_sharded
+from doge_datagen.engine import loop as engine
 from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
 from doge_datagen.values import LOCALES, Fake, iban_valid, luhn_valid, permute_index
 from doge_datagen.values._locale import locale_data
