@@ -41,7 +41,7 @@ the subject; for ``r`` and ``c`` the transition is a stand-in (trigger ``snapsho
 """
 
 import operator
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence
 
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
@@ -118,13 +118,13 @@ def _has_slots(cls: type) -> bool:
     return any(getattr(c, "__slots__", ()) for c in cls.__mro__ if c is not object)
 
 
-def _row_maker(cls: type) -> Any:
+def _row_maker(cls: type) -> Callable[[Any], Dict[str, Any]]:
     """How rows are read from subjects of class ``cls``: for a slotted class without a
     ``__dict__``, every public slot in one ``attrgetter`` call (a slot left unset falls back
     to :func:`attributes`, which leaves it out)."""
     if not _has_slots(cls):
         return _row_of_dict_subject
-    names: list = []
+    names: List[str] = []
     for c in reversed(cls.__mro__):
         for name in getattr(c, "__slots__", ()):
             if name == "__dict__":
@@ -196,10 +196,10 @@ class ChangeEventSink(Sink):
         self.tombstones_written = 0
         self.name = name or str(getattr(inner, "name", None) or type(inner).__name__)
         self._run: Any = None
-        self._finals: frozenset = frozenset()
+        self._finals: FrozenSet[str] = frozenset()
         self._keys: Dict[int, Any] = {}  # id(subject) -> key, for the subjects alive
         self._last: Dict[Any, Dict[str, Any]] = {}  # key -> last row
-        self._rows: Dict[type, Any] = {}
+        self._rows: Dict[type, Callable[[Any], Dict[str, Any]]] = {}
         self._counted = 0
         self._source_at: Any = None
         self._last_source: Dict[str, Any] = {}
@@ -424,7 +424,7 @@ class ChangeEventSink(Sink):
         return f"<ChangeEventSink of {self.inner!r} key={self.key!r}>"
 
 
-def envelope_row(timestamp: int, change: Any, transition: Any) -> Optional[Dict[str, Any]]:
+def envelope_row(timestamp: int, change: Change, transition: Any) -> Optional[Dict[str, Any]]:
     """A URL-made sink's row: the change's envelope (``None``: a tombstone)."""
     return change.envelope()
 
@@ -434,7 +434,7 @@ def envelope_key(change: Any, transition: Any) -> str:
     return str(change.key)
 
 
-def change_row(timestamp: int, change: Any, transition: Any) -> Dict[str, Any]:
+def change_row(timestamp: int, change: Change, transition: Any) -> Dict[str, Any]:
     """An upsert table's row: the subject's row (its last one for a ``d``)."""
     return change.row
 

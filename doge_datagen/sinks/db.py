@@ -51,7 +51,19 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    AbstractSet,
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 try:
     import sqlalchemy
@@ -65,6 +77,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the installation
         "pip install 'SQLAlchemy>=2' psycopg2-binary"
     ) from _exc
 
+from doge_datagen.core.checks import check_count, check_positive_count, check_seconds
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
@@ -192,16 +205,9 @@ def _bounded(url: URL, engine_kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return {**engine_kwargs, "connect_args": connect_args}
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigurationError(f"batch_size must be a positive whole number, got {batch_size!r}")
-    return batch_size
-
-
 def _check_retries(retries: Any, backoff: Any) -> None:
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ConfigurationError(f"retries must be a whole number >= 0, got {retries!r}")
-    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 60:
+    check_count("retries", retries)
+    if check_seconds("retry_backoff", backoff, zero=True) > 60:
         raise ConfigurationError(
             f"retry_backoff must be a number of seconds from 0 to 60, got {backoff!r}"
         )
@@ -428,7 +434,7 @@ class DbSink(Sink):
             raise ConfigurationError(
                 f"row_mapper_function must be callable, got {row_mapper_function!r}"
             )
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_positive_count("batch_size", batch_size)
         self.flush_interval = check_flush_interval(flush_interval)
         _check_retries(retries, retry_backoff)
         self.retries = retries
@@ -467,7 +473,7 @@ class DbSink(Sink):
         # The buffer: finished segments (plan, rows) plus the rows of the current key set.
         self._segments: List[Tuple[_Plan, List[Any]]] = []
         self._plan: Optional[_Plan] = None
-        self._keys: Optional[FrozenSet[str]] = None
+        self._keys: Optional[AbstractSet[str]] = None
         self._rows: List[Any] = []
         self._room = self.batch_size
         #: ``"append"`` or ``"upsert"``.
@@ -1224,7 +1230,7 @@ class DbSinkFactory:
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         **engine_kwargs: Any,
     ) -> None:
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_positive_count("batch_size", batch_size)
         self.flush_interval = check_flush_interval(flush_interval)
         _check_retries(retries, retry_backoff)
         self.retries = retries

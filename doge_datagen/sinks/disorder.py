@@ -43,6 +43,7 @@ import operator
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.keys import derive_key
 from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.errors import ConfigurationError
@@ -103,7 +104,7 @@ def _copier(cls: type) -> Callable[[Any], Any]:
             return made
 
         return by_dict
-    if cls.__setattr__ is object.__setattr__ and all(name.isidentifier() for name in slots):
+    if cls.__setattr__ is object.__setattr__ and all(name.isidentifier() for name in slots):  # type: ignore[comparison-overlap]
         # Written out for the class, as dataclasses writes its methods: a late event's copy
         # is then a few attribute reads and writes.
         lines = ["def by_slots(subject):", "    made = new(cls)"]
@@ -151,9 +152,9 @@ _COPIERS: Dict[type, Callable[[Any], Any]] = {}
 def _plain_slots(cls: type) -> Optional[List[str]]:
     """The slot names of a class whose objects :func:`_snapshot` copies itself, else None."""
     if not (
-        cls.__new__ is object.__new__
-        and cls.__reduce_ex__ is object.__reduce_ex__
-        and cls.__reduce__ is object.__reduce__
+        cls.__new__ is object.__new__  # type: ignore[comparison-overlap]
+        and cls.__reduce_ex__ is object.__reduce_ex__  # type: ignore[comparison-overlap]
+        and cls.__reduce__ is object.__reduce__  # type: ignore[comparison-overlap]
         and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
         and not any(hasattr(cls, name) for name in ("__copy__", "__setstate__"))
     ):
@@ -249,10 +250,7 @@ class DisorderedSink(Sink):
                 f"late + duplicate + drop must not exceed 1 (an event meets at most one of "
                 f"them), got {late} + {duplicate} + {drop}"
             )
-        if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, int) or max_delay_ms < 1:
-            raise ConfigurationError(
-                f"max_delay_ms must be a whole number of milliseconds from 1, got {max_delay_ms!r}"
-            )
+        check_positive_count("max_delay_ms", max_delay_ms)
         self.max_delay_ms = max_delay_ms
         self.seed = seed
         self.inner = inner
@@ -402,7 +400,7 @@ class DisorderedSink(Sink):
             else:
                 special(h, timestamp, subject, transition)
 
-        from doge_datagen.engine import _speedups  # None: pure Python (as the engine's loop)
+        from doge_datagen.engine.loop import _speedups  # None: pure Python, as for the loop
 
         if _speedups is None or late_below > _MASK64:  # (rates adding up to 1: no quiet event)
             return collect
@@ -446,13 +444,13 @@ class DisorderedSink(Sink):
         tick before the one it waits for or has just done). Nothing with an earlier time
         can come any more, so the release keeps the place it has in a fast run."""
         pacer = run.pacer
-        tick_ms = run.model.tick_ms
-        start = run.timestamp_start
-        wall = start + (pacer.clock() - pacer.wall_start) / pacer.seconds_per_tick * tick_ms
+        tick_ms: float = run.model.tick_ms
+        start: int = run.timestamp_start
+        wall: float = start + (pacer.clock() - pacer.wall_start) / pacer.seconds_per_tick * tick_ms
         tick = pacer.tick
         if tick is None:  # nothing left to move, or not started
             return wall + 1 if run.ticks_done else -math.inf
-        finished = max(run.ticks_done, tick)
+        finished: int = max(run.ticks_done, tick)
         return min(wall + 1, start + finished * tick_ms)
 
     def hurry(self) -> None:

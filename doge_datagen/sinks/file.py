@@ -21,6 +21,7 @@ from typing import (
     Any,
     BinaryIO,
     Callable,
+    FrozenSet,
     List,
     Mapping,
     Optional,
@@ -32,6 +33,7 @@ from typing import (
 )
 
 from doge_datagen.core import shards
+from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.sinks._json import (
@@ -161,10 +163,7 @@ class FileSink(Sink):
         self.format = _format_for(path, format)
         if mode not in _MODES:
             raise ConfigurationError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-        if isinstance(buffer_lines, bool) or not isinstance(buffer_lines, int) or buffer_lines < 1:
-            raise ConfigurationError(
-                f"buffer_lines must be a positive whole number, got {buffer_lines!r}"
-            )
+        check_positive_count("buffer_lines", buffer_lines)
         try:
             codecs.lookup(encoding)
         except (LookupError, TypeError):
@@ -202,7 +201,7 @@ class FileSink(Sink):
         self.name = name or f"{self.format}:{shown}"
         self._items: List[Any] = []
         self._fieldnames: Optional[Tuple[str, ...]] = None
-        self._field_set: frozenset = frozenset()
+        self._field_set: FrozenSet[str] = frozenset()
         self._getter: Optional[Callable[[Mapping[str, Any]], Tuple[Any, ...]]] = None
         self._needs_header = False
         # The default JSON Lines go through one C buffer (json.dumps's text), a record's
@@ -584,7 +583,7 @@ class FileSink(Sink):
         return f"FileSink({self.name!r}, written={self.written}, failed={self.failed})"
 
 
-class _Pending(SequenceABC):
+class _Pending(SequenceABC[str]):
     """The lines of a batch that could not be written, split only when an error needs them."""
 
     def __init__(self, body: bytes) -> None:

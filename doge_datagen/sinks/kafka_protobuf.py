@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from confluent_kafka.serialization import StringSerializer
 
@@ -166,9 +166,9 @@ class _ToMessage:
 
 def _type_name(field: Any) -> str:
     if field.message_type is not None:
-        return field.message_type.full_name
+        return cast(str, field.message_type.full_name)
     if field.enum_type is not None:
-        return field.enum_type.full_name
+        return cast(str, field.enum_type.full_name)
     names = {
         1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64",
         7: "fixed32", 8: "bool", 9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32",

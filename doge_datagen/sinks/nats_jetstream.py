@@ -26,18 +26,17 @@ import re
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from doge_datagen.core.checks import check_positive_count, check_seconds
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     Destination,
     KeyFunction,
     ValueFunction,
-    check_count,
     check_destination,
     check_functions,
-    check_seconds,
     destination_of,
     encode_or_record_error,
     key_text,
@@ -135,8 +134,8 @@ class NatsSink(Sink):
         self.key_function = key_function
         self.value_function = value_function
         self.stream = stream
-        self.batch_size = check_count(f"{where}: batch_size", batch_size)
-        self.max_outstanding = check_count(f"{where}: max_outstanding", max_outstanding)
+        self.batch_size = check_positive_count(f"{where}: batch_size", batch_size)
+        self.max_outstanding = check_positive_count(f"{where}: max_outstanding", max_outstanding)
         self.flush_interval = check_flush_interval(flush_interval)
         self.name = name or f"nats:{shown}"
         self.published = 0
@@ -451,7 +450,7 @@ class NatsSinkFactory:
         *,
         timeout: float = 10.0,
         max_reconnect_attempts: int = 0,
-        options: Optional[dict] = None,
+        options: Optional[Dict[str, Any]] = None,
     ) -> None:
         listed = [servers] if isinstance(servers, str) else list(servers or [])
         if not listed or not all(isinstance(s, str) and s for s in listed):

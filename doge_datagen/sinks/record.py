@@ -106,7 +106,7 @@ class Record:
         namespace: Dict[str, Any] = {}
         exec(compile(source, f"<record {', '.join(names)}>", "exec"), namespace)  # noqa: S102
         self.values = namespace["values"]
-        self._row = namespace["row"]
+        self._row: Callable[[int, Any, Transition], Dict[str, Any]] = namespace["row"]
 
     def __call__(self, timestamp: int, subject: Any, transition: Transition) -> Dict[str, Any]:
         return self._row(timestamp, subject, transition)

@@ -23,7 +23,7 @@ environment variable ``VAR``, and ``KEY_env=VAR`` sets the setting ``KEY`` (for 
 import importlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from doge_datagen.core.types import EventSink
 from doge_datagen.errors import ConfigurationError
@@ -76,7 +76,7 @@ class SinkScheme:
         if callable(self.build):
             return self.build
         module, _, name = self.build.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return cast(Builder, getattr(importlib.import_module(module), name))
 
 
 _DB = "doge_datagen.sinks.url_builders:"

@@ -19,8 +19,9 @@ from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
+from doge_datagen.core.checks import check_count, check_finite, check_positive
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.values._locale import (
     COUNTRY_LOCALE,
@@ -221,20 +222,6 @@ def _as_datetime(value: Any, what: str) -> datetime:
     raise ConfigurationError(f"{what} must be a datetime or an ISO string, got {value!r}")
 
 
-def _check_positive(what: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ConfigurationError(f"{what} must be a positive number, got {value!r}")
-    if math.isinf(value):
-        raise ConfigurationError(f"{what} must be finite, got {value!r}")
-    return float(value)
-
-
-def _check_number(what: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ConfigurationError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
 class Chooser:
     """A weighted choice whose cumulative weights are worked out once
     (:meth:`Fake.chooser`): each call is one draw and one bisection."""
@@ -243,7 +230,7 @@ class Chooser:
 
     def __init__(self, fake: "Fake", items: Sequence[Any], weights: Sequence[float]) -> None:
         items = list(items)
-        weights = [_check_number("a weight", w) for w in weights]
+        weights = [check_finite("a weight", w) for w in weights]
         if len(items) != len(weights) or not items:
             raise ConfigurationError(
                 f"a weighted choice needs as many weights as items (and at least one), got "
@@ -329,7 +316,7 @@ class Fake:
             raise ConfigurationError(
                 f"unknown value {name!r}: the values are {', '.join(sorted(PROVIDERS))}"
             )
-        return getattr(self, name)
+        return cast(Callable[..., Any], getattr(self, name))
 
     def __repr__(self) -> str:
         return f"Fake(locale={self._locale_name!r})"
@@ -565,7 +552,7 @@ class Fake:
 
     def country_code(self) -> str:
         """An ISO 3166 alpha-2 country code, each as likely (the locale's own: ``fake.country``)."""
-        codes = common_data()["country_codes"]
+        codes: List[str] = common_data()["country_codes"]
         return codes[((self._r() >> 31) * len(codes)) >> 31]
 
     @property
@@ -601,7 +588,7 @@ class Fake:
             ) from None
         if not (-90.0 <= lat0 <= 90.0 and -180.0 <= lon0 <= 180.0):
             raise ConfigurationError(f"near must be a latitude and a longitude, got {near!r}")
-        radius = _check_positive("radius_km", radius_km)
+        radius = check_positive("radius_km", radius_km)
         r = radius * math.sqrt(self._unit())
         theta = _TWO_PI * self._unit()
         lat = lat0 + r * math.cos(theta) / 111.32
@@ -640,14 +627,14 @@ class Fake:
 
     def currency_code(self) -> str:
         """An ISO 4217 currency code, each as likely."""
-        codes = common_data()["currency_codes"]
+        codes: List[str] = common_data()["currency_codes"]
         return codes[((self._r() >> 31) * len(codes)) >> 31]
 
     def price(self, low: float = 1.0, high: float = 1000.0, decimals: int = 2) -> Decimal:
         """A shop price: log-uniform between ``low`` and ``high`` (as many cheap items as
         dear ones per factor of ten), to ``decimals`` places."""
-        lo = _check_positive("low", low)
-        hi = _check_positive("high", high)
+        lo = check_positive("low", low)
+        hi = check_positive("high", high)
         if hi < lo:
             raise ConfigurationError(f"price needs low <= high, got {low} and {high}")
         value = lo * math.exp(math.log(hi / lo) * self._unit())
@@ -705,8 +692,7 @@ class Fake:
 
     def words(self, n: int = 3) -> List[str]:
         """``n`` words of the locale."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ConfigurationError(f"n must be a whole number >= 0, got {n!r}")
+        n = check_count("n", n)
         values = (self._loc or self._load()).words
         m = len(values)
         return [values[((self._r() >> 31) * m) >> 31] for _ in range(n)]
@@ -779,8 +765,8 @@ class Fake:
 
     def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
         """Uniform in ``[low, high)``."""
-        a = _check_number("low", low)
-        b = _check_number("high", high)
+        a = check_finite("low", low)
+        b = check_finite("high", high)
         if b < a:
             raise ConfigurationError(f"uniform needs low <= high, got {low} and {high}")
         return a + (b - a) * ((self._r() >> 9) / _TWO_POW_53)
@@ -793,13 +779,14 @@ class Fake:
         n = high - low + 1
         if n <= 0:
             raise ConfigurationError(f"integer needs low <= high, got {low} and {high}")
-        return self._rng.randint(low, high)
+        drawn: int = self._rng.randint(low, high)
+        return drawn
 
     def normal(self, mu: float = 0.0, sigma: float = 1.0) -> float:
         """Normal with mean ``mu`` and standard deviation ``sigma`` (Box-Muller on two
         draws; nothing is held back for the next call, so each call is its own)."""
-        mu = _check_number("mu", mu)
-        sigma = _check_number("sigma", sigma)
+        mu = check_finite("mu", mu)
+        sigma = check_finite("sigma", sigma)
         if sigma < 0:
             raise ConfigurationError(f"sigma must be >= 0, got {sigma}")
         u1 = 1.0 - (self._r() >> 9) / _TWO_POW_53
@@ -812,20 +799,21 @@ class Fake:
 
     def exponential(self, rate: float = 1.0) -> float:
         """Exponential with rate ``rate`` (mean ``1 / rate``)."""
-        rate = _check_positive("rate", rate)
+        rate = check_positive("rate", rate)
         return -math.log(1.0 - (self._r() >> 9) / _TWO_POW_53) / rate
 
     def pareto(self, alpha: float, scale: float = 1.0) -> float:
         """Pareto with shape ``alpha`` and minimum ``scale``: ``P(X > x) = (scale/x)**alpha``."""
-        alpha = _check_positive("alpha", alpha)
-        scale = _check_positive("scale", scale)
-        return scale * (1.0 - (self._r() >> 9) / _TWO_POW_53) ** (-1.0 / alpha)
+        alpha = check_positive("alpha", alpha)
+        scale = check_positive("scale", scale)
+        drawn: float = scale * (1.0 - (self._r() >> 9) / _TWO_POW_53) ** (-1.0 / alpha)
+        return drawn
 
     def zipf(self, n: int, s: float = 1.0) -> int:
         """A rank from 1 to ``n`` with ``P(k)`` proportional to ``k ** -s``."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ConfigurationError(f"zipf needs n >= 1 items, got {n!r}")
-        s = _check_number("s", s)
+        s = check_finite("s", s)
         if s < 0:
             raise ConfigurationError(f"zipf needs s >= 0, got {s}")
         cum = _zipf_table(n, s)
@@ -847,7 +835,7 @@ class Fake:
 
     def bernoulli(self, p: float) -> bool:
         """True with probability ``p``."""
-        p = _check_number("p", p)
+        p = check_finite("p", p)
         if not 0.0 <= p <= 1.0:
             raise ConfigurationError(f"bernoulli needs 0 <= p <= 1, got {p}")
         return (self._r() >> 9) / _TWO_POW_53 < p
@@ -855,7 +843,7 @@ class Fake:
     def poisson(self, lam: float) -> int:
         """Poisson with mean ``lam``: inversion below 10, Hormann's transformed rejection
         (PTRS, exact) from 10 on."""
-        lam = _check_number("lam", lam)
+        lam = check_finite("lam", lam)
         if lam < 0:
             raise ConfigurationError(f"poisson needs lam >= 0, got {lam}")
         if lam == 0.0:

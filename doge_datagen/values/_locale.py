@@ -73,7 +73,7 @@ class Pick:
 
     __slots__ = ("values", "cum", "guide", "n")
 
-    def __init__(self, values: Sequence[Any], weights: Optional[Sequence[float]] = None) -> None:
+    def __init__(self, values: Sequence[str], weights: Optional[Sequence[float]] = None) -> None:
         self.values = list(values)
         self.n = len(self.values)
         self.cum: Optional[List[int]] = None
