@@ -36,6 +36,7 @@ import numbers
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
+from doge_datagen.core.checks import check_non_negative
 from doge_datagen.errors import ConfigurationError
 
 __all__ = [
@@ -96,17 +97,6 @@ def _to_datetime(ms: float, zone: Optional[tzinfo]) -> datetime:
 def describe_ms(ms: float, zone: Optional[tzinfo] = None) -> str:
     """An instant for error messages, in ``zone`` (UTC if none)."""
     return _to_datetime(ms, zone).isoformat()
-
-
-def _factor(value: Any, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ConfigurationError(f"{where} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 class Profile:
@@ -336,7 +326,7 @@ class Profiled:
     __slots__ = ("base", "profile")
 
     def __init__(self, base: float, profile: Profile) -> None:
-        self.base = _factor(base, "the base of a profiled value")
+        self.base = check_non_negative("the base of a profiled value", base)
         if not isinstance(profile, Profile):
             raise ConfigurationError(f"expected a profile, got {profile!r}")
         self.profile = profile
@@ -363,7 +353,9 @@ class Profiled:
         if isinstance(other, Profile):
             return Profiled(self.base, self.profile * other)
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
-            return Profiled(self.base * _factor(other, "a profile's multiplier"), self.profile)
+            return Profiled(
+                self.base * check_non_negative("a profile's multiplier", other), self.profile
+            )
         return NotImplemented
 
     __rmul__ = __mul__
@@ -379,7 +371,7 @@ def _factors(values: Any, lengths: Tuple[int, ...], what: str) -> List[float]:
     if len(values) not in lengths:
         allowed = " or ".join(str(n) for n in lengths)
         raise ConfigurationError(f"{what} takes {allowed} factors, got {len(values)}")
-    return [_factor(v, f"{what} factor #{k}") for k, v in enumerate(values)]
+    return [check_non_negative(f"{what} factor #{k}", v) for k, v in enumerate(values)]
 
 
 def hourly(factors: Sequence[float], *, tz: Any = None, name: Optional[str] = None) -> Profile:
@@ -416,7 +408,7 @@ def piecewise(
                 f"piecewise() piece #{k} starts at {start!r}, not after the piece before it"
             )
         starts.append(ms)
-        factors.append(_factor(factor, f"piecewise() factor #{k}"))
+        factors.append(check_non_negative(f"piecewise() factor #{k}", factor))
     return _Piecewise(starts, factors, zone, name or "piecewise")
 
 
@@ -437,7 +429,7 @@ def profile(
     with the same message (the profile and the instant), the events before it delivered."""
     if not callable(fn):
         raise ConfigurationError(f"profile() takes a callable, got {fn!r}")
-    maximum = _factor(max, "profile() max")
+    maximum = check_non_negative("profile() max", max)
     label = name or getattr(fn, "__name__", None) or "profile"
     if label == "<lambda>":
         label = "profile"

@@ -1,5 +1,6 @@
-"""The number checks: counts, positive numbers, tick lengths and timestamps, each with an error
-that names the setting and the value it refused. Every part of the package checks numbers here.
+"""The number checks: counts, finite and positive numbers, seconds, tick lengths and
+timestamps, each with an error that names the setting and the value it refused. Every part of
+the package checks numbers here.
 """
 
 import math
@@ -11,8 +12,13 @@ from doge_datagen.errors import ConfigurationError
 
 __all__ = [
     "check_count",
+    "check_finite",
+    "check_non_negative",
     "check_optional_count",
+    "check_optional_seconds",
     "check_positive",
+    "check_positive_count",
+    "check_seconds",
     "check_tick_ms",
     "check_timestamp",
     "is_real",
@@ -33,6 +39,13 @@ def check_count(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_positive_count(name: str, value: Any) -> int:
+    """A whole number, one or more (batch sizes, buffer lengths, ``inflight``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)
+
+
 def check_optional_count(name: str, value: Any) -> Optional[int]:
     """Like :func:`check_count`, with ``None`` meaning "no limit"."""
     return None if value is None else check_count(name, value)
@@ -40,14 +53,58 @@ def check_optional_count(name: str, value: Any) -> Optional[int]:
 
 def check_positive(name: str, value: Any) -> float:
     """A finite number above zero, as a ``float`` (``Fraction`` and ``Decimal`` welcome)."""
-    if not is_real(value):
+    number = _finite(value)
+    if number is None or number <= 0:
         raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def _finite(value: Any) -> Optional[float]:
+    """``value`` as a finite ``float`` if it is a real number, else ``None``."""
+    if not is_real(value):
+        return None
     try:
         number = float(value)
     except (OverflowError, ValueError):
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_finite(name: str, value: Any) -> float:
+    """A finite number, as a ``float``."""
+    number = _finite(value)
+    if number is None:
+        raise ConfigurationError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """A finite number, zero or more, as a ``float`` (a factor, a weight)."""
+    number = _finite(value)
+    if number is None or number < 0:
+        raise ConfigurationError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    """A finite number of seconds above zero, or zero or more with ``zero=True`` (timeouts,
+    pauses, intervals), as a ``float``."""
+    number = _finite(value)
+    if number is None or not (number >= 0 if zero else number > 0):
+        what = "a number of seconds >= 0" if zero else "a positive number of seconds"
+        raise ConfigurationError(f"{name} must be {what}, got {value!r}")
+    return number
+
+
+def check_optional_seconds(name: str, value: Any) -> Optional[float]:
+    """Like :func:`check_seconds` (above zero), with ``None`` meaning "no bound"."""
+    if value is None:
+        return None
+    number = _finite(value)
+    if number is None or number <= 0:
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds or None, got {value!r}"
+        )
     return number
 
 
@@ -57,11 +114,8 @@ def whole(value: Any) -> Optional[int]:
         return None
     if isinstance(value, numbers.Integral):
         return int(value)
-    try:
-        number = float(value)
-    except (OverflowError, ValueError):
-        return None
-    if not math.isfinite(number) or number != math.floor(number):
+    number = _finite(value)
+    if number is None or number != math.floor(number):
         return None
     return int(number)
 

@@ -36,6 +36,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from doge_datagen.core.checks import check_positive
 from doge_datagen.core.masking import mask_secrets
 from doge_datagen.engine.pacing import LAG_BUCKETS
 from doge_datagen.errors import ConfigurationError
@@ -266,13 +267,7 @@ class MetricsServer:
             ("refresh_seconds", refresh_seconds),
             ("interval", interval),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ConfigurationError(f"{option} must be a positive number, got {value!r}")
+            check_positive(option, value)
         self._exposition = _Exposition()
         self.max_lag_ticks = float(max_lag_ticks)
         self.name = None if name is None else mask_secrets(name)

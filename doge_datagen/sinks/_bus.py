@@ -40,21 +40,6 @@ def check_functions(where: str, key_function: Any, value_function: Any) -> None:
         raise ConfigurationError(f"{where}: value_function {value_function!r} is not callable")
 
 
-def check_seconds(what: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{what} must be a number of seconds, got {value!r}")
-    if not (value >= 0 if allow_zero else value > 0) or value != value:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigurationError(f"{what} must be a number of seconds {bound}, got {value!r}")
-    return float(value)
-
-
-def check_count(what: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive whole number, got {value!r}")
-    return value
-
-
 def payload(value: Any) -> bytes:
     """A message body: bytes as they are, text as UTF-8, anything else as JSON."""
     if isinstance(value, str):

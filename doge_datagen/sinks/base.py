@@ -19,12 +19,12 @@ again from zero at each ``open()``, so that a run's summary reports that run.
 
 import importlib
 import logging
-import math
 import time
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Iterator, Optional, Sequence, Tuple, Type, Union
 
+from doge_datagen.core.checks import check_optional_seconds
 from doge_datagen.core.delivery import delivery_counts
 from doge_datagen.core.masking import MASK, is_secret_key, mask_secrets, mask_text, mask_url
 from doge_datagen.core.types import EventSink
@@ -211,20 +211,7 @@ class Sink(EventSink):
 
 def check_flush_interval(value: Any) -> Optional[float]:
     """A time bound in seconds (> 0, finite) or ``None`` for none."""
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        from doge_datagen.errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"flush_interval must be a positive number of seconds or None, got {value!r}"
-        )
-    return float(value)
+    return check_optional_seconds("flush_interval", value)
 
 
 def _reason(reason: Any) -> str:

@@ -28,6 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode, urlsplit
 
+from doge_datagen.core.checks import check_count, check_positive_count, check_seconds
 from doge_datagen.core.masking import is_secret_key, mask_text
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
@@ -49,14 +50,6 @@ _UNTRUSTED = -1
 _SLICE = 0.1  # a pause is cut into slices this long, so that hurry() can end it
 # What a kept-alive connection closed by the server raises on its next request.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-
-
-def _positive(name: str, value: Any, whole: bool = False) -> Any:
-    kinds = (int,) if whole else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        what = "a positive whole number" if whole else "a positive number of seconds"
-        raise ConfigurationError(f"{name} must be {what}, got {value!r}")
-    return value
 
 
 class HttpSink(Sink):
@@ -114,14 +107,12 @@ class HttpSink(Sink):
             )
         if format not in FORMATS:
             raise ConfigurationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-        self.batch_size = _positive("batch_size", batch_size, whole=True)
-        self.timeout = float(_positive("timeout", timeout))
-        self.max_time = float(_positive("max_time", max_time))
-        self.backoff = float(_positive("backoff", backoff))
-        self.max_backoff = float(_positive("max_backoff", max_backoff))
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigurationError(f"retries must be a whole number >= 0, got {retries!r}")
-        self.retries = retries
+        self.batch_size = check_positive_count("batch_size", batch_size)
+        self.timeout = check_seconds("timeout", timeout)
+        self.max_time = check_seconds("max_time", max_time)
+        self.backoff = check_seconds("backoff", backoff)
+        self.max_backoff = check_seconds("max_backoff", max_backoff)
+        self.retries = check_count("retries", retries)
         self.flush_interval = check_flush_interval(flush_interval)
         self.format = format
         self.value_function = value_function

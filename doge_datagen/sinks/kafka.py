@@ -32,6 +32,7 @@ from confluent_kafka.serialization import (
     StringSerializer,
 )
 
+from doge_datagen.core.checks import check_optional_seconds, check_positive_count, check_seconds
 from doge_datagen.core.masking import is_secret_key, mask_text
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
@@ -520,24 +521,9 @@ class KafkaSinkFactory:
         for key in extra:
             if not isinstance(key, str):
                 raise ConfigurationError(f"conf keys must be strings, got {key!r}")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigurationError(f"buffer_size must be a positive integer, got {buffer_size!r}")
-        if (
-            isinstance(flush_timeout, bool)
-            or not isinstance(flush_timeout, (int, float))
-            or not flush_timeout >= 0
-        ):
-            raise ConfigurationError(
-                f"flush_timeout must be a number of seconds >= 0, got {flush_timeout!r}"
-            )
-        if connect_timeout is not None and (
-            isinstance(connect_timeout, bool)
-            or not isinstance(connect_timeout, (int, float))
-            or not connect_timeout > 0
-        ):
-            raise ConfigurationError(
-                f"connect_timeout must be a number of seconds > 0 or None, got {connect_timeout!r}"
-            )
+        check_positive_count("buffer_size", buffer_size)
+        check_seconds("flush_timeout", flush_timeout, zero=True)
+        check_optional_seconds("connect_timeout", connect_timeout)
         if client_id is not None and not isinstance(client_id, str):
             raise ConfigurationError(f"client_id must be a string, got {client_id!r}")
         if str(extra.get("delivery.report.only.error", "false")).lower() in ("true", "1"):

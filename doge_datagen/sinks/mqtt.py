@@ -20,16 +20,15 @@ import time
 import uuid
 from typing import Any, List, Optional
 
+from doge_datagen.core.checks import check_positive_count, check_seconds
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     Destination,
     KeyFunction,
     ValueFunction,
-    check_count,
     check_destination,
     check_functions,
-    check_seconds,
     destination_of,
     encode_or_record_error,
     key_text,
@@ -88,7 +87,7 @@ class MqttSink(Sink):
         self.value_function = value_function
         self.qos = qos
         self.retain = bool(retain)
-        self.max_outstanding = check_count(f"{where}: max_outstanding", max_outstanding)
+        self.max_outstanding = check_positive_count(f"{where}: max_outstanding", max_outstanding)
         self.name = name or f"mqtt:{shown}"
         self.published = 0
         self.first_error: Optional[str] = None
@@ -314,8 +313,8 @@ class MqttSinkFactory:
         self._password = password
         self.client_id = str(client_id)
         self.tls = tls
-        self.keepalive = check_count("keepalive", keepalive)
-        self.inflight = check_count("inflight", inflight)
+        self.keepalive = check_positive_count("keepalive", keepalive)
+        self.inflight = check_positive_count("inflight", inflight)
         self.timeout = check_seconds("timeout", timeout)
         self.address = f"{host}:{port}"
 

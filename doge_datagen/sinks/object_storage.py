@@ -28,6 +28,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from doge_datagen.core import shards
+from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.masking import is_secret_key, mask_text, mask_url
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, DogeError, RecordError
@@ -142,17 +143,12 @@ class ObjectSink(Sink):
                 f"{self._masked(url)!r}: give format=jsonl, csv or parquet (no format from the "
                 f"suffix {suffix!r})"
             )
-        if part_size is not None and (
-            isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1
-        ):
-            raise ConfigurationError(
-                f"part_size must be a positive number of bytes, got {part_size!r}"
-            )
+        if part_size is not None:
+            check_positive_count("part_size", part_size)
         rows = buffer_rows if buffer_rows is not None else row_group_size
         if rows is None:
             rows = 65536 if self.format == "parquet" else 1024
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-            raise ConfigurationError(f"buffer_rows must be a positive whole number, got {rows!r}")
+        check_positive_count("buffer_rows", rows)
         if self.format == "parquet":
             optional_import("pyarrow.parquet", "parquet", "The Parquet format")
         self.part_size = part_size

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from doge_datagen.core import shards
+from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
 from doge_datagen.sinks.base import Sink, optional_import
@@ -111,14 +112,7 @@ class ParquetSink(Sink):
             raise ConfigurationError(f"path must be a file path, got {path!r}")
         if not callable(value_function):
             raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
-        if (
-            isinstance(row_group_size, bool)
-            or not isinstance(row_group_size, int)
-            or row_group_size < 1
-        ):
-            raise ConfigurationError(
-                f"row_group_size must be a positive whole number, got {row_group_size!r}"
-            )
+        check_positive_count("row_group_size", row_group_size)
         if not isinstance(compression, str):
             raise ConfigurationError(f"compression must be a codec name, got {compression!r}")
         self.path = Path(path)

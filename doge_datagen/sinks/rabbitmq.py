@@ -23,13 +23,13 @@ import logging
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from doge_datagen.core.checks import check_seconds
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks._bus import (
     KeyFunction,
     ValueFunction,
     check_functions,
-    check_seconds,
     encode_or_record_error,
     key_text,
 )

@@ -19,16 +19,15 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from doge_datagen.core.checks import check_positive_count, check_seconds
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.sinks._bus import (
     Destination,
     KeyFunction,
     ValueFunction,
-    check_count,
     check_destination,
     check_functions,
-    check_seconds,
     destination_of,
 )
 from doge_datagen.sinks.base import (
@@ -92,7 +91,7 @@ class RedisStreamSink(Sink):
         where = f"stream {shown!r}"
         check_functions(where, key_function, value_function)
         if maxlen is not None:
-            check_count(f"{where}: maxlen", maxlen)
+            check_positive_count(f"{where}: maxlen", maxlen)
         if not isinstance(key_field, str) or not key_field:
             raise ConfigurationError(f"{where}: key_field must be a non-empty string")
         self.factory = factory
@@ -100,7 +99,7 @@ class RedisStreamSink(Sink):
         self.value_function = value_function
         self.maxlen = maxlen
         self.approximate = bool(approximate)
-        self.batch_size = check_count(f"{where}: batch_size", batch_size)
+        self.batch_size = check_positive_count(f"{where}: batch_size", batch_size)
         self.key_field = key_field
         self.flush_interval = check_flush_interval(flush_interval)
         self.name = name or f"redis:{shown}"
