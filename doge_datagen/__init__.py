@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes
         SinkCloseError,
     )
     from doge_datagen.model import DataOnlineGenerator
+    from doge_datagen.modelfile.builder import load
     from doge_datagen.sinks.memory import CountingSink, InMemorySink
     from doge_datagen.sinks.printing import PrintingSink
 
@@ -47,6 +48,7 @@ _LAZY: Dict[str, str] = {
     "Subject": "doge_datagen.core.types",
     "SubjectFactory": "doge_datagen.core.types",
     "Transition": "doge_datagen.core.types",
+    "load": "doge_datagen.modelfile.builder",
 }
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "Subject",
     "SubjectFactory",
     "Transition",
+    "load",
     "__version__",
 ]
 

@@ -39,6 +39,7 @@ DOCUMENTED = {
     "Subject",
     "SubjectFactory",
     "Transition",
+    "load",
     "__version__",
 }
 

@@ -40,6 +40,7 @@ ALLOWED = {
     "demo": {"errors", "core", "profiles", "engine", "sinks", "values", "model"},
     "fit": {"errors", "core", "profiles", "model"},
     "distributed": {"errors", "core", "engine", "metrics", "model"},
+    "modelfile": {"errors", "core", "profiles", "engine", "sinks", "values", "model"},
     "cli": {
         "errors",
         "core",
@@ -53,6 +54,7 @@ ALLOWED = {
         "demo",
         "fit",
         "distributed",
+        "modelfile",
     },
 }
 
