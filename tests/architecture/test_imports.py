@@ -232,3 +232,13 @@ def test_a_module_of_an_earlier_release_is_the_module_at_its_new_place(old, new)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 0
+
+
+def test_the_design_notes_draw_every_part_of_the_layout():
+    design = (PACKAGE.parent / "doc" / "design.md").read_text(encoding="utf-8")
+    floors = design[design.index("## The floors") : design.index("## The files")]
+    for name in ALLOWED:
+        shown = f"`{name}/`" if (PACKAGE / name).is_dir() else f"`{name}.py`"
+        assert shown in floors, f"doc/design.md's floors do not show {shown}"
+    for directory in sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
+        assert directory.name in ALLOWED, f"{directory.name}/ is a part the layout does not know"
