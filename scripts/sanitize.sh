@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C loop under AddressSanitizer and UndefinedBehaviorSanitizer: builds doge_datagen/_speedups.c
+# The C loop under AddressSanitizer and UndefinedBehaviorSanitizer: builds doge_datagen/engine/_speedups.c
 # with -fsanitize=address,undefined in a temporary copy of the package (the build in .venv is
 # left alone), then runs the C loop's tests and the differential fuzzer (DOGE_FUZZ_EXAMPLES
 # models, 200 unless set) from that copy. Any sanitizer report fails the script.
