@@ -7,10 +7,10 @@ is written there instead, at most twice a second.
 
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any, Optional, Sequence, TextIO
 
 from doge_datagen.core.delivery import delivery_counts
+from doge_datagen.core.text import utc_clock
 
 _INTERVAL_SECONDS = 0.5
 
@@ -22,15 +22,6 @@ def sink_counts(sinks: Sequence[Any], labels: Sequence[str]) -> str:
         if counts is not None:
             parts.append(f"{label} {counts[0]} ok/{counts[1]} failed")
     return ", ".join(parts)
-
-
-def simulated_time(timestamp_ms: float) -> str:
-    try:
-        return datetime.fromtimestamp(timestamp_ms / 1000.0, tz=timezone.utc).strftime(
-            "%Y-%m-%d %H:%M:%S"
-        )
-    except (OverflowError, OSError, ValueError):
-        return f"{timestamp_ms:.0f} ms"
 
 
 class ProgressReporter:
@@ -69,7 +60,7 @@ class ProgressReporter:
         self.next_draw = now + _INTERVAL_SECONDS
         elapsed = max(now - self.began, 1e-9)
         rate = events / elapsed
-        details = f"{simulated_time(timestamp_ms)} | {events} events, {rate:,.0f}/s"
+        details = f"{utc_clock(timestamp_ms)} | {events} events, {rate:,.0f}/s"
         counts = sink_counts(self.sinks, self.labels)
         if counts:
             details += f" | {counts}"

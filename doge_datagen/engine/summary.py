@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
+from doge_datagen.core.text import text_table
+
 if TYPE_CHECKING:  # pragma: no cover
     from doge_datagen.engine.pacing import LagStats
 
@@ -123,9 +125,9 @@ class RunSummary:
             lines.append(f"  {self.rate_line()}")
         for title, counts in (("trigger", self.events_per_trigger), ("sink", self.events_per_sink)):
             if counts:
-                width = max(len(name) for name in counts)
                 lines.append(f"  per {title}:")
-                lines.extend(f"    {name:<{width}}  {n:>10}" for name, n in counts.items())
+                rows = [(name, f"{n:>10}") for name, n in counts.items()]
+                lines.extend(text_table(rows, header=False, indent="    "))
         return "\n".join(lines)
 
 
