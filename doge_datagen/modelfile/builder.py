@@ -234,7 +234,7 @@ def _number(
         try:
             value = constant_value(value, params)
         except ExpressionError as exc:
-            raise file.fail(mark, f"{what}: {exc.message}") from None
+            raise file.fail(mark, f"{what}: {exc.message}{exc.hint}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise file.fail(mark, f"{what} must be a number, got {_type_name(value)}")
     if whole:
@@ -474,10 +474,10 @@ def read_model(
             raise file.fail(mark("timezone"), str(exc)) from None
 
     # -- the subject ----------------------------------------------------------------------
-    if "factory" in top and "subject" in top:
-        raise file.fail(top.key_marks["factory"], "give subject or factory, not both")
     if "factory" in top:
         model.factory = _python_ref(file, top["factory"], mark("factory"), "factory", trust)
+        if "subject" in top:
+            raise file.fail(top.key_marks["factory"], "give subject or factory, not both")
         attributes: List[str] = []
     else:
         subject = file.mapping(top.get("subject", MarkedDict()), mark("subject"), "subject")
@@ -493,7 +493,7 @@ def read_model(
                 code, _ = check_expression(expression, scope)
             except ExpressionError as exc:
                 raise file.fail(
-                    subject.value_marks[attribute], f"attribute {attribute!r}: {exc.message}"
+                    subject.value_marks[attribute], f"attribute {attribute!r}: {exc.message}{exc.hint}"
                 ) from None
             model.attributes.append((attribute, code))
             kind = _kind_of(str(expression))
@@ -627,7 +627,7 @@ def _read_sink(
         try:
             code, _ = check_expression(expression, scope)
         except ExpressionError as exc:
-            raise file.fail(marks[name], f"{what}: field {name!r}: {exc.message}") from None
+            raise file.fail(marks[name], f"{what}: field {name!r}: {exc.message}{exc.hint}") from None
         sink.fields.append((name, code))
         text = str(expression).strip()
         if text in ("timestamp", "trigger", "from_state", "to_state") or text in attributes:
@@ -643,7 +643,7 @@ def _read_sink(
         try:
             sink.key, _ = check_expression(spec["key"], scope)
         except ExpressionError as exc:
-            raise file.fail(vmark("key"), f"{what}: key: {exc.message}") from None
+            raise file.fail(vmark("key"), f"{what}: key: {exc.message}{exc.hint}") from None
     if "columns" in spec:
         columns = file.mapping(spec["columns"], vmark("columns"), f"{what}: columns")
         for name, sql_type in columns.items():
@@ -687,7 +687,7 @@ def _read_body(
             try:
                 code, found = check_expression(expression, scope)
             except ExpressionError as exc:
-                raise file.fail(let.value_marks[name], f"{what}: {exc.message} in let") from None
+                raise file.fail(let.value_marks[name], f"{what}: {exc.message} in let{exc.hint}") from None
             used |= found
             t.body.append(f"    l_{name} = {code}")
             names[name] = f"l_{name}"
@@ -696,7 +696,7 @@ def _read_body(
         try:
             code, found = check_expression(spec["when"], scope)
         except ExpressionError as exc:
-            raise file.fail(spec.value_marks["when"], f"{what}: {exc.message} in when") from None
+            raise file.fail(spec.value_marks["when"], f"{what}: {exc.message} in when{exc.hint}") from None
         used |= found
         t.body.append(f"    if not {code}:\n        return False")
     statements = spec.get("do")
@@ -710,7 +710,7 @@ def _read_body(
             try:
                 target, code, found = check_statement(statement, scope)
             except ExpressionError as exc:
-                raise file.fail(statement_mark, f"{what}: {exc.message} in do") from None
+                raise file.fail(statement_mark, f"{what}: {exc.message} in do{exc.hint}") from None
             used |= found
             t.body.append(f"    subject.{target} = {code}")
     if "action" in spec:
@@ -722,28 +722,30 @@ def _read_body(
 
 def _check_sums(file: _File, model: Model) -> None:
     """The probabilities leaving each state add up to at most 100, at every hour."""
-    from doge_datagen.profiles import first_excess
+    from doge_datagen.profiles import Profiled, first_excess
 
     for source in model.states:
         leaving = [t for t in model.transitions if source in t.from_states]
-        found = first_excess([t.probability for t in leaving]) if leaving else None
-        if found is not None:
-            total, when = found
-            last = leaving[-1]
-            raise file.fail(
-                last.spec.value_marks.get("probability", last.mark),
-                f"the probabilities leaving {source!r} add up to {total:g} percent at {when}, "
-                "above 100",
-            )
-        constant = [t for t in leaving if isinstance(t.probability, (int, float))]
         total = 0.0
-        for t in constant:
+        for t in leaving:
+            if isinstance(t.probability, Profiled):
+                continue
             total += t.probability
             if total > 100 + 1e-9:
                 raise file.fail(
                     t.spec.value_marks.get("probability", t.mark),
                     f"the probabilities leaving {source!r} add up to {total:g}, above 100",
                 )
+        profiled = [t for t in leaving if isinstance(t.probability, Profiled)]
+        found = first_excess([t.probability for t in leaving]) if profiled else None
+        if found is not None:
+            excess, when = found
+            last = profiled[-1]
+            raise file.fail(
+                last.spec.value_marks.get("probability", last.mark),
+                f"the probabilities leaving {source!r} add up to {excess:g} percent at {when}, "
+                "above 100",
+            )
 
 
 # -- building ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ __all__ = [
 #: The largest whole number an expression may make, in bits.
 MAX_INT_BITS = 65_536
 #: The longest string, list or tuple an expression may make.
-MAX_LENGTH = 10_000_000
+MAX_LENGTH = 1_000_000
 #: The longest expression text, and the deepest nesting of its syntax tree.
 MAX_CHARS = 10_000
 MAX_DEPTH = 60
@@ -83,9 +83,11 @@ MATH = frozenset(
 class ExpressionError(ConfigurationError):
     """An expression that is refused; :attr:`message` says why."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message + hint)
         self.message = message
+        #: `` (did you mean 'x'?)`` when a name is close to a known one, else empty.
+        self.hint = hint
 
 
 class ExpressionLimitError(ExpressionError):
@@ -113,6 +115,10 @@ def guarded_mul(a: Any, b: Any) -> Any:
                 f"a product of more than {MAX_INT_BITS} bits; expressions are bounded"
             )
     elif ta in (str, list, tuple) and tb in (int, bool):
+        if ta is not str and b > 1 and any(isinstance(x, (list, tuple, dict)) for x in a):
+            raise ExpressionLimitError(
+                "repeating a list that holds lists, tuples or dicts; expressions are bounded"
+            )
         if len(a) * b > MAX_LENGTH:
             raise ExpressionLimitError(
                 f"repeating a {ta.__name__} of {len(a)} items {b} times makes more than "
@@ -134,6 +140,11 @@ def guarded_mod(a: Any, b: Any) -> Any:
             "a %-format with a width or precision of 5 digits or more; expressions are bounded"
         )
     return a % b
+
+
+def total(values: Any) -> Any:
+    """``sum(values)`` of numbers (no start value: lists and strings are not added up)."""
+    return sum(values)
 
 
 def _ms_datetime(ms: Any) -> datetime:
@@ -171,7 +182,7 @@ LIBRARY: Dict[str, Any] = {
     "str": str,
     "bool": bool,
     "len": len,
-    "sum": sum,
+    "sum": total,
     "sorted": sorted,
     "iso": iso,
     "date": date,
@@ -342,7 +353,7 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
                 if node.id in RANDOM and not scope.random:
                     raise ExpressionError(f"{node.id}() cannot be drawn here")
                 more = f" (did you mean {hint!r}?)" if hint else ""
-                raise ExpressionError(f"unknown name {node.id!r}{more}")
+                raise ExpressionError(f"unknown name {node.id!r}", more)
         elif isinstance(node, ast.Attribute):
             if node.attr.startswith("_"):
                 raise ExpressionError(
@@ -355,7 +366,7 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
             if node.attr not in MATH:
                 hint = closest(node.attr, MATH)
                 more = f" (did you mean 'math.{hint}'?)" if hint else ""
-                raise ExpressionError(f"math.{node.attr} is not available{more}")
+                raise ExpressionError(f"math.{node.attr} is not available", more)
             return
         elif isinstance(node, ast.Call):
             func = node.func
@@ -500,7 +511,7 @@ def check_statement(text: Any, scope: Scope) -> Tuple[str, str, Set[str]]:
     if name not in scope.attributes:
         hint = closest(name, scope.attributes)
         more = f" (did you mean {hint!r}?)" if hint else ""
-        raise ExpressionError(f"'do' assigns to {name!r}, which is not an attribute{more}")
+        raise ExpressionError(f"'do' assigns to {name!r}, which is not an attribute", more)
     value: ast.expr = statement.value
     if isinstance(statement, ast.AugAssign):
         if type(statement.op) not in _AUGMENTED:

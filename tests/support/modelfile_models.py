@@ -58,3 +58,8 @@ def banking_python(out: str, seed: int, subjects: int, ticks: int) -> DataOnline
     return banking_generator(
         *(sinks[s] for s in STREAMS), subjects_num=subjects, ticks_num=ticks, seed=seed
     )
+
+
+def refuse_logout(subject: Any, transition: Any) -> bool:
+    """An ``action:`` of the trust tests: vetoes every logout."""
+    return False
