@@ -78,6 +78,11 @@ class ModelFileError(ConfigurationError):
         super().__init__(f"{place}: {message}")
 
 
+def _said(exc: ExpressionError, where: str = "") -> str:
+    """An expression's error, the place in the entry (`` in when``) before the suggestion."""
+    return f"{exc.message}{where}{exc.hint}"
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -234,7 +239,7 @@ def _number(
         try:
             value = constant_value(value, params)
         except ExpressionError as exc:
-            raise file.fail(mark, f"{what}: {exc.message}{exc.hint}") from None
+            raise file.fail(mark, f"{what}: {_said(exc)}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise file.fail(mark, f"{what} must be a number, got {_type_name(value)}")
     if whole:
@@ -493,7 +498,7 @@ def read_model(
                 code, _ = check_expression(expression, scope)
             except ExpressionError as exc:
                 raise file.fail(
-                    subject.value_marks[attribute], f"attribute {attribute!r}: {exc.message}{exc.hint}"
+                    subject.value_marks[attribute], f"attribute {attribute!r}: {_said(exc)}"
                 ) from None
             model.attributes.append((attribute, code))
             kind = _kind_of(str(expression))
@@ -627,7 +632,7 @@ def _read_sink(
         try:
             code, _ = check_expression(expression, scope)
         except ExpressionError as exc:
-            raise file.fail(marks[name], f"{what}: field {name!r}: {exc.message}{exc.hint}") from None
+            raise file.fail(marks[name], f"{what}: field {name!r}: {_said(exc)}") from None
         sink.fields.append((name, code))
         text = str(expression).strip()
         if text in ("timestamp", "trigger", "from_state", "to_state") or text in attributes:
@@ -643,7 +648,7 @@ def _read_sink(
         try:
             sink.key, _ = check_expression(spec["key"], scope)
         except ExpressionError as exc:
-            raise file.fail(vmark("key"), f"{what}: key: {exc.message}{exc.hint}") from None
+            raise file.fail(vmark("key"), f"{what}: key: {_said(exc)}") from None
     if "columns" in spec:
         columns = file.mapping(spec["columns"], vmark("columns"), f"{what}: columns")
         for name, sql_type in columns.items():
@@ -687,7 +692,7 @@ def _read_body(
             try:
                 code, found = check_expression(expression, scope)
             except ExpressionError as exc:
-                raise file.fail(let.value_marks[name], f"{what}: {exc.message} in let{exc.hint}") from None
+                raise file.fail(let.value_marks[name], f"{what}: {_said(exc, ' in let')}") from None
             used |= found
             t.body.append(f"    l_{name} = {code}")
             names[name] = f"l_{name}"
@@ -696,7 +701,7 @@ def _read_body(
         try:
             code, found = check_expression(spec["when"], scope)
         except ExpressionError as exc:
-            raise file.fail(spec.value_marks["when"], f"{what}: {exc.message} in when{exc.hint}") from None
+            raise file.fail(spec.value_marks["when"], f"{what}: {_said(exc, ' in when')}") from None
         used |= found
         t.body.append(f"    if not {code}:\n        return False")
     statements = spec.get("do")
@@ -710,7 +715,7 @@ def _read_body(
             try:
                 target, code, found = check_statement(statement, scope)
             except ExpressionError as exc:
-                raise file.fail(statement_mark, f"{what}: {exc.message} in do{exc.hint}") from None
+                raise file.fail(statement_mark, f"{what}: {_said(exc, ' in do')}") from None
             used |= found
             t.body.append(f"    subject.{target} = {code}")
     if "action" in spec:

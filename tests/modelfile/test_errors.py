@@ -62,7 +62,7 @@ def test_a_wrong_type_of_section(tmp_path):
 
 
 def test_an_unknown_state(tmp_path):
-    error = _refused(tmp_path, "to: loan_screen, probability: 30", "to: loan_scren, probability: 30")
+    error = _refused(tmp_path, "to: loan_screen, probability", "to: loan_scren, probability")
     assert error.message == (
         "transition 'open_loan_screen': to: unknown state 'loan_scren' (did you mean "
         "'loan_screen'?)"
