@@ -1,16 +1,19 @@
 """What the Kafka schemes share (``kafka://``, ``kafka+avro://``, ``kafka+protobuf://``,
-``kafka+jsonschema://``): the factory's options and librdkafka's settings from a URL, the record
-key, and a setting librdkafka refuses named in one line."""
+``kafka+jsonschema://``): the factory's options and librdkafka's settings from a URL, the
+Schema Registry's URL, schema file and client settings, the record key, and a setting
+librdkafka refuses named in one line."""
 
 import re
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError
 
 CLIENT_ID = "doge-datagen"
+
+F = TypeVar("F")
 
 
 def _kafka_settings(url: SinkURL) -> Dict[str, Any]:
@@ -39,6 +42,59 @@ def _kafka_factory(url: SinkURL) -> Dict[str, Any]:
     if buffer_size is not None:
         options["buffer_size"] = buffer_size
     return options
+
+
+def _registry_parts(url: SinkURL, what: str) -> Tuple[str, str, Dict[str, Any]]:
+    """The registry URL, the schema file and the ``registry.*`` settings (their prefix
+    dropped, numbers as numbers) of a ``kafka+FORMAT://`` URL."""
+    registry = url.pop("registry")
+    schema = url.pop("schema")
+    if not registry or not schema:
+        raise SinkURLError(f"sink {url.masked!r}: give registry=URL and schema={what} in the query")
+    registry_conf: Dict[str, Any] = {}
+    for key in list(url.params):
+        if key.startswith("registry."):
+            name = key[len("registry.") :]
+            kind = _REGISTRY_NUMBERS.get(name)
+            registry_conf[name] = url.pop(key, None, kind) if kind else url.params.pop(key)
+    return registry, schema, registry_conf
+
+
+#: The registry client's settings that are numbers (a URL gives text).
+_REGISTRY_NUMBERS = {
+    "timeout": float,
+    "max.retries": int,
+    "retries.wait.ms": int,
+    "retries.max.wait.ms": int,
+    "cache.capacity": int,
+    "cache.latest.ttl.sec": int,
+}
+
+
+def _read_schema(url: SinkURL, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"sink {url.masked!r}: cannot read schema {path!r}: {exc.strerror}"
+        ) from exc
+
+
+def _registry_factory(
+    factory_class: Callable[..., F], url: SinkURL, registry: str, registry_conf: Dict[str, Any]
+) -> F:
+    """A Schema Registry sink factory of ``factory_class`` for ``url``."""
+    options = _kafka_factory(url)
+    with _librdkafka_settings(url):
+        return factory_class(
+            options.pop("bootstrap_servers"),
+            registry,
+            options.pop("client_id"),
+            conf=_kafka_settings(url),
+            schema_registry_conf=registry_conf,
+            **options,
+        )
 
 
 def _key(records: Records) -> Callable[[Any, Transition], Any]:

@@ -11,41 +11,10 @@ import os
 from typing import Any, Dict, Optional
 
 from doge_datagen.core.types import EventSink, Transition
-from doge_datagen.errors import ConfigurationError
-from doge_datagen.sinks._kafka_urls import (
-    _kafka_factory,
-    _kafka_settings,
-    _key,
-    _librdkafka_settings,
-)
+from doge_datagen.sinks._kafka_urls import _key, _read_schema, _registry_factory, _registry_parts
 from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
 __all__ = ["build_http", "build_kafka_jsonschema", "build_kafka_protobuf", "build_object"]
-
-
-def _registry_parts(url: SinkURL, what: str) -> Any:
-    registry = url.pop("registry")
-    schema = url.pop("schema")
-    if not registry or not schema:
-        raise SinkURLError(f"sink {url.masked!r}: give registry=URL and schema={what} in the query")
-    registry_conf: Dict[str, Any] = {}
-    for key in list(url.params):
-        if key.startswith("registry."):
-            name = key[len("registry.") :]
-            kind = _REGISTRY_NUMBERS.get(name)
-            registry_conf[name] = url.pop(key, None, kind) if kind else url.params.pop(key)
-    return registry, schema, registry_conf
-
-
-#: The registry client's settings that are numbers (a URL gives text).
-_REGISTRY_NUMBERS = {
-    "timeout": float,
-    "max.retries": int,
-    "retries.wait.ms": int,
-    "retries.max.wait.ms": int,
-    "cache.capacity": int,
-    "cache.latest.ttl.sec": int,
-}
 
 
 def build_kafka_protobuf(url: SinkURL, records: Records) -> EventSink:
@@ -61,16 +30,7 @@ def build_kafka_protobuf(url: SinkURL, records: Records) -> EventSink:
         raise SinkURLError(f"sink {url.masked!r}: give message=NAME, the message type to write")
     include = [p for p in (url.pop("include") or "").split(os.pathsep) if p]
     cls = message_class(schema, message, include)
-    options = _kafka_factory(url)
-    with _librdkafka_settings(url):
-        factory = KafkaProtobufSinkFactory(
-            options.pop("bootstrap_servers"),
-            registry,
-            options.pop("client_id"),
-            conf=_kafka_settings(url),
-            schema_registry_conf=registry_conf,
-            **options,
-        )
+    factory = _registry_factory(KafkaProtobufSinkFactory, url, registry, registry_conf)
     return factory.create(url.topic, _key(records), records.row, cls)
 
 
@@ -81,25 +41,10 @@ def build_kafka_jsonschema(url: SinkURL, records: Records) -> EventSink:
     from doge_datagen.sinks.kafka_jsonschema import KafkaJsonSchemaSinkFactory, check_json_schema
 
     registry, schema_path, registry_conf = _registry_parts(url, "PATH.json")
-    try:
-        with open(schema_path, encoding="utf-8") as file:
-            text = file.read()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"sink {url.masked!r}: cannot read schema {schema_path!r}: {exc.strerror}"
-        ) from exc
+    text = _read_schema(url, schema_path)
     schema = check_json_schema(text, f"schema {schema_path!r}")
     properties = schema.get("properties")
-    options = _kafka_factory(url)
-    with _librdkafka_settings(url):
-        factory = KafkaJsonSchemaSinkFactory(
-            options.pop("bootstrap_servers"),
-            registry,
-            options.pop("client_id"),
-            conf=_kafka_settings(url),
-            schema_registry_conf=registry_conf,
-            **options,
-        )
+    factory = _registry_factory(KafkaJsonSchemaSinkFactory, url, registry, registry_conf)
     row = records.row
     if isinstance(properties, dict) and properties:
         names = tuple(properties)

@@ -16,6 +16,9 @@ from doge_datagen.sinks._kafka_urls import (
     _kafka_settings,
     _key,
     _librdkafka_settings,
+    _read_schema,
+    _registry_factory,
+    _registry_parts,
 )
 from doge_datagen.sinks.urls import Records, SinkURL, SinkURLError, refuse_unknown_settings
 
@@ -172,37 +175,13 @@ def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:
     ...), the rest to librdkafka as for ``kafka://``."""
     from doge_datagen.sinks.kafka_avro import KafkaAvroSinkFactory
 
-    registry = url.pop("registry")
-    schema_path = url.pop("schema")
-    if not registry or not schema_path:
-        raise SinkURLError(
-            f"sink {url.masked!r}: give registry=URL and schema=PATH.avsc in the query"
-        )
+    registry, schema_path, registry_conf = _registry_parts(url, "PATH.avsc")
+    schema_text = _read_schema(url, schema_path)
     try:
-        with open(schema_path, encoding="utf-8") as file:
-            schema_text = file.read()
         names = _field_names(json.loads(schema_text), f"schema {schema_path!r}")
-    except OSError as exc:
-        raise ConfigurationError(
-            f"sink {url.masked!r}: cannot read schema {schema_path!r}: {exc.strerror}"
-        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"schema {schema_path!r} is not JSON: {exc}") from exc
-    registry_conf = {
-        key[len("registry.") :]: url.params.pop(key)
-        for key in list(url.params)
-        if key.startswith("registry.")
-    }
-    options = _kafka_factory(url)
-    with _librdkafka_settings(url):
-        factory = KafkaAvroSinkFactory(
-            options.pop("bootstrap_servers"),
-            registry,
-            options.pop("client_id"),
-            conf=_kafka_settings(url),
-            schema_registry_conf=registry_conf,
-            **options,
-        )
+    factory = _registry_factory(KafkaAvroSinkFactory, url, registry, registry_conf)
     row = records.row
 
     def value(timestamp: int, subject: Any, transition: Transition) -> Optional[Dict[str, Any]]:
