@@ -17,14 +17,14 @@ since callbacks draw on every event.
 import random
 from typing import Any, Optional
 
+from doge_datagen.core.keys import GOLDEN as _GOLDEN
+from doge_datagen.core.keys import MASK64 as _MASK64
+from doge_datagen.core.keys import MIX1 as _MIX1
+from doge_datagen.core.keys import MIX2 as _MIX2
 from doge_datagen.core.keys import derive_key
 
 __all__ = ["SubjectRandom", "CREATE_TICK"]
 
-_MASK64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = 0xBF58476D1CE4E5B9
-_MIX2 = 0x94D049BB133111EB
 # Odd constants that spread the subject index and the tick over 64 bits before mixing.
 _SPREAD_I = 0xD1B54A32D192ED03
 _SPREAD_T = 0xAEF17502108EF2D9
