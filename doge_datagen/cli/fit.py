@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from doge_datagen.cli._common import positive_count_argument
+
 __all__ = ["add_fit_parser", "cmd_fit"]
 
 
@@ -41,16 +43,6 @@ def _moment(text: str) -> Any:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither epoch milliseconds nor an ISO 8601 date-time"
         ) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -108,7 +100,9 @@ def add_fit_parser(commands: Any) -> argparse.ArgumentParser:
     fit.add_argument(
         "--format", choices=("jsonl", "csv"), help="the file's format (default: by suffix)"
     )
-    fit.add_argument("--tick-ms", type=_positive, required=True, help="the model's tick")
+    fit.add_argument(
+        "--tick-ms", type=positive_count_argument, required=True, help="the model's tick"
+    )
     fit.add_argument("--subject", required=True, metavar="FIELD", help="who (e.g. user_id)")
     fit.add_argument(
         "--timestamp",
@@ -128,7 +122,7 @@ def add_fit_parser(commands: Any) -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--subjects",
-        type=_positive,
+        type=positive_count_argument,
         metavar="N",
         help="the population, when subjects that never moved are absent from the log",
     )
