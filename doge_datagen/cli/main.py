@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 from doge_datagen.cli._common import UsageError, make_parent_directory
 from doge_datagen.cli.fit import add_fit_parser
+from doge_datagen.cli.modelfile import add_model_file_commands, is_model_file, load_model
 from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.demo import STREAMS, banking_generator, event_line, event_row
 from doge_datagen.distributed import loading
@@ -269,9 +270,12 @@ def load_function(spec: str) -> Callable[..., Any]:
         raise UsageError(str(exc)) from exc
 
 
-def load_generator(spec: str) -> DataOnlineGenerator:
+def load_generator(spec: str, args: Any = None, sinks: bool = True) -> DataOnlineGenerator:
     """The model ``spec``'s function builds. A spec that names nothing is a usage error (2);
-    a function that raises or builds something else is a bad model (1)."""
+    a function that raises or builds something else is a bad model (1). A model file
+    (``FILE.yaml``, ``FILE.json``) is loaded with the command's options (``args``)."""
+    if is_model_file(spec):
+        return load_model(spec, args, sinks=sinks)
     datagen = load_function(spec)()
     if not isinstance(datagen, DataOnlineGenerator):
         raise ConfigurationError(
@@ -544,13 +548,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_run_options(args)
     if sharded(args):
         return exit_status(_run_sharded(functools.partial(run_model, _for_workers(args)), args))
-    return exit_status(_run(load_generator(args.model), args))
+    return exit_status(_run(load_generator(args.model, args), args))
 
 
 def run_model(args: argparse.Namespace) -> DataOnlineGenerator:
     """The model of ``doge-datagen run MODULE:FUNCTION ARGS``, with the run options applied;
     a sharded run calls it in every worker."""
-    datagen = load_generator(args.model)
+    datagen = load_generator(args.model, args)
     apply_run_options(datagen, args)
     return datagen
 
@@ -626,7 +630,7 @@ def _dask_threads(address: Optional[str]) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
 
-    datagen = load_generator(args.model)
+    datagen = load_generator(args.model, args, sinks=False)
     if args.subjects is not None:
         datagen.subjects_num = args.subjects
     make_parent_directory(args.output)
@@ -895,6 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_analyze_parser(commands)
     _add_debug(add_fit_parser(commands))
+    add_model_file_commands(commands)
     return parser
 
 
@@ -915,7 +920,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise UsageError(f"--plot: {exc}") from None
         if args.observed is not None and not os.path.isfile(args.observed):
             raise UsageError(f"--observed: no file {args.observed!r}")
-    datagen = load_generator(args.model)
+    datagen = load_generator(args.model, args, sinks=False)
     if args.subjects is not None:
         datagen.subjects_num = args.subjects
     if args.forever:

@@ -96,6 +96,8 @@ def parse(text: str) -> Any:
             )
         seen[id(node)] = True
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                return str(node.value)  # a date stays text: the model reads it as ISO 8601
             if node.tag not in _SCALAR_TAGS:
                 raise YamlError(
                     f"the tag {node.tag!r} is not taken: a model file holds plain strings, "
