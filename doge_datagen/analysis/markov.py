@@ -433,73 +433,145 @@ def analyze(
     """
     model = _Model(datagen)
     states = model.states
-    n_states = model.n
     subjects = datagen.subjects_num if subjects_num is None else subjects_num
     ticks = datagen.ticks_num if ticks_num is ... else ticks_num
-    init = model.init
+    week_ticks = max(1, round(WEEK_HOURS * HOUR_MS / model.tick_ms))
+    x0 = np.zeros(model.n)
+    x0[model.init] = 1.0
+    long_run = _long_run_of(model, x0, ticks, week_ticks)
+    dwell, final_states = _dwell(model, long_run)
+    absorption, closed_classes = _where_subjects_end(states, long_run)
+    counts = _Counts(model, subjects)
+    steady, steady_sinks = counts.events(long_run.steady_per_transition)
+    steady_arrivals, steady_active = _settled_arrivals(model, counts, long_run)
+    return ModelAnalysis(
+        states=states,
+        initial_state=datagen.initial_state,
+        subjects=subjects,
+        ticks=ticks,
+        tick_ms=float(model.tick_ms),
+        stationary=dict(zip(states, long_run.shares.tolist())),
+        dwell=dwell,
+        events_per_tick=steady,
+        sink_events_per_tick=steady_sinks,
+        **_run_figures(model, counts, long_run.run, x0, ticks),
+        final_states=final_states,
+        absorption=absorption,
+        closed_classes=closed_classes,
+        ticks_to_absorption=long_run.ticks_to_absorption,
+        **_checks(model, counts, long_run.structure[0]),
+        profiled=not model.constant,
+        week_start_ms=model.start_ms,
+        transition_events_per_tick=(subjects * long_run.steady_per_transition).tolist(),
+        arrivals_per_tick=_week_arrivals(model, model.start_ms, week_ticks) / week_ticks
+        if model.arrivals is not None
+        else None,
+        arrivals_steady_events_per_tick=steady_arrivals,
+        arrivals_steady_active=steady_active,
+        matrix_table=long_run.matrix,
+        hourly_table=_hourly_table(model, counts, long_run, week_ticks),
+    )
+
+
+@dataclass
+class _LongRun:
+    """Where one subject is in the long run, and the per-tick chain behind it."""
+
+    shares: "np.ndarray"  # long-run share of each state
+    classes: List[List[int]]  # closed classes reached from the initial state
+    class_probability: List[float]  # chance of ending in each
+    init_recurrent: bool  # whether the initial state is in a closed class
+    ticks_to_absorption: Optional[float]
+    average: "np.ndarray"  # per-tick probabilities (the week's average, with profiles)
+    matrix: Any  # the per-tick matrix of ``average``
+    structure: "Structure"  # of ``average``
+    steady_per_transition: "np.ndarray"  # long-run expected events per tick, one subject
+    binned: Optional["np.ndarray"] = None  # the long-run week's events per hour
+    run: "Optional[_Walk]" = None  # the run's walk, of one subject, when the long run needs it
+
+
+def _long_run_of(
+    model: "_Model", x0: "np.ndarray", ticks: Optional[int], week_ticks: int
+) -> _LongRun:
+    """The long run. Constant probabilities: the per-tick matrix itself, whose long-run shares
+    are stationary, so every tick of the week starts from them. With profiles: the chain
+    from one week start to the next, whose long run is then walked through one more week for
+    the averages and the hourly figures."""
+    if not model.constant:
+        return _profiled_long_run(model, x0, ticks, week_ticks)
+    probs = model.fixed
+    matrix = model.matrix(probs)
+    structure = _structure(model, probs > 0)
+    shares, classes, class_probability, ticks_to_absorption = _long_run(model, matrix, structure)
+    return _LongRun(
+        shares=shares,
+        classes=classes,
+        class_probability=class_probability,
+        init_recurrent=ticks_to_absorption is None,
+        ticks_to_absorption=ticks_to_absorption,
+        average=probs,
+        matrix=matrix,
+        structure=structure,
+        steady_per_transition=shares[model.frm] * probs,
+    )
+
+
+def _profiled_long_run(
+    model: "_Model", x0: "np.ndarray", ticks: Optional[int], week_ticks: int
+) -> _LongRun:
+    """The long run of a chain whose probabilities follow profiles: a week in it."""
     start_ms = model.start_ms
-    tick_ms = model.tick_ms
-    frm, to = model.frm, model.to
-
-    # The long run. Constant probabilities: the per-tick matrix itself, whose long-run shares
-    # are stationary, so every tick of the week starts from them. With profiles: the chain
-    # from one week start to the next, whose long run is then walked through one more week for
-    # the averages and the hourly figures.
-    week_ticks = max(1, round(WEEK_HOURS * HOUR_MS / tick_ms))
-    x0 = np.zeros(n_states)
-    x0[init] = 1.0
-    run: Optional[_Walk] = None  # the run's walk, of one subject, when the long run needs it
-    if model.constant:
-        probs = model.fixed
-        matrix = model.matrix(probs)
-        structure = _structure(model, probs > 0)
-        long_run, classes, class_probability, ticks_to_absorption = _long_run(
-            model, matrix, structure
-        )
-        init_recurrent = ticks_to_absorption is None
-        steady_per_transition = long_run[frm] * probs
-        average = probs
-        binned = None
+    week = None
+    run: Optional[_Walk] = None
+    if model.sparse:
+        # Without arrivals, a run that ends within the week is the start of the walk to
+        # the long run.
+        shared = model.arrivals is None and ticks is not None and ticks <= week_ticks
+        week = _periodic_week(model, x0, start_ms, week_ticks, ticks if shared else None)
+        run = None if week is None else week.run
+    if week is None:
+        product = _week_product(model, start_ms, week_ticks)
+        week_structure = _structure_dense(product > 0, model.init)
+        at_week_start, classes, class_probability, steps = _long_run(model, product, week_structure)
+        init_recurrent = steps is None
+        week = _walk(model, at_week_start, start_ms, week_ticks, bins=WEEK_HOURS)
     else:
-        week = None
-        if model.sparse:
-            # Without arrivals, a run that ends within the week is the start of the walk to
-            # the long run.
-            shared = model.arrivals is None and ticks is not None and ticks <= week_ticks
-            week = _periodic_week(model, x0, start_ms, week_ticks, ticks if shared else None)
-            run = None if week is None else week.run
-        if week is None:
-            product = _week_product(model, start_ms, week_ticks)
-            week_structure = _structure_dense(product > 0, init)
-            at_week_start, classes, class_probability, steps = _long_run(
-                model, product, week_structure
-            )
-            init_recurrent = steps is None
-            week = _walk(model, at_week_start, start_ms, week_ticks, bins=WEEK_HOURS)
-        else:
-            classes, class_probability, init_recurrent = week.classes
-        long_run = week.occupancy / week_ticks
-        if week.classes is not None:
-            # What the walk left outside the closed classes is below SETTLED: the long run
-            # has nobody there, as the week product's has.
-            settled = np.zeros(n_states, dtype=bool)
-            for members, chance in zip(classes, class_probability):
-                settled[members] = chance > 0
-            long_run[~settled] = 0.0
-        average = week.probs_sum / week_ticks
-        matrix = model.matrix(average)
-        structure = _structure(model, average > 0)
-        ticks_to_absorption = None
-        steady_per_transition = week.events / week_ticks
-        binned = week.binned
-    reachable = structure[0]
+        classes, class_probability, init_recurrent = week.classes
+    shares = week.occupancy / week_ticks
+    if week.classes is not None:
+        # What the walk left outside the closed classes is below SETTLED: the long run
+        # has nobody there, as the week product's has.
+        settled = np.zeros(model.n, dtype=bool)
+        for members, chance in zip(classes, class_probability):
+            settled[members] = chance > 0
+        shares[~settled] = 0.0
+    average = week.probs_sum / week_ticks
+    return _LongRun(
+        shares=shares,
+        classes=classes,
+        class_probability=class_probability,
+        init_recurrent=init_recurrent,
+        ticks_to_absorption=None,
+        average=average,
+        matrix=model.matrix(average),
+        structure=_structure(model, average > 0),
+        steady_per_transition=week.events / week_ticks,
+        binned=week.binned,
+        run=run,
+    )
 
+
+def _dwell(model: "_Model", long_run: _LongRun) -> Tuple[Dict[str, Optional[float]], List[str]]:
+    """The mean ticks of one visit to each state (``None`` for a state never left), and the
+    final states (those no transition leaves for another state)."""
+    frm, to, states = model.frm, model.to, model.states
     # Moves to another state (self-loops fire events but keep the subject where it is).
     moves = frm != to
-    exit_probability = np.bincount(frm[moves], average[moves], minlength=n_states)
-    out_flow = np.bincount(frm[moves], steady_per_transition[moves], minlength=n_states)
+    exit_probability = np.bincount(frm[moves], long_run.average[moves], minlength=model.n)
+    steady = long_run.steady_per_transition
+    out_flow = np.bincount(frm[moves], steady[moves], minlength=model.n)
     dwell: Dict[str, Optional[float]] = {}
-    rows = zip(states, exit_probability.tolist(), long_run.tolist(), out_flow.tolist())
+    rows = zip(states, exit_probability.tolist(), long_run.shares.tolist(), out_flow.tolist())
     for s, exit_i, share, flow in rows:
         if exit_i <= 0:
             dwell[s] = None
@@ -509,85 +581,144 @@ def analyze(
             # Little's law: time-averaged occupancy over the flow out per tick (exact in the
             # long run, whatever the profiles do).
             dwell[s] = share / flow if flow > 0 else None
-
     final_states = [s for s, e in zip(states, exit_probability.tolist()) if e <= 0.0]
+    return dwell, final_states
+
+
+def _where_subjects_end(
+    states: List[str], long_run: _LongRun
+) -> Tuple[Dict[str, float], List[Tuple[List[str], float]]]:
+    """The chance of ending in each final state and in each closed class of more than one
+    state (nothing when the initial state is never left for good)."""
     absorption: Dict[str, float] = {}
     closed_classes: List[Tuple[List[str], float]] = []
-    if not init_recurrent:
-        for members, chance in zip(classes, class_probability):
+    if not long_run.init_recurrent:
+        for members, chance in zip(long_run.classes, long_run.class_probability):
             if len(members) == 1:
                 absorption[states[members[0]]] = chance
             else:
                 closed_classes.append(([states[j] for j in members], chance))
+    return absorption, closed_classes
 
-    triggers = model.triggers
-    labels, sink_k, sink_of = _sink_table(model.transitions)
 
-    def by_trigger(per_transition: "np.ndarray") -> "np.ndarray":
-        return np.bincount(model.trigger_of, per_transition, minlength=len(triggers))
+class _Counts:
+    """Expected events per trigger and per sink, from expected events per transition."""
+
+    def __init__(self, model: "_Model", subjects: int) -> None:
+        self.triggers = model.triggers
+        self.trigger_of = model.trigger_of
+        self.subjects = subjects
+        self.labels, self.sink_k, self.sink_of = _sink_table(model.transitions)
+
+    def by_trigger(self, per_transition: "np.ndarray") -> "np.ndarray":
+        return np.bincount(self.trigger_of, per_transition, minlength=len(self.triggers))
 
     def events(
-        per_transition: "np.ndarray", scale: float = subjects
+        self, per_transition: "np.ndarray", scale: Optional[float] = None
     ) -> Tuple[Dict[str, float], Dict[str, float]]:
         """Per trigger and per sink, from expected events per transition of one subject (or
         of the whole population, with ``scale`` 1)."""
-        per_sink = np.bincount(sink_of, per_transition[sink_k], minlength=len(labels))
+        if scale is None:
+            scale = self.subjects
+        per_sink = np.bincount(
+            self.sink_of, per_transition[self.sink_k], minlength=len(self.labels)
+        )
         return (
-            dict(zip(triggers, (scale * by_trigger(per_transition)).tolist())),
-            dict(zip(labels, (scale * per_sink).tolist())),
+            dict(zip(self.triggers, (scale * self.by_trigger(per_transition)).tolist())),
+            dict(zip(self.labels, (scale * per_sink).tolist())),
         )
 
-    steady, steady_sinks = events(steady_per_transition)
-    hourly: Any
-    if binned is None:  # constant: every tick of the week makes the long run's events
-        ticks_per_hour = _hour_ticks(tick_ms, week_ticks)
-        hourly = ("outer", ticks_per_hour, subjects * by_trigger(steady_per_transition))
-    else:
-        hourly = subjects * _hourly_by_trigger(binned, model.trigger_of, len(triggers))
-        if len(hourly) == 24:  # the same day seven times
-            hourly = ("days", hourly)
-    run_events = run_sinks = run_end = None
-    run_arrivals = run_population = None
-    if ticks is not None:
-        # Expected numbers of subjects (not shares): arrivals add to them as the run goes.
-        if run is None:
-            run = _walk(model, subjects * x0, start_ms, ticks, arrivals=True)
-        else:
-            run.end, run.events = subjects * run.end, subjects * run.events
-        run_events, run_sinks = events(run.events, 1.0)
-        population = float(run.end.sum())
-        shares = (run.end / population if population else np.zeros(n_states)).tolist()
-        run_end = dict(zip(states, shares))
-        if model.arrivals is not None:
-            run_arrivals = run.arrived
-            run_population = population
-    # With a constant arrival rate and final states that fire nothing, the active population
-    # settles: each arrival spends N[init, j] ticks in transient state j on average, so a
-    # steady a * N[init, j] subjects are there, and their events per tick settle too.
-    steady_arrivals: Optional[Dict[str, float]] = None
-    steady_active: Optional[float] = None
-    if model.arrivals is not None and not model.varies and ticks_to_absorption is not None:
-        rate = model.arrivals_at(start_ms)
-        in_classes = np.zeros(n_states, dtype=bool)
-        for members in classes:
-            in_classes[members] = True
-        fires_in_classes = bool(np.any(in_classes[frm] & (model.fixed > 0)))
-        if not fires_in_classes:
-            transient = np.flatnonzero(reachable & ~in_classes)
-            row = _fundamental_row(matrix, transient, init)
-            active = np.zeros(n_states)
-            active[transient] = rate * row
-            per_transition = active[frm] * model.fixed
-            steady_arrivals = events(per_transition, 1.0)[0]
-            steady_active = float(active.sum())
 
-    fires = by_trigger(((model.max_probs > 0) & reachable[frm]).astype(float)) > 0
+def _hourly_table(model: "_Model", counts: _Counts, long_run: _LongRun, week_ticks: int) -> Any:
+    """The long-run week's events per hour and trigger, for :attr:`ModelAnalysis.hourly_table`."""
+    subjects = counts.subjects
+    if long_run.binned is None:  # constant: every tick of the week makes the long run's events
+        ticks_per_hour = _hour_ticks(model.tick_ms, week_ticks)
+        return (
+            "outer",
+            ticks_per_hour,
+            subjects * counts.by_trigger(long_run.steady_per_transition),
+        )
+    hourly = subjects * _hourly_by_trigger(long_run.binned, model.trigger_of, len(counts.triggers))
+    if len(hourly) == 24:  # the same day seven times
+        return ("days", hourly)
+    return hourly
+
+
+def _run_figures(
+    model: "_Model",
+    counts: _Counts,
+    run: "Optional[_Walk]",
+    x0: "np.ndarray",
+    ticks: Optional[int],
+) -> Dict[str, Any]:
+    """The expected events, end shares and arrivals of a run of ``ticks`` ticks (all
+    ``None`` without a tick limit), as fields of :class:`ModelAnalysis`."""
+    figures: Dict[str, Any] = dict.fromkeys(
+        ("run_events", "run_sink_events", "run_end_shares", "run_arrivals", "run_population")
+    )
+    if ticks is None:
+        return figures
+    # Expected numbers of subjects (not shares): arrivals add to them as the run goes.
+    subjects = counts.subjects
+    if run is None:
+        run = _walk(model, subjects * x0, model.start_ms, ticks, arrivals=True)
+    else:
+        run.end, run.events = subjects * run.end, subjects * run.events
+    figures["run_events"], figures["run_sink_events"] = counts.events(run.events, 1.0)
+    population = float(run.end.sum())
+    shares = (run.end / population if population else np.zeros(model.n)).tolist()
+    figures["run_end_shares"] = dict(zip(model.states, shares))
+    if model.arrivals is not None:
+        figures["run_arrivals"] = run.arrived
+        figures["run_population"] = population
+    return figures
+
+
+def _settled_arrivals(
+    model: "_Model", counts: _Counts, long_run: _LongRun
+) -> Tuple[Optional[Dict[str, float]], Optional[float]]:
+    """With a constant arrival rate and final states that fire nothing, the active population
+    settles: each arrival spends N[init, j] ticks in transient state j on average, so a
+    steady a * N[init, j] subjects are there, and their events per tick settle too. Returns
+    those events per trigger and those subjects (``None`` where nothing settles)."""
+    if model.arrivals is None or model.varies or long_run.ticks_to_absorption is None:
+        return None, None
+    frm = model.frm
+    rate = model.arrivals_at(model.start_ms)
+    in_classes = np.zeros(model.n, dtype=bool)
+    for members in long_run.classes:
+        in_classes[members] = True
+    if np.any(in_classes[frm] & (model.fixed > 0)):
+        return None, None
+    transient = np.flatnonzero(long_run.structure[0] & ~in_classes)
+    row = _fundamental_row(long_run.matrix, transient, model.init)
+    active = np.zeros(model.n)
+    active[transient] = rate * row
+    per_transition = active[frm] * model.fixed
+    return counts.events(per_transition, 1.0)[0], float(active.sum())
+
+
+def _checks(model: "_Model", counts: _Counts, reachable: "np.ndarray") -> Dict[str, Any]:
+    """The states and triggers worth a warning, and the notes on what the figures leave out,
+    as fields of :class:`ModelAnalysis`."""
+    triggers = model.triggers
+    fires = counts.by_trigger(((model.max_probs > 0) & reachable[model.frm]).astype(float)) > 0
     callbacks = list(map(attrgetter("action_callback"), model.transitions))
     callback_triggers: List[str] = []
     if callbacks.count(None) < len(callbacks):
         with_callback = np.array([c is not None for c in callbacks], dtype=float)
-        called = (by_trigger(with_callback) > 0).tolist()
+        called = (counts.by_trigger(with_callback) > 0).tolist()
         callback_triggers = [t for t, c in zip(triggers, called) if c]
+    return {
+        "unreachable_states": [s for s, r in zip(model.states, reachable.tolist()) if not r],
+        "never_firing_triggers": [t for t, f in zip(triggers, fires.tolist()) if not f],
+        "callback_triggers": callback_triggers,
+        "notes": _notes(model, callback_triggers),
+    }
+
+
+def _notes(model: "_Model", callback_triggers: List[str]) -> List[str]:
     notes = [VETO_NOTE]
     if callback_triggers:
         notes.append(
@@ -606,40 +737,7 @@ def analyze(
             "first tick, and the long-run figures are averages over a week in the long run "
             "(as if that week repeated)."
         )
-    return ModelAnalysis(
-        states=states,
-        initial_state=datagen.initial_state,
-        subjects=subjects,
-        ticks=ticks,
-        tick_ms=float(tick_ms),
-        stationary=dict(zip(states, long_run.tolist())),
-        dwell=dwell,
-        events_per_tick=steady,
-        sink_events_per_tick=steady_sinks,
-        run_events=run_events,
-        run_sink_events=run_sinks,
-        run_end_shares=run_end,
-        final_states=final_states,
-        absorption=absorption,
-        closed_classes=closed_classes,
-        ticks_to_absorption=ticks_to_absorption,
-        unreachable_states=[s for s, r in zip(states, reachable.tolist()) if not r],
-        never_firing_triggers=[t for t, f in zip(triggers, fires.tolist()) if not f],
-        callback_triggers=callback_triggers,
-        notes=notes,
-        profiled=not model.constant,
-        week_start_ms=start_ms,
-        transition_events_per_tick=(subjects * steady_per_transition).tolist(),
-        arrivals_per_tick=_week_arrivals(model, start_ms, week_ticks) / week_ticks
-        if model.arrivals is not None
-        else None,
-        arrivals_steady_events_per_tick=steady_arrivals,
-        arrivals_steady_active=steady_active,
-        run_arrivals=run_arrivals,
-        run_population=run_population,
-        matrix_table=matrix,
-        hourly_table=hourly,
-    )
+    return notes
 
 
 def _week_arrivals(model: "_Model", start_ms: float, week_ticks: int) -> float:
