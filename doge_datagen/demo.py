@@ -127,6 +127,8 @@ def make_callbacks(rng: random.Random) -> Dict[str, Callable[[User, Transition],
     }
 
 
+# The demo's models are DataOnlineGenerator[Any], not [User]: code using them may keep them
+# in a variable typed with a subject class of its own.
 def banking_generator(
     clickstream_sink: EventSink,
     trx_sink: EventSink,
@@ -141,7 +143,7 @@ def banking_generator(
     day: bool = False,
     tz: Any = None,
     fake: bool = False,
-) -> DataOnlineGenerator:
+) -> DataOnlineGenerator[Any]:
     """The README's banking model writing to the four given sinks.
 
     Factory and callbacks draw from the generator's seeded ``random``, which gives each
@@ -217,7 +219,7 @@ def event_line(timestamp: int, subject: Any, transition: Transition) -> str:
     return dumps_bytes(event_row(timestamp, subject, transition)).decode("ascii")
 
 
-def day_model() -> DataOnlineGenerator:
+def day_model() -> DataOnlineGenerator[Any]:
     """The banking model with its day (:data:`LOGIN_HOURS`, :data:`WEEKDAY_INCOME`), 1,000
     users for a week of one-minute ticks from a Monday, each stream into a counting sink:
     what ``doge-datagen run|graph|analyze doge_datagen.demo:day_model`` loads."""
@@ -246,7 +248,7 @@ def demo_model(
     timestamp_start: Any = MONDAY_MS,
     seed: Any = 1,
     **options: Any,
-) -> DataOnlineGenerator:
+) -> DataOnlineGenerator[Any]:
     """The banking model as ``doge-datagen demo`` runs it, each stream into a counting sink
     named after it: a model to analyse, graph or run from the command line without sinks to
     set up (``doge-datagen analyze doge_datagen.demo:demo_model``). ``options`` go to

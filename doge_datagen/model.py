@@ -108,7 +108,7 @@ class DataOnlineGenerator(Generic[S]):
         #: (:class:`~doge_datagen.randomness.SubjectRandom`), so they do not depend on the
         #: other subjects of the run.
         self.random: random.Random = SubjectRandom(seed)
-        self._fake: Any = None
+        self._fake: Optional[Fake] = None
         self.transitions: List[Transition] = []
         self._by_state: Dict[str, List[Transition]] = {state: [] for state in self.states}
         self._stopping: bool = False

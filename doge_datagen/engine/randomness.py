@@ -158,7 +158,7 @@ class SubjectRandom(random.Random):
     def _randbelow(self, n: int) -> int:
         """A whole number in ``[0, n)``, without bias (the excess is drawn again)."""
         if self._i is None or n > _TWO_POW_64:
-            return self._randbelow_with_getrandbits(n)  # type: ignore[attr-defined]
+            return self._randbelow_with_getrandbits(n)  # type: ignore[attr-defined,no-any-return]
         shift = 64 - n.bit_length()
         s = self._s
         s = self._start() if s is None else (s + _GOLDEN) & _MASK64

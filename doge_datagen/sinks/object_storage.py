@@ -133,7 +133,7 @@ class ObjectSink(Sink):
                 f"writing to {protocol}:// needs a package that is not installed ({exc}){hint}"
             ) from exc
         self.url = url
-        self._path = self._fs_class._strip_protocol(url)
+        self._path: str = self._fs_class._strip_protocol(url)
         if not rest or self._path.endswith("/"):
             raise ConfigurationError(f"{self._masked(url)!r}: give an object name, not a directory")
         suffix = PurePosixPath(self._path).suffix.lower()
