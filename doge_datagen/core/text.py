@@ -1,13 +1,34 @@
-"""How the package writes numbers of seconds, instants and aligned tables as text: the
-run summary, the analysis report, the status page and the command line use these.
+"""How the package reads durations from text, and writes numbers of seconds, instants and
+aligned tables as text: the run summary, the analysis report, the status page and the command
+line use these.
 """
 
+import re
 from datetime import datetime, timezone
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
-__all__ = ["describe_seconds", "text_table", "utc_clock"]
+__all__ = ["describe_seconds", "duration_ms", "text_table", "utc_clock"]
 
 _UNITS = (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0))
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|min|m|h|d)?\s*$")
+_UNIT_MS = {
+    None: 1.0,
+    "ms": 1.0,
+    "s": 1000.0,
+    "m": 60_000.0,
+    "min": 60_000.0,
+    "h": 3_600_000.0,
+    "d": 86_400_000.0,
+}
+
+
+def duration_ms(text: str) -> Optional[float]:
+    """``500ms``, ``30s``, ``10m`` (or ``10min``), ``2h``, ``1d`` or a bare number of
+    milliseconds, in milliseconds; ``None`` for anything else."""
+    found = _DURATION.match(text)
+    if found is None:
+        return None
+    return float(found.group(1)) * _UNIT_MS[found.group(2)]
 
 
 def describe_seconds(seconds: float) -> str:

@@ -40,11 +40,15 @@ import heapq
 import itertools
 import math
 import operator
-import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from doge_datagen.core.checks import check_positive_count
+from doge_datagen.core.keys import GOLDEN as _GOLDEN
+from doge_datagen.core.keys import MASK64 as _MASK64
+from doge_datagen.core.keys import MIX1 as _MIX1
+from doge_datagen.core.keys import MIX2 as _MIX2
 from doge_datagen.core.keys import derive_key
+from doge_datagen.core.text import duration_ms
 from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.sinks.base import Sink
@@ -54,19 +58,11 @@ __all__ = ["DISORDER_SETTINGS", "DisorderedSink", "parse_duration_ms"]
 #: The URL query settings that make a sink disordered.
 DISORDER_SETTINGS = ("late", "max_delay", "duplicate", "drop", "truth")
 
-_MASK64 = (1 << 64) - 1
 _TWO_POW_64 = 1 << 64
-# SplitMix64's increment and output multipliers (as in the engine's draw).
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = 0xBF58476D1CE4E5B9
-_MIX2 = 0x94D049BB133111EB
 # How far apart neighbouring subjects' keys start (odd, and unrelated to _GOLDEN).
 _SPREAD = 0xD6E8FEB86659FD93
 # Events numbered in arrival order (outside a run) are keyed apart from subjects.
 _COUNTED = 1 << 62
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 
 
 def _snapshot(subject: Any) -> Any:
@@ -184,12 +180,12 @@ Held = Tuple[int, int, int, Any, Transition]  # release time, sequence, event ti
 
 
 def parse_duration_ms(text: str) -> int:
-    """``500ms``, ``30s``, ``10m``, ``2h``, ``1d`` or a bare number of milliseconds, in whole
-    milliseconds; ValueError for anything else."""
-    found = _DURATION.match(text)
-    if found is None:
+    """``500ms``, ``30s``, ``10m`` (or ``10min``), ``2h``, ``1d`` or a bare number of
+    milliseconds, in whole milliseconds; ValueError for anything else."""
+    ms = duration_ms(text)
+    if ms is None:
         raise ValueError(f"{text!r} is not a duration such as 500ms, 30s, 10m or 2h")
-    return round(float(found.group(1)) * _UNIT_MS[found.group(2)])
+    return round(ms)
 
 
 def _key(seed: Any) -> int:
