@@ -320,7 +320,7 @@ def _check_name(file: _File, name: Any, mark: Mark, what: str) -> None:
         raise file.fail(mark, f"{what} {name!r}: the name is reserved by the expression language")
 
 
-def _kind_of(source: str) -> Optional[str]:
+def _kind_of(source: str, known: Optional[Dict[str, str]] = None) -> Optional[str]:
     """What a subject expression's value is, when it is plain to see (for SQL columns)."""
     import ast
 
@@ -328,6 +328,8 @@ def _kind_of(source: str) -> Optional[str]:
         node = ast.parse(source, mode="eval").body
     except SyntaxError:
         return None
+    if isinstance(node, ast.Name):
+        return "int" if node.id in ("index", "timestamp", "tick") else (known or {}).get(node.id)
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool):
@@ -501,7 +503,7 @@ def read_model(
                     subject.value_marks[attribute], f"attribute {attribute!r}: {_said(exc)}"
                 ) from None
             model.attributes.append((attribute, code))
-            kind = _kind_of(str(expression))
+            kind = _kind_of(str(expression), model.attribute_kinds)
             if kind is not None:
                 model.attribute_kinds[attribute] = kind
             attributes.append(attribute)
@@ -640,7 +642,7 @@ def _read_sink(
             kind = {"timestamp": "int", "trigger": "str", "from_state": "str",
                     "to_state": "str"}.get(text, model.attribute_kinds.get(text))  # fmt: skip
         else:
-            kind = _kind_of(text)
+            kind = _kind_of(text, model.attribute_kinds)
         if kind is not None:
             sink.kinds[name] = kind
     sink.simple = simple if len(simple) == len(fields) else None

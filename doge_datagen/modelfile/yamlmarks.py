@@ -68,7 +68,8 @@ def parse(text: str) -> Any:
     if len(text) > MAX_CHARS:
         raise YamlError(f"the file has more than {MAX_CHARS} characters", (1, 1))
     try:
-        loader = yaml.SafeLoader(text)
+        # libyaml's parser when PyYAML has it (the same nodes and marks, ten times faster).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
             node = loader.get_single_node()
         finally:
