@@ -271,27 +271,7 @@ class ModelAnalysis:
             "",
         ]
         out.extend(self.notes)
-        if self.arrivals_per_tick is not None:
-            line = f"Arrivals: {_fmt(self.arrivals_per_tick)} new subjects per tick on average"
-            if self.run_arrivals is not None and self.run_population is not None:
-                line += (
-                    f"; {_fmt(self.run_arrivals)} expected during the run, "
-                    f"{_fmt(self.run_population)} subjects at its end"
-                )
-            out.append(line + ".")
-            if self.arrivals_steady_events_per_tick is not None:
-                total = sum(self.arrivals_steady_events_per_tick.values())
-                active = _fmt(self.arrivals_steady_active or 0)
-                out.append(
-                    f"With arrivals the population settles at {active} "
-                    f"subjects not in a final state, making {_fmt(total)} events per tick "
-                    f"({_fmt(total / self.seconds_per_tick)} per second)."
-                )
-            else:
-                out.append(
-                    "With arrivals the events per tick do not settle: subjects pile up in "
-                    "states where they still fire events, or the rate varies over time."
-                )
+        out.extend(self._arrivals_lines())
         out.append("")
         out.append("Per-tick transition matrix (row: from, column: to):")
         rows = [["", *self.states]]
@@ -300,29 +280,8 @@ class ModelAnalysis:
         out.extend(_table(rows))
         out.append("")
         out.append("States:")
-        rows = [["state", "long-run share", "mean dwell (ticks)"]]
-        for s in self.states:
-            dwell = self.dwell[s]
-            rows.append(
-                [s, _percent(self.stationary[s]), "forever" if dwell is None else _fmt(dwell)]
-            )
-        if self.run_end_shares is not None:
-            rows[0].append(f"share after {self.ticks} ticks")
-            for row, s in zip(rows[1:], self.states):
-                row.append(_percent(self.run_end_shares[s]))
-        out.extend(_table(rows))
-        if self.absorption or self.closed_classes:
-            out.append("")
-            out.append("Where subjects end up (from the initial state):")
-            rows = [["final state or closed class", "probability"]]
-            rows.extend([s, _percent(p)] for s, p in self.absorption.items())
-            rows.extend([" + ".join(c), _percent(p)] for c, p in self.closed_classes)
-            out.extend(_table(rows))
-            if self.ticks_to_absorption is not None:
-                out.append(
-                    f"  expected time to get there: {_fmt(self.ticks_to_absorption)} ticks "
-                    f"({_duration(self.ticks_to_absorption * self.seconds_per_tick)})"
-                )
+        out.extend(self._states_table())
+        out.extend(self._ends_lines())
         out.append("")
         out.append(f"Expected events, {self.subjects} subjects:")
         out.extend(self._events_table("trigger", self.events_per_tick, self.run_events))
@@ -339,6 +298,58 @@ class ModelAnalysis:
         ):
             out.append(f"  {label}: {', '.join(repr(i) for i in items) if items else 'none'}")
         return "\n".join(out).rstrip() + "\n"
+
+    def _arrivals_lines(self) -> List[str]:
+        if self.arrivals_per_tick is None:
+            return []
+        line = f"Arrivals: {_fmt(self.arrivals_per_tick)} new subjects per tick on average"
+        if self.run_arrivals is not None and self.run_population is not None:
+            line += (
+                f"; {_fmt(self.run_arrivals)} expected during the run, "
+                f"{_fmt(self.run_population)} subjects at its end"
+            )
+        if self.arrivals_steady_events_per_tick is None:
+            return [
+                line + ".",
+                "With arrivals the events per tick do not settle: subjects pile up in "
+                "states where they still fire events, or the rate varies over time.",
+            ]
+        total = sum(self.arrivals_steady_events_per_tick.values())
+        active = _fmt(self.arrivals_steady_active or 0)
+        return [
+            line + ".",
+            f"With arrivals the population settles at {active} "
+            f"subjects not in a final state, making {_fmt(total)} events per tick "
+            f"({_fmt(total / self.seconds_per_tick)} per second).",
+        ]
+
+    def _states_table(self) -> List[str]:
+        rows = [["state", "long-run share", "mean dwell (ticks)"]]
+        for s in self.states:
+            dwell = self.dwell[s]
+            rows.append(
+                [s, _percent(self.stationary[s]), "forever" if dwell is None else _fmt(dwell)]
+            )
+        if self.run_end_shares is not None:
+            rows[0].append(f"share after {self.ticks} ticks")
+            for row, s in zip(rows[1:], self.states):
+                row.append(_percent(self.run_end_shares[s]))
+        return _table(rows)
+
+    def _ends_lines(self) -> List[str]:
+        if not (self.absorption or self.closed_classes):
+            return []
+        out = ["", "Where subjects end up (from the initial state):"]
+        rows = [["final state or closed class", "probability"]]
+        rows.extend([s, _percent(p)] for s, p in self.absorption.items())
+        rows.extend([" + ".join(c), _percent(p)] for c, p in self.closed_classes)
+        out.extend(_table(rows))
+        if self.ticks_to_absorption is not None:
+            out.append(
+                f"  expected time to get there: {_fmt(self.ticks_to_absorption)} ticks "
+                f"({_duration(self.ticks_to_absorption * self.seconds_per_tick)})"
+            )
+        return out
 
     def day_profile(self) -> List[Dict[str, float]]:
         """Expected events per trigger in each hour of the day (the 24 hours from the first
@@ -794,8 +805,6 @@ class _Model:
         if start is None:  # the run starts when start() is called: analyse from this minute
             start = time.time() // 60 * 60_000
         self.start_ms = float(start)
-        # Profiled probabilities: a base per transition times one of the distinct profiles,
-        # each profile read once per change.
         self.profiles: List[Any] = []
         probabilities = list(map(attrgetter("probability"), transitions))
         self.profiled_k = np.zeros(0, dtype=np.intp)
@@ -804,26 +813,7 @@ class _Model:
         try:  # plain numbers (a profiled probability has no float value)
             self.fixed = np.array(probabilities, dtype=float) / 100.0
         except TypeError:
-            flags = [isinstance(p, Profiled) for p in probabilities]
-            self.profiled_k = np.flatnonzero(flags)
-            if len(self.profiled_k) == k:
-                profiled = probabilities
-            else:
-                profiled = [probabilities[j] for j in self.profiled_k.tolist()]
-            self.bases = np.fromiter(map(attrgetter("base"), profiled), float, len(profiled))
-            profiles = list(map(attrgetter("profile"), profiled))
-            ids = np.fromiter(map(id, profiles), dtype=np.int64, count=len(profiles))
-            _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-            order = np.argsort(first)  # the profiles in order of first use
-            rank = np.empty(len(order), dtype=np.intp)
-            rank[order] = np.arange(len(order))
-            self.groups = rank[inverse.ravel()]
-            self.profiles = [profiles[j] for j in first[order].tolist()]
-            if len(profiled) == k:
-                self.fixed = np.zeros(k)
-            else:
-                fixed = [0.0 if f else float(p) / 100.0 for p, f in zip(probabilities, flags)]
-                self.fixed = np.array(fixed, dtype=float)
+            self._read_profiles(probabilities)
         arrivals: Any = getattr(datagen, "arrivals", None)
         self.arrivals: Any = arrivals
         self.arrivals_profiled = isinstance(arrivals, Profiled)
@@ -840,6 +830,32 @@ class _Model:
         self._pattern: Any = None
         self._probs: Dict[Tuple[float, ...], np.ndarray] = {}
         self._data: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+
+    def _read_profiles(self, probabilities: List[Any]) -> None:
+        """Profiled probabilities: a base per transition times one of the distinct profiles,
+        each profile read once per change."""
+        from doge_datagen.profiles import Profiled
+
+        flags = [isinstance(p, Profiled) for p in probabilities]
+        self.profiled_k = np.flatnonzero(flags)
+        if len(self.profiled_k) == len(probabilities):
+            profiled = probabilities
+        else:
+            profiled = [probabilities[j] for j in self.profiled_k.tolist()]
+        self.bases = np.fromiter(map(attrgetter("base"), profiled), float, len(profiled))
+        profiles = list(map(attrgetter("profile"), profiled))
+        ids = np.fromiter(map(id, profiles), dtype=np.int64, count=len(profiles))
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        order = np.argsort(first)  # the profiles in order of first use
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        self.groups = rank[inverse.ravel()]
+        self.profiles = [profiles[j] for j in first[order].tolist()]
+        if len(profiled) == len(probabilities):
+            self.fixed = np.zeros(len(probabilities))
+        else:
+            fixed = [0.0 if f else float(p) / 100.0 for p, f in zip(probabilities, flags)]
+            self.fixed = np.array(fixed, dtype=float)
 
     def probs_from(self, values: Sequence[float]) -> "np.ndarray":
         """The per-tick probabilities when the distinct profiles read ``values`` (the same
@@ -1072,65 +1088,20 @@ def _periodic_week(
     week_segments = list(_segments(model, start_ms, week_ticks, WEEK_HOURS))
     day = _same_days(week_segments)
     segments = week_segments if day is None else day
-    frm, init = model.frm, model.init
-    moves = frm != model.to
-    checked: Dict[int, np.ndarray] = {}
-    for _, probs, _, _ in segments:
-        if id(probs) not in checked:
-            checked[id(probs)] = probs
-            leaving = np.bincount(frm[moves], probs[moves], minlength=model.n)
-            if leaving.size and leaving.max() >= 1.0:
-                return None
-    k = len(model.transitions)
-    n = model.n
+    if not _can_always_stay(model, segments):
+        return None
     # One more hour when the ticks overrun the week.
     hours = 24 if day is not None else max(WEEK_HOURS, segments[-1][3] + 1)
-    ends = np.zeros((hours, n))
-    occupancy = np.zeros((hours, n))
-    binned = np.zeros((hours, k))
-    probs_sum = np.zeros(k)
+    probs_sum = np.zeros(len(model.transitions))
     for m, probs, _, _ in week_segments:
         probs_sum += m * probs
     if record is not None and record > sum(m for m, _, _, _ in segments):
         record = None  # a run longer than a day: walked on its own
-    run: Optional[_Walk] = None
-    run_events = np.zeros(k)
-    if record == 0:
-        run = _Walk(x, np.zeros(n), run_events, np.zeros(k), None)
+    walker = _HourlyWalk(model, segments, hours, x, record)
     week_start = x
     for week in range(MAX_WEEKS if day is None else 7 * MAX_WEEKS):
         week_start = x
-        hour = segments[0][3]
-        occupied_hour = np.zeros(n)
-        events_hour = np.zeros(k)
-        t = 0
-        settled = False
-        for m, probs, _, seg_hour in segments:
-            if seg_hour != hour:
-                settled = _close_hour(ends, occupancy, hour, x, occupied_hour, week)
-                binned[hour] = events_hour
-                if settled:
-                    break
-                hour, occupied_hour, events_hour = seg_hour, np.zeros(n), np.zeros(k)
-            times = model.times_sparse(probs)
-            if run is None and record is not None and t + m >= record:
-                before, x = _steps(times, x, record - t, 0.0, init)
-                run_events += before[frm] * probs
-                run = _Walk(x, np.zeros(n), run_events, np.zeros(k), None)
-                after, x = _steps(times, x, t + m - record, 0.0, init)
-                occupied = before + after
-                events = occupied[frm] * probs
-            else:
-                occupied, x = _steps(times, x, m, 0.0, init)
-                events = occupied[frm] * probs
-                if run is None:
-                    run_events += events
-            t += m
-            occupied_hour += occupied
-            events_hour += events
-        if not settled:
-            settled = _close_hour(ends, occupancy, hour, x, occupied_hour, week)
-            binned[hour] = events_hour
+        x, settled = walker.walk(x, week)
         if settled:
             break
     else:
@@ -1138,12 +1109,97 @@ def _periodic_week(
     reachable, recurrent, classes = _structure(model, probs_sum > 0)
     chances = [float(week_start[members].sum()) for members in classes]
     days = 7 if day is not None else 1  # the week: the day's figures seven times
+    occupancy, binned = walker.occupancy, walker.binned
     walk = _Walk(
         x, days * occupancy.sum(axis=0), days * binned.sum(axis=0), probs_sum, binned[:WEEK_HOURS]
     )
-    walk.classes = (classes, chances, bool(recurrent[init]))
-    walk.run = run
+    walk.classes = (classes, chances, bool(recurrent[model.init]))
+    walk.run = walker.run
     return walk
+
+
+def _can_always_stay(model: _Model, segments: List[Tuple[int, Any, float, int]]) -> bool:
+    """Whether every state keeps a chance of staying at every tick of ``segments``."""
+    frm = model.frm
+    moves = frm != model.to
+    checked: Dict[int, np.ndarray] = {}
+    for _, probs, _, _ in segments:
+        if id(probs) not in checked:
+            checked[id(probs)] = probs
+            leaving = np.bincount(frm[moves], probs[moves], minlength=model.n)
+            if leaving.size and leaving.max() >= 1.0:
+                return False
+    return True
+
+
+class _HourlyWalk:
+    """The passes of :func:`_periodic_week` over its segments, one after another: each hour's
+    end, occupancy and events are filed by hour of the pass. With ``record``, the first
+    ``record`` ticks of the first pass are also kept as a run's walk (``run``)."""
+
+    def __init__(
+        self,
+        model: _Model,
+        segments: List[Tuple[int, Any, float, int]],
+        hours: int,
+        x: "np.ndarray",
+        record: Optional[int],
+    ) -> None:
+        n, k = model.n, len(model.transitions)
+        self.model = model
+        self.segments = segments
+        self.record = record
+        self.ends = np.zeros((hours, n))
+        self.occupancy = np.zeros((hours, n))
+        self.binned = np.zeros((hours, k))
+        self.run_events = np.zeros(k)
+        self.run: Optional[_Walk] = None
+        if record == 0:
+            self.run = _Walk(x, np.zeros(n), self.run_events, np.zeros(k), None)
+
+    def walk(self, x: "np.ndarray", week: int) -> Tuple["np.ndarray", bool]:
+        """One pass from the occupancy ``x``: ``(occupancy where it stopped, whether an hour
+        ended where it did a pass before)``; the pass stops at such an hour."""
+        n, k = self.model.n, len(self.model.transitions)
+        hour = self.segments[0][3]
+        occupied_hour = np.zeros(n)
+        events_hour = np.zeros(k)
+        t = 0
+        for m, probs, _, seg_hour in self.segments:
+            if seg_hour != hour:
+                settled = _close_hour(self.ends, self.occupancy, hour, x, occupied_hour, week)
+                self.binned[hour] = events_hour
+                if settled:
+                    return x, True
+                hour, occupied_hour, events_hour = seg_hour, np.zeros(n), np.zeros(k)
+            occupied, x, events = self._ticks(probs, x, t, m)
+            t += m
+            occupied_hour += occupied
+            events_hour += events
+        settled = _close_hour(self.ends, self.occupancy, hour, x, occupied_hour, week)
+        self.binned[hour] = events_hour
+        return x, settled
+
+    def _ticks(
+        self, probs: "np.ndarray", x: "np.ndarray", t: int, m: int
+    ) -> Tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+        """``m`` ticks from tick ``t`` of a pass: ``(occupancy summed over them, occupancy
+        after them, events per transition)``, keeping the run's walk where it ends."""
+        model, record = self.model, self.record
+        frm, init = model.frm, model.init
+        times = model.times_sparse(probs)
+        if self.run is None and record is not None and t + m >= record:
+            before, x = _steps(times, x, record - t, 0.0, init)
+            self.run_events += before[frm] * probs
+            self.run = _Walk(x, np.zeros(model.n), self.run_events, np.zeros(len(probs)), None)
+            after, x = _steps(times, x, t + m - record, 0.0, init)
+            occupied = before + after
+            return occupied, x, occupied[frm] * probs
+        occupied, x = _steps(times, x, m, 0.0, init)
+        events = occupied[frm] * probs
+        if self.run is None:
+            self.run_events += events
+        return occupied, x, events
 
 
 def _same_days(segments: List[Tuple[int, Any, float, int]]) -> Optional[List[Any]]:
