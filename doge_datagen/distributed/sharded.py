@@ -720,6 +720,51 @@ def run_sharded(
     ``summary.shards`` holds each shard's own summary. Raises
     :class:`~doge_datagen.errors.ShardError` if a shard fails (the others are stopped first).
     """
+    count, speed = _check_sharding(build, shards, backend, address, speed)
+    # The coordinator's own copy of the model: its size, seed and start, resolved once.
+    model = _build(build)
+    if subjects_num is not None:
+        model.subjects_num = validators.check_count("subjects_num", subjects_num)
+    if ticks_num is not None:
+        model.ticks_num = validators.check_count("ticks_num", ticks_num)
+    if seed is not None:
+        model.seed = seed
+    model.validate()
+    timestamp_start = model.timestamp_start
+    if timestamp_start is None:
+        timestamp_start = round(time.time() * 1000)
+    began = time.perf_counter()
+    wall_start = time.time() if speed is not None else None
+    with_metrics = metrics is not None or metrics_port is not None
+    jobs = _jobs(build, model, count, timestamp_start, speed, wall_start, with_metrics)
+    server, owned = _open_server(metrics, metrics_port) if with_metrics else (None, False)
+    try:
+        tracker = _Tracker(jobs, metrics=server)
+        display = _Progress(model.ticks_num, count) if progress else None
+        with _Signals() as signals:
+            runner: Any = (
+                _DaskBackend(jobs, address) if backend == "dask" else _ProcessBackend(jobs)
+            )
+            _watch(runner, tracker, signals, display, timestamp_start, model.tick_ms)
+        summary = RunSummary.merge(tracker.summaries(), time.perf_counter() - began)
+        summary.signals = list(signals.received)
+        if signals.received:
+            summary.stopped = True
+        summary.ticks = summary.ticks if summary.ticks is not None else model.ticks_num
+        failed = tracker.failed()
+        if failed:
+            raise _shard_error(tracker, failed, summary)
+        return summary
+    finally:
+        if owned and server is not None:
+            server.close()
+
+
+def _check_sharding(
+    build: Build, shards: int, backend: str, address: Optional[str], speed: Optional[float]
+) -> Tuple[int, Optional[float]]:
+    """The arguments of :func:`run_sharded` that need no model, checked: ``(shard count,
+    speed)``."""
     count = validators.check_count("shards", shards)
     if count < 1:
         raise ConfigurationError(f"shards must be at least 1, got {shards!r}")
@@ -743,23 +788,21 @@ def run_sharded(
                 f"build {build!r} cannot be sent to another process ({exc}): give a function "
                 "defined at the top level of a module, or a 'module:function' string"
             ) from exc
+    return count, speed
 
-    # The coordinator's own copy of the model: its size, seed and start, resolved once.
-    model = _build(build)
-    if subjects_num is not None:
-        model.subjects_num = validators.check_count("subjects_num", subjects_num)
-    if ticks_num is not None:
-        model.ticks_num = validators.check_count("ticks_num", ticks_num)
-    if seed is not None:
-        model.seed = seed
-    model.validate()
-    timestamp_start = model.timestamp_start
-    if timestamp_start is None:
-        timestamp_start = round(time.time() * 1000)
-    began = time.perf_counter()
-    wall_start = time.time() if speed is not None else None
+
+def _jobs(
+    build: Build,
+    model: DataOnlineGenerator,
+    count: int,
+    timestamp_start: int,
+    speed: Optional[float],
+    wall_start: Optional[float],
+    with_metrics: bool,
+) -> List[_Job]:
+    """One job per shard of the coordinator's ``model``, all of one run."""
     run_id = uuid.uuid4().hex[:12]
-    jobs = [
+    return [
         _Job(
             build=build,
             shard=shard,
@@ -770,57 +813,53 @@ def run_sharded(
             speed=speed,
             wall_start=wall_start,
             run_id=run_id,
-            metrics=metrics is not None or metrics_port is not None,
+            metrics=with_metrics,
         )
         for shard in split(model.subjects_num, count)
     ]
-    server, owned = None, False
-    if metrics is not None or metrics_port is not None:
-        from doge_datagen.metrics.exporter import open_metrics
 
-        # Bound before any shard starts: a port in use stops nothing half-made.
-        server, owned = open_metrics(metrics, metrics_port)
-        assert server is not None
-        server.reset()
+
+def _open_server(metrics: Any, metrics_port: Union[int, str, None]) -> Tuple[Any, bool]:
+    """The metrics server of the run, emptied: ``(server, whether the run owns it)``."""
+    from doge_datagen.metrics.exporter import open_metrics
+
+    # Bound before any shard starts: a port in use stops nothing half-made.
+    server, owned = open_metrics(metrics, metrics_port)
+    assert server is not None
+    server.reset()
+    return server, owned
+
+
+def _watch(
+    runner: Any,
+    tracker: _Tracker,
+    signals: _Signals,
+    display: Optional[_Progress],
+    timestamp_start: int,
+    tick_ms: float,
+) -> None:
+    """Poll the shards until none is running. A signal asks them all to stop (a second one
+    to hurry), so does the first failure; the runner is closed however this ends."""
     try:
-        tracker = _Tracker(jobs, metrics=server)
-        display = _Progress(model.ticks_num, count) if progress else None
-        with _Signals() as signals:
-            runner: Any = (
-                _DaskBackend(jobs, address) if backend == "dask" else _ProcessBackend(jobs)
-            )
-            try:
-                asked = 0
-                while tracker.running():
-                    runner.poll(tracker, _POLL_SECONDS * 2)
-                    if len(signals.received) > asked:
-                        runner.request_stop(again=asked > 0)
-                        asked = len(signals.received)
-                    elif tracker.failed() and asked == 0:
-                        runner.request_stop(again=False)
-                        asked = -1  # stopping for a failure; a signal still counts as the first
-                    if display is not None:
-                        display.update(tracker, timestamp_start, model.tick_ms)
-            except BaseException:
+        asked = 0
+        while tracker.running():
+            runner.poll(tracker, _POLL_SECONDS * 2)
+            if len(signals.received) > asked:
+                runner.request_stop(again=asked > 0)
+                asked = len(signals.received)
+            elif tracker.failed() and asked == 0:
                 runner.request_stop(again=False)
-                raise
-            finally:
-                runner.close()
-                if display is not None:
-                    display.update(tracker, timestamp_start, model.tick_ms)
-                    display.close()
-        summary = RunSummary.merge(tracker.summaries(), time.perf_counter() - began)
-        summary.signals = list(signals.received)
-        if signals.received:
-            summary.stopped = True
-        summary.ticks = summary.ticks if summary.ticks is not None else model.ticks_num
-        failed = tracker.failed()
-        if failed:
-            raise _shard_error(tracker, failed, summary)
-        return summary
+                asked = -1  # stopping for a failure; a signal still counts as the first
+            if display is not None:
+                display.update(tracker, timestamp_start, tick_ms)
+    except BaseException:
+        runner.request_stop(again=False)
+        raise
     finally:
-        if owned and server is not None:
-            server.close()
+        runner.close()
+        if display is not None:
+            display.update(tracker, timestamp_start, tick_ms)
+            display.close()
 
 
 def _shard_error(tracker: _Tracker, failed: List[int], summary: RunSummary) -> ShardError:
