@@ -49,6 +49,7 @@ TOP_KEYS = (
     "params",
     "subject",
     "factory",
+    "attributes",
     "arrivals",
     "transitions",
     "sinks",
@@ -486,7 +487,17 @@ def read_model(
         if "subject" in top:
             raise file.fail(top.key_marks["factory"], "give subject or factory, not both")
         attributes: List[str] = []
+        declared = top.get("attributes", MarkedList())
+        declared = file.sequence(declared, mark("attributes"), "attributes")
+        for attribute, attribute_mark in zip(declared, getattr(declared, "item_marks", [])):
+            _check_name(file, attribute, attribute_mark, "attribute")
+            attributes.append(attribute)
     else:
+        if "attributes" in top:
+            raise file.fail(
+                top.key_marks["attributes"],
+                "attributes names the attributes of a factory's subjects: give it with factory",
+            )
         subject = file.mapping(top.get("subject", MarkedDict()), mark("subject"), "subject")
         if not hasattr(subject, "key_marks"):
             subject.key_marks, subject.value_marks = {}, {}

@@ -76,3 +76,50 @@ def test_banking_yaml_in_two_shards_writes_the_python_models_lines(tmp_path, see
     assert summary.events == python_summary.events > 0
     assert sum(len(v) for v in expected.values()) > 0
     assert _lines(sharded) == expected
+
+
+BANKING_DAY = BANKING_YAML.parent / "banking_day.yaml"
+
+
+@pytest.mark.parametrize(
+    "seed, subjects, ticks, tz",
+    [(1, 300, 10080, None), (4, 50, 20160, "Europe/Paris"), (8, 200, 3000, "America/New_York")],
+)
+def test_banking_day_yaml_gives_the_python_day_models_events(seed, subjects, ticks, tz):
+    text = BANKING_DAY.read_text()
+    if tz is not None:
+        text = text.replace("timezone: UTC ", f"timezone: {tz} ")
+    from_file, from_python = [], []
+    doge_datagen.load(
+        text,
+        sinks={s: Recorder(s, from_file) for s in STREAMS},
+        seed=seed,
+        subjects=subjects,
+        ticks=ticks,
+    ).start()
+    banking_generator(
+        *(Recorder(s, from_python) for s in STREAMS),
+        subjects_num=subjects,
+        ticks_num=ticks,
+        timestamp_start=1_704_067_200_000,
+        seed=seed,
+        day=True,
+        tz=tz,
+    ).start()
+    logins = [e for e in from_file if e[5] == "login"]
+    assert len(logins) > 20
+    assert from_file == from_python
+
+
+def test_a_profile_changes_when_events_happen():
+    flat, day = [], []
+    for text, out in ((BANKING_YAML.read_text(), flat), (BANKING_DAY.read_text(), day)):
+        text = text.replace("ticks: 1000\n", "ticks: 10080\n")
+        doge_datagen.load(
+            text, sinks={s: Recorder(s, out) for s in STREAMS}, seed=1, subjects=300, ticks=10080
+        ).start()
+    weekend_income = [
+        e for e in day if e[5] == "income" and e[1] >= 1_704_067_200_000 + 5 * 86_400_000
+    ]
+    assert weekend_income == []
+    assert any(e[5] == "income" and e[1] >= 5 * 86_400_000 for e in flat)

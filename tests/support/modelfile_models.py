@@ -63,3 +63,27 @@ def banking_python(out: str, seed: int, subjects: int, ticks: int) -> DataOnline
 def refuse_logout(subject: Any, transition: Any) -> bool:
     """An ``action:`` of the trust tests: vetoes every logout."""
     return False
+
+
+class Customer:
+    """A subject made by Python code (``factory:`` of a trusted model file)."""
+
+    __slots__ = ("user_id", "balance", "loan_balance")
+
+    def __init__(self, user_id: int, balance: int) -> None:
+        self.user_id = user_id
+        self.balance = balance
+        self.loan_balance = 0
+
+
+def make_customer(index: int, rng: Any) -> Customer:
+    """``factory:`` of the trust tests: the banking model's users, from Python."""
+    return Customer(index, rng.randint(0, 1000))
+
+
+def memory_sink(records: Any) -> Any:
+    """``sink:`` of the trust tests: an in-memory sink that keeps each event's row."""
+    from doge_datagen.sinks.memory import InMemorySink
+
+    sink = InMemorySink(name="rows", value_function=records.row)
+    return sink
