@@ -66,6 +66,26 @@ def render_page(server: Any) -> str:
     if total is None:
         parts.append("<p class='muted'>No run is attached yet.</p></body></html>")
         return "".join(parts)
+    parts.append("<dl>")
+    rows = _overview_rows(snapshots, total, healthy, problems)
+    parts.extend(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    parts.append("</dl>")
+    parts.extend(_trigger_section(server, total))
+    parts.extend(_states_table(total))
+    parts.extend(_sinks_table(total))
+    parts.append(
+        "<p class='muted'>Reloads every "
+        f"{server.refresh_seconds:g} s. <a href='/metrics'>/metrics</a> · "
+        "<a href='/healthz'>/healthz</a> · <a href='/status.json'>/status.json</a></p>"
+        "</body></html>"
+    )
+    return "".join(parts)
+
+
+def _overview_rows(
+    snapshots: Sequence["Snapshot"], total: Dict[str, Any], healthy: bool, problems: Sequence[Any]
+) -> List[Tuple[str, str]]:
+    """The headline figures: ``(label, HTML)`` pairs."""
     status = (
         "<span id='health' class='ok'>healthy</span>"
         if healthy
@@ -74,7 +94,6 @@ def render_page(server: Any) -> str:
     state = "running" if any(s.running for s in snapshots) else "finished"
     ticks_of = f" of {total['ticks_total']}" if total["ticks_total"] is not None else ""
     lag_p99 = _histogram_quantile(total["lag_buckets"], 0.99)
-    parts.append("<dl>")
     rows = [
         ("status", f"{status} <span class='muted'>({state})</span>"),
         ("seed", f"<span id='seed'>{_e(snapshots[0].seed)}</span>"),
@@ -100,22 +119,22 @@ def render_page(server: Any) -> str:
         )
     if len(snapshots) > 1 or snapshots[0].shard is not None:
         rows.append(("shards", _num("shards", len(snapshots))))
-    parts.extend(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows)
-    parts.append("</dl>")
+    return rows
 
+
+def _trigger_section(server: Any, total: Dict[str, Any]) -> List[str]:
+    """The chart of events per second per trigger, and the table of the triggers."""
     rates = server.rates()
     triggers = list(total["events"])
     colours = {t: _COLOURS[n % len(_COLOURS)] for n, t in enumerate(triggers)}
     latest = rates[-1][1] if rates else {}
-    parts.append(
+    parts = [
         "<h2>Events per second, by trigger "
-        f"(up to the last {_e(_duration(server.history_seconds))})</h2>"
-    )
-    parts.append(_chart(rates, triggers, colours, server))
-    parts.append(
+        f"(up to the last {_e(_duration(server.history_seconds))})</h2>",
+        _chart(rates, triggers, colours, server),
         "<table id='triggers'><tr><th>trigger</th><th>events/s</th><th>events</th>"
-        "<th>vetoed</th></tr>"
-    )
+        "<th>vetoed</th></tr>",
+    ]
     for t in triggers:
         parts.append(
             f"<tr data-trigger='{_e(t)}'><td><span style='color:{colours[t]}'>&#9632;</span> "
@@ -124,11 +143,14 @@ def render_page(server: Any) -> str:
             f"<td data-value='{total['vetoes'].get(t, 0)}'>{total['vetoes'].get(t, 0):,}</td></tr>"
         )
     parts.append("</table>")
+    return parts
 
-    parts.append(
+
+def _states_table(total: Dict[str, Any]) -> List[str]:
+    parts = [
         "<h2>Subjects by state</h2><table id='states'><tr><th>state</th>"
         "<th>subjects</th><th></th></tr>"
-    )
+    ]
     biggest = max(total["states"].values(), default=0) or 1
     for name, n in total["states"].items():
         width = round(200 * max(n, 0) / biggest)
@@ -137,11 +159,14 @@ def render_page(server: Any) -> str:
             f"<td class='bar-cell'><span class='bar' style='width:{width}px'></span></td></tr>"
         )
     parts.append("</table>")
+    return parts
 
-    parts.append(
+
+def _sinks_table(total: Dict[str, Any]) -> List[str]:
+    parts = [
         "<h2>Sinks</h2><table id='sinks'><tr><th>sink</th><th>events</th>"
         "<th>delivered</th><th>failed</th></tr>"
-    )
+    ]
     for label, (n, ok, bad) in total["sinks"].items():
         parts.append(
             f"<tr data-sink='{_e(label)}'><td>{_e(label)}</td><td data-value='{n}'>{n:,}</td>"
@@ -149,13 +174,7 @@ def render_page(server: Any) -> str:
             f"<td class='{'bad' if bad else ''}'>{'-' if bad is None else f'{bad:,}'}</td></tr>"
         )
     parts.append("</table>")
-    parts.append(
-        "<p class='muted'>Reloads every "
-        f"{server.refresh_seconds:g} s. <a href='/metrics'>/metrics</a> · "
-        "<a href='/healthz'>/healthz</a> · <a href='/status.json'>/status.json</a></p>"
-        "</body></html>"
-    )
-    return "".join(parts)
+    return parts
 
 
 def _num(element_id: str, value: int) -> str:
