@@ -76,6 +76,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from doge_datagen.cli._common import make_parent_directory
 
         make_parent_directory(args.output)
+        if args.output.lower().endswith((".yaml", ".yml")):
+            from doge_datagen.modelfile.fitted import write_fitted_model
+
+            path = write_fitted_model(model, args.output)
+            print(f"model written to {path}; run it with: doge-datagen run {path}", file=sys.stderr)
+            return 0
         path = model.to_python(args.output)
         print(
             f"model written to {path}; run it with: doge-datagen run {path}:build",
@@ -134,6 +140,11 @@ def add_fit_parser(commands: Any) -> argparse.ArgumentParser:
     fit.add_argument(
         "--weekly", action="store_true", help="fit a profile per hour of the week (UTC)"
     )
-    fit.add_argument("-o", "--output", metavar="MODEL.py", help="write the model there")
+    fit.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL.py|MODEL.yaml",
+        help="write the model there: a Python module, or a model file for a .yaml path",
+    )
     fit.set_defaults(handler=cmd_fit)
     return fit
