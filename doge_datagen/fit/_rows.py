@@ -398,6 +398,56 @@ def _datetime_ms(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+def _whole_tick(tick_ms: Any) -> int:
+    if isinstance(tick_ms, bool) or not isinstance(tick_ms, numbers.Integral) or tick_ms <= 0:
+        raise ConfigurationError(
+            f"tick_ms must be a positive whole number of milliseconds, got {tick_ms!r}"
+        )
+    return int(tick_ms)
+
+
+def _log_fields(
+    subject: str,
+    timestamp: str,
+    state: Optional[str],
+    from_state: Optional[str],
+    to_state: Optional[str],
+    trigger: Optional[str],
+) -> Dict[str, str]:
+    """The log's field of each role: a log of states or one of transitions, not both."""
+    if state is not None and (from_state is not None or to_state is not None):
+        raise ConfigurationError(
+            "give either state= (a log of states) or from_state= and to_state= "
+            "(a log of transitions), not both"
+        )
+    if state is None and (from_state is None or to_state is None):
+        raise ConfigurationError(
+            "give state= (a log of states) or both from_state= and to_state= "
+            "(a log of transitions); trigger= alone does not say where subjects go"
+        )
+    fields: Dict[str, str] = {"subject": subject, "timestamp": timestamp}
+    for role, name in (
+        ("state", state),
+        ("from_state", from_state),
+        ("to_state", to_state),
+        ("trigger", trigger),
+    ):
+        if name is not None:
+            fields[role] = name
+    for role, name in fields.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"{role}= must name a field, got {name!r}")
+    return fields
+
+
+def _check_subjects(subjects: Any) -> Any:
+    if subjects is not None and (
+        isinstance(subjects, bool) or not isinstance(subjects, numbers.Integral) or subjects < 0
+    ):
+        raise ConfigurationError(f"subjects must be a whole number, got {subjects!r}")
+    return subjects
+
+
 class _Fit:
     """The streaming fit: one pass over numbered rows, then :meth:`result`."""
 
@@ -419,44 +469,15 @@ class _Fit:
         weekly: bool,
         where: str,
     ) -> None:
-        if isinstance(tick_ms, bool) or not isinstance(tick_ms, numbers.Integral) or tick_ms <= 0:
-            raise ConfigurationError(
-                f"tick_ms must be a positive whole number of milliseconds, got {tick_ms!r}"
-            )
-        self.tick = int(tick_ms)
-        if state is not None and (from_state is not None or to_state is not None):
-            raise ConfigurationError(
-                "give either state= (a log of states) or from_state= and to_state= "
-                "(a log of transitions), not both"
-            )
-        if state is None and (from_state is None or to_state is None):
-            raise ConfigurationError(
-                "give state= (a log of states) or both from_state= and to_state= "
-                "(a log of transitions); trigger= alone does not say where subjects go"
-            )
-        self.fields: Dict[str, str] = {"subject": subject, "timestamp": timestamp}
-        for role, name in (
-            ("state", state),
-            ("from_state", from_state),
-            ("to_state", to_state),
-            ("trigger", trigger),
-        ):
-            if name is not None:
-                self.fields[role] = name
-        for role, name in self.fields.items():
-            if not isinstance(name, str) or not name:
-                raise ConfigurationError(f"{role}= must name a field, got {name!r}")
+        self.tick = _whole_tick(tick_ms)
+        self.fields = _log_fields(subject, timestamp, state, from_state, to_state, trigger)
         self.state_log = state is not None
         self.has_trigger = trigger is not None
         self.start = None if start is None else _check_ms("start", start)
         self.end = None if end is None else _check_ms("end", end)
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ConfigurationError(f"end ({self.end}) must be after start ({self.start})")
-        if subjects is not None and (
-            isinstance(subjects, bool) or not isinstance(subjects, numbers.Integral) or subjects < 0
-        ):
-            raise ConfigurationError(f"subjects must be a whole number, got {subjects!r}")
-        self.subjects = subjects
+        self.subjects = _check_subjects(subjects)
         if initial_state is not None and not isinstance(initial_state, str):
             raise ConfigurationError(f"initial_state must be a state name, got {initial_state!r}")
         self.initial_state = initial_state
@@ -882,14 +903,55 @@ class _Fit:
     def result(self) -> FittedModel:
         if self.rows == 0 or self.lowest is None or self.highest is None:
             raise RecordError("the log has no rows to fit in the window")
+        start, end = self.window(self.lowest, self.highest)
+        shares = self.close_first_spells(start)
+        seen = self.censor(end)
+        subjects = seen if self.subjects is None else int(self.subjects)
+        if subjects < seen:
+            raise ConfigurationError(
+                f"subjects={subjects} is fewer than the {seen} subjects seen in the log"
+            )
+        self.add_silent(subjects, seen, start, end, shares)
+        self.check_involved()
+        states, initial = self.initial_first(shares)
+        total_shares = sum(shares.values())
+        fitted = self.fitted_transitions()
+        order = {name: i for i, name in enumerate(states)}
+        fitted.sort(key=lambda f: order[f.from_state])
+        return FittedModel(
+            states=states,
+            initial_state=initial,
+            initial_shares={s: shares.get(s, 0) / total_shares for s in states if shares.get(s, 0)}
+            if total_shares
+            else {initial: 1.0},
+            transitions=fitted,
+            tick_ms=self.tick,
+            start=start,
+            end=end,
+            subjects=subjects,
+            rows=self.rows,
+            profile_kind=self.kind,
+            fields=dict(self.fields),
+            skipped=self.skipped,
+        )
+
+    def window(self, lowest: int, highest: int) -> Tuple[int, int]:
+        """The fitted window ``(start, end)``: the one given, else from the lowest row's
+        tick to the tick after the highest's; either way whole ticks from the rows."""
         tick = self.tick
-        start = self.lowest if self.start is None else self.start
-        end = self.highest + tick if self.end is None else self.end
+        start = lowest if self.start is None else self.start
+        end = highest + tick if self.end is None else self.end
         if (start - (self.origin or 0)) % tick or (end - (self.origin or 0)) % tick:
             raise ConfigurationError(
                 f"start ({start}) and end ({end}) must be whole ticks ({tick} ms) from the "
                 f"rows' timestamps (e.g. {self.origin})"
             )
+        return start, end
+
+    def close_first_spells(self, start: int) -> Dict[str, int]:
+        """Add the first spells to the exposure; return how many subjects each state holds
+        at ``start`` as far as the log tells."""
+        tick = self.tick
         # First spells: from the start tick up to and including their first row's tick.
         for name, n in self.first_n.items():
             record = self.states[name]
@@ -899,26 +961,29 @@ class _Fit:
         shares: Dict[str, int] = dict(self.first_n)
         for _ts, record, _line in self.before.values():
             shares[record[_NAME]] = shares.get(record[_NAME], 0) + 1
-        seen = self.censor(end)
-        subjects = seen if self.subjects is None else int(self.subjects)
-        if subjects < seen:
-            raise ConfigurationError(
-                f"subjects={subjects} is fewer than the {seen} subjects seen in the log"
-            )
+        return shares
+
+    def add_silent(
+        self, subjects: int, seen: int, start: int, end: int, shares: Dict[str, int]
+    ) -> None:
+        """The subjects that never appear in the log spend the window in the initial state."""
         silent = subjects - seen
-        if silent:
-            if self.initial_state is None:
-                raise ConfigurationError(
-                    f"{silent} of the subjects={subjects} never appear in the log: give "
-                    "initial_state= to say which state they stayed in"
-                )
-            record = self.state_record(self.initial_state, 0, "state")
-            record[_EXPO] += silent * (end - start)
-            shares[self.initial_state] = shares.get(self.initial_state, 0) + silent
-            if self.kind is not None:
-                self.bound(record, end, silent)
-                self.bound(record, start, -silent)
-        # Every state must take part in some move.
+        if not silent:
+            return
+        if self.initial_state is None:
+            raise ConfigurationError(
+                f"{silent} of the subjects={subjects} never appear in the log: give "
+                "initial_state= to say which state they stayed in"
+            )
+        record = self.state_record(self.initial_state, 0, "state")
+        record[_EXPO] += silent * (end - start)
+        shares[self.initial_state] = shares.get(self.initial_state, 0) + silent
+        if self.kind is not None:
+            self.bound(record, end, silent)
+            self.bound(record, start, -silent)
+
+    def check_involved(self) -> None:
+        """Every state must take part in some move."""
         involved = set()
         for t in self.transitions.values():
             involved.add(t[_FROM][_NAME])
@@ -929,6 +994,10 @@ class _Fit:
                     f"state {name!r} ({record[_WHERE]}) is never left and never entered: "
                     "no move of the log involves it, so nothing about it can be fitted"
                 )
+
+    def initial_first(self, shares: Dict[str, int]) -> Tuple[List[str], str]:
+        """The states with the initial one first, and the initial state: the one given, else
+        the one most subjects start in."""
         states = list(self.states)
         initial = self.initial_state
         if initial is None:
@@ -938,7 +1007,11 @@ class _Fit:
         if initial in states:
             states.remove(initial)
             states.insert(0, initial)
-        total_shares = sum(shares.values())
+        return states, initial
+
+    def fitted_transitions(self) -> List[FittedTransition]:
+        """Each transition's estimate, interval and profile, in the order first seen."""
+        tick = self.tick
         fitted: List[FittedTransition] = []
         used: Dict[Tuple[str, str], int] = {}
         for _key, t in self.transitions.items():
@@ -967,24 +1040,7 @@ class _Fit:
                     profile=profile,
                 )
             )
-        order = {name: i for i, name in enumerate(states)}
-        fitted.sort(key=lambda f: order[f.from_state])
-        return FittedModel(
-            states=states,
-            initial_state=initial,
-            initial_shares={s: shares.get(s, 0) / total_shares for s in states if shares.get(s, 0)}
-            if total_shares
-            else {initial: 1.0},
-            transitions=fitted,
-            tick_ms=tick,
-            start=start,
-            end=end,
-            subjects=subjects,
-            rows=self.rows,
-            profile_kind=self.kind,
-            fields=dict(self.fields),
-            skipped=self.skipped,
-        )
+        return fitted
 
     def censor(self, end: int) -> int:
         """Add the censored spells (after each subject's last row up to ``end``) to the
@@ -1023,12 +1079,16 @@ class _Fit:
 
 
 def _module_source(model: FittedModel) -> str:
-    fields = model.fields
-    subject_field = fields.get("subject", "subject")
-    timestamp_field = fields.get("timestamp", "timestamp")
-    trigger_field = fields.get("trigger", "trigger")
-    from_field = fields.get("from_state", "from_state")
-    to_field = fields.get("to_state", fields.get("state", "to_state"))
+    lines = _source_head(model)
+    lines.extend(_source_profiles(model))
+    lines.extend(_source_subjects())
+    lines.extend(_source_event_json(model.fields))
+    lines.extend(_source_build(model))
+    return "\n".join(lines) + "\n"
+
+
+def _source_head(model: FittedModel) -> List[str]:
+    """The module docstring, the imports and the settings."""
     kinds = sorted({t.profile.kind for t in model.transitions if t.profile is not None})
     lines: List[str] = []
     w = lines.append
@@ -1061,6 +1121,13 @@ def _module_source(model: FittedModel) -> str:
     w(f"TICKS_NUM = {model.ticks!r}")
     w(f"TIMESTAMP_START = {model.start!r}  # {_iso(model.start)}; None starts at the current time")
     w("")
+    return lines
+
+
+def _source_profiles(model: FittedModel) -> List[str]:
+    """The factors of each profiled transition."""
+    lines: List[str] = []
+    w = lines.append
     for t in model.transitions:
         if t.profile is not None:
             name = _profile_name(t)
@@ -1079,6 +1146,13 @@ def _module_source(model: FittedModel) -> str:
                 w("    " + ", ".join(values[i : i + per_line]) + ",")
             w("])")
             w("")
+    return lines
+
+
+def _source_subjects() -> List[str]:
+    """The subject and its factory."""
+    lines: List[str] = []
+    w = lines.append
     w("")
     w("class FittedSubject(Subject):")
     w("    def __init__(self, subject_id: int) -> None:")
@@ -1098,6 +1172,18 @@ def _module_source(model: FittedModel) -> str:
     w("        return subject")
     w("")
     w("")
+    return lines
+
+
+def _source_event_json(fields: Dict[str, str]) -> List[str]:
+    """The events as JSON lines with the log's field names."""
+    subject_field = fields.get("subject", "subject")
+    timestamp_field = fields.get("timestamp", "timestamp")
+    trigger_field = fields.get("trigger", "trigger")
+    from_field = fields.get("from_state", "from_state")
+    to_field = fields.get("to_state", fields.get("state", "to_state"))
+    lines: List[str] = []
+    w = lines.append
     w("def event_json(timestamp, subject, transition):")
     w("    return json.dumps(")
     w("        {")
@@ -1110,6 +1196,13 @@ def _module_source(model: FittedModel) -> str:
     w("    )")
     w("")
     w("")
+    return lines
+
+
+def _source_build(model: FittedModel) -> List[str]:
+    """``build()``: the generator with every transition and its interval."""
+    lines: List[str] = []
+    w = lines.append
     w("def build(seed=None):")
     w("    sink = PrintingSink(event_json)")
     w("    datagen = DataOnlineGenerator(")
@@ -1130,7 +1223,7 @@ def _module_source(model: FittedModel) -> str:
         )
         w("                           event_sinks=[sink])")
     w("    return datagen")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _round_down(value: float, digits: int = 6) -> float:
