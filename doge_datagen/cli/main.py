@@ -26,7 +26,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 from doge_datagen.cli._common import UsageError, make_parent_directory
 from doge_datagen.cli.fit import add_fit_parser
-from doge_datagen.cli.modelfile import add_model_file_commands, is_model_file, load_model
+from doge_datagen.cli.modelfile import (
+    add_model_file_commands,
+    is_model_file,
+    load_model,
+    replace_python_sinks,
+)
 from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.demo import STREAMS, banking_generator, event_line, event_row
 from doge_datagen.distributed import loading
@@ -281,6 +286,8 @@ def load_generator(spec: str, args: Any = None, sinks: bool = True) -> DataOnlin
         raise ConfigurationError(
             f"{spec!r} returned {type(datagen).__name__}, not a DataOnlineGenerator"
         )
+    if sinks and getattr(args, "sink", None):
+        replace_python_sinks(datagen, args.sink)
     return datagen
 
 

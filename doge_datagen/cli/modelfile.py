@@ -21,6 +21,7 @@ __all__ = [
     "add_model_file_commands",
     "is_model_file",
     "load_model",
+    "replace_python_sinks",
     "schema_text",
     "sink_overrides",
 ]
@@ -112,6 +113,61 @@ def _file_target(url: str) -> Optional[str]:
     if scheme.split("+")[0] == "sqlite" and rest.startswith("///") and len(rest) > 3:
         return rest[3:]
     return None
+
+
+def _subject_row(timestamp: int, subject: Any, transition: Any) -> Dict[str, Any]:
+    """A Python model's event as a flat record: the timestamp, the subject's public
+    attributes, the trigger and the states."""
+    row: Dict[str, Any] = {"timestamp": timestamp}
+    names: List[str] = []
+    for cls in reversed(type(subject).__mro__):
+        slots = cls.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    for name in names:
+        if not name.startswith("_") and hasattr(subject, name):
+            row[name] = getattr(subject, name)
+    for name, value in getattr(subject, "__dict__", {}).items():
+        if not name.startswith("_"):
+            row[name] = value
+    row["event"] = transition.trigger
+    row["from_state"] = transition.from_state
+    row["to_state"] = transition.to_state
+    return row
+
+
+def replace_python_sinks(datagen: DataOnlineGenerator, values: Optional[List[str]]) -> None:
+    """``--sink NAME=URL`` for a Python model: the sinks whose ``name`` is NAME are replaced
+    by the URL's sink; ``--sink URL`` sends every event that reaches a sink there, once. The
+    records hold the timestamp, the subject's attributes, the trigger and the states."""
+    named, single = sink_overrides(values)
+    if not named and single is None:
+        return
+    from doge_datagen.sinks.registry import Records, build_sink
+
+    records = Records(row=_subject_row)
+    if single is not None:
+        target = _file_target(single)
+        if target is not None:
+            make_parent_directory(target)
+        one = build_sink(single, records)
+        for transition in datagen.transitions:
+            transition.event_sinks = [one] if transition.event_sinks else []
+        return
+    known = {getattr(s, "name", None) for s in datagen.sinks} - {None}
+    for name in named:
+        if name not in known:
+            listed = ", ".join(sorted(str(k) for k in known)) or "none"
+            raise UsageError(f"--sink {name}=...: the model has no sink named {name!r} ({listed})")
+    built: Dict[str, Any] = {}
+    for name, url in named.items():
+        target = _file_target(url)
+        if target is not None:
+            make_parent_directory(target)
+        built[name] = build_sink(url, records)
+    for transition in datagen.transitions:
+        transition.event_sinks = [
+            built.get(str(getattr(s, "name", "")), s) for s in transition.event_sinks
+        ]
 
 
 def schema_text() -> str:

@@ -219,3 +219,31 @@ def test_python_model_is_unchanged_by_the_model_file_options(tmp_path):
     done = cli("run", "doge_datagen.demo:demo_model", "--ticks", "30", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert banking_python  # the shard models stay importable
+
+
+def test_sink_name_url_replaces_a_named_sink_of_a_python_model(tmp_path):
+    done = cli("run", "doge_datagen.demo:demo_model", "--subjects", "100", "--ticks", "600",
+               "--seed", "4", "--sink", "trx=jsonl:trx.jsonl", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = _rows(tmp_path / "trx.jsonl")
+    events: list = []
+    from doge_datagen.demo import banking_generator
+
+    banking_generator(
+        *(Recorder(s, events) for s in STREAMS),
+        subjects_num=100,
+        ticks_num=600,
+        timestamp_start=1_704_067_200_000,
+        seed=4,
+    ).start()
+    expected = [(e[1], e[2], e[3], e[5]) for e in events if e[0] == "trx"]
+    assert (
+        expected
+        and [(r["timestamp"], r["user_id"], r["balance"], r["event"]) for r in rows] == expected
+    )
+    assert set(rows[0]) == {"timestamp", "user_id", "balance", "loan_balance", "event",
+                            "from_state", "to_state"}  # fmt: skip
+    wrong = cli("run", "doge_datagen.demo:demo_model", "--ticks", "10", "--sink", "tx=print:",
+                cwd=tmp_path)  # fmt: skip
+    assert wrong.returncode == 2
+    assert "no sink named 'tx'" in wrong.stderr
