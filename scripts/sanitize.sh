@@ -37,9 +37,10 @@ LIBASAN=$(gcc -print-file-name=libasan.so)
 COPY=$(mktemp -d /tmp/doge-sanitize.XXXXXX)
 trap 'rm -rf "$COPY"' EXIT
 mkdir -p "$COPY/doge_datagen"
-# The package's sources and the tests, without any built extension or byte code.
+# The package's sources, the tests and the docs some tests read, without any built extension or
+# byte code.
 tar -C "$ROOT" --exclude='__pycache__' --exclude='*.so' -cf - doge_datagen tests setup.py setup.cfg \
-    pyproject.toml README.md | tar -C "$COPY" -xf -
+    pyproject.toml README.md doc | tar -C "$COPY" -xf -
 
 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 echo "building the C speed-ups with $SANITIZE" >&2
