@@ -832,13 +832,23 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
 
+    _add_demo_parser(commands)
+    _add_run_parser(commands)
+    _add_graph_parser(commands)
+    _add_analyze_parser(commands)
+    _add_debug(add_fit_parser(commands))
+    add_model_file_commands(commands)
+    return parser
+
+
+def _add_demo_parser(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
         help="run the banking model into files and SQLite, or into the sinks you name",
         description="Run the banking model of the README. Without --sink, events go to JSON Lines "
         "files (one per stream) and a SQLite database under --out; with --sink, every event goes "
         "to each sink named.",
-        epilog=sink_help,  # type: ignore[arg-type]  # called by _Parser when help is shown
+        epilog=sink_help,  # a function: _Parser calls it when help is shown
     )
     _add_debug(demo)
     demo.add_argument("--sink", action="append", metavar="URL", help="where events go (repeatable)")
@@ -871,6 +881,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(demo, ticks_default=DEMO_TICKS)
     demo.set_defaults(handler=cmd_demo)
 
+
+def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
         help="run your own model",
@@ -883,6 +895,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run, ticks_default=None)
     run.set_defaults(handler=cmd_run)
 
+
+def _add_graph_parser(commands: Any) -> None:
     graph = commands.add_parser(
         "graph",
         help="render a model's state graph",
@@ -903,11 +917,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--subjects", type=_count, help="number of subjects for --annotate (default: the model's)"
     )
     graph.set_defaults(handler=cmd_graph)
-
-    _add_analyze_parser(commands)
-    _add_debug(add_fit_parser(commands))
-    add_model_file_commands(commands)
-    return parser
 
 
 # -- model analysis and its pictures --------------------------------------------------------
