@@ -129,7 +129,7 @@ def guarded_mul(a: Any, b: Any) -> Any:
     return a * b
 
 
-_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*\d{5,}")
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*(\d{5,}|\*)")
 
 
 def guarded_mod(a: Any, b: Any) -> Any:
@@ -137,7 +137,8 @@ def guarded_mod(a: Any, b: Any) -> Any:
     more."""
     if type(a) is str and _WIDE_FORMAT.search(a):
         raise ExpressionLimitError(
-            "a %-format with a width or precision of 5 digits or more; expressions are bounded"
+            "a %-format with a width or precision of 5 digits or more, or taken from the "
+            "arguments (*); expressions are bounded"
         )
     return a % b
 

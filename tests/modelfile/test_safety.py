@@ -48,6 +48,7 @@ ATTEMPTS = [
     (WHEN, "when: '[0] * 10**12'"),
     (WHEN, "when: '[[0] * 1000] * 1000'"),
     (WHEN, "when: \"'%0999999d' % 1\""),
+    (WHEN, "when: \"'%*d' % (10**9, 1)\""),
     (WHEN, "when: \"f'{balance:0999999999}'\""),
     (WHEN, "when: 1 << 10**9"),
     (WHEN, "when: math.factorial(10**7)"),
