@@ -996,21 +996,26 @@ def load(
     seed: Any = _UNSET,
     timestamp_start: Any = _UNSET,
     filename: Optional[str] = None,
+    **param_values: Any,
 ) -> DataOnlineGenerator:
     """A :class:`~doge_datagen.DataOnlineGenerator` from a model file.
 
     :param source: a path (``str`` or :class:`~pathlib.Path`) or the text of the model.
     :param trust: run the Python code the file names (``action:``, ``factory:``, ``sink:``);
         without it such a file is refused, naming the line.
-    :param params: values of the file's ``params``, by name.
+    :param params: values of the file's ``params``, by name; other keyword arguments
+        (``load(path, visitors=500)``) are parameters too.
     :param sinks: ``{name: URL or sink}`` replacing the file's sinks of those names.
     :param sink: one URL (or sink) for every stream, each event once, with every attribute.
-    :param subjects: ticks: seed: timestamp_start: override the file's.
+    :param subjects: the number of subjects, overriding the file's; likewise ``ticks``,
+        ``seed`` and ``timestamp_start``.
+    :param filename: the name errors give the file (default: its path, or ``<model>``).
 
     Nothing is opened: the run opens the sinks (database sinks create their tables, with
     column types from the records, when the generator is built).
     """
-    model = read_model(source, trust=trust, params=params, filename=filename)
+    values = {**(params or {}), **param_values}
+    model = read_model(source, trust=trust, params=values, filename=filename)
     return build(
         model,
         sinks=sinks,

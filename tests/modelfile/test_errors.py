@@ -121,5 +121,6 @@ def test_an_unknown_parameter_override_is_refused_with_a_suggestion():
     text = BANKING.replace("subjects: 10", "params: {users: 10}\nsubjects: users")
     assert doge_datagen.load(text).subjects_num == 10
     assert doge_datagen.load(text, params={"users": "25"}).subjects_num == 25
+    assert doge_datagen.load(text, users=30).subjects_num == 30
     with pytest.raises(ConfigurationError, match=r"no parameter 'user' \(did you mean 'users'\?\)"):
         doge_datagen.load(text, params={"user": 5})
