@@ -405,7 +405,7 @@ class Run:
         #: ``_POLL_SECONDS``) and while a paced run waits, so buffering sinks keep their
         #: time bound and asynchronous ones their delivery counts current.
         self.polls: List[Callable[[], Any]] = [
-            sink.poll for sink in model.sinks if callable(getattr(sink, "poll", None))
+            poll for sink in model.sinks if callable(poll := getattr(sink, "poll", None))
         ]
         #: Called as ``hook(tick, positions)`` once subjects are made: at the start with
         #: ``tick`` None and every initial subject's local position, then at each arrival. A

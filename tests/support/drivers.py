@@ -454,7 +454,7 @@ def _address(url: str, default_port: int) -> Tuple[str, int]:
 # -- Schema Registry formats, HTTP, object storage ------------------------------------------
 
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 class RegistryKafkaDriver(KafkaDriver):
