@@ -65,28 +65,27 @@ def file_jsonl(folder: str, subjects: int, ticks: int) -> Any:
     return doge_datagen.load(BANKING_YAML, sinks=sinks, subjects=subjects, ticks=ticks, seed=1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=50_000)
-    parser.add_argument("--ticks", type=int, default=1440)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def run(subjects: int = 50_000, ticks: int = 1440, rounds: int = 3) -> List[Row]:
+    """The two rows: counting sinks and JSON Lines, the model file against the Python model.
+
+    The target column reads ``(aim >= 0.9x)``: a remark for ``run_all.py``, whose promises
+    (bench/promises.py, the README's table) do not hold this figure."""
     rows: List[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         pairs = {
             "counting sinks": (
-                lambda: file_counting(args.subjects, args.ticks),
-                lambda: python_counting(args.subjects, args.ticks),
+                lambda: file_counting(subjects, ticks),
+                lambda: python_counting(subjects, ticks),
             ),
             "JSON Lines": (
-                lambda: file_jsonl(folder, args.subjects, args.ticks),
-                lambda: python_jsonl(folder, args.subjects, args.ticks),
+                lambda: file_jsonl(folder, subjects, ticks),
+                lambda: python_jsonl(folder, subjects, ticks),
             ),
         }
         for name, (ours, reference) in pairs.items():
             best = {"file": float("inf"), "python": float("inf")}
             events = {}
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 for side, build in (("file", ours), ("python", reference)):
                     seconds, events[side] = _timed(build)
                     best[side] = min(best[side], seconds)
@@ -99,17 +98,22 @@ def main() -> None:
                     f"{rate['file']:,.0f} ev/s",
                     f"{rate['python']:,.0f} ev/s",
                     ratio,
-                    ">= 0.9x",
+                    "(aim >= 0.9x)",
                     ratio >= 0.9,
                 )
             )
-        if os.path.exists(f"{folder}/yaml-trx.jsonl"):
-            with (
-                open(f"{folder}/yaml-trx.jsonl", "rb") as a,
-                open(f"{folder}/py-trx.jsonl", "rb") as b,
-            ):
-                assert a.read() == b.read(), "the two models wrote different lines"
-    print_table(rows)
+        with open(f"{folder}/yaml-trx.jsonl", "rb") as a, open(f"{folder}/py-trx.jsonl", "rb") as b:
+            assert a.read() == b.read(), "the two models wrote different lines"
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=50_000)
+    parser.add_argument("--ticks", type=int, default=1440)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print_table(run(args.subjects, args.ticks, args.rounds))
 
 
 if __name__ == "__main__":
