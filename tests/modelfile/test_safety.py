@@ -2,7 +2,6 @@
 checked, before any sink is made, and nothing is written."""
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -103,10 +102,8 @@ def test_an_escape_or_unbounded_expression_is_refused_before_any_sink(
     out.mkdir()
     monkeypatch.chdir(tmp_path)
     text = _model(out, replace, by)
-    started = time.perf_counter()
     with pytest.raises(ModelFileError) as refused:
         doge_datagen.load(text)
-    assert time.perf_counter() - started >= 0  # the refusal returned (no hang)
     message = str(refused.value)
     assert message.startswith("<model>:"), message
     line = int(message.split(":")[1])
