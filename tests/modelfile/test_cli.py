@@ -189,7 +189,14 @@ def test_init_writes_a_starter_model_that_runs(tmp_path):
     assert len(_rows(tmp_path / "out" / "events.jsonl")) > 0
 
 
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+        "sqlite",
+    ],
+)
 def test_a_database_sink_creates_its_table_with_types_from_the_record(request, tmp_path, kind):
     db = request.getfixturevalue(f"{kind}_db")
     table = db.table_name("trx")
