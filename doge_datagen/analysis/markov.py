@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 import numpy as np
 
+from doge_datagen.core.checks import check_positive
+from doge_datagen.core.text import describe_seconds, text_table
 from doge_datagen.errors import ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -277,7 +279,7 @@ class ModelAnalysis:
         rows = [["", *self.states]]
         for a in self.states:
             rows.append([a, *(_prob(self.matrix[a][b]) for b in self.states)])
-        out.extend(_table(rows))
+        out.extend(text_table(rows))
         out.append("")
         out.append("States:")
         out.extend(self._states_table())
@@ -334,7 +336,7 @@ class ModelAnalysis:
             rows[0].append(f"share after {self.ticks} ticks")
             for row, s in zip(rows[1:], self.states):
                 row.append(_percent(self.run_end_shares[s]))
-        return _table(rows)
+        return text_table(rows)
 
     def _ends_lines(self) -> List[str]:
         if not (self.absorption or self.closed_classes):
@@ -343,11 +345,11 @@ class ModelAnalysis:
         rows = [["final state or closed class", "probability"]]
         rows.extend([s, _percent(p)] for s, p in self.absorption.items())
         rows.extend([" + ".join(c), _percent(p)] for c, p in self.closed_classes)
-        out.extend(_table(rows))
+        out.extend(text_table(rows))
         if self.ticks_to_absorption is not None:
             out.append(
                 f"  expected time to get there: {_fmt(self.ticks_to_absorption)} ticks "
-                f"({_duration(self.ticks_to_absorption * self.seconds_per_tick)})"
+                f"({describe_seconds(self.ticks_to_absorption * self.seconds_per_tick)})"
             )
         return out
 
@@ -380,13 +382,13 @@ class ModelAnalysis:
         rows = [["hour (UTC)", *header[1:]]]
         for h, hour in enumerate(self.day_profile()):
             rows.append([self.hour_labels[h][-9:-4], *(_fmt(hour[n]) for n in names)])
-        lines.extend(_table(rows))
+        lines.extend(text_table(rows))
         lines.append("")
         lines.append("Expected events per day of the week, long run:")
         rows = [["day", *header[1:]]]
         for d, day in enumerate(self.day_totals()):
             rows.append([self.hour_labels[24 * d][:14], *(_fmt(day[n]) for n in names)])
-        lines.extend(_table(rows))
+        lines.extend(text_table(rows))
         return lines
 
     def _events_table(
@@ -411,7 +413,7 @@ class ModelAnalysis:
                 wall = (self.ticks or 0) * self.seconds_per_tick
                 row += [_fmt(total), _fmt(total / wall if wall else 0.0)]
             rows.append(row)
-        return _table(rows)
+        return text_table(rows)
 
 
 # -- the analysis ---------------------------------------------------------------------------
@@ -1505,15 +1507,7 @@ def _hour_labels(start_ms: float, hours: int) -> List[str]:
 def speed_for_rate(analysis: ModelAnalysis, rate: float) -> float:
     """The ``speed`` at which a run of the analysed model produces ``rate`` events per second
     of wall time, on average over the run (or in the long run, without a tick limit)."""
-    if (
-        isinstance(rate, bool)
-        or not isinstance(rate, (int, float))
-        or not rate > 0
-        or not math.isfinite(rate)
-    ):
-        raise ConfigurationError(
-            f"rate must be a positive number of events per second, got {rate!r}"
-        )
+    rate = check_positive("rate", rate)
     per_second = analysis.expected_events_per_second()
     if not per_second > 0:
         where = (
@@ -1523,7 +1517,7 @@ def speed_for_rate(analysis: ModelAnalysis, rate: float) -> float:
             f"the model is expected to produce no events {where}, "
             f"so no speed gives {rate:g} events/s"
         )
-    return float(rate) / per_second
+    return rate / per_second
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -1605,24 +1599,3 @@ def _prob(value: float) -> str:
 
 def _percent(value: float) -> str:
     return f"{value * 100:.4g} %"
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
-        if seconds >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.3g} s"
-
-
-def _table(rows: Sequence[Sequence[str]]) -> List[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for k, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return lines
