@@ -24,7 +24,12 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
-from doge_datagen.cli._common import UsageError, make_parent_directory
+from doge_datagen.cli._common import (
+    UsageError,
+    count_argument,
+    make_parent_directory,
+    positive_count_argument,
+)
 from doge_datagen.cli.fit import add_fit_parser
 from doge_datagen.cli.modelfile import (
     add_model_file_commands,
@@ -32,6 +37,7 @@ from doge_datagen.cli.modelfile import (
     load_model,
     replace_python_sinks,
 )
+from doge_datagen.core.text import text_table
 from doge_datagen.core.types import EventSink, Transition
 from doge_datagen.demo import STREAMS, banking_generator, event_line, event_row
 from doge_datagen.distributed import loading
@@ -403,15 +409,8 @@ def _failed_mark(summary: RunSummary) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], file: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for k, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        ]
-        print("  " + "  ".join(cells), file=file)
-        if k == 0:
-            print("  " + "  ".join("-" * w for w in widths), file=file)
+    for line in text_table(rows):
+        print(line, file=file)
 
 
 def stdout_carries_events(datagen: DataOnlineGenerator) -> bool:
@@ -648,10 +647,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[int]) -> None:
     group = parser.add_argument_group("run options")
-    group.add_argument("--subjects", type=_count, help="number of subjects")
+    group.add_argument("--subjects", type=count_argument, help="number of subjects")
     group.add_argument(
         "--ticks",
-        type=_count,
+        type=count_argument,
         help=f"number of ticks (default {ticks_default or 'from the model'})",
     )
     group.add_argument("--seed", type=int, help="seed for a reproducible run")
@@ -685,7 +684,7 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
     )
     group.add_argument(
         "--workers",
-        type=_positive_count,
+        type=positive_count_argument,
         metavar="K",
         help="run in K shards of subjects, one process each (same events as one process); "
         "with --dask, K Dask tasks",
@@ -725,21 +724,11 @@ def _add_debug(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
-
-
 def _start(text: str) -> Any:
     if text.strip().lower() == "now":
         return "now"
     try:
-        return _count(text)
+        return count_argument(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither epoch milliseconds nor 'now'"
@@ -754,13 +743,6 @@ def _zone_name(text: str) -> str:
     except ConfigurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
-
-
-def _positive_count(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -778,9 +760,9 @@ def version_text() -> str:
     package was loaded from. The C loop is optional: an install without a C compiler runs the
     Python loop, several times slower, and pip does not always show the build's warning."""
     import doge_datagen
-    from doge_datagen.engine import loop as engine
+    from doge_datagen.engine import HAS_SPEEDUPS
 
-    if engine._speedups is not None:
+    if HAS_SPEEDUPS:
         loop = "C loop"
     elif os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
         loop = "Python loop (DOGE_DATAGEN_PURE_PYTHON is set)"
@@ -914,7 +896,9 @@ def _add_graph_parser(commands: Any) -> None:
         help="write the long-run share on each state and the expected events/s on each edge",
     )
     graph.add_argument(
-        "--subjects", type=_count, help="number of subjects for --annotate (default: the model's)"
+        "--subjects",
+        type=count_argument,
+        help="number of subjects for --annotate (default: the model's)",
     )
     graph.set_defaults(handler=cmd_graph)
 
@@ -973,8 +957,8 @@ def _add_analyze_parser(commands: Any) -> None:
     )
     analyze.add_argument("model", metavar="MODULE:FUNCTION")
     _add_debug(analyze)
-    analyze.add_argument("--subjects", type=_count, help="number of subjects")
-    analyze.add_argument("--ticks", type=_count, help="number of ticks of the run")
+    analyze.add_argument("--subjects", type=count_argument, help="number of subjects")
+    analyze.add_argument("--ticks", type=count_argument, help="number of ticks of the run")
     analyze.add_argument("--forever", action="store_true", help="a run without a tick limit")
     analyze.add_argument("--format", choices=("text", "json"), default="text")
     analyze.add_argument(
