@@ -29,6 +29,8 @@ from typing import (
     Union,
 )
 
+from doge_datagen.core.checks import check_optional_count, check_positive_count
+from doge_datagen.core.text import text_table
 from doge_datagen.errors import ConfigurationError, RecordError
 
 _LOGGER = logging.getLogger(__name__)
@@ -247,14 +249,7 @@ class FittedModel:
                     _num(t.high),
                 )
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        for k, row in enumerate(rows):
-            cells = [
-                c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
-            ]
-            lines.append("  " + "  ".join(cells).rstrip())
-            if k == 0:
-                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.extend(text_table(rows, left=3))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -398,14 +393,6 @@ def _datetime_ms(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-def _whole_tick(tick_ms: Any) -> int:
-    if isinstance(tick_ms, bool) or not isinstance(tick_ms, numbers.Integral) or tick_ms <= 0:
-        raise ConfigurationError(
-            f"tick_ms must be a positive whole number of milliseconds, got {tick_ms!r}"
-        )
-    return int(tick_ms)
-
-
 def _log_fields(
     subject: str,
     timestamp: str,
@@ -440,14 +427,6 @@ def _log_fields(
     return fields
 
 
-def _check_subjects(subjects: Any) -> Any:
-    if subjects is not None and (
-        isinstance(subjects, bool) or not isinstance(subjects, numbers.Integral) or subjects < 0
-    ):
-        raise ConfigurationError(f"subjects must be a whole number, got {subjects!r}")
-    return subjects
-
-
 class _Fit:
     """The streaming fit: one pass over numbered rows, then :meth:`result`."""
 
@@ -469,7 +448,7 @@ class _Fit:
         weekly: bool,
         where: str,
     ) -> None:
-        self.tick = _whole_tick(tick_ms)
+        self.tick = check_positive_count("tick_ms", tick_ms)
         self.fields = _log_fields(subject, timestamp, state, from_state, to_state, trigger)
         self.state_log = state is not None
         self.has_trigger = trigger is not None
@@ -477,7 +456,7 @@ class _Fit:
         self.end = None if end is None else _check_ms("end", end)
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ConfigurationError(f"end ({self.end}) must be after start ({self.start})")
-        self.subjects = _check_subjects(subjects)
+        self.subjects = check_optional_count("subjects", subjects)
         if initial_state is not None and not isinstance(initial_state, str):
             raise ConfigurationError(f"initial_state must be a state name, got {initial_state!r}")
         self.initial_state = initial_state
