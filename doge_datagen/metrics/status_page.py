@@ -9,9 +9,9 @@ a script (or a test driving a browser) can read it.
 
 import html
 import math
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
+from doge_datagen.core.text import describe_seconds, utc_clock
 from doge_datagen.engine.pacing import LAG_BUCKETS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +101,7 @@ def _overview_rows(
         (
             "simulated time",
             f"<span id='simulated-time' data-value='{total['sim_ms']:.0f}'>"
-            f"{_e(_clock(total['sim_ms']))}</span>",
+            f"{_e(utc_clock(total['sim_ms'], ' UTC'))}</span>",
         ),
         ("ticks done", _num("ticks-done", total["ticks_done"]) + _e(ticks_of)),
         ("events", _num("events-total", sum(total["events"].values()))),
@@ -130,7 +130,7 @@ def _trigger_section(server: Any, total: Dict[str, Any]) -> List[str]:
     latest = rates[-1][1] if rates else {}
     parts = [
         "<h2>Events per second, by trigger "
-        f"(up to the last {_e(_duration(server.history_seconds))})</h2>",
+        f"(up to the last {_e(describe_seconds(server.history_seconds))})</h2>",
         _chart(rates, triggers, colours, server),
         "<table id='triggers'><tr><th>trigger</th><th>events/s</th><th>events</th>"
         "<th>vetoed</th></tr>",
@@ -238,19 +238,6 @@ def _histogram_quantile(cumulative: Optional[List[int]], q: float) -> str:
     return "-"  # pragma: no cover
 
 
-def _clock(timestamp_ms: float) -> str:
-    try:
-        return datetime.fromtimestamp(timestamp_ms / 1000.0, tz=timezone.utc).strftime(
-            "%Y-%m-%d %H:%M:%S UTC"
-        )
-    except (OverflowError, OSError, ValueError):
-        return f"{timestamp_ms:.0f} ms"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.3g} min" if seconds >= 120 else f"{seconds:.3g} s"
-
-
 def _chart(
     rates: List[Tuple[float, Dict[str, float]]],
     triggers: Sequence[str],
@@ -281,7 +268,7 @@ def _chart(
                 f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eee'/>"
             )
     out.append(
-        f"<text x='{left}' y='{height - 4}'>-{_duration(span)}</text>"
+        f"<text x='{left}' y='{height - 4}'>-{describe_seconds(span)}</text>"
         f"<text x='{left + plot_w}' y='{height - 4}' text-anchor='end'>now</text>"
     )
     for trigger in triggers:
