@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.shards import Shard, running, split
 from doge_datagen.distributed import loading, process_server
 from doge_datagen.engine import validators
@@ -765,9 +766,7 @@ def _check_sharding(
 ) -> Tuple[int, Optional[float]]:
     """The arguments of :func:`run_sharded` that need no model, checked: ``(shard count,
     speed)``."""
-    count = validators.check_count("shards", shards)
-    if count < 1:
-        raise ConfigurationError(f"shards must be at least 1, got {shards!r}")
+    count = check_positive_count("shards", shards)
     if backend not in BACKENDS:
         raise ConfigurationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if address is not None and backend != "dask":
