@@ -27,6 +27,7 @@ from doge_datagen.modelfile.expressions import (
     compile_functions,
     constant_value,
     function_globals,
+    uses_fake,
 )
 from doge_datagen.modelfile.yamlmarks import Mark, MarkedDict, MarkedList, YamlError, parse
 
@@ -46,6 +47,7 @@ TOP_KEYS = (
     "seed",
     "timestamp_start",
     "timezone",
+    "locale",
     "params",
     "subject",
     "factory",
@@ -174,6 +176,7 @@ class Model:
         self.seed: Any = None
         self.timestamp_start: Any = 0
         self.timezone: Optional[str] = None
+        self.locale: Optional[str] = None  # of fake.NAME(...), en_US when not given
         self.params: Dict[str, Any] = {}
         self.attributes: List[Tuple[str, str]] = []  # (name, python source)
         self.attribute_kinds: Dict[str, str] = {}
@@ -358,9 +361,26 @@ def _kind_of(source: str, known: Optional[Dict[str, str]] = None) -> Optional[st
             "date": "str",
             "bool": "bool",
         }.get(node.func.id)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _FAKE_KINDS.get(node.func.attr) if uses_fake(node) else None
     if isinstance(node, ast.JoinedStr):
         return "str"
     return None
+
+
+#: What ``fake.NAME(...)`` gives, where it is a number, a string or a truth value.
+_FAKE_KINDS = {
+    **{name: "str" for name in (
+        "first_name", "last_name", "name", "email", "user_name", "phone_number",
+        "street_address", "city", "postcode", "country_code", "address", "company", "job",
+        "iban", "credit_card_number", "ipv4", "ipv6", "mac_address", "user_agent", "url",
+        "word", "sentence", "product_name", "currency_code", "uuid4")},
+    **{name: "int" for name in ("integer", "zipf", "poisson", "sequence", "id",
+                                "timestamp_between")},
+    **{name: "float" for name in ("uniform", "normal", "lognormal", "exponential", "pareto",
+                                  "latitude", "longitude")},
+    "bernoulli": "bool",
+}  # fmt: skip
 
 
 def _profile(file: _File, spec: MarkedDict, mark: Mark, params: Dict[str, Any], tz: Any) -> Any:
@@ -481,6 +501,19 @@ def read_model(
         except ConfigurationError as exc:
             raise file.fail(mark("timezone"), str(exc)) from None
 
+    if "locale" in top:
+        from doge_datagen.values import LOCALES
+
+        locale = file.string(top["locale"], mark("locale"), "locale").replace("-", "_")
+        if locale not in LOCALES:
+            hint = closest(locale, LOCALES)
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise file.fail(
+                mark("locale"),
+                f"locale: unknown locale {locale!r}{more}; the locales are {', '.join(LOCALES)}",
+            )
+        model.locale = locale
+
     # -- the subject ----------------------------------------------------------------------
     if "factory" in top:
         model.factory = _python_ref(file, top["factory"], mark("factory"), "factory", trust)
@@ -506,7 +539,7 @@ def read_model(
             _check_name(file, attribute, subject.key_marks[attribute], "attribute")
             names = {a: f"v_{a}" for a in attributes}
             names["index"] = "index"
-            scope = Scope(names, constants, random=True)
+            scope = Scope(names, constants, random=True, faker=trust)
             try:
                 code, _ = check_expression(expression, scope)
             except ExpressionError as exc:
@@ -701,7 +734,7 @@ def _read_body(
             _check_name(file, name, let.key_marks[name], f"{what}: let value")
             if name in attributes:
                 raise file.fail(let.key_marks[name], f"{what}: let {name!r} hides an attribute")
-            scope = Scope(dict(names), model.params, attributes=attributes)
+            scope = Scope(dict(names), model.params, attributes=attributes, faker=trust)
             try:
                 code, found = check_expression(expression, scope)
             except ExpressionError as exc:
@@ -710,7 +743,7 @@ def _read_body(
             t.body.append(f"    l_{name} = {code}")
             names[name] = f"l_{name}"
     if spec.get("when") is not None:
-        scope = Scope(dict(names), model.params, attributes=attributes)
+        scope = Scope(dict(names), model.params, attributes=attributes, faker=trust)
         try:
             code, found = check_expression(spec["when"], scope)
         except ExpressionError as exc:
@@ -723,7 +756,7 @@ def _read_body(
             statements = MarkedList([statements])
             statements.item_marks = [spec.value_marks["do"]]
         statements = file.sequence(statements, spec.value_marks["do"], f"{what}: do")
-        scope = Scope(dict(names), model.params, attributes=attributes)
+        scope = Scope(dict(names), model.params, attributes=attributes, faker=trust)
         for statement, statement_mark in zip(statements, statements.item_marks):
             try:
                 target, code, found = check_statement(statement, scope)
@@ -893,9 +926,13 @@ def build(
         arrivals=model.arrivals,
     )
     rng = datagen.random
+    if model.locale is not None:
+        datagen.fake_locale = model.locale
     namespace = function_globals(rng, model.params)
     namespace["_dg"] = datagen
     namespace["_rng"] = rng
+    # fake.NAME(...): datagen.fake, drawing from the same generator as the random functions.
+    namespace["fake"] = datagen.fake
     if model.factory is not None:
         factory = _PythonFactory(model.factory, rng)
     else:

@@ -3,10 +3,13 @@
 An expression is Python's expression syntax over an allow-list: numbers, strings, lists,
 tuples, dicts, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else y``,
 subscripts and calls of the functions named in :data:`LIBRARY` and :data:`RANDOM`
-(``math.NAME`` for the names in :data:`MATH`). There is no attribute access but ``math.NAME``,
-no lambda, comprehension, walrus, star or f-string format width beyond a few digits, and no
-name outside the ones a place allows, so ``__import__``, ``open``, ``eval`` or ``().__class__``
-cannot be written.
+(``math.NAME`` for the names in :data:`MATH`), and the realistic values of ``datagen.fake``
+as ``fake.NAME(...)`` (:data:`FAKE`, ``fake.unique.NAME(...)``, in another locale
+``fake['de_DE'].NAME(...)`` or ``fake.for_country(country).NAME(...)``;
+``fake.faker.NAME(...)`` only in a trusted file). There is no attribute access but
+``math.NAME`` and those, no lambda, comprehension, walrus, star or f-string format width
+beyond a few digits, and no name outside the ones a place allows, so ``__import__``,
+``open``, ``eval`` or ``().__class__`` cannot be written.
 
 Growth is bounded: a constant part (``10**10**10``, ``'x' * 10**12``) is worked out when the
 file is checked, through the same guarded operations that ``**``, ``*`` and ``%`` go through at
@@ -25,10 +28,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from doge_datagen.errors import ConfigurationError
+from doge_datagen.values import LOCALES, PROVIDERS, UNIQUE_PROVIDERS
 
 __all__ = [
     "ExpressionError",
     "ExpressionLimitError",
+    "FAKE",
+    "FAKE_UNIQUE",
+    "FAKE_VALUES",
     "LIBRARY",
     "MATH",
     "RANDOM",
@@ -67,6 +74,17 @@ RANDOM = (
     "weibullvariate",
     "vonmisesvariate",
 )
+
+#: ``fake.NAME(...)``: the value providers and distributions of ``datagen.fake``, drawn, as the
+#: random functions are, from the subject's own stream.
+FAKE = PROVIDERS
+#: ``fake.unique.NAME(...)``: values no two subjects share.
+FAKE_UNIQUE = UNIQUE_PROVIDERS
+#: ``fake.NAME`` read without a call: the locale and its country (ISO 3166 alpha-2).
+FAKE_VALUES = frozenset({"locale", "country"})
+#: The values whose argument is a count of items (``fake.words(n)``, ``fake.sentence(words)``,
+#: ``fake.zipf(n)``): the argument's position and keyword, bounded by :data:`MAX_LENGTH`.
+_FAKE_SIZES = {"words": (0, "n"), "sentence": (0, "words"), "zipf": (0, "n")}
 
 #: ``math.NAME`` that expressions may use (no ``factorial``, ``comb``, ``perm``: their cost
 #: grows without bound with their argument).
@@ -143,6 +161,16 @@ def guarded_mod(a: Any, b: Any) -> Any:
     return a % b
 
 
+def guarded_size(n: Any) -> Any:
+    """A count of items for ``fake.words``, ``fake.sentence`` or ``fake.zipf``, refused above
+    :data:`MAX_LENGTH`."""
+    if type(n) is int and n > MAX_LENGTH:
+        raise ExpressionLimitError(
+            f"a count of {n} items is more than {MAX_LENGTH}; expressions are bounded"
+        )
+    return n
+
+
 def total(values: Any) -> Any:
     """``sum(values)`` of numbers (no start value: lists and strings are not added up)."""
     return sum(values)
@@ -194,7 +222,7 @@ LIBRARY: Dict[str, Any] = {
 #: Names reserved by the language: not usable as attributes, ``let`` values or parameters.
 RESERVED = frozenset(
     {"index", "timestamp", "tick", "trigger", "from_state", "to_state", "subject",
-     "transition", "math", "True", "False", "None"}
+     "transition", "math", "fake", "True", "False", "None"}
     | set(LIBRARY)
     | set(RANDOM)
 )  # fmt: skip
@@ -280,8 +308,11 @@ class Scope:
 
     :param names: name -> Python source it is rewritten to (``subject.balance``, ``l_payment``)
     :param constants: name -> value, inlined (parameters)
-    :param random: whether the random functions may be called here
-    :param where: what the place is called in messages (``in when``)
+    :param random: whether the random functions and ``fake`` may be called here
+    :param attributes: the attributes a ``do`` statement may assign
+    :param faker: whether ``fake.faker.NAME(...)`` (Faker's providers) may be called: only in
+        a trusted file, as Faker's surface is not bounded (``binary(length=...)``,
+        ``set_formatter``, ``seed_instance``)
     """
 
     def __init__(
@@ -290,16 +321,18 @@ class Scope:
         constants: Optional[Dict[str, Any]] = None,
         random: bool = True,
         attributes: Iterable[str] = (),
+        faker: bool = False,
     ) -> None:
         self.names = names
         self.constants = constants or {}
         self.random = random
         self.attributes = set(attributes)
+        self.faker = faker
 
     def known(self) -> Set[str]:
         found = set(self.names) | set(self.constants) | set(LIBRARY) | {"math"}
         if self.random:
-            found |= set(RANDOM)
+            found |= set(RANDOM) | {"fake"}
         return found
 
 
@@ -323,6 +356,26 @@ class _Rewriter(ast.NodeTransformer):
             return ast.copy_location(ast.parse(code, mode="eval").body, node)
         return node  # library, random: globals of the compiled function
 
+    def visit_Call(self, node: ast.Call) -> Any:
+        func = node.func
+        counts: List[ast.expr] = []
+        if isinstance(func, ast.Attribute) and _fake_target(func.value) == "fake":
+            size = _FAKE_SIZES.get(func.attr)
+            if size is not None:
+                position, keyword = size
+                counts = node.args[position : position + 1]
+                counts += [item.value for item in node.keywords if item.arg == keyword]
+                for count in counts:
+                    _check_constant_size(count)
+        self.generic_visit(node)
+        if counts:
+            node.args = [_guarded_size_call(a) if i == position else a
+                         for i, a in enumerate(node.args)]  # fmt: skip
+            for item in node.keywords:
+                if item.arg == keyword:
+                    item.value = _guarded_size_call(item.value)
+        return node
+
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         self.generic_visit(node)
         guard = {ast.Pow: "_pow", ast.Mult: "_mul", ast.Mod: "_mod"}.get(type(node.op))
@@ -330,6 +383,147 @@ class _Rewriter(ast.NodeTransformer):
             return node
         call = ast.Call(ast.Name(guard, ast.Load()), [node.left, node.right], [])
         return ast.copy_location(call, node)
+
+
+def _guarded_size_call(node: ast.expr) -> ast.expr:
+    return ast.copy_location(ast.Call(ast.Name("_size", ast.Load()), [node], []), node)
+
+
+_CONSTANT_NODES = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)
+
+
+def _check_constant_size(node: ast.expr) -> None:
+    """A constant count (``fake.words(10**9)``) is refused when the file is checked."""
+    if all(isinstance(n, _CONSTANT_NODES) for n in ast.walk(node)):
+        # Constants and operators only, whose value _fold_constants has already worked out
+        # through the guards: working it out again is bounded.
+        code = compile(ast.fix_missing_locations(ast.Expression(node)), "<count>", "eval")
+        try:
+            value = eval(code, {"__builtins__": {}})  # noqa: S307
+        except Exception:  # noqa: BLE001 - the call says what is wrong with it at run time
+            return
+        guarded_size(value)
+
+
+def _fake_target(node: ast.AST) -> Optional[str]:
+    """``"fake"`` when ``node`` is ``fake`` or a locale's view of it (``fake['de_DE']``,
+    ``fake.for_country(...)``), ``"unique"`` for ``fake.unique``, ``"faker"`` for
+    ``fake.faker`` (of any view); else None."""
+    if isinstance(node, ast.Name):
+        return "fake" if node.id == "fake" else None
+    if isinstance(node, ast.Subscript):
+        return "fake" if _fake_target(node.value) == "fake" else None
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "for_country":
+            return "fake" if _fake_target(func.value) == "fake" else None
+        return None
+    if isinstance(node, ast.Attribute) and node.attr in ("unique", "faker"):
+        return node.attr if _fake_target(node.value) == "fake" else None
+    return None
+
+
+def uses_fake(node: ast.AST) -> bool:
+    """Whether ``node`` is ``fake``, a view of it, a value read from it or a call of one."""
+    if _fake_target(node) is not None:
+        return True
+    if isinstance(node, ast.Attribute):
+        return _fake_target(node.value) is not None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _fake_target(node.func.value) is not None
+    return False
+
+
+def _check_fake(node: ast.AST, scope: Scope, visit: Callable[[ast.AST], None]) -> None:
+    """``fake.NAME(...)``, ``fake.unique.NAME(...)``, ``fake.faker.NAME(...)`` (trusted),
+    ``fake.locale``, ``fake.country``, each on ``fake`` or a locale's view; ``visit`` checks
+    the expressions inside (arguments, a locale, a country)."""
+    if not scope.random:
+        raise ExpressionError("fake values cannot be drawn here")
+    kind = _fake_target(node)
+    if kind is not None:
+        raise ExpressionError(
+            f"{ast.unparse(node)} is not a value: call one of its values, such as fake.name()"
+        )
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Attribute)
+        name, target = node.func.attr, node.func.value
+    else:
+        assert isinstance(node, ast.Attribute)
+        name, target = node.attr, node.value
+    if name.startswith("_"):
+        raise ExpressionError(f"attribute names starting with '_' are not allowed ({name!r})")
+    kind = _fake_target(target)
+    where = "fake.unique" if kind == "unique" else "fake.faker" if kind == "faker" else "fake"
+    if kind == "faker":
+        if not scope.faker:
+            raise ExpressionError(
+                f"fake.faker.{name}() calls Faker, whose providers are not bounded: a model file "
+                "calls it only when trusted (--trust, load(..., trust=True))"
+            )
+        if not isinstance(node, ast.Call):
+            raise ExpressionError(f"fake.faker.{name} is called: fake.faker.{name}()")
+    elif not isinstance(node, ast.Call):
+        if kind == "fake" and name in FAKE_VALUES:
+            _visit_view(target, visit)
+            return
+        if name in (FAKE if kind == "fake" else FAKE_UNIQUE):
+            raise ExpressionError(f"{where}.{name} is called: {where}.{name}()")
+        raise ExpressionError(f"{where}.{name} is not available", _fake_hint(name, kind, where))
+    else:
+        allowed = FAKE if kind == "fake" else FAKE_UNIQUE
+        if name not in allowed:
+            hint = _fake_hint(name, kind, where)
+            raise ExpressionError(f"{where}.{name}() is not available", hint)
+        for item in node.keywords:
+            if item.arg is None:
+                raise ExpressionError("a ** argument is not allowed")
+            if item.arg == "locale":
+                raise ExpressionError(
+                    f"{where}.{name}() takes no locale: write fake['fr_FR'].{name}() for "
+                    "another locale"
+                )
+    for argument in node.args:
+        visit(argument)
+    for item in node.keywords:
+        visit(item.value)
+    _visit_view(target, visit)
+
+
+def _fake_hint(name: str, kind: Optional[str], where: str) -> str:
+    candidates = set(FAKE) | FAKE_VALUES if kind == "fake" else set(FAKE_UNIQUE)
+    hint = closest(name, candidates)
+    return f" (did you mean '{where}.{hint}'?)" if hint else ""
+
+
+def _visit_view(node: ast.AST, visit: Callable[[ast.AST], None]) -> None:
+    """The expressions inside ``fake``'s views: a locale, a country."""
+    while not isinstance(node, ast.Name):
+        if isinstance(node, ast.Subscript):
+            locale = node.slice
+            if isinstance(locale, ast.Constant) and (
+                not isinstance(locale.value, str) or locale.value.replace("-", "_") not in LOCALES
+            ):
+                hint = closest(str(locale.value), LOCALES)
+                more = f" (did you mean {hint!r}?)" if hint else ""
+                raise ExpressionError(
+                    f"fake[{locale.value!r}]: unknown locale; the locales are {', '.join(LOCALES)}",
+                    more,
+                )
+            visit(locale)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            assert isinstance(node.func, ast.Attribute)
+            if node.keywords or not 1 <= len(node.args) <= 2:
+                raise ExpressionError(
+                    "fake.for_country takes a country and, if you like, a default locale"
+                )
+            for argument in node.args:
+                visit(argument)
+            node = node.func.value
+        else:
+            assert isinstance(node, ast.Attribute)
+            node = node.value
 
 
 def _describe(node: ast.AST) -> str:
@@ -343,6 +537,9 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
             raise ExpressionError(f"nested more than {MAX_DEPTH} levels deep")
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(f"{_describe(node)} is not allowed in an expression")
+        if uses_fake(node):
+            _check_fake(node, scope, lambda inner: walk(inner, depth + 1))
+            return
         if isinstance(node, ast.Constant):
             if not isinstance(node.value, (int, float, str, bool)) and node.value is not None:
                 raise ExpressionError(f"the constant {node.value!r} is not allowed")
@@ -353,6 +550,8 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
                 hint = closest(node.id, scope.known() - set(LIBRARY) - {"math"})
                 if node.id in RANDOM and not scope.random:
                     raise ExpressionError(f"{node.id}() cannot be drawn here")
+                if node.id == "fake":
+                    raise ExpressionError("fake values cannot be drawn here")
                 more = f" (did you mean {hint!r}?)" if hint else ""
                 raise ExpressionError(f"unknown name {node.id!r}", more)
         elif isinstance(node, ast.Attribute):
@@ -362,7 +561,8 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
                 )
             if not (isinstance(node.value, ast.Name) and node.value.id == "math"):
                 raise ExpressionError(
-                    f"attribute access (.{node.attr}) is not allowed; only math.NAME is"
+                    f"attribute access (.{node.attr}) is not allowed; only math.NAME and "
+                    "fake.NAME are"
                 )
             if node.attr not in MATH:
                 hint = closest(node.attr, MATH)
@@ -380,7 +580,9 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
                 and isinstance(func.value, ast.Name)
                 and func.value.id == "math"
             ):
-                raise ExpressionError("only the library functions and math.NAME can be called")
+                raise ExpressionError(
+                    "only the library functions, math.NAME and fake.NAME can be called"
+                )
         elif isinstance(node, ast.FormattedValue):
             spec = node.format_spec
             if spec is not None:
@@ -539,6 +741,7 @@ def function_globals(rng: Any, params: Dict[str, Any]) -> Dict[str, Any]:
     namespace["_pow"] = guarded_pow
     namespace["_mul"] = guarded_mul
     namespace["_mod"] = guarded_mod
+    namespace["_size"] = guarded_size
     for name, value in params.items():
         namespace[f"p_{name}"] = value
     return namespace

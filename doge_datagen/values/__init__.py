@@ -18,6 +18,7 @@ locale draws a value, not when the package is imported.
 
 from doge_datagen.values._fake import (
     PROVIDERS,
+    UNIQUE_PROVIDERS,
     Chooser,
     Fake,
     FakerBridge,
@@ -35,6 +36,7 @@ __all__ = [
     "FakerBridge",
     "LOCALES",
     "PROVIDERS",
+    "UNIQUE_PROVIDERS",
     "Unique",
     "iban_valid",
     "luhn_valid",

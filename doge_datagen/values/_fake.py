@@ -31,7 +31,7 @@ from doge_datagen.values._locale import (
     locale_data,
 )
 
-__all__ = ["Fake", "PROVIDERS", "permute_index", "luhn_valid", "iban_valid"]
+__all__ = ["Fake", "PROVIDERS", "UNIQUE_PROVIDERS", "permute_index", "luhn_valid", "iban_valid"]
 
 _MASK64 = (1 << 64) - 1
 _MASK31 = (1 << 31) - 1
@@ -116,6 +116,8 @@ PROVIDERS = frozenset(
     uniform integer normal lognormal exponential pareto zipf choice bernoulli poisson
     money sequence""".split()
 )
+#: The values of :attr:`Fake.unique` (``fake.unique.<name>(...)``).
+UNIQUE_PROVIDERS = frozenset({"id", "email", "user_name", "uuid4"})
 
 
 def _mix64(x: int) -> int:
