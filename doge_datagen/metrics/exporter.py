@@ -624,6 +624,73 @@ class _Exposition:
         return self.generate_latest(registry), self.content_type
 
 
+#: The metric families of a scrape, in the order it lists them: (key, kind, name, help, labels).
+#: A sharded run's families have a ``shard`` label too.
+_FAMILIES: Tuple[Tuple[str, str, str, str, Tuple[str, ...]], ...] = (
+    ("info", "GaugeMetricFamily", "doge_run_info", "The run: model and seed.", ("model", "seed")),
+    ("running", "GaugeMetricFamily", "doge_running", "1 while the run goes on.", ()),
+    ("subjects_total", "GaugeMetricFamily", "doge_subjects_total", "Subjects in the run.", ()),
+    (
+        "events",
+        "CounterMetricFamily",
+        "doge_events",
+        "Events emitted (moves taken), by trigger.",
+        ("trigger",),
+    ),
+    (
+        "vetoes",
+        "CounterMetricFamily",
+        "doge_vetoes",
+        "Moves vetoed by an action callback, by trigger.",
+        ("trigger",),
+    ),
+    ("states", "GaugeMetricFamily", "doge_subjects", "Subjects in each state.", ("state",)),
+    (
+        "sink_events",
+        "CounterMetricFamily",
+        "doge_sink_events",
+        "Events handed to each sink.",
+        ("sink",),
+    ),
+    (
+        "delivered",
+        "CounterMetricFamily",
+        "doge_sink_delivered_records",
+        "Records each sink delivered.",
+        ("sink",),
+    ),
+    (
+        "failed",
+        "CounterMetricFamily",
+        "doge_sink_failed_records",
+        "Records each sink failed to deliver.",
+        ("sink",),
+    ),
+    ("ticks", "CounterMetricFamily", "doge_ticks", "Ticks done.", ()),
+    (
+        "simulated",
+        "GaugeMetricFamily",
+        "doge_simulated_time_seconds",
+        "The simulated clock: Unix time of the last tick done.",
+        (),
+    ),
+    (
+        "behind",
+        "GaugeMetricFamily",
+        "doge_pacing_behind_ticks",
+        "How many ticks the pacer is behind its wall-clock schedule now.",
+        (),
+    ),
+    (
+        "lag",
+        "HistogramMetricFamily",
+        "doge_pacing_lag_seconds",
+        "How late each tick was emitted against its wall-clock schedule.",
+        (),
+    ),
+)
+
+
 class _Collector:
     """Turns the latest snapshots into metric families at each scrape."""
 
@@ -632,107 +699,44 @@ class _Collector:
         self.core = core
 
     def collect(self) -> Iterator[Any]:
-        core = self.core
         snapshots = self.server.snapshots()
-        sharded = any(s.shard is not None for s in snapshots)
+        shard = ["shard"] if any(s.shard is not None for s in snapshots) else []
+        families = {
+            key: getattr(self.core, kind)(name, doc, labels=list(labels) + shard)
+            for key, kind, name, doc, labels in _FAMILIES
+        }
+        for snapshot in snapshots:
+            _add_snapshot(families, snapshot, [str(snapshot.shard)] if shard else [])
+        yield from families.values()
 
-        def family(kind: Any, name: str, doc: str, labels: Sequence[str] = (), **kw: Any) -> Any:
-            return kind(name, doc, labels=list(labels) + (["shard"] if sharded else []), **kw)
 
-        def values(snapshot: Snapshot, *labels: str) -> List[str]:
-            return list(labels) + ([str(snapshot.shard)] if sharded else [])
+def _add_snapshot(families: Dict[str, Any], s: Snapshot, shard: List[str]) -> None:
+    """One run's (or one shard's) figures into the families; ``shard`` is its label value, or
+    nothing for a run in one process."""
 
-        info = family(
-            core.GaugeMetricFamily, "doge_run_info", "The run: model and seed.", ["model", "seed"]
-        )
-        running = family(core.GaugeMetricFamily, "doge_running", "1 while the run goes on.")
-        subjects_total = family(
-            core.GaugeMetricFamily, "doge_subjects_total", "Subjects in the run."
-        )
-        events = family(
-            core.CounterMetricFamily,
-            "doge_events",
-            "Events emitted (moves taken), by trigger.",
-            ["trigger"],
-        )
-        vetoes = family(
-            core.CounterMetricFamily,
-            "doge_vetoes",
-            "Moves vetoed by an action callback, by trigger.",
-            ["trigger"],
-        )
-        states = family(
-            core.GaugeMetricFamily, "doge_subjects", "Subjects in each state.", ["state"]
-        )
-        sink_events = family(
-            core.CounterMetricFamily, "doge_sink_events", "Events handed to each sink.", ["sink"]
-        )
-        delivered = family(
-            core.CounterMetricFamily,
-            "doge_sink_delivered_records",
-            "Records each sink delivered.",
-            ["sink"],
-        )
-        failed = family(
-            core.CounterMetricFamily,
-            "doge_sink_failed_records",
-            "Records each sink failed to deliver.",
-            ["sink"],
-        )
-        ticks = family(core.CounterMetricFamily, "doge_ticks", "Ticks done.")
-        simulated = family(
-            core.GaugeMetricFamily,
-            "doge_simulated_time_seconds",
-            "The simulated clock: Unix time of the last tick done.",
-        )
-        behind = family(
-            core.GaugeMetricFamily,
-            "doge_pacing_behind_ticks",
-            "How many ticks the pacer is behind its wall-clock schedule now.",
-        )
-        lag = family(
-            core.HistogramMetricFamily,
-            "doge_pacing_lag_seconds",
-            "How late each tick was emitted against its wall-clock schedule.",
-        )
-        for s in snapshots:
-            info.add_metric(values(s, s.model, s.seed), 1)
-            running.add_metric(values(s), 1 if s.running else 0)
-            subjects_total.add_metric(values(s), s.subjects)
-            for trigger, n in s.events.items():
-                events.add_metric(values(s, trigger), n)
-            for trigger, n in s.vetoes.items():
-                vetoes.add_metric(values(s, trigger), n)
-            for state, n in s.states.items():
-                states.add_metric(values(s, state), n)
-            for sink in s.sinks:
-                sink_events.add_metric(values(s, sink.label), sink.events)
-                if sink.delivered is not None or sink.failed is not None:
-                    delivered.add_metric(values(s, sink.label), sink.delivered or 0)
-                    failed.add_metric(values(s, sink.label), sink.failed or 0)
-            ticks.add_metric(values(s), s.ticks_done)
-            simulated.add_metric(values(s), s.simulated_time_ms / 1000.0)
-            if s.lag_buckets is not None:
-                behind.add_metric(values(s), s.behind_ticks)
-                lag.add_metric(
-                    values(s),
-                    [(_bound(le), n) for le, n in zip(LAG_BUCKETS, s.lag_buckets)],
-                    s.lag_sum,
-                )
-        yield from (
-            info,
-            running,
-            subjects_total,
-            events,
-            vetoes,
-            states,
-            sink_events,
-            delivered,
-            failed,
-            ticks,
-            simulated,
-            behind,
-            lag,
+    def at(*labels: str) -> List[str]:
+        return list(labels) + shard
+
+    families["info"].add_metric(at(s.model, s.seed), 1)
+    families["running"].add_metric(at(), 1 if s.running else 0)
+    families["subjects_total"].add_metric(at(), s.subjects)
+    for trigger, n in s.events.items():
+        families["events"].add_metric(at(trigger), n)
+    for trigger, n in s.vetoes.items():
+        families["vetoes"].add_metric(at(trigger), n)
+    for state, n in s.states.items():
+        families["states"].add_metric(at(state), n)
+    for sink in s.sinks:
+        families["sink_events"].add_metric(at(sink.label), sink.events)
+        if sink.delivered is not None or sink.failed is not None:
+            families["delivered"].add_metric(at(sink.label), sink.delivered or 0)
+            families["failed"].add_metric(at(sink.label), sink.failed or 0)
+    families["ticks"].add_metric(at(), s.ticks_done)
+    families["simulated"].add_metric(at(), s.simulated_time_ms / 1000.0)
+    if s.lag_buckets is not None:
+        families["behind"].add_metric(at(), s.behind_ticks)
+        families["lag"].add_metric(
+            at(), [(_bound(le), n) for le, n in zip(LAG_BUCKETS, s.lag_buckets)], s.lag_sum
         )
 
 
