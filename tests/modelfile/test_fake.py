@@ -255,8 +255,7 @@ def test_a_records_field_cannot_draw_a_fake_value():
 def test_sql_columns_know_the_kinds_of_fake_values(tmp_path):
     text = PEOPLE.replace(
         "    url: jsonl:out/orders.jsonl",
-        f"    url: sqlite:///{tmp_path}/people.db\n"
-        "    record: [user_id, name, segment, spent]",
+        f"    url: sqlite:///{tmp_path}/people.db\n    record: [user_id, name, segment, spent]",
     )
     datagen = doge_datagen.load(text, seed=1, subjects=20, ticks=200)
     datagen.start()

@@ -75,9 +75,7 @@ def _model(out: Path, replace: str, by: str) -> str:
     return text.replace(replace, by, 1)
 
 
-@pytest.mark.parametrize(
-    "replace, by, says", ATTEMPTS, ids=[by[:40] for _, by, _ in ATTEMPTS]
-)
+@pytest.mark.parametrize("replace, by, says", ATTEMPTS, ids=[by[:40] for _, by, _ in ATTEMPTS])
 def test_an_escape_through_fake_is_refused_before_any_sink(
     tmp_path, monkeypatch, replace, by, says
 ):
