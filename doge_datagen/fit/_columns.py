@@ -47,6 +47,63 @@ def _exact_bincount(codes: Any, values: Any, size: int) -> List[int]:
     return [int(h) * _SPLIT + int(lo_) for h, lo_ in zip(hi.tolist(), lo.tolist())]
 
 
+class _BlockDecoder:
+    """msgspec decoders of a block of JSON lines into the fields the fit reads (``names``:
+    subject, timestamp, then the state or transition fields), as structs.
+
+    The state and trigger fields take few values. Once seen, they are decoded as literals:
+    msgspec then hands out the same string object every time, whose hash is kept and which
+    compares by identity in the dict lookups. A block with a new value fails that decoder and
+    is decoded again with plain strings, and the values learnt."""
+
+    def __init__(self, msgspec: Any, names: List[str]) -> None:
+        self.msgspec = msgspec
+        self.unique = list(dict.fromkeys(names))
+        self.known: Dict[int, Dict[str, None]] = {i: {} for i in range(2, len(self.unique))}
+        self.plain = self.make(False)
+        self.literal: Any = None
+
+    def make(self, literal: bool) -> Any:
+        unique, msgspec = self.unique, self.msgspec
+        fields: List[Tuple[str, Any]] = [("f0", Union[int, str]), ("f1", Union[int, str])]
+        for i in range(2, len(unique)):
+            values = tuple(self.known[i])
+            fields.append((f"f{i}", Literal[values] if literal else str))
+        row_type = msgspec.defstruct(
+            "Row", fields, rename={f"f{i}": name for i, name in enumerate(unique)}, gc=False
+        )
+        return msgspec.json.Decoder(row_type)
+
+    def decode(self, block: bytes, n: int) -> Any:
+        """The rows of a block of ``n`` lines, or None if neither decoder takes it (a
+        decoder may also return fewer rows than lines: blank lines are skipped)."""
+        rows: Any = None
+        for decoder in (self.literal, self.plain):
+            if decoder is None:
+                continue
+            try:
+                rows = decoder.decode_lines(block)
+            except (self.msgspec.ValidationError, self.msgspec.DecodeError):
+                continue
+            if decoder is self.plain and len(rows) == n:
+                self.learn(rows)
+            break
+        return rows
+
+    def learn(self, rows: Any) -> None:
+        """The values of ``rows`` not yet known, learnt; a new literal decoder for them, or
+        none once a field takes more than :data:`MAX_LITERALS` values."""
+        learnt = False
+        for i, values in self.known.items():
+            new = set(map(attrgetter(f"f{i}"), rows)).difference(values)
+            if new:
+                values.update(dict.fromkeys(sorted(new)))
+                learnt = True
+        if learnt:
+            few = all(len(v) <= MAX_LITERALS for v in self.known.values())
+            self.literal = self.make(True) if few else None
+
+
 class ColumnFit(_Fit):
     """The same fit as :class:`~doge_datagen.fit._Fit`, on chunks of rows."""
 
@@ -160,26 +217,8 @@ class ColumnFit(_Fit):
             return
         from doge_datagen.fit._rows import json_loader
 
-        unique = list(dict.fromkeys(self.names))
-        attr = [f"f{unique.index(name)}" for name in self.names]
-        # The state and trigger fields take few values. Once seen, they are decoded as
-        # literals: msgspec then hands out the same string object every time, whose hash is
-        # kept and which compares by identity in the dict lookups. A block with a new value
-        # fails that decoder and is decoded again with plain strings, and the values learnt.
-        known: Dict[int, Dict[str, None]] = {i: {} for i in range(2, len(unique))}
-
-        def make_decoder(literal: bool) -> Any:
-            fields: List[Tuple[str, Any]] = [("f0", Union[int, str]), ("f1", Union[int, str])]
-            for i in range(2, len(unique)):
-                values = tuple(known[i])
-                fields.append((f"f{i}", Literal[values] if literal else str))
-            row_type = msgspec.defstruct(
-                "Row", fields, rename={f"f{i}": name for i, name in enumerate(unique)}, gc=False
-            )
-            return msgspec.json.Decoder(row_type)
-
-        plain = make_decoder(False)
-        literal: Any = None
+        decoder = _BlockDecoder(msgspec, self.names)
+        attr = [f"f{decoder.unique.index(name)}" for name in self.names]
         get_sid, get_ts = attrgetter(attr[0]), attrgetter(attr[1])
         get_key: Any
         if self.single_key:
@@ -198,25 +237,7 @@ class ColumnFit(_Fit):
                 if not block.endswith(b"\n"):
                     block += f.readline()
                 n = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-                rows: Any = None
-                for decoder in (literal, plain):
-                    if decoder is None:
-                        continue
-                    try:
-                        rows = decoder.decode_lines(block)
-                    except (msgspec.ValidationError, msgspec.DecodeError):
-                        continue
-                    if decoder is plain and len(rows) == n:
-                        learnt = False
-                        for i, values in known.items():
-                            new = set(map(attrgetter(f"f{i}"), rows)).difference(values)
-                            if new:
-                                values.update(dict.fromkeys(sorted(new)))
-                                learnt = True
-                        if learnt:
-                            few = all(len(v) <= MAX_LITERALS for v in known.values())
-                            literal = make_decoder(True) if few else None
-                    break
+                rows = decoder.decode(block, n)
                 if rows is not None and len(rows) == n:
                     yield (
                         range(base, base + n),
@@ -225,20 +246,25 @@ class ColumnFit(_Fit):
                         list(map(get_key, rows)),
                     )
                 else:
-                    numbers: List[int] = []
-                    dicts: List[Any] = []
-                    for line_no, line in enumerate(block.splitlines(), base):
-                        if not line.strip():
-                            continue
-                        try:
-                            dicts.append(loads(line))
-                        except error as exc:
-                            raise RecordError(
-                                f"{path}, line {line_no}: not a JSON document ({exc})"
-                            ) from None
-                        numbers.append(line_no)
-                    yield self.columns(numbers, dicts)
+                    yield self.block_by_lines(path, block, base, loads, error)
                 base += n
+
+    def block_by_lines(
+        self, path: str, block: bytes, base: int, loads: Any, error: Any
+    ) -> Tuple[Any, List[Any], List[Any], List[Any]]:
+        """A block msgspec refused, a line at a time with the general reader (``base``: the
+        number of its first line)."""
+        numbers: List[int] = []
+        dicts: List[Any] = []
+        for line_no, line in enumerate(block.splitlines(), base):
+            if not line.strip():
+                continue
+            try:
+                dicts.append(loads(line))
+            except error as exc:
+                raise RecordError(f"{path}, line {line_no}: not a JSON document ({exc})") from None
+            numbers.append(line_no)
+        return self.columns(numbers, dicts)
 
     def field_names(self) -> List[str]:
         names = [self.fields["subject"], self.fields["timestamp"]]
@@ -381,7 +407,21 @@ class ColumnFit(_Fit):
         T = info[:, 1][k]
         order, us, first, last = self.groups(u)
         rs, Fs, Ts, Ls = rel[order], F[order], T[order], lines[order]
-        inner = ~first[1:]
+        found = self.move_errors(us, rs, Fs, Ts, Ls, ~first[1:])
+        fu, fr, fF, fL = us[first], rs[first], Fs[first], Ls[first]
+        prev = self.tail[fu]
+        seen = prev[:, 1] >= 0
+        found += self.move_errors_after(fu, fr, fF, fL, prev, seen)
+        self.raise_first(found)
+        new = ~seen
+        self.add_first(fF[new], fr[new])
+        self.add_moves(k, F, T, rel)
+        lu = us[last]
+        self.tail[lu] = np.column_stack((rs[last], Ts[last], Ls[last]))
+
+    def move_errors(self, us: Any, rs: Any, Fs: Any, Ts: Any, Ls: Any, inner: Any) -> List[Any]:
+        """The earliest row out of time order, and the earliest that does not move from
+        where the row before it (of the same subject, ``inner``) left the subject."""
         found: List[Any] = []
         bad = inner & (rs[1:] <= rs[:-1])
         i = self.earliest(bad, Ls[1:])
@@ -403,10 +443,15 @@ class ColumnFit(_Fit):
                     self.from_error(us[i + 1], rs[i + 1], Fs[i + 1], Ts[i], Ls[i], Ls[i + 1]),
                 )
             )
-        fu, fr, fF, fL = us[first], rs[first], Fs[first], Ls[first]
-        prev = self.tail[fu]
+        return found
+
+    def move_errors_after(
+        self, fu: Any, fr: Any, fF: Any, fL: Any, prev: Any, seen: Any
+    ) -> List[Any]:
+        """:meth:`move_errors` for the first row of each subject in the chunk, against its
+        last row of earlier chunks (``prev``, where ``seen``)."""
         prev_rel, prev_state, prev_line = prev[:, 0], prev[:, 1], prev[:, 2]
-        seen = prev_state >= 0
+        found: List[Any] = []
         bad = seen & (fr <= prev_rel)
         i = self.earliest(bad, fL)
         if i is not None:
@@ -427,9 +472,11 @@ class ColumnFit(_Fit):
                     self.from_error(fu[i], fr[i], fF[i], prev_state[i], prev_line[i], fL[i]),
                 )
             )
-        self.raise_first(found)
-        new = ~seen
-        self.add_first(fF[new], fr[new])
+        return found
+
+    def add_moves(self, k: Any, F: Any, T: Any, rel: Any) -> None:
+        """The moves of a chunk (transition ``k`` from ``F`` to ``T`` at ``rel``): their
+        counts, the spells they leave and enter, and the profile bins."""
         counts = np.bincount(k, minlength=len(self.key_info)).tolist()
         for code, moves in enumerate(counts):
             if moves:
@@ -444,25 +491,13 @@ class ColumnFit(_Fit):
                 record[_EVENT_BINS] = list(map(add, record[_EVENT_BINS], row))
             self.add_bins(F, rel, 1)
             self.add_bins(T, rel, -1)
-        lu = us[last]
-        self.tail[lu] = np.column_stack((rs[last], Ts[last], Ls[last]))
 
     def state_chunk(self, lines: Any, u: Any, rel: Any, k: Any, info: Any) -> None:
         S = info[:, 0][k]
         trig_codes = k  # the key (state, trigger) stands for the trigger too
         order, us, first, last = self.groups(u)
         rs, Ss, Ls, Ks = rel[order], S[order], lines[order], trig_codes[order]
-        n = len(us)
-        fu = us[first]
-        before = self.tail[fu]
-        seen = before[:, 1] >= 0
-        prev_rel = np.empty(n, dtype=np.int64)
-        prev_state = np.empty(n, dtype=np.int64)
-        prev_line = np.empty(n, dtype=np.int64)
-        prev_rel[1:], prev_state[1:], prev_line[1:] = rs[:-1], Ss[:-1], Ls[:-1]
-        prev_rel[first] = np.where(seen, before[:, 0], np.iinfo(np.int64).min)
-        prev_state[first] = before[:, 1]
-        prev_line[first] = before[:, 2]
+        prev_rel, prev_state, prev_line = self.previous_rows(us, first, rs, Ss, Ls)
         has_prev = prev_state >= 0
         observe_only = not self.has_trigger
         if observe_only:
@@ -471,32 +506,19 @@ class ColumnFit(_Fit):
             dup = has_prev & (rs == prev_rel) & (Ss == prev_state)
             if dup.any():
                 keep = ~dup
-                us, rs, Ss, Ls, Ks = (
-                    us[keep],
-                    rs[keep],
-                    Ss[keep],
-                    Ls[keep],
-                    Ks[keep],
-                )
+                us, rs, Ss, Ls, Ks = us[keep], rs[keep], Ss[keep], Ls[keep], Ks[keep]
                 prev_rel, prev_state, prev_line = prev_rel[keep], prev_state[keep], prev_line[keep]
                 has_prev = has_prev[keep]
                 change = us[1:] != us[:-1]
                 first = np.concatenate(([True], change))
                 last = np.concatenate((change, [True]))
-        found: List[Any] = []
         bad = has_prev & (rs <= prev_rel)
         i = self.earliest(bad, Ls)
         if i is not None:
-            found.append(
-                (
-                    int(Ls[i]),
-                    self.order_error(
-                        us[i], rs[i], prev_rel[i], prev_line[i], Ls[i], Ss[i], prev_state[i]
-                    ),
-                )
+            make = self.order_error(
+                us[i], rs[i], prev_rel[i], prev_line[i], Ls[i], Ss[i], prev_state[i]
             )
-        self.raise_first(found)
-        init = -1
+            raise make()
         fresh = first & ~has_prev
         if self.initial_state is not None and fresh.any():
             init = self.code_of(self.initial_state, int(Ls[fresh][0]), "state")
@@ -505,36 +527,8 @@ class ColumnFit(_Fit):
             has_prev = prev_state >= 0
         F = np.where(has_prev, prev_state, -1)
         event = has_prev & ((F != Ss) | (not observe_only))
-        # Events, by (from, to, trigger key).
         if event.any():
-            ev_f, ev_s, ev_k, Rs_event = F[event], Ss[event], Ks[event], rs[event]
-            width = max(len(self.key_info), 1)
-            size = max(len(self.records), 1)
-            combined = (ev_f * size + ev_s) * width + ev_k
-            ev_lines = Ls[event]
-            # Sorted by combination, then line: each group starts at its earliest row, and
-            # new transitions are made in the order of the log, as the row loop does.
-            by = np.lexsort((ev_lines, combined))
-            combined, ev_lines = combined[by], ev_lines[by]
-            values, index, counts = np.unique(combined, return_index=True, return_counts=True)
-            found = sorted(
-                zip(ev_lines[index].tolist(), values.tolist(), index.tolist(), counts.tolist())
-            )
-            ev_bins = self.bins_of(Rs_event[by]) if self.kind is not None else None
-            for _, value, at, count in found:
-                rest, key_code = divmod(value, width)
-                from_code, to_code = divmod(rest, size)
-                trigger = self.key_info[key_code][2] if not observe_only else None
-                record = self.combo.get((from_code, to_code, trigger))
-                if record is None:
-                    names = (self.records[from_code][_NAME], self.records[to_code][_NAME])
-                    key = (*names, trigger if not observe_only else names[1])
-                    record = self.transition_record(key, int(ev_lines[at]))
-                    self.combo[(from_code, to_code, trigger)] = record
-                record[0] += count
-                if ev_bins is not None:
-                    row = np.bincount(ev_bins[at : at + count], minlength=self.period).tolist()
-                    record[_EVENT_BINS] = list(map(add, record[_EVENT_BINS], row))
+            self.add_events(F[event], Ss[event], Ks[event], rs[event], Ls[event])
         # Exposure: every row with a previous state leaves it; every row enters its state.
         leave_mask = has_prev
         self.add_spells_masked(F[leave_mask], rs[leave_mask], Ss, rs)
@@ -543,6 +537,53 @@ class ColumnFit(_Fit):
             self.add_bins(Ss, rs, -1)
         lu = us[last]
         self.tail[lu] = np.column_stack((rs[last], Ss[last], Ls[last]))
+
+    def previous_rows(self, us: Any, first: Any, rs: Any, Ss: Any, Ls: Any) -> Tuple[Any, Any, Any]:
+        """The tick, state and line of each row's previous row of its subject: the row before
+        it, or for a subject's first row in the chunk its last of earlier chunks (state -1, and
+        the lowest tick, for a subject not seen yet)."""
+        n = len(us)
+        before = self.tail[us[first]]
+        seen = before[:, 1] >= 0
+        prev_rel = np.empty(n, dtype=np.int64)
+        prev_state = np.empty(n, dtype=np.int64)
+        prev_line = np.empty(n, dtype=np.int64)
+        prev_rel[1:], prev_state[1:], prev_line[1:] = rs[:-1], Ss[:-1], Ls[:-1]
+        prev_rel[first] = np.where(seen, before[:, 0], np.iinfo(np.int64).min)
+        prev_state[first] = before[:, 1]
+        prev_line[first] = before[:, 2]
+        return prev_rel, prev_state, prev_line
+
+    def add_events(self, ev_f: Any, ev_s: Any, ev_k: Any, Rs_event: Any, ev_lines: Any) -> None:
+        """Events of a state log, by (from, to, trigger key): ``ev_f`` to ``ev_s`` with the
+        key ``ev_k``, at the ticks ``Rs_event`` on the lines ``ev_lines``."""
+        observe_only = not self.has_trigger
+        width = max(len(self.key_info), 1)
+        size = max(len(self.records), 1)
+        combined = (ev_f * size + ev_s) * width + ev_k
+        # Sorted by combination, then line: each group starts at its earliest row, and
+        # new transitions are made in the order of the log, as the row loop does.
+        by = np.lexsort((ev_lines, combined))
+        combined, ev_lines = combined[by], ev_lines[by]
+        values, index, counts = np.unique(combined, return_index=True, return_counts=True)
+        found = sorted(
+            zip(ev_lines[index].tolist(), values.tolist(), index.tolist(), counts.tolist())
+        )
+        ev_bins = self.bins_of(Rs_event[by]) if self.kind is not None else None
+        for _, value, at, events in found:
+            rest, key_code = divmod(value, width)
+            from_code, to_code = divmod(rest, size)
+            trigger = self.key_info[key_code][2] if not observe_only else None
+            record = self.combo.get((from_code, to_code, trigger))
+            if record is None:
+                names = (self.records[from_code][_NAME], self.records[to_code][_NAME])
+                key = (*names, trigger if not observe_only else names[1])
+                record = self.transition_record(key, int(ev_lines[at]))
+                self.combo[(from_code, to_code, trigger)] = record
+            record[0] += events
+            if ev_bins is not None:
+                row = np.bincount(ev_bins[at : at + events], minlength=self.period).tolist()
+                record[_EVENT_BINS] = list(map(add, record[_EVENT_BINS], row))
 
     # -- accumulators --
 
