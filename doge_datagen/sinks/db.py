@@ -442,33 +442,11 @@ class DbSink(Sink):
         #: Batches written again after a lost connection, since :meth:`open`.
         self.reconnects = 0
         self._hurried = False
-        if isinstance(engine, Engine):
-            self.engine = engine
-            self._dispose_on_close = False
-        else:
-            self.engine = _create_engine(engine, {"pool_pre_ping": True})
-            self._dispose_on_close = True
-        if isinstance(table, Table):
-            self.table = table
-        else:
-            try:
-                self.table = _reflect(self.engine, table, schema)
-            except ConfigurationError:
-                if self._dispose_on_close:
-                    self.engine.dispose()
-                raise
+        self._open_engine(engine)
+        self.table = table if isinstance(table, Table) else self._reflect_table(table, schema)
         self.row_mapper_function = row_mapper_function
         self.name = name or f"db:{self.table.fullname}"
-        dialect = self.engine.dialect
-        self._database = self.engine.url.render_as_string(hide_password=True)
-        self._can_copy = dialect.name == "postgresql" and dialect.driver in _COPY_DRIVERS
-        # MySQL and MariaDB: each batch an XA transaction, so that its outcome can be asked
-        # for after a connection lost during COMMIT.
-        self._xa = dialect.name in ("mysql", "mariadb")
-        self._fast_executemany = (dialect.name, dialect.driver) in _FAST_EXECUTEMANY
-        # PostgreSQL: the connection kept between batches (see _write_postgres_batch).
-        self._connection: Optional[Connection] = None
-        self._begin_with_id = dialect.driver == "psycopg2"
+        self._read_dialect()
         self._plans: Dict[FrozenSet[str], _Plan] = {}
         # The buffer: finished segments (plan, rows) plus the rows of the current key set.
         self._segments: List[Tuple[_Plan, List[Any]]] = []
@@ -483,6 +461,43 @@ class DbSink(Sink):
         # Upsert mode: key -> (deleted, row) of the buffered changes, each key's last one.
         self._changes: Optional[Dict[Tuple[Any, ...], Tuple[bool, Mapping[str, Any]]]] = None
         self._change_plans: Dict[Any, _Plan] = {}
+        self._set_mode(mode, key)
+
+    def _open_engine(self, engine: Union[Engine, str, URL]) -> None:
+        """The engine given, or one created from a URL (disposed of on :meth:`close`)."""
+        if isinstance(engine, Engine):
+            self.engine = engine
+            self._dispose_on_close = False
+        else:
+            self.engine = _create_engine(engine, {"pool_pre_ping": True})
+            self._dispose_on_close = True
+
+    def _reflect_table(self, table: str, schema: Optional[str]) -> Table:
+        """The table named ``table``, read from the database; on failure an engine the sink
+        created is disposed of."""
+        try:
+            return _reflect(self.engine, table, schema)
+        except ConfigurationError:
+            if self._dispose_on_close:
+                self.engine.dispose()
+            raise
+
+    def _read_dialect(self) -> None:
+        """How batches are written to the engine's database."""
+        dialect = self.engine.dialect
+        self._database = self.engine.url.render_as_string(hide_password=True)
+        self._can_copy = dialect.name == "postgresql" and dialect.driver in _COPY_DRIVERS
+        # MySQL and MariaDB: each batch an XA transaction, so that its outcome can be asked
+        # for after a connection lost during COMMIT.
+        self._xa = dialect.name in ("mysql", "mariadb")
+        self._fast_executemany = (dialect.name, dialect.driver) in _FAST_EXECUTEMANY
+        # PostgreSQL: the connection kept between batches (see _write_postgres_batch).
+        self._connection: Optional[Connection] = None
+        self._begin_with_id = dialect.driver == "psycopg2"
+
+    def _set_mode(self, mode: str, key: Union[str, Sequence[str], None]) -> None:
+        """``mode`` and ``key`` checked; upsert mode's key columns and collect set up (on
+        a bad key an engine the sink created is disposed of)."""
         if mode == "upsert":
             try:
                 self.key = self._check_upsert(key)
@@ -578,67 +593,12 @@ class DbSink(Sink):
 
     def flush(self) -> None:
         """Write every buffered row now, in one transaction (again after a lost connection)."""
-        segments = self._segments
-        if self._rows:
-            segments.append((self._plan, self._rows))  # type: ignore[arg-type]
-        changes = self._changes
-        if changes:  # upsert mode: the changes collected, each key's last one written
-            count = self.batch_size - self._room
-            segments = self._change_segments(changes)
-            self._changes = {}
-        elif not segments:
+        batch = self._take_batch()
+        if batch is None:
             return
-        else:
-            count = sum(len(rows) for _, rows in segments)
-        self._segments = []
-        self._rows = []
-        self._room = self.batch_size
-        where = f"table {self.table.fullname!r} of {self._database}"
-        what = f"a batch of {count} rows was rejected and rolled back ({where})"
-        pending = [row for _, rows in segments for row in rows]
-        attempt = 0
+        segments, count = batch
         try:
-            while True:
-                lost: Optional[_Disconnected] = None
-                with self.translate_errors(count, what, delivery=Exception, pending=pending):
-                    try:
-                        self._write_batch(segments)
-                    except _Disconnected as exc:
-                        lost = exc  # not the data's fault: handled below, not translated
-                if lost is None:
-                    break
-                if lost.in_commit and not self._resolve_commit(lost):
-                    raise self.delivery_error(
-                        f"the connection was lost during the COMMIT of a batch of {count} "
-                        f"rows, which may or may not be in {where}",
-                        count,
-                        lost.cause,
-                        pending=pending,
-                    ) from lost.cause
-                if lost.phase == "committed":
-                    break  # the server says it was committed
-                if attempt >= self.retries or self._hurried:
-                    raise self.delivery_error(
-                        f"a batch of {count} rows could not be written to {where}: the "
-                        f"connection was lost {attempt + 1} times",
-                        count,
-                        lost.cause,
-                        pending=pending,
-                    ) from lost.cause
-                pause = min(self.retry_backoff * 2**attempt, _MAX_BACKOFF)
-                attempt += 1
-                self.reconnects += 1
-                _LOGGER.warning(
-                    "%s: connection lost while writing %d rows (%s); writing them again "
-                    "in %.1f s (retry %d of %d)",
-                    self.name,
-                    count,
-                    _reason(lost.cause),
-                    pause,
-                    attempt,
-                    self.retries,
-                )
-                time.sleep(pause)
+            self._write_with_retries(segments, count)
         except DeliveryError:
             raise
         except BaseException:
@@ -649,6 +609,75 @@ class DbSink(Sink):
         self.delivered += count
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("%s: wrote %d rows (%d in total)", self.name, count, self.delivered)
+
+    def _take_batch(self) -> Optional[Tuple[List[Tuple[_Plan, List[Any]]], int]]:
+        """The buffered rows as ``(segments, number of rows)``, and the buffer emptied; None
+        when nothing is buffered."""
+        segments = self._segments
+        if self._rows:
+            segments.append((self._plan, self._rows))  # type: ignore[arg-type]
+        changes = self._changes
+        if changes:  # upsert mode: the changes collected, each key's last one written
+            count = self.batch_size - self._room
+            segments = self._change_segments(changes)
+            self._changes = {}
+        elif not segments:
+            return None
+        else:
+            count = sum(len(rows) for _, rows in segments)
+        self._segments = []
+        self._rows = []
+        self._room = self.batch_size
+        return segments, count
+
+    def _write_with_retries(self, segments: List[Tuple[_Plan, List[Any]]], count: int) -> None:
+        """:meth:`_write_batch`, again after a lost connection (up to ``retries`` times, with
+        a growing pause); a rejected batch, or one still not written, is a DeliveryError."""
+        where = f"table {self.table.fullname!r} of {self._database}"
+        what = f"a batch of {count} rows was rejected and rolled back ({where})"
+        pending = [row for _, rows in segments for row in rows]
+        attempt = 0
+        while True:
+            lost: Optional[_Disconnected] = None
+            with self.translate_errors(count, what, delivery=Exception, pending=pending):
+                try:
+                    self._write_batch(segments)
+                except _Disconnected as exc:
+                    lost = exc  # not the data's fault: handled below, not translated
+            if lost is None:
+                return
+            if lost.in_commit and not self._resolve_commit(lost):
+                raise self.delivery_error(
+                    f"the connection was lost during the COMMIT of a batch of {count} "
+                    f"rows, which may or may not be in {where}",
+                    count,
+                    lost.cause,
+                    pending=pending,
+                ) from lost.cause
+            if lost.phase == "committed":
+                return  # the server says it was committed
+            if attempt >= self.retries or self._hurried:
+                raise self.delivery_error(
+                    f"a batch of {count} rows could not be written to {where}: the "
+                    f"connection was lost {attempt + 1} times",
+                    count,
+                    lost.cause,
+                    pending=pending,
+                ) from lost.cause
+            pause = min(self.retry_backoff * 2**attempt, _MAX_BACKOFF)
+            attempt += 1
+            self.reconnects += 1
+            _LOGGER.warning(
+                "%s: connection lost while writing %d rows (%s); writing them again "
+                "in %.1f s (retry %d of %d)",
+                self.name,
+                count,
+                _reason(lost.cause),
+                pause,
+                attempt,
+                self.retries,
+            )
+            time.sleep(pause)
 
     def _write_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> None:
         """One transaction for the batch; a lost connection becomes :class:`_Disconnected`."""
