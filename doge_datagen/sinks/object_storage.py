@@ -110,39 +110,13 @@ class ObjectSink(Sink):
         protocol, _, rest = url.partition("://")
         self.protocol = protocol.lower()
         fsspec = _fsspec(self.protocol)
-        options = dict(storage_options or {})
-        if self.protocol == "s3" and "endpoint_url" in options:
-            options.setdefault("client_kwargs", {})["endpoint_url"] = options.pop("endpoint_url")
-        if self.protocol == "s3" and "region" in options:
-            options.setdefault("client_kwargs", {})["region_name"] = options.pop("region")
-        self._secrets = [
-            str(v)
-            for k, v in options.items()
-            if (k == _ACCESS_KEY or is_secret_key(k)) and isinstance(v, str) and v
-        ]
-        try:
-            self._fs_class = fsspec.get_filesystem_class(self.protocol)
-        except ValueError:
-            raise ConfigurationError(
-                f"{self._masked(url)!r}: no file system {protocol!r}"
-            ) from None
-        except ImportError as exc:
-            extra = _EXTRAS.get(self.protocol)
-            hint = f": pip install 'doge-datagen[{extra}]'" if extra else ""
-            raise ImportError(
-                f"writing to {protocol}:// needs a package that is not installed ({exc}){hint}"
-            ) from exc
+        options = self._read_storage_options(storage_options)
+        self._fs_class = self._filesystem_class(fsspec, protocol, url)
         self.url = url
         self._path: str = self._fs_class._strip_protocol(url)
         if not rest or self._path.endswith("/"):
             raise ConfigurationError(f"{self._masked(url)!r}: give an object name, not a directory")
-        suffix = PurePosixPath(self._path).suffix.lower()
-        self.format = format or _SUFFIXES.get(suffix, "")
-        if self.format not in FORMATS:
-            raise ConfigurationError(
-                f"{self._masked(url)!r}: give format=jsonl, csv or parquet (no format from the "
-                f"suffix {suffix!r})"
-            )
+        self.format = self._check_format(format)
         if part_size is not None:
             check_positive_count("part_size", part_size)
         rows = buffer_rows if buffer_rows is not None else row_group_size
@@ -167,6 +141,48 @@ class ObjectSink(Sink):
         self._schema: Any = None
         self._encode = json.JSONEncoder().encode
         self._unwritten = 0  # rows of the batch being written not yet in the local part
+
+    def _read_storage_options(self, storage_options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+        """The file system's settings (s3: ``endpoint_url`` and ``region`` moved into
+        ``client_kwargs``); their secrets are kept, to be masked in messages."""
+        options = dict(storage_options or {})
+        if self.protocol == "s3" and "endpoint_url" in options:
+            options.setdefault("client_kwargs", {})["endpoint_url"] = options.pop("endpoint_url")
+        if self.protocol == "s3" and "region" in options:
+            options.setdefault("client_kwargs", {})["region_name"] = options.pop("region")
+        self._secrets = [
+            str(v)
+            for k, v in options.items()
+            if (k == _ACCESS_KEY or is_secret_key(k)) and isinstance(v, str) and v
+        ]
+        return options
+
+    def _filesystem_class(self, fsspec: Any, protocol: str, url: str) -> Any:
+        """fsspec's file system class of the URL's protocol (an ImportError naming the extra
+        to install when its package is missing)."""
+        try:
+            return fsspec.get_filesystem_class(self.protocol)
+        except ValueError:
+            raise ConfigurationError(
+                f"{self._masked(url)!r}: no file system {protocol!r}"
+            ) from None
+        except ImportError as exc:
+            extra = _EXTRAS.get(self.protocol)
+            hint = f": pip install 'doge-datagen[{extra}]'" if extra else ""
+            raise ImportError(
+                f"writing to {protocol}:// needs a package that is not installed ({exc}){hint}"
+            ) from exc
+
+    def _check_format(self, format: Optional[str]) -> str:
+        """``format``, or the one of the object name's suffix."""
+        suffix = PurePosixPath(self._path).suffix.lower()
+        found = format or _SUFFIXES.get(suffix, "")
+        if found not in FORMATS:
+            raise ConfigurationError(
+                f"{self._masked(self.url)!r}: give format=jsonl, csv or parquet (no format "
+                f"from the suffix {suffix!r})"
+            )
+        return found
 
     def _masked(self, text: str) -> str:
         return mask_text(text, self._secrets)
