@@ -25,8 +25,8 @@ import ssl
 import time
 import uuid
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 from doge_datagen.core.checks import check_count, check_positive_count, check_seconds
 from doge_datagen.core.masking import is_secret_key, mask_text
@@ -50,6 +50,14 @@ _UNTRUSTED = -1
 _SLICE = 0.1  # a pause is cut into slices this long, so that hurry() can end it
 # What a kept-alive connection closed by the server raises on its next request.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _split_url(url: str) -> SplitResult:
+    """``url``'s parts, checked: an http:// or https:// URL with a host."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"url must be http://HOST[:PORT]/PATH or https://..., got {url!r}")
+    return parts
 
 
 class HttpSink(Sink):
@@ -100,11 +108,7 @@ class HttpSink(Sink):
     ) -> None:
         if not callable(value_function):
             raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                f"url must be http://HOST[:PORT]/PATH or https://..., got {url!r}"
-            )
+        parts = _split_url(url)
         if format not in FORMATS:
             raise ConfigurationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
         self.batch_size = check_positive_count("batch_size", batch_size)
@@ -116,8 +120,23 @@ class HttpSink(Sink):
         self.flush_interval = check_flush_interval(flush_interval)
         self.format = format
         self.value_function = value_function
+        self._set_target(parts, url, query)
+        self._secrets: List[str] = []
+        self._headers = self._make_headers(parts, headers, token, username, password)
+        self._context = self._tls_context(ca_file)
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self.name = name or f"{parts.scheme}://{host}:{self._port}{parts.path or '/'}"
+        self._items: List[str] = []
+        self._encode = json.JSONEncoder().encode
+        self._connection: Optional[http.client.HTTPConnection] = None
+        self._hurried = False
+        self._gave_up = False
+        self.requests = 0
+
+    def _set_target(self, parts: SplitResult, url: str, query: Iterable[Tuple[str, str]]) -> None:
+        """The host, port and path (with the query) the requests go to."""
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = cast(str, parts.hostname)  # not empty: checked by _split_url
         try:
             self._port = parts.port or (443 if self._https else 80)
         except ValueError:
@@ -127,8 +146,18 @@ class HttpSink(Sink):
         if parts.query or pairs:
             path += "?" + "&".join(p for p in (parts.query, urlencode(pairs)) if p)
         self._path = path
-        self._secrets: List[str] = []
-        sent: Dict[str, str] = {"Content-Type": FORMATS[format], "User-Agent": "doge-datagen"}
+
+    def _make_headers(
+        self,
+        parts: SplitResult,
+        headers: Optional[Mapping[str, str]],
+        token: Optional[str],
+        username: Optional[str],
+        password: Optional[str],
+    ) -> Dict[str, str]:
+        """The request headers, authentication included; the secret values among them are
+        kept, to be masked in messages."""
+        sent: Dict[str, str] = {"Content-Type": FORMATS[self.format], "User-Agent": "doge-datagen"}
         for key, value in dict(headers or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ConfigurationError(f"headers must be strings, got {key!r}: {value!r}")
@@ -146,23 +175,18 @@ class HttpSink(Sink):
             pair = f"{username or ''}:{password or ''}".encode()
             sent["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
             self._secrets += [p for p in (password, sent["Authorization"][6:]) if p]
-        self._headers = sent
-        self._context: Optional[ssl.SSLContext] = None
+        return sent
+
+    def _tls_context(self, ca_file: Optional[str]) -> Optional[ssl.SSLContext]:
+        """HTTPS: the context that checks the server's certificate (None for http://)."""
         if self._https:
             try:
-                self._context = ssl.create_default_context(cafile=ca_file)
+                return ssl.create_default_context(cafile=ca_file)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigurationError(f"cannot read ca_file {ca_file!r}: {exc}") from exc
-        elif ca_file is not None:
+        if ca_file is not None:
             raise ConfigurationError("ca_file applies to https:// URLs only")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        self.name = name or f"{parts.scheme}://{host}:{self._port}{parts.path or '/'}"
-        self._items: List[str] = []
-        self._encode = json.JSONEncoder().encode
-        self._connection: Optional[http.client.HTTPConnection] = None
-        self._hurried = False
-        self._gave_up = False
-        self.requests = 0
+        return None
 
     @property
     def buffered(self) -> int:
