@@ -338,31 +338,8 @@ class DisorderedSink(Sink):
         truth = None if self.truth is None else self.truth.collect
         held = self._held
         counted = self._counted_draw
-        drop_below, duplicate_below = self._drop_below, self._duplicate_below
-        max_delay = self.max_delay_ms
-        push, pop = heapq.heappush, heapq.heappop
-        copiers = _COPIERS
-        sequence = itertools.count(1)  # orders late events of one release time as they came
-
-        def special(h: int, timestamp: int, subject: Any, transition: Transition) -> None:
-            """Drop, copy or hold back an event whose draw is below the late threshold."""
-            if h < drop_below:
-                self.dropped += 1
-            elif h < duplicate_below:
-                inner(timestamp, subject, transition)
-                self.duplicated += 1
-                inner(timestamp, subject, transition)
-            else:
-                # Held back. Where the draw falls within the late band is uniform too: it
-                # gives the delay, 1 ms to max_delay_ms (the band is wider than 2**40 for any
-                # late rate above 1e-7, so the rounding is far below a millisecond's share).
-                # The row is made when the event is passed on: a copy keeps the attributes
-                # the subject had at the event.
-                delay = 1 + (h - duplicate_below) * max_delay // (late_below - duplicate_below)
-                copier = copiers.get(type(subject))
-                late = _snapshot(subject) if copier is None else copier(subject)
-                push(held, (timestamp + delay, next(sequence), timestamp, late, transition))
-                self.late += 1
+        pop = heapq.heappop
+        special = self._special(inner, held)
 
         def release(before: int) -> None:
             while held and held[0][0] < before:
@@ -404,6 +381,38 @@ class DisorderedSink(Sink):
         return _speedups.disorder_collect(
             inner, truth, held, release, special, counted, rng, collect, start, late_below
         )
+
+    def _special(self, inner: Any, held: List[Any]) -> Callable[[int, int, Any, Transition], None]:
+        """The open sink's handling of an event whose draw is below the late threshold (see
+        :meth:`_collector`), with everything it reads bound once."""
+        drop_below, duplicate_below = self._drop_below, self._duplicate_below
+        late_below = self._late_below
+        max_delay = self.max_delay_ms
+        push = heapq.heappush
+        copiers = _COPIERS
+        sequence = itertools.count(1)  # orders late events of one release time as they came
+
+        def special(h: int, timestamp: int, subject: Any, transition: Transition) -> None:
+            """Drop, copy or hold back an event whose draw is below the late threshold."""
+            if h < drop_below:
+                self.dropped += 1
+            elif h < duplicate_below:
+                inner(timestamp, subject, transition)
+                self.duplicated += 1
+                inner(timestamp, subject, transition)
+            else:
+                # Held back. Where the draw falls within the late band is uniform too: it
+                # gives the delay, 1 ms to max_delay_ms (the band is wider than 2**40 for any
+                # late rate above 1e-7, so the rounding is far below a millisecond's share).
+                # The row is made when the event is passed on: a copy keeps the attributes
+                # the subject had at the event.
+                delay = 1 + (h - duplicate_below) * max_delay // (late_below - duplicate_below)
+                copier = copiers.get(type(subject))
+                late = _snapshot(subject) if copier is None else copier(subject)
+                push(held, (timestamp + delay, next(sequence), timestamp, late, transition))
+                self.late += 1
+
+        return special
 
     def _counted_draw(self, timestamp: int) -> int:
         """The draw of an event outside a run's subjects: numbered in the order they come."""
