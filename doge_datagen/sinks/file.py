@@ -101,6 +101,45 @@ def _format_for(path: Any, format: Optional[str]) -> str:
     return format
 
 
+def _check_value_function(value_function: Optional[ValueFunction], record: Any) -> ValueFunction:
+    """The value function, or the :class:`~doge_datagen.sinks.record.Record` of ``record``."""
+    if record is not None:
+        if value_function is not None:
+            raise ConfigurationError("give a value_function or record=, not both")
+        value_function = record if isinstance(record, Record) else Record(record)
+    if value_function is None:
+        raise ConfigurationError("value_function must be callable, got None (or give record=)")
+    if not callable(value_function):
+        raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
+    return value_function
+
+
+def _check_options(
+    format: str,
+    mode: str,
+    buffer_lines: int,
+    encoding: str,
+    dumps: Optional[Callable[[Any], str]],
+    fieldnames: Optional[Sequence[str]],
+) -> Optional[Tuple[str, ...]]:
+    """The settings of a sink of ``format`` checked; the CSV columns given, if any."""
+    if mode not in _MODES:
+        raise ConfigurationError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    check_positive_count("buffer_lines", buffer_lines)
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ConfigurationError(f"unknown encoding {encoding!r}") from None
+    if dumps is not None and not callable(dumps):
+        raise ConfigurationError(f"dumps must be callable, got {dumps!r}")
+    if format != "csv" and fieldnames is not None:
+        raise ConfigurationError("fieldnames apply to the csv format only")
+    names = _check_fieldnames(fieldnames) if fieldnames is not None else None
+    if format != "jsonl" and dumps is not None:
+        raise ConfigurationError("dumps applies to the jsonl format only")
+    return names
+
+
 class FileSink(Sink):
     """Writes every event as a line of a JSON Lines or CSV file.
 
@@ -152,58 +191,59 @@ class FileSink(Sink):
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         _make_directory: bool = False,
     ) -> None:
-        if record is not None:
-            if value_function is not None:
-                raise ConfigurationError("give a value_function or record=, not both")
-            value_function = record if isinstance(record, Record) else Record(record)
-        if value_function is None:
-            raise ConfigurationError("value_function must be callable, got None (or give record=)")
-        if not callable(value_function):
-            raise ConfigurationError(f"value_function must be callable, got {value_function!r}")
+        value_function = _check_value_function(value_function, record)
         self.format = _format_for(path, format)
-        if mode not in _MODES:
-            raise ConfigurationError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-        check_positive_count("buffer_lines", buffer_lines)
-        try:
-            codecs.lookup(encoding)
-        except (LookupError, TypeError):
-            raise ConfigurationError(f"unknown encoding {encoding!r}") from None
-        if dumps is not None and not callable(dumps):
-            raise ConfigurationError(f"dumps must be callable, got {dumps!r}")
-        if self.format != "csv" and fieldnames is not None:
-            raise ConfigurationError("fieldnames apply to the csv format only")
-        names = _check_fieldnames(fieldnames) if fieldnames is not None else None
-        if self.format != "jsonl" and dumps is not None:
-            raise ConfigurationError("dumps applies to the jsonl format only")
+        names = _check_options(self.format, mode, buffer_lines, encoding, dumps, fieldnames)
         self.value_function = value_function
         self.mode = mode
         self.encoding = encoding
         self.buffer_lines = buffer_lines
         self.flush_interval = check_flush_interval(flush_interval)
-        self._stream: Optional[TextIO] = None
-        if hasattr(path, "write"):
-            self._stream = path  # type: ignore[assignment]
-            self.path: Optional[Path] = None
-            shown = str(getattr(path, "name", None) or f"<{type(path).__name__}>")
-        elif isinstance(path, (str, os.PathLike)):
-            self.path = Path(path)
-            shown = str(self.path)
-            # Checked now, when they are cheap to check and clear to report; opening may
-            # still fail later, and says so.
-            if mode == "x" and self.path.exists():
-                raise ConfigurationError(f"{shown!r} exists and mode 'x' refuses to replace it")
-            if not self.path.parent.is_dir() and not _make_directory:
-                raise ConfigurationError(
-                    f"cannot write {shown!r}: no directory {str(self.path.parent)!r}"
-                )
-        else:
-            raise ConfigurationError(f"path must be a file path or a text stream, got {path!r}")
+        shown = self._check_path(path, mode, _make_directory)
         self.name = name or f"{self.format}:{shown}"
         self._items: List[Any] = []
         self._fieldnames: Optional[Tuple[str, ...]] = None
         self._field_set: FrozenSet[str] = frozenset()
         self._getter: Optional[Callable[[Mapping[str, Any]], Tuple[Any, ...]]] = None
         self._needs_header = False
+        names = self._set_up_writing(value_function, dumps, encoding, names)
+        self._raw: Optional[BinaryIO] = None
+        self._next_mode = mode
+        self._make_directory = _make_directory
+        if names is not None:
+            self._fieldnames_from(names)
+
+    def _check_path(self, path: PathOrStream, mode: str, make_directory: bool) -> str:
+        """``path``: a text stream, or a file path checked (``mode`` ``"x"``, its directory);
+        the name the sink shows for it."""
+        self._stream: Optional[TextIO] = None
+        if hasattr(path, "write"):
+            self._stream = path  # type: ignore[assignment]
+            self.path: Optional[Path] = None
+            return str(getattr(path, "name", None) or f"<{type(path).__name__}>")
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigurationError(f"path must be a file path or a text stream, got {path!r}")
+        self.path = Path(path)
+        shown = str(self.path)
+        # Checked now, when they are cheap to check and clear to report; opening may
+        # still fail later, and says so.
+        if mode == "x" and self.path.exists():
+            raise ConfigurationError(f"{shown!r} exists and mode 'x' refuses to replace it")
+        if not self.path.parent.is_dir() and not make_directory:
+            raise ConfigurationError(
+                f"cannot write {shown!r}: no directory {str(self.path.parent)!r}"
+            )
+        return shown
+
+    def _set_up_writing(
+        self,
+        value_function: ValueFunction,
+        dumps: Optional[Callable[[Any], str]],
+        encoding: str,
+        names: Optional[Tuple[str, ...]],
+    ) -> Optional[Tuple[str, ...]]:
+        """How lines are encoded and buffered, and the sink's collect(); the CSV columns (a
+        record's names when none are given)."""
         # The default JSON Lines go through one C buffer (json.dumps's text), a record's
         # values through its template, CSV rows through another; a dumps of the caller's
         # through the list of items. Each way has its own collect(): while the sink is open,
@@ -245,11 +285,7 @@ class FileSink(Sink):
                 self._fast = (value_function, 3)  # once the columns are known
         if self._closed_collect is not None:
             self.collect = self._closed_collect  # type: ignore[method-assign]
-        self._raw: Optional[BinaryIO] = None
-        self._next_mode = mode
-        self._make_directory = _make_directory
-        if names is not None:
-            self._fieldnames_from(names)
+        return names
 
     # -- counters ----------------------------------------------------------------------------
 
