@@ -327,6 +327,10 @@ class DataOnlineGenerator(Generic[S]):
         metrics_port: Union[int, str, None] = None,
         metrics: Any = None,
         rate: Optional[float] = None,
+        checkpoint: Any = None,
+        checkpoint_every: Optional[float] = 10.0,
+        resume: Any = None,
+        force: bool = False,
     ) -> RunSummary:
         """Run the ticks, then close every sink; return a :class:`RunSummary`.
 
@@ -345,6 +349,14 @@ class DataOnlineGenerator(Generic[S]):
             speed is worked out by :meth:`analyze` (the run's expected events over its paced
             duration, or the long-run rate without a tick limit); the summary shows the rate
             asked for and the one achieved.
+        :param checkpoint: a file to write the run's state to, between ticks, every
+            ``checkpoint_every`` seconds (``None``: only at the end) and when the run ends or
+            stops (:mod:`doge_datagen.engine.checkpoint`). Subjects must be picklable.
+        :param resume: a checkpoint to go on from: the events after it are those the
+            uninterrupted run gives after its tick, and file sinks are cut back to where they
+            were. A model that differs from the one that wrote it is a
+            ``ConfigurationError`` naming what differs, unless ``force``. The summary's counts
+            are the whole run's, from tick 0.
         """
         if rate is not None:
             if speed is not None:
@@ -362,7 +374,15 @@ class DataOnlineGenerator(Generic[S]):
 
             server, owned = open_metrics(metrics, metrics_port)
         try:
-            summary = self.start_range(speed=speed, progress=progress, metrics=server)
+            summary = self.start_range(
+                speed=speed,
+                progress=progress,
+                metrics=server,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+                force=force,
+            )
         finally:
             if owned and server is not None:
                 server.close()

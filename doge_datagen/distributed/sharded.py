@@ -708,6 +708,8 @@ def run_sharded(
     progress: bool = False,
     metrics_port: Union[int, str, None] = None,
     metrics: Any = None,
+    checkpoint: Any = None,
+    resume: Any = None,
 ) -> RunSummary:
     """Run the model that ``build()`` returns as ``shards`` shards of contiguous subject
     ranges, with ``backend`` (``"processes"`` or ``"dask"``); return the merged summary.
@@ -720,7 +722,14 @@ def run_sharded(
     and its series carry a ``shard`` label.
     ``summary.shards`` holds each shard's own summary. Raises
     :class:`~doge_datagen.errors.ShardError` if a shard fails (the others are stopped first).
+    ``checkpoint`` and ``resume`` are refused: a sharded run does not checkpoint (one file
+    for every shard would mix their states).
     """
+    if checkpoint is not None or resume is not None:
+        raise ConfigurationError(
+            "checkpoint and resume apply to a run in one process (start()); a sharded run "
+            "does not checkpoint"
+        )
     count, speed = _check_sharding(build, shards, backend, address, speed)
     # The coordinator's own copy of the model: its size, seed and start, resolved once.
     model = _build(build)

@@ -424,6 +424,68 @@ cal_take(Calendar *c, PyObject *due)
     return 0;
 }
 
+/* Append index `i` to the list due[at] (made when missing). */
+static int
+due_append(PyObject *due, PyObject *at, PyObject *i)
+{
+    PyObject *bucket = PyDict_GetItemWithError(due, at);
+    if (bucket == NULL) {
+        if (PyErr_Occurred() || (bucket = PyList_New(0)) == NULL)
+            return -1;
+        int failed = PyDict_SetItem(due, at, bucket) < 0 || PyList_Append(bucket, i) < 0;
+        Py_DECREF(bucket);
+        return failed ? -1 : 0;
+    }
+    return PyList_Append(bucket, i);
+}
+
+/* The opposite of cal_take: every entry of the calendar back into the dict `due`, for a run
+ * that goes on later from the tick the loop returned at (a checkpoint). */
+static int
+cal_give(Calendar *c, PyObject *due)
+{
+    for (long long t = c->base; t < c->base + WHEEL; t++) {
+        Vec *slot = &c->slots[t & WHEEL_MASK];
+        if (slot->len == 0)
+            continue;
+        PyObject *at = PyLong_FromLongLong(t);
+        if (at == NULL)
+            return -1;
+        for (Py_ssize_t n = 0; n < slot->len; n++) {
+            PyObject *i = PyLong_FromSsize_t(slot->items[n]);
+            int failed = i == NULL || due_append(due, at, i) < 0;
+            Py_XDECREF(i);
+            if (failed) {
+                Py_DECREF(at);
+                return -1;
+            }
+        }
+        Py_DECREF(at);
+        c->in_wheel -= slot->len;
+        slot->len = 0;
+    }
+    for (Py_ssize_t n = 0; n < c->far_len; n++) {
+        PyObject *at = PyLong_FromLongLong(c->far_ticks[n]);
+        PyObject *i = at ? PyLong_FromSsize_t(c->far_items[n]) : NULL;
+        int failed = i == NULL || due_append(due, at, i) < 0;
+        Py_XDECREF(at);
+        Py_XDECREF(i);
+        if (failed)
+            return -1;
+    }
+    c->far_len = 0;
+    c->far_min = LLONG_MAX;
+    if (c->huge != NULL) {
+        for (Py_ssize_t n = 0; n < PyList_GET_SIZE(c->huge); n++) {
+            PyObject *pair = PyList_GET_ITEM(c->huge, n);
+            if (due_append(due, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+                return -1;
+        }
+        Py_CLEAR(c->huge);
+    }
+    return 0;
+}
+
 /* The widest digit radix_indices counts by: 2,048 counters, 16 KiB, stay in the L1 cache. */
 #define RADIX_BITS 11
 
@@ -1205,7 +1267,8 @@ note_progress(PyObject *run, long long tick, PyObject *timestamp)
 #define CTX_POLL_SECONDS 13
 #define CTX_CLOCK 14
 #define CTX_ARRIVE 15
-#define CTX_SIZE 16
+#define CTX_PAUSE_AT 16
+#define CTX_SIZE 17
 
 /* The engine's part of a run_ticks() context (see its doc) into L, checked; subjects and
  * pending are the call's own arguments. Returns -1 with TypeError on a context of the wrong
@@ -1214,7 +1277,7 @@ static int
 read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
 {
     if (!PyTuple_Check(context) || PyTuple_GET_SIZE(context) != CTX_SIZE) {
-        PyErr_SetString(PyExc_TypeError, "the engine's context is a LoopContext of 16 fields");
+        PyErr_SetString(PyExc_TypeError, "the engine's context is a LoopContext of 17 fields");
         return -1;
     }
     memset(L, 0, sizeof *L);
@@ -1243,10 +1306,13 @@ read_context(PyObject *context, PyObject *subjects, PyObject *pending, Loop *L)
 PyDoc_STRVAR(run_ticks_doc,
 "run_ticks(context, subjects, pending, tick, next_arrival) -> (tick, timestamp, finished)\n\n"
 "Run the ticks from `tick` to the end of the run, or until it stops (model._stopping), or\n"
-"until nobody will ever move again (`finished`). `context` is the engine's LoopContext\n"
+"until nobody will ever move again (`finished`), or, past the clock time pause_at, at the\n"
+"end of a busy tick (not finished, tick below n_ticks). `context` is the engine's LoopContext\n"
 "(engine/loop.py), a NamedTuple of (due, counts, vetoes, rng,\n"
 "model, key, timestamp_start, tick_ms, n_ticks, where, ln_2_pow_32, run, polls,\n"
-"poll_seconds, clock, arrive): after each busy tick the sinks' polls are called at most every\n"
+"poll_seconds, clock, arrive, pause_at): with pause_at a number (not None), what is still due\n"
+"goes back into `due` when the call returns without an error.\n"
+"After each busy tick the sinks' polls are called at most every\n"
 "poll_seconds by clock() (None: the clock time.perf_counter reads), and arrive(tick) creates\n"
 "the subjects arriving at tick next_arrival and returns the next one. The timestamp is that\n"
 "of the last busy tick (None if none ran). On an error, `where` (a list of six) holds the\n"
@@ -1333,6 +1399,14 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double poll_seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(context, CTX_POLL_SECONDS));
     PyObject *clock = PyTuple_GET_ITEM(context, CTX_CLOCK);
     PyObject *arrive = PyTuple_GET_ITEM(context, CTX_ARRIVE);
+    /* None: no checkpoints. A number: the clock time after which the loop returns at the
+     * end of a busy tick; and what is still due goes back into `due` whenever it returns
+     * without an error (paused, stopped or at the end), for the checkpoint to write. */
+    PyObject *pause_obj = PyTuple_GET_ITEM(context, CTX_PAUSE_AT);
+    int hand_back = pause_obj != Py_None;
+    double pause_at = hand_back ? PyFloat_AsDouble(pause_obj) : INFINITY;
+    if (hand_back && pause_at == -1.0 && PyErr_Occurred())
+        return NULL;
     if (!PyList_Check(polls)) {
         PyErr_SetString(PyExc_TypeError, "run_ticks: polls is a list");
         return NULL;
@@ -1532,7 +1606,17 @@ run_ticks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto between;
         if (--L.budget <= 0 && loop_yield(&L) < 0)
             goto between;
+        if (pause_at != INFINITY) {
+            /* A checkpoint is due: back to Python at this tick boundary (not finished). */
+            double now;
+            if (read_clock(clock, &now) < 0)
+                goto between;
+            if (now >= pause_at)
+                break;
+        }
     }
+    if (hand_back && cal_give(&cal, L.due) < 0)
+        goto between;
     if (timestamp_obj != NULL)
         result = Py_BuildValue("(LOO)", tick, timestamp_obj, finished ? Py_True : Py_False);
     else

@@ -340,6 +340,10 @@ class LoopContext(NamedTuple):
     clock: Optional[Callable[[], float]]
     #: Creates the subjects arriving at a tick and returns the next arrival's tick.
     arrive: Callable[[int], float]
+    #: None without checkpoints. Else the ``clock()`` time after which the loop returns at
+    #: the end of a busy tick, for a checkpoint; and then what is still due goes back into
+    #: :attr:`due` whenever the loop returns without an error.
+    pause_at: Optional[float]
 
 
 class Run:
@@ -411,6 +415,11 @@ class Run:
         #: ``tick`` None and every initial subject's local position, then at each arrival. A
         #: sink writing change events adds one in ``follow_run`` (its snapshot and arrivals).
         self.created: List[Callable[[Optional[int], Sequence[int]], Any]] = []
+        #: Writes the run's checkpoints (:class:`~doge_datagen.engine.checkpoint.Checkpointer`)
+        #: between ticks, or None.
+        self.checkpointer: Any = None
+        #: The checkpoint this run resumes from (as loaded), or None.
+        self.resume_state: Optional[Dict[str, Any]] = None
 
     def create_subjects(self) -> None:
         """Create the run's subjects, in global index order, each with ``datagen.random``
@@ -562,16 +571,28 @@ class Run:
         key = (self.key + self.first * _TWO_POW_32 * _GOLDEN) & _MASK64
         log = math.log
         counts, vetoes = self.counts, self.vetoes
-        pending: List[Any] = [None] * len(subjects)
-        self.pending = pending
         due = self.due
-        initial = tables[model.states.index(model.initial_state)]
-        with _cyclic_gc_paused(len(subjects)):
-            self.schedule_all(initial, n_ticks)
         next_arrival: float = math.inf
-        if arrivals is not None:
-            next_arrival, self._upcoming = arrivals.next()
-            self.next_arrival = next_arrival
+        tick = 0
+        timestamp = self.timestamp_start
+        if self.resume_state is not None:
+            from doge_datagen.engine.checkpoint import restore
+
+            with _cyclic_gc_paused(len(self.resume_state["pending"])):
+                tick = restore(self, self.resume_state, arrivals)
+            self.resume_state = None
+            subjects = self.subjects
+            pending: List[Any] = self.pending
+            next_arrival, timestamp = self.next_arrival, self.timestamp
+        else:
+            pending = [None] * len(subjects)
+            self.pending = pending
+            initial = tables[model.states.index(model.initial_state)]
+            with _cyclic_gc_paused(len(subjects)):
+                self.schedule_all(initial, n_ticks)
+            if arrivals is not None:
+                next_arrival, self._upcoming = arrivals.next()
+                self.next_arrival = next_arrival
 
         timestamp_start = self.timestamp_start
         tick_ms = model.tick_ms
@@ -584,8 +605,7 @@ class Run:
         whole_ms = isinstance(tick_ms, int)  # no rounding needed
         pop = due.pop
         get = due.get
-        tick = 0
-        timestamp = timestamp_start
+        checkpointer = self.checkpointer
         self._arrivals, self._n_ticks = arrivals, n_ticks
         fast = self._fast_loop(key, n_ticks)
         # The ticks that have a bucket, soonest first, once a long empty stretch came (see
@@ -611,14 +631,24 @@ class Run:
                 # polls included), until the end, a stop, or nobody is left to move.
                 run_ticks, context, where = fast
                 try:
-                    tick, ran_at, _ = run_ticks(context, subjects, pending, tick, next_arrival)
+                    tick, ran_at, finished = run_ticks(
+                        context, subjects, pending, tick, next_arrival
+                    )
                 except BaseException as exc:
                     self._fast_loop_failed(exc, where)
                     raise
                 if ran_at is not None:
                     timestamp = ran_at
                 self.ticks_done, self.timestamp = tick, timestamp
-                break
+                if checkpointer is None or finished or tick >= n_ticks or model._stopping:
+                    break
+                # Paused at a tick boundary for a checkpoint: write it, then on in C.
+                checkpointer.write(self)
+                fast = self._fast_loop(key, n_ticks)
+                next_arrival = self.next_arrival
+                subjects = self.subjects
+                size = len(subjects)
+                continue
             bucket = pop(tick, None)
             if not bucket:
                 if model._stopping:
@@ -649,6 +679,7 @@ class Run:
             if pacer is not None:
                 pacer.wait(tick)
             if model._stopping:
+                due[tick] = bucket  # still due: a checkpoint at the stop holds it
                 break
             if len(bucket) > 1:
                 bucket.sort()
@@ -758,6 +789,9 @@ class Run:
                         poll()
                     if len(subjects) != size:
                         self._subjects_changed(size)
+            if checkpointer is not None and clock() >= checkpointer.next_at:
+                self.ticks_done, self.timestamp = tick, timestamp
+                checkpointer.write(self)
             if reporter is not None:
                 self.ticks_done, self.timestamp = tick, timestamp
                 reporter.update(tick, timestamp, sum(counts))
@@ -809,6 +843,7 @@ class Run:
             # None: the C loop reads the clock time.perf_counter reads, without a call.
             clock=None if time.perf_counter is _PERF_COUNTER else time.perf_counter,
             arrive=self._arrive_at,
+            pause_at=None if self.checkpointer is None else float(self.checkpointer.next_at),
         )
         return _speedups.run_ticks, context, where
 
@@ -1087,6 +1122,10 @@ def run(
     arrivals_shard: Tuple[int, int] = (0, 1),
     wall_start: Optional[float] = None,
     on_start: Optional[Callable[["Run"], None]] = None,
+    checkpoint: Any = None,
+    checkpoint_every: Optional[float] = 10.0,
+    resume: Any = None,
+    force: bool = False,
 ) -> RunSummary:
     """Run ``model`` for the global subject indices ``first .. stop - 1`` (by default all of
     them), then close every sink; return what the run did.
@@ -1102,6 +1141,11 @@ def run(
     with the :class:`Run` before the sinks open: the model keeps it, for ``datagen.subjects``
     and the other views of a run in progress.
 
+    ``checkpoint`` (a path) writes the run's state there every ``checkpoint_every`` seconds
+    (None: only at the end), between ticks, and when the run ends or stops; ``resume`` (a
+    path) goes on from such a checkpoint, refused when the model differs from the one that
+    wrote it unless ``force`` (see :mod:`doge_datagen.engine.checkpoint`).
+
     The caller resets the model's stop flag and makes sure the model is not running already.
     """
     sinks = model.sinks
@@ -1111,11 +1155,22 @@ def run(
         stop = first + model.subjects_num
     if timestamp_start is None:
         timestamp_start = model.timestamp_start
+    checkpointer, resume_state = None, None
+    if checkpoint is not None or resume is not None:
+        from doge_datagen.engine import checkpoint as checkpoints
+
+        current = checkpoints.fingerprint(model, first, stop)
+        if resume is not None:
+            resume_state = checkpoints.load(resume, current, force)
+            timestamp_start = resume_state["timestamp_start"]
+        if checkpoint is not None:
+            checkpointer = checkpoints.Checkpointer(checkpoint, checkpoint_every, current)
     if timestamp_start is None:
         timestamp_start = round(time.time() * 1000)
     reporter = _reporter(model) if progress else None
     pacer = None if speed is None else _pacer(model, speed, wall_start)
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
+    state.checkpointer, state.resume_state = checkpointer, resume_state
     if on_start is not None:
         on_start(state)
     for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)
@@ -1129,11 +1184,16 @@ def run(
         pacer.idle = lambda: _while_waiting(state)
     with _stop_on_signals(model, enabled=model.ticks_num is None) as received:
         try:
+            if resume_state is not None:
+                checkpoints.prepare_sinks(sinks, resume_state)
             open_sinks(sinks)
             state.running = True
             try:
-                state.create_subjects()
+                if resume_state is None:
+                    state.create_subjects()
                 state.loop()
+                if checkpointer is not None:
+                    checkpointer.write(state)  # the last one: where the run ended or stopped
             finally:
                 state.running = False
         except BaseException as exc:

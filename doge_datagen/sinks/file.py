@@ -21,6 +21,7 @@ from typing import (
     Any,
     BinaryIO,
     Callable,
+    Dict,
     FrozenSet,
     List,
     Mapping,
@@ -209,6 +210,8 @@ class FileSink(Sink):
         names = self._set_up_writing(value_function, dumps, encoding, names)
         self._raw: Optional[BinaryIO] = None
         self._next_mode = mode
+        # A resumed run's offset (resume_at): the next open cuts the file back to it.
+        self._resume_offset: Optional[int] = None
         self._make_directory = _make_directory
         if names is not None:
             self._fieldnames_from(names)
@@ -396,8 +399,45 @@ class FileSink(Sink):
         shard = shards.current()
         return self.path if shard is None else shards.part_path(self.path, shard)
 
+    def checkpoint_position(self) -> Optional[Dict[str, Any]]:
+        """For a run's checkpoint: the lines so far written and synced to disk, and the
+        file's byte offset after them (None for a stream given in, which cannot go back)."""
+        if self._raw is None or self._stream is not None:
+            return None
+        self.flush()
+        raw = self._raw
+        try:
+            os.fsync(raw.fileno())
+            offset = raw.tell()
+        except OSError as exc:
+            raise ConfigurationError(f"{self.name}: cannot sync for a checkpoint: {exc}") from exc
+        return {"path": str(self.target() or self.path), "offset": offset}
+
+    def resume_at(self, position: Dict[str, Any]) -> None:
+        """A resumed run: the next :meth:`open` cuts the file back to the checkpoint's
+        offset and appends from there, so that the lines written after the checkpoint, and
+        lost with it, are written once."""
+        self._resume_offset = int(position["offset"])
+
     def _open_file(self, mode: str) -> None:
         assert self.path is not None
+        if self._resume_offset is not None:
+            offset, self._resume_offset = self._resume_offset, None
+            target = self.target() or self.path
+            try:
+                size = os.path.getsize(target)
+                if size < offset:
+                    raise ConfigurationError(
+                        f"{self.name}: {str(target)!r} holds {size} bytes, fewer than the "
+                        f"{offset} of the checkpoint: it is not the file the run wrote"
+                    )
+                os.truncate(target, offset)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{self.name}: cannot go back to the checkpoint in {str(target)!r}: "
+                    f"{exc.strerror}"
+                ) from exc
+            mode = "a"
         if self._make_directory:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

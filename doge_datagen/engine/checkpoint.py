@@ -1,0 +1,338 @@
+"""Checkpoints: a run's state between two ticks, written to a file, and a run that resumes
+from one.
+
+A checkpoint holds what the run cannot work out again: the tick reached (the next one to
+run), the subjects (pickled, states and attributes as they are), each subject's pending move
+(as a number: the move's position among the compiled tables' moves) and the tick it is due
+at (the buckets of :attr:`Run.due`), the counts, the arrivals drawn so far, and each sink's
+position (for a file, the byte offset after its lines were flushed and synced). Everything
+else is drawn again from ``(seed, subject, tick)``: the compiled tables, the profiles'
+timelines and ``datagen.random``'s streams. So the events a resumed run gives after the
+checkpoint's tick are those of the uninterrupted run.
+
+A model fingerprint (states, transitions, probabilities and profiles, seed, sizes, tick, start,
+arrivals, sinks' names) is stored with it; a resume with a model that differs is refused,
+naming what differs, unless forced.
+
+The file is one pickle (format :data:`FORMAT`) after an 8-byte magic number, written to a
+temporary file beside the target, synced and renamed over it: a checkpoint is whole or absent.
+Subjects must therefore be picklable. Subjects of one class with the default pickling are
+stored by columns (one list per slot, and their dicts): a million of them take a fraction of
+a second to write instead of the ten seconds ``pickle`` takes object by object. Factories are
+not stored: a factory that numbers its subjects itself (``create()`` without an index) starts
+counting again in a resumed run.
+"""
+
+import copyreg
+import math
+import os
+import pickle
+import time
+from collections import deque
+from itertools import repeat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+from doge_datagen.engine.summary import sink_labels
+from doge_datagen.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from doge_datagen.core.types import Model
+
+# A run (engine.loop.Run, which imports this module when a run checkpoints) and its tables.
+Run = Any
+Table = List[Any]
+
+__all__ = ["FORMAT", "Checkpointer", "fingerprint", "load", "restore", "differences"]
+
+#: The layout of the pickled dict; a checkpoint of another format is refused.
+FORMAT = 1
+MAGIC = b"DOGECKP\x01"
+
+
+def fingerprint(model: "Model", first: int, stop: int) -> Dict[str, Any]:
+    """What a checkpoint is only valid for: the parts of the model that decide its events."""
+    return {
+        "states": list(model.states),
+        "initial_state": model.initial_state,
+        "transitions": [
+            [t.trigger, t.from_state, t.to_state, repr(t.probability)] for t in model.transitions
+        ],
+        "seed": repr(model.seed),
+        "subjects_num": model.subjects_num,
+        "subjects": [first, stop],
+        "ticks_num": model.ticks_num,
+        "tick_ms": repr(model.tick_ms),
+        "timestamp_start": model.timestamp_start,
+        "arrivals": repr(model.arrivals),
+        "sinks": sink_labels(model.sinks),
+    }
+
+
+def differences(stored: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """The fingerprint's entries that differ, each as ``name: stored -> current``."""
+    found = []
+    for name in sorted(set(stored) | set(current)):
+        was, now = stored.get(name), current.get(name)
+        if was != now:
+            if name == "transitions" and isinstance(was, list) and isinstance(now, list):
+                changed = [repr(t) for t in now if t not in was]
+                gone = [repr(t) for t in was if t not in now]
+                found.append(
+                    f"transitions: {', '.join(gone) or 'none'} -> {', '.join(changed) or 'none'}"
+                )
+            else:
+                found.append(f"{name}: {was!r} -> {now!r}")
+    return found
+
+
+def _moves(tables: Sequence[Table]) -> Tuple[List[Any], Dict[int, int]]:
+    """Every move object of the compiled tables, in a fixed order, and its position by id."""
+    moves: List[Any] = []
+    codes: Dict[int, int] = {}
+    for table in tables:
+        certain, _, _, _, listed, rest = table
+        for move in (certain, *listed, rest):
+            if move is not None and id(move) not in codes:
+                codes[id(move)] = len(moves)
+                moves.append(move)
+    return moves, codes
+
+
+def _slots(cls: type) -> Optional[List[Any]]:
+    """The member descriptors of every slot of ``cls`` (its bases' too), or None when its
+    instances are not pickled the default way (then they are pickled one by one)."""
+    base: Any = object
+    if (
+        cls.__reduce_ex__ is not base.__reduce_ex__
+        or cls.__reduce__ is not base.__reduce__
+        or getattr(cls, "__getstate__", None) is not getattr(base, "__getstate__", None)
+        or hasattr(cls, "__setstate__")
+        or hasattr(cls, "__getnewargs_ex__")
+        or hasattr(cls, "__getnewargs__")
+        or cls in copyreg.dispatch_table
+    ):
+        return None
+    found = []
+    for klass in cls.__mro__:
+        names = klass.__dict__.get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            found.append(klass.__dict__[name])
+    return found
+
+
+def encode_subjects(subjects: List[Any]) -> Any:
+    """The subjects as ``("columns", class, positions of None, slot columns, dicts)`` when
+    they are of one class pickled the default way, else ``("objects", subjects)``."""
+    kinds = set(map(type, subjects))
+    with_gaps = type(None) in kinds
+    kinds.discard(type(None))
+    if len(kinds) == 1:
+        cls = kinds.pop()
+        slots = _slots(cls)
+        if slots is not None:
+            gaps: List[int] = []
+            present = subjects
+            if with_gaps:  # the positions of other shards' arrivals
+                gaps = [i for i, subject in enumerate(subjects) if subject is None]
+                present = [subject for subject in subjects if subject is not None]
+            try:
+                columns = [list(map(slot.__get__, present)) for slot in slots]
+            except AttributeError:  # a slot without a value: one by one
+                return ("objects", subjects)
+            dicts: Any = None
+            if cls.__dictoffset__:
+                dicts = [subject.__dict__ for subject in present]
+                if not any(dicts):
+                    dicts = None
+            return ("columns", cls, len(subjects), gaps, columns, dicts)
+    return ("objects", subjects)
+
+
+def decode_subjects(encoded: Any) -> List[Any]:
+    """The subjects :func:`encode_subjects` stored."""
+    if encoded[0] == "objects":
+        return list(encoded[1])
+    _, cls, count, gaps, columns, dicts = encoded
+    made = list(map(cls.__new__, repeat(cls, count - len(gaps))))
+    for slot, column in zip(_slots(cls) or [], columns):
+        deque(map(slot.__set__, made, column), maxlen=0)
+    if dicts is not None:
+        for subject, values in zip(made, dicts):
+            subject.__dict__.update(values)
+    if not gaps:
+        return made
+    subjects: List[Any] = [None] * count
+    gap_set = set(gaps)
+    places = [i for i in range(count) if i not in gap_set]
+    for i, subject in zip(places, made):
+        subjects[i] = subject
+    return subjects
+
+
+class Checkpointer:
+    """Writes a run's checkpoints to ``path``: every ``every`` seconds (of
+    ``time.perf_counter``), between ticks, and when the run ends or stops."""
+
+    def __init__(self, path: Any, every: Optional[float], fingerprint: Dict[str, Any]) -> None:
+        self.path = Path(path)
+        if every is not None and not (isinstance(every, (int, float)) and every > 0):
+            raise ConfigurationError(f"checkpoint_every must be a positive number, got {every!r}")
+        if not self.path.parent.is_dir():
+            raise ConfigurationError(
+                f"cannot write checkpoint {str(self.path)!r}: no directory "
+                f"{str(self.path.parent)!r}"
+            )
+        self.every = math.inf if every is None else float(every)
+        self.fingerprint = fingerprint
+        #: The ``time.perf_counter()`` value from which the next checkpoint is due.
+        self.next_at = time.perf_counter() + self.every
+        #: How many checkpoints were written, and the seconds they took.
+        self.written = 0
+        self.seconds = 0.0
+        self.size = 0
+
+    def write(self, run: Run) -> None:
+        """Write the state of ``run``, which is between ticks (at ``run.ticks_done``)."""
+        began = time.perf_counter()
+        model = run.model
+        _, codes = _moves(run.tables)
+        codes[id(None)] = -1
+        try:
+            pending = list(map(codes.__getitem__, map(id, run.pending)))
+        except KeyError:  # pragma: no cover - a move that is not the tables' own
+            raise ConfigurationError("a pending move is not one of the run's tables") from None
+        arrivals = run._arrivals
+        positions = []
+        for sink in model.sinks:
+            position = getattr(sink, "checkpoint_position", None)
+            positions.append(position() if callable(position) else None)
+        state = {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint,
+            "timestamp_start": run.timestamp_start,
+            "tick": run.ticks_done,
+            "timestamp": run.timestamp,
+            "counts": list(run.counts),
+            "vetoes": list(run.vetoes),
+            "arrived": run.arrived,
+            "next_arrival": run.next_arrival,
+            "upcoming": list(run._upcoming),
+            "arrivals": None if arrivals is None else [arrivals.total, arrivals.tick],
+            "subjects": encode_subjects(run.subjects),
+            "pending": pending,
+            "due": run.due,
+            "sinks": positions,
+        }
+        try:
+            data = MAGIC + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"a checkpoint needs picklable subjects: {type(exc).__name__}: {exc}"
+            ) from exc
+        _write_atomically(self.path, data)
+        self.size = len(data)
+        self.written += 1
+        now = time.perf_counter()
+        self.seconds += now - began
+        self.next_at = now + self.every
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` whole or not at all: a temporary file beside it, synced, then
+    renamed over it, and the directory synced so that the rename itself is kept."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        try:
+            temporary.unlink()
+        except OSError:
+            pass
+        raise ConfigurationError(f"cannot write checkpoint {str(path)!r}: {exc}") from exc
+    try:
+        directory = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a directory that cannot be opened (some systems)
+        return
+    try:
+        os.fsync(directory)
+    except OSError:  # pragma: no cover - directories that cannot be synced
+        pass
+    finally:
+        os.close(directory)
+
+
+def load(path: Any, current: Dict[str, Any], force: bool = False) -> Dict[str, Any]:
+    """The checkpoint at ``path``, checked against the ``current`` fingerprint: a model that
+    differs is a :class:`ConfigurationError` naming what differs, unless ``force``."""
+    try:
+        with open(path, "rb") as source:
+            data = source.read()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read checkpoint {str(path)!r}: {exc.strerror}") from exc
+    if not data.startswith(MAGIC):
+        raise ConfigurationError(f"{str(path)!r} is not a doge-datagen checkpoint")
+    try:
+        state: Dict[str, Any] = pickle.loads(data[len(MAGIC) :])
+    except Exception as exc:
+        raise ConfigurationError(f"checkpoint {str(path)!r} cannot be read: {exc}") from exc
+    if state.get("format") != FORMAT:
+        raise ConfigurationError(
+            f"checkpoint {str(path)!r} has format {state.get('format')!r}; this version "
+            f"reads format {FORMAT}"
+        )
+    changed = differences(state["fingerprint"], current)
+    if changed and not force:
+        raise ConfigurationError(
+            f"checkpoint {str(path)!r} was written by another model ("
+            + "; ".join(changed)
+            + "): resume with the model as it was, or force the resume"
+        )
+    return state
+
+
+def prepare_sinks(sinks: Sequence[Any], state: Dict[str, Any]) -> None:
+    """Before the sinks open: each sink with a stored position goes back to it (a file is
+    cut back to the checkpoint's offset)."""
+    positions = state["sinks"]
+    if len(positions) != len(sinks):
+        raise ConfigurationError(
+            f"the checkpoint holds {len(positions)} sinks' positions, the model has {len(sinks)}"
+        )
+    for sink, position in zip(sinks, positions):
+        if position is None:
+            continue
+        resume_at = getattr(sink, "resume_at", None)
+        if not callable(resume_at):
+            raise ConfigurationError(f"sink {sink!r} cannot go back to a stored position")
+        resume_at(position)
+
+
+def restore(run: Run, state: Dict[str, Any], arrivals: Any) -> int:
+    """Put the checkpoint's state into ``run`` (whose tables are compiled); return the tick
+    the run goes on from."""
+    moves, _ = _moves(run.tables)
+    run.subjects = decode_subjects(state["subjects"])
+    run.pending = [None if code < 0 else moves[code] for code in state["pending"]]
+    if len(run.pending) != len(run.subjects):
+        raise ConfigurationError("the checkpoint's subjects and pending moves do not match")
+    run.due.clear()
+    run.due.update(state["due"])
+    run.counts[:] = state["counts"]
+    run.vetoes[:] = state["vetoes"]
+    run.arrived = state["arrived"]
+    run.next_arrival = state["next_arrival"]
+    run._upcoming = list(state["upcoming"])
+    if arrivals is not None and state["arrivals"] is not None:
+        arrivals.total, arrivals.tick = state["arrivals"]
+    tick: int = state["tick"]
+    run.ticks_done, run.timestamp = tick, state["timestamp"]
+    return tick

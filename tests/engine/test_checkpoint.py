@@ -1,0 +1,288 @@
+"""Checkpoints and resumed runs: a run stopped (or failing) after a checkpoint and resumed from
+it leaves the JSON Lines file byte for byte as the uninterrupted run does, in both loops, for
+the banking demo, its profiled variant (day and week) and a model with arrivals."""
+
+import os
+import pickle
+
+import pytest
+from support.loops import CountingLoop
+
+from doge_datagen import FileSink
+from doge_datagen.demo import banking_generator
+from doge_datagen.engine import HAS_SPEEDUPS
+from doge_datagen.engine import checkpoint as checkpoints
+from doge_datagen.engine import loop as engine
+from doge_datagen.errors import ConfigurationError
+
+SUBJECTS = 1000
+TICKS = 800
+
+
+def row(timestamp, subject, transition):
+    return {
+        "ts": timestamp,
+        "user": subject.user_id,
+        "event": transition.trigger,
+        "balance": subject.balance,
+        "loan": subject.loan_balance,
+    }
+
+
+def build(path, kind, **options):
+    """The model of ``kind`` writing every event to the JSON Lines (or CSV) file ``path``."""
+    sink = FileSink(path, row, buffer_lines=50, **options)
+    datagen = banking_generator(
+        sink,
+        sink,
+        sink,
+        sink,
+        subjects_num=SUBJECTS,
+        ticks_num=TICKS,
+        seed=11,
+        day=kind == "profiled",
+    )
+    if kind == "arrivals":
+        datagen.arrivals = 0.4
+    return datagen
+
+
+def stop_at(datagen, events, error=None):
+    """Stop the run (or raise ``error`` in it) at its ``events``-th 'logout' event."""
+    seen = [0]
+    transition = next(t for t in datagen.transitions if t.trigger == "logout")
+
+    def callback(subject, transition):
+        seen[0] += 1
+        if seen[0] == events:
+            if error is not None:
+                raise error
+            datagen.stop()
+        return True
+
+    transition.action_callback = callback
+
+
+@pytest.fixture(params=["c", "python"])
+def loop(request, monkeypatch):
+    """Which loop runs: the C one (counted, so that a test knows it ran) or the Python one."""
+    if request.param == "c":
+        if not HAS_SPEEDUPS:
+            pytest.skip("the C extension is not built here")
+        counting = CountingLoop(engine._speedups)
+        monkeypatch.setattr(engine, "_speedups", counting)
+        return counting
+    monkeypatch.setattr(engine, "_speedups", None)
+    return None
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The uninterrupted run's bytes for each model (the same in both loops), and its
+    summary as ``seen[kind, "summary"]``."""
+    seen = {}
+    for kind in ("banking", "profiled", "arrivals"):
+        path = tmp_path_factory.mktemp("full") / "events.jsonl"
+        seen[kind, "summary"] = build(path, kind).start()
+        seen[kind] = path.read_bytes()
+    return seen
+
+
+KINDS = ["banking", "profiled", "arrivals"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("stops", [[40], [7, 200, 201]])
+def test_a_stopped_run_resumed_from_its_checkpoint_writes_the_uninterrupted_runs_bytes(
+    tmp_path, loop, uninterrupted, kind, stops
+):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, kind)
+    stop_at(datagen, stops[0])
+    first = datagen.start(checkpoint=saved, checkpoint_every=None)
+    assert first.stopped and first.ticks < TICKS
+    done = first.ticks
+    for events in stops[1:]:
+        datagen = build(path, kind)
+        stop_at(datagen, events)
+        again = datagen.start(resume=saved, checkpoint=saved, checkpoint_every=None)
+        assert again.stopped and done <= again.ticks < TICKS
+        done = again.ticks
+    assert path.read_bytes() != uninterrupted[kind]
+    # Lines written after the checkpoint, lost with the run that wrote them, go.
+    with open(path, "ab") as out:
+        out.write(b'{"ts": 1, "user": 7, "event": "lo')
+    summary = build(path, kind).start(resume=saved)
+    assert summary.ticks == TICKS and not summary.stopped
+    assert path.read_bytes() == uninterrupted[kind]
+    # The summary counts the whole run's events, from tick 0.
+    whole = uninterrupted[kind, "summary"]
+    assert summary.events_per_trigger == whole.events_per_trigger
+    assert summary.vetoed == whole.vetoed and summary.arrivals == whole.arrivals
+    if loop is not None:
+        assert loop.runs >= 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_that_fails_resumes_from_its_last_periodic_checkpoint(
+    tmp_path, loop, uninterrupted, kind
+):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, kind)
+    stop_at(datagen, 300, error=RuntimeError("the machine went away"))
+    # A checkpoint at every busy tick (the C loop returns to Python for each).
+    with pytest.raises(RuntimeError, match="went away"):
+        datagen.start(checkpoint=saved, checkpoint_every=1e-9)
+    state = checkpoints.load(saved, checkpoints.fingerprint(build(path, kind), 0, SUBJECTS))
+    assert 0 < state["tick"] < TICKS
+    # The file holds at least what the checkpoint says (and the lines of the failing tick).
+    assert path.stat().st_size >= state["sinks"][0]["offset"] > 0
+    if loop is not None:
+        assert loop.runs > 10  # paused for checkpoints, not one call
+    build(path, kind).start(resume=saved)
+    assert path.read_bytes() == uninterrupted[kind]
+
+
+def test_checkpoints_at_every_busy_tick_leave_the_events_as_they_were(
+    tmp_path, loop, uninterrupted
+):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    summary = build(path, "arrivals").start(checkpoint=saved, checkpoint_every=1e-9)
+    assert path.read_bytes() == uninterrupted["arrivals"]
+    assert summary.ticks == TICKS
+    state = checkpoints.load(saved, checkpoints.fingerprint(build(path, "arrivals"), 0, SUBJECTS))
+    assert state["tick"] == TICKS
+    assert state["sinks"][0]["offset"] == len(uninterrupted["arrivals"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "run.ckpt"]
+
+
+def test_a_finished_runs_checkpoint_resumes_to_no_event(tmp_path, loop, uninterrupted):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    build(path, "banking").start(checkpoint=saved)
+    summary = build(path, "banking").start(resume=saved)
+    assert summary.ticks == TICKS
+    assert path.read_bytes() == uninterrupted["banking"]
+
+
+def test_a_csv_file_resumes_without_a_second_header(tmp_path):
+    whole, path, saved = tmp_path / "whole.csv", tmp_path / "events.csv", tmp_path / "run.ckpt"
+    build(whole, "banking").start()
+    datagen = build(path, "banking")
+    stop_at(datagen, 100)
+    datagen.start(checkpoint=saved)
+    build(path, "banking").start(resume=saved)
+    assert path.read_bytes() == whole.read_bytes()
+    assert path.read_text().count("ts,user,event") == 1
+
+
+def test_a_changed_model_is_refused_naming_what_changed_unless_forced(tmp_path):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, "banking")
+    stop_at(datagen, 50)
+    datagen.start(checkpoint=saved)
+    changed = build(path, "banking")
+    next(t for t in changed.transitions if t.trigger == "login").probability = 0.3
+    changed.seed = 12
+    with pytest.raises(ConfigurationError) as caught:
+        changed.start(resume=saved)
+    message = str(caught.value)
+    assert "'login', 'offline', 'online', '0.1'" in message
+    assert "'0.3'" in message and "seed: '11' -> '12'" in message
+    assert "subjects_num" not in message
+    summary = changed.start(resume=saved, force=True)
+    assert summary.ticks == TICKS
+
+
+def test_what_is_not_a_checkpoint_is_refused(tmp_path):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    saved.write_bytes(pickle.dumps({"format": 1}))
+    with pytest.raises(ConfigurationError, match="is not a doge-datagen checkpoint"):
+        build(path, "banking").start(resume=saved)
+    with pytest.raises(ConfigurationError, match="cannot read checkpoint"):
+        build(path, "banking").start(resume=tmp_path / "missing.ckpt")
+    with pytest.raises(ConfigurationError, match="checkpoint_every must be a positive number"):
+        build(path, "banking").start(checkpoint=saved, checkpoint_every=0)
+    with pytest.raises(ConfigurationError, match="no directory"):
+        build(path, "banking").start(checkpoint=tmp_path / "nowhere" / "run.ckpt")
+
+
+def test_a_file_shorter_than_the_checkpoints_offset_is_refused(tmp_path):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, "banking")
+    stop_at(datagen, 200)
+    datagen.start(checkpoint=saved)
+    size = path.stat().st_size
+    os.truncate(path, size - 1)
+    with pytest.raises(ConfigurationError, match=f"fewer than the {size} of the checkpoint"):
+        build(path, "banking").start(resume=saved)
+
+
+def test_subjects_that_cannot_be_pickled_are_a_configuration_error(tmp_path):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, "banking")
+    factory = datagen.subject_factory
+    make = factory.create
+
+    def create(index):
+        user = make(index)
+        user.__class__ = type("Local", (type(user),), {"__slots__": ()})
+        return user
+
+    factory.create = create
+    with pytest.raises(ConfigurationError, match="picklable subjects"):
+        datagen.start(checkpoint=saved)
+    assert not saved.exists()
+
+
+def test_a_sharded_run_refuses_checkpoints(tmp_path):
+    from doge_datagen.distributed.sharded import run_sharded
+
+    for option in ("checkpoint", "resume"):
+        with pytest.raises(ConfigurationError, match="a sharded run does not checkpoint"):
+            run_sharded(lambda: None, shards=2, **{option: tmp_path / "run.ckpt"})
+    assert list(tmp_path.iterdir()) == []
+
+
+class Slotted:
+    __slots__ = ("a", "__b")
+
+    def __init__(self, a, b):
+        self.a = a
+        self.__b = b
+
+    def seen(self):
+        return self.a, self.__b
+
+
+class WithDict(Slotted):
+    pass
+
+
+class Reduced:
+    def __init__(self, a):
+        self.a = a
+
+    def __reduce__(self):
+        return (Reduced, (self.a * 2,))
+
+
+def test_subjects_are_stored_by_columns_with_gaps_private_slots_and_dicts():
+    subjects = [Slotted(1, "x"), None, Slotted(2, [3]), None]
+    encoded = checkpoints.encode_subjects(subjects)
+    assert encoded[0] == "columns"
+    back = checkpoints.decode_subjects(pickle.loads(pickle.dumps(encoded)))
+    assert back[1] is None and back[3] is None
+    assert [back[0].seen(), back[2].seen()] == [(1, "x"), (2, [3])]
+    with_dicts = [WithDict(1, 2), WithDict(3, 4)]
+    with_dicts[1].extra = "e"
+    back = checkpoints.decode_subjects(checkpoints.encode_subjects(with_dicts))
+    assert [s.seen() for s in back] == [(1, 2), (3, 4)]
+    assert vars(back[1]) == {"extra": "e"} and vars(back[0]) == {}
+    # A class that pickles its own way, or subjects of several classes: one by one, by pickle.
+    reduced = checkpoints.encode_subjects([Reduced(1)])
+    assert reduced[0] == "objects"
+    assert checkpoints.decode_subjects(pickle.loads(pickle.dumps(reduced)))[0].a == 2
+    assert checkpoints.encode_subjects([Slotted(1, 2), WithDict(1, 2)])[0] == "objects"
+    unset = Slotted(1, 2)
+    del unset.a
+    assert checkpoints.encode_subjects([unset])[0] == "objects"

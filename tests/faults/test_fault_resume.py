@@ -1,0 +1,83 @@
+"""A checkpointing run killed with SIGKILL, again and again, and resumed each time from its last
+checkpoint: the JSON Lines file it leaves is byte for byte the uninterrupted run's.
+
+The kills come at seeded moments of the run: at the N-th 'logout' event of a process (the
+process sends itself SIGKILL there, an exact moment of the simulated run, wherever the last
+checkpoint was written), and from outside, after a seeded delay (wherever the process was,
+checkpoint writing included). Each process resumes from the checkpoint its predecessor left,
+or starts afresh when none was written yet.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "support" / "checkpoint_run.py"
+SUBJECTS, TICKS = "20000", "1500"
+
+
+def launch(out: Path, saved: Path, *extra: str, pure: str = "") -> subprocess.Popen:
+    """The run as a process of its own; ``pure="1"`` keeps it in the Python loop."""
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(out), str(saved), SUBJECTS, TICKS, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, DOGE_DATAGEN_PURE_PYTHON=pure),
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> bytes:
+    out = tmp_path_factory.mktemp("whole") / "events.jsonl"
+    proc = launch(out, out.with_suffix(".ckpt"), "--plain")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return out.read_bytes()
+
+
+def finish(out: Path, saved: Path, pure: str = "") -> str:
+    """Resume to the end; what the last process printed."""
+    proc = launch(out, saved, pure=pure)
+    printed, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return printed
+
+
+@pytest.mark.parametrize("pure", ["", "1"], ids=["c-loop", "python-loop"])
+@pytest.mark.parametrize("trial", range(2))
+def test_sigkill_at_seeded_events_then_resumed_each_time(tmp_path, uninterrupted, trial, pure):
+    rng = random.Random(trial)
+    out, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    for _ in range(5):
+        proc = launch(out, saved, "--kill-at", str(rng.randint(1000, 4000)), pure=pure)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == -signal.SIGKILL, err
+    assert saved.exists()  # the kills came after checkpoints, not all before the first
+    assert out.read_bytes() != uninterrupted
+    assert finish(out, saved, pure).startswith("resumed 1500")
+    assert out.read_bytes() == uninterrupted
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_and_sigterm_from_outside_at_seeded_delays(tmp_path, uninterrupted, trial):
+    rng = random.Random(100 + trial)
+    out, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    for n in range(6):
+        proc = launch(out, saved)
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGTERM if n == 5 else signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+        # Killed, or done before the signal came: either way a file and a checkpoint that
+        # agree.
+        assert proc.returncode in (0, -signal.SIGKILL, -signal.SIGTERM), err
+    finish(out, saved)
+    assert out.read_bytes() == uninterrupted
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("events.jsonl", "run.ckpt")]
+    assert all(name.startswith(".run.ckpt.") for name in leftovers)
