@@ -189,6 +189,12 @@ class Checkpointer:
             )
         self.every = math.inf if every is None else float(every)
         self.fingerprint = fingerprint
+        # What a run killed while it wrote a checkpoint left beside it.
+        for left in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            try:
+                left.unlink()
+            except OSError:  # pragma: no cover - gone meanwhile, or not ours to remove
+                pass
         #: The ``time.perf_counter()`` value from which the next checkpoint is due.
         self.next_at = time.perf_counter() + self.every
         #: How many checkpoints were written, and the seconds they took.

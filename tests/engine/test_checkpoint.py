@@ -147,6 +147,8 @@ def test_checkpoints_at_every_busy_tick_leave_the_events_as_they_were(
     tmp_path, loop, uninterrupted
 ):
     path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    # Left by a run killed while it wrote a checkpoint: removed.
+    (tmp_path / ".run.ckpt.12345.tmp").write_bytes(b"DOGECKP")
     summary = build(path, "arrivals").start(checkpoint=saved, checkpoint_every=1e-9)
     assert path.read_bytes() == uninterrupted["arrivals"]
     assert summary.ticks == TICKS
