@@ -14,7 +14,8 @@ Then the banking demo (``banking_generator``, ``--ticks`` one-minute ticks, a co
 with those four fields made for every user (``fake=True``) against the plain demo, in this
 process; and the command as a user runs it, ``doge-datagen demo --sink jsonl:PATH`` with
 ``--fake`` (the four fields per user, the name and e-mail address in every event) against
-the same command without, each a process of its own (its CPU time). Each figure is the best
+the same command without, each a process of its own (its CPU time) running this checkout's
+package (``PYTHONPATH``), as the in-process sides do. Each figure is the best
 of ``--rounds`` CPU times, the sides taking turns. Targets: at least 3x faster than
 Mimesis, 50x faster than Faker, and the demo with values at most 1.5x the plain demo.
 """
@@ -28,7 +29,7 @@ import time
 from typing import Callable, Dict, List
 
 from bench_demo import demo_once
-from common import Row, print_table  # also puts the checkout first on sys.path
+from common import ROOT, Row, print_table  # also puts the checkout first on sys.path
 
 from doge_datagen import CountingSink
 from doge_datagen.demo import banking_generator
@@ -127,7 +128,7 @@ def run(subjects: int, ticks: int, rounds: int = 3, faker_subjects: int = 0) -> 
             for name, fn in sides.items():
                 best[name] = min(best[name], cpu(fn))
             for name, extra in (("command", ()), ("command --fake", ("--fake",))):
-                seconds = demo_once(None, n, ticks, path, extra)[0]
+                seconds = demo_once(ROOT, n, ticks, path, extra)[0]
                 best[name] = min(best[name], seconds)
     best["faker"] *= n / n_faker
     rows: List[Row] = []

@@ -18,8 +18,7 @@
 #define MASK31 ((uint64_t)0x7FFFFFFF)
 #define MAX62 ((((uint64_t)1) << 62) - 1)
 
-static PyObject *s_loc, *s_load, *s_r, *s_named, *s_name_picks, *s_last_first, *s_first_any_mail,
-    *s_last_mail, *s_email_domains, *s_streets, *s_buildings, *s_number_first, *s_street_sep,
+static PyObject *s_loc, *s_load, *s_r, *s_named, *s_name_tables, *s_mail_tables, *s_street_tables,
     *s_phones, *s_fill, *s_format, *s_name_py, *s_email_py, *s_street_py, *s_phone_py, *s_space,
     *s_dot, *s_at;
 
@@ -48,12 +47,31 @@ draw(PyObject *self, uint64_t *u)
     Py_DECREF(r);
     if (v == NULL)
         return -1;
-    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    /* randint(0, 2**62 - 1) is a whole number in [0, 2**62): the masked read is exact for
+     * it, and quicker than PyLong_AsUnsignedLongLong, which goes through bytes for a number
+     * of several digits. */
+    unsigned long long x = PyLong_AsUnsignedLongLongMask(v);
     Py_DECREF(v);
     if (x == (unsigned long long)-1 && PyErr_Occurred())
         return -1;
     *u = (uint64_t)x;
     return 0;
+}
+
+/* The decimal digits of `v` into `buf` (at least 21 bytes), NUL-terminated; their number. */
+static int
+digits_of(char *buf, unsigned long long v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    for (int k = 0; k < n; k++)
+        buf[k] = tmp[n - 1 - k];
+    buf[n] = '\0';
+    return n;
 }
 
 /* A new string of the `n` strings of `parts` one after the other. */
@@ -75,6 +93,16 @@ concat(PyObject **parts, int n)
     PyObject *out = PyUnicode_New(len, maxchar);
     if (out == NULL)
         return NULL;
+    if (maxchar < 256) {
+        /* Every part is of the 1-byte kind, as the new string is: copied as bytes. */
+        Py_UCS1 *w = PyUnicode_1BYTE_DATA(out);
+        for (int k = 0; k < n; k++) {
+            Py_ssize_t l = PyUnicode_GET_LENGTH(parts[k]);
+            memcpy(w, PyUnicode_1BYTE_DATA(parts[k]), (size_t)l);
+            w += l;
+        }
+        return out;
+    }
     Py_ssize_t at = 0;
     for (int k = 0; k < n; k++) {
         Py_ssize_t l = PyUnicode_GET_LENGTH(parts[k]);
@@ -112,7 +140,8 @@ pick(PyObject *cum, PyObject *guide, Py_ssize_t n, uint64_t hi)
             PyErr_SetString(PyExc_IndexError, "a pick ran past its bounds");
             return -1;
         }
-        unsigned long long bound = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(cum, i));
+        /* A bound of 31 bits, made by the locale data: the masked read is exact. */
+        unsigned long long bound = PyLong_AsUnsignedLongLongMask(PyList_GET_ITEM(cum, i));
         if (bound == (unsigned long long)-1 && PyErr_Occurred())
             return -1;
         if ((uint64_t)bound > hi)
@@ -160,15 +189,15 @@ c_name(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     PyObject *d = locale_of(self);
     if (d == NULL)
         return NULL;
-    PyObject *out = NULL, *picks = NULL, *last_first = NULL;
-    picks = PyObject_GetAttr(d, s_name_picks);
-    last_first = PyObject_GetAttr(d, s_last_first);
-    if (picks == NULL || last_first == NULL)
+    PyObject *out = NULL, *picks = NULL;
+    picks = PyObject_GetAttr(d, s_name_tables);
+    if (picks == NULL)
         goto done;
-    if (!PyTuple_Check(picks) || PyTuple_GET_SIZE(picks) != 8) {
-        PyErr_SetString(PyExc_TypeError, "name_picks is not the 8-tuple of the locale data");
+    if (!PyTuple_Check(picks) || PyTuple_GET_SIZE(picks) != 9) {
+        PyErr_SetString(PyExc_TypeError, "name_tables is not the 9-tuple of the locale data");
         goto done;
     }
+    PyObject *last_first = PyTuple_GET_ITEM(picks, 8);
     PyObject *fv = PyTuple_GET_ITEM(picks, 0), *fc = PyTuple_GET_ITEM(picks, 1),
              *fg = PyTuple_GET_ITEM(picks, 2), *lv = PyTuple_GET_ITEM(picks, 4),
              *lc = PyTuple_GET_ITEM(picks, 5), *lg = PyTuple_GET_ITEM(picks, 6);
@@ -205,7 +234,6 @@ c_name(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     out = text;
 done:
     Py_XDECREF(picks);
-    Py_XDECREF(last_first);
     Py_DECREF(d);
     return out;
 }
@@ -238,13 +266,16 @@ c_email(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     PyObject *d = locale_of(self);
     if (d == NULL)
         return NULL;
-    PyObject *out = NULL, *firsts = NULL, *lasts = NULL, *domains = NULL, *number = NULL,
-             *initial = NULL;
-    firsts = PyObject_GetAttr(d, s_first_any_mail);
-    lasts = PyObject_GetAttr(d, s_last_mail);
-    domains = PyObject_GetAttr(d, s_email_domains);
-    if (firsts == NULL || lasts == NULL || domains == NULL)
+    PyObject *out = NULL, *tables = NULL, *number = NULL, *initial = NULL;
+    tables = PyObject_GetAttr(d, s_mail_tables);
+    if (tables == NULL)
         goto done;
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 3) {
+        PyErr_SetString(PyExc_TypeError, "mail_tables is not the 3-tuple of the locale data");
+        goto done;
+    }
+    PyObject *firsts = PyTuple_GET_ITEM(tables, 0), *lasts = PyTuple_GET_ITEM(tables, 1),
+             *domains = PyTuple_GET_ITEM(tables, 2);
     PyObject *first = list_item(firsts, i), *last = list_item(lasts, j);
     if (first == NULL || last == NULL)
         goto done;
@@ -262,8 +293,8 @@ c_email(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     unsigned style = (unsigned)(u & 3);
     char buf[32];
     if (PyUnicode_GET_LENGTH(last) == 0) {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)((u >> 8) % 100));
-        number = PyUnicode_FromString(buf);
+        int nlen = digits_of(buf, (unsigned long long)((u >> 8) % 100));
+        number = PyUnicode_FromStringAndSize(buf, nlen);
         if (number == NULL)
             goto done;
         PyObject *parts[4] = {first, number, s_at, domain};
@@ -274,8 +305,8 @@ c_email(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         out = concat(parts, 5);
     }
     else if (style == 1) {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)((u >> 8) % 100));
-        number = PyUnicode_FromString(buf);
+        int nlen = digits_of(buf, (unsigned long long)((u >> 8) % 100));
+        number = PyUnicode_FromStringAndSize(buf, nlen);
         if (number == NULL)
             goto done;
         PyObject *parts[6] = {first, s_dot, last, number, s_at, domain};
@@ -289,17 +320,15 @@ c_email(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         out = concat(parts, 4);
     }
     else {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)((u >> 8) % 1000));
-        number = PyUnicode_FromString(buf);
+        int nlen = digits_of(buf, (unsigned long long)((u >> 8) % 1000));
+        number = PyUnicode_FromStringAndSize(buf, nlen);
         if (number == NULL)
             goto done;
         PyObject *parts[5] = {first, last, number, s_at, domain};
         out = concat(parts, 5);
     }
 done:
-    Py_XDECREF(firsts);
-    Py_XDECREF(lasts);
-    Py_XDECREF(domains);
+    Py_XDECREF(tables);
     Py_XDECREF(number);
     Py_XDECREF(initial);
     Py_DECREF(d);
@@ -321,14 +350,16 @@ c_street_address(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyOb
     PyObject *d = locale_of(self);
     if (d == NULL)
         return NULL;
-    PyObject *out = NULL, *streets = NULL, *buildings = NULL, *sep = NULL, *number_first = NULL,
-             *number = NULL;
-    streets = PyObject_GetAttr(d, s_streets);
-    buildings = PyObject_GetAttr(d, s_buildings);
-    sep = PyObject_GetAttr(d, s_street_sep);
-    number_first = PyObject_GetAttr(d, s_number_first);
-    if (streets == NULL || buildings == NULL || sep == NULL || number_first == NULL)
+    PyObject *out = NULL, *tables = NULL, *number = NULL;
+    tables = PyObject_GetAttr(d, s_street_tables);
+    if (tables == NULL)
         goto done;
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
+        PyErr_SetString(PyExc_TypeError, "street_tables is not the 4-tuple of the locale data");
+        goto done;
+    }
+    PyObject *streets = PyTuple_GET_ITEM(tables, 0), *buildings = PyTuple_GET_ITEM(tables, 1),
+             *sep = PyTuple_GET_ITEM(tables, 2), *number_first = PyTuple_GET_ITEM(tables, 3);
     if (!PyList_Check(streets) || !PyList_Check(buildings) || PyList_GET_SIZE(streets) == 0 ||
         PyList_GET_SIZE(buildings) == 0) {
         PyErr_SetString(PyExc_ValueError, "the locale has no streets or building numbers");
@@ -360,8 +391,14 @@ c_street_address(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyOb
         long long value = low + (long long)((lo / nb) % (uint64_t)span);
         if (fmt == Py_None) {
             char buf[32];
-            snprintf(buf, sizeof buf, "%lld", value);
-            number = PyUnicode_FromString(buf);
+            if (value >= 0) {
+                int nlen = digits_of(buf, (unsigned long long)value);
+                number = PyUnicode_FromStringAndSize(buf, nlen);
+            }
+            else {
+                snprintf(buf, sizeof buf, "%lld", value);
+                number = PyUnicode_FromString(buf);
+            }
         }
         else {
             PyObject *v = PyLong_FromLongLong(value);
@@ -379,12 +416,53 @@ c_street_address(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyOb
     PyObject *parts[3] = {nf ? number : street, sep, nf ? street : number};
     out = concat(parts, 3);
 done:
-    Py_XDECREF(streets);
-    Py_XDECREF(buildings);
-    Py_XDECREF(sep);
-    Py_XDECREF(number_first);
+    Py_XDECREF(tables);
     Py_XDECREF(number);
     Py_DECREF(d);
+    return out;
+}
+
+/* The phone number of a format's plan (bytes, see compile_phone): its ASCII literal parts,
+ * and for each drawn part 0x80 (a slice of the digits `d`, `dlen` characters) or 0x81 (of
+ * `e`) then the slice's start and end, written into one new ASCII string. NULL with no
+ * error set when this does not apply (no plan, `e` not ASCII, a slice out of bounds): the
+ * format's Python `fill` makes the number then. */
+static PyObject *
+phone_from_plan(PyObject *plan, const char *d, Py_ssize_t dlen, PyObject *e)
+{
+    if (!PyBytes_Check(plan) || !PyUnicode_Check(e) || !PyUnicode_IS_ASCII(e))
+        return NULL;
+    const unsigned char *code = (const unsigned char *)PyBytes_AS_STRING(plan);
+    const char *edata = (const char *)PyUnicode_1BYTE_DATA(e);
+    Py_ssize_t elen = PyUnicode_GET_LENGTH(e);
+    Py_ssize_t n = PyBytes_GET_SIZE(plan), len = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (code[k] < 0x80) {
+            len++;
+            continue;
+        }
+        if (k + 2 >= n || code[k] > 0x81)
+            return NULL;
+        Py_ssize_t start = code[k + 1], end = code[k + 2];
+        if (end < start || end > (code[k] == 0x80 ? dlen : elen))
+            return NULL;
+        len += end - start;
+        k += 2;
+    }
+    PyObject *out = PyUnicode_New(len, 127);
+    if (out == NULL)
+        return NULL;
+    char *w = (char *)PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (code[k] < 0x80) {
+            *w++ = (char)code[k];
+            continue;
+        }
+        Py_ssize_t start = code[k + 1], end = code[k + 2];
+        memcpy(w, (code[k] == 0x80 ? d : edata) + start, (size_t)(end - start));
+        w += end - start;
+        k += 2;
+    }
     return out;
 }
 
@@ -416,8 +494,8 @@ c_phone_number(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     if (draw(self, &u) < 0)
         goto done;
     PyObject *f = PyList_GET_ITEM(phones, (Py_ssize_t)(u % n));
-    if (!PyTuple_Check(f) || PyTuple_GET_SIZE(f) != 4) {
-        PyErr_SetString(PyExc_TypeError, "a phone format is not (fill, p, table, q)");
+    if (!PyTuple_Check(f) || PyTuple_GET_SIZE(f) != 5) {
+        PyErr_SetString(PyExc_TypeError, "a phone format is not (fill, p, table, q, plan)");
         goto done;
     }
     PyObject *fill = PyTuple_GET_ITEM(f, 0), *table = PyTuple_GET_ITEM(f, 2);
@@ -456,15 +534,18 @@ c_phone_number(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
             goto done;
     }
     char buf[32];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)(p + u % p));
-    digits = PyUnicode_FromString(buf);
-    if (digits == NULL)
-        goto done;
+    int dlen = digits_of(buf, (unsigned long long)(p + u % p));
     if (!PyTuple_Check(table) || (uint64_t)PyTuple_GET_SIZE(table) != (uint64_t)q) {
         PyErr_SetString(PyExc_TypeError, "a phone format's table does not match its size");
         goto done;
     }
     PyObject *e = PyTuple_GET_ITEM(table, (Py_ssize_t)((u / p) % q));
+    out = phone_from_plan(PyTuple_GET_ITEM(f, 4), buf, dlen, e);
+    if (out != NULL || PyErr_Occurred())
+        goto done;
+    digits = PyUnicode_FromStringAndSize(buf, dlen);
+    if (digits == NULL)
+        goto done;
     PyObject *call_args[2] = {digits, e};
     out = PyObject_Vectorcall(fill, call_args, 2, NULL);
 done:
@@ -511,15 +592,9 @@ PyInit__cvalues(void)
         {&s_load, "_load"},
         {&s_r, "_r"},
         {&s_named, "_named"},
-        {&s_name_picks, "name_picks"},
-        {&s_last_first, "last_first"},
-        {&s_first_any_mail, "first_any_mail"},
-        {&s_last_mail, "last_mail"},
-        {&s_email_domains, "email_domains"},
-        {&s_streets, "streets"},
-        {&s_buildings, "buildings"},
-        {&s_number_first, "number_first"},
-        {&s_street_sep, "street_sep"},
+        {&s_name_tables, "name_tables"},
+        {&s_mail_tables, "mail_tables"},
+        {&s_street_tables, "street_tables"},
         {&s_phones, "phones"},
         {&s_fill, "_fill"},
         {&s_format, "format"},

@@ -480,7 +480,7 @@ class Fake:
         phones = (self._loc or self._load()).phones
         n = len(phones)
         u = self._r()
-        fill, p, table, q = phones[u % n]
+        fill, p, table, q, _ = phones[u % n]
         u //= n
         if p * q * n > _MAX62:  # too few bits left over from the pick of the format
             u = self._r()

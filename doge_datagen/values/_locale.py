@@ -114,14 +114,19 @@ def expand(template: str) -> List[str]:
     return ["".join(p) for p in itertools.product(*options)]
 
 
-def compile_phone(template: str) -> Tuple[Callable[[str, str], str], int, int]:
-    """``(fill, k, m)`` for a phone template with ``k`` places ``#`` (any digit) and ``m``
+def compile_phone(
+    template: str,
+) -> Tuple[Callable[[str, str], str], int, int, Optional[bytes]]:
+    """``(fill, k, m, plan)`` for a phone template with ``k`` places ``#`` (any digit) and ``m``
     places ``$`` (2 to 9): ``fill(D, E)`` is the number, ``D`` being ``str(10**k + x)`` for
     the ``k`` digits of ``x`` (its leading 1 skipped), ``E`` one of :func:`two_to_nine`'s
     strings of ``m`` characters. ``fill`` is one f-string: the literal parts are read from a
     tuple, the drawn ones are slices, so a number is made in one call with no list or
-    join."""
+    join. ``plan`` says the same for the C path, as bytes: the literal parts as they are
+    (ASCII), each drawn one as three bytes, ``0x80`` (a slice of ``D``) or ``0x81`` (of
+    ``E``), its start and its end; None for a template that is not ASCII."""
     literals: List[str] = []
+    plan: List[Optional[bytes]] = []
     pieces: List[str] = []
     counts = {"#": 0, "$": 0}
     text = ""
@@ -132,6 +137,7 @@ def compile_phone(template: str) -> Tuple[Callable[[str, str], str], int, int]:
             if text:
                 pieces.append(f"{{L[{len(literals)}]}}")
                 literals.append(text)
+                plan.append(text.encode("ascii", "replace") if text.isascii() else None)
                 text = ""
             end = k
             while end < len(template) and template[end] == c:
@@ -142,6 +148,7 @@ def compile_phone(template: str) -> Tuple[Callable[[str, str], str], int, int]:
             off = 1 if c == "#" else 0
             name = "D" if c == "#" else "E"
             pieces.append(f"{{{name}[{start + off}:{counts[c] + off}]}}")
+            plan.append(bytes((0x80 if c == "#" else 0x81, start + off, counts[c] + off)))
             k = end
             continue
         text += c
@@ -149,9 +156,12 @@ def compile_phone(template: str) -> Tuple[Callable[[str, str], str], int, int]:
     if text:
         pieces.append(f"{{L[{len(literals)}]}}")
         literals.append(text)
+        plan.append(text.encode("ascii", "replace") if text.isascii() else None)
     code = 'lambda D, E, L=L: f"' + "".join(pieces) + '"'
     fill = eval(code, {"L": tuple(literals)})  # noqa: S307 - code made above from slices only
-    return fill, counts["#"], counts["$"]
+    parts = [part for part in plan if part is not None]
+    compiled = None if len(parts) < len(plan) or max(counts.values()) > 250 else b"".join(parts)
+    return fill, counts["#"], counts["$"], compiled
 
 
 _TWO_TO_NINE: Dict[int, Tuple[str, ...]] = {}
@@ -210,6 +220,7 @@ class LocaleData:
         ):
             self.mail_of.update(zip(names, forms))
         self.last_first = raw["name_format"].startswith("{last}")
+        # The C methods read each value's tables as one tuple: one lookup, not three or four.
         # The name's two picks, flat, for name(): (values, cum, guide, n) each.
         self.name_picks: Tuple[Any, ...] = (
             self.first_any.values, self.first_any.cum, self.first_any.guide, self.first_any.n,
@@ -221,19 +232,22 @@ class LocaleData:
         self.number_first: bool = layout.index("{n}") < layout.index("{street}")
         self.street_sep: str = layout.replace("{n}", "").replace("{street}", "")
         self.buildings = [building_format(b) for b in raw["building_formats"]]
+        self.street_tables = (self.streets, self.buildings, self.street_sep, self.number_first)
         self.cities: List[str] = raw["cities"]
         self.address_format: str = raw["address_format"]
         #: '#' a digit, '?' a capital letter (filled place by place: postcodes are short).
         self.postcodes: List[str] = raw["postcode_formats"]
-        #: (fill, 10**k, two_to_nine(m), 8**m) per phone format.
+        #: (fill, 10**k, two_to_nine(m), 8**m, plan) per phone format.
         self.phones = []
         for f in raw["phone_formats"]:
-            fill, k, m = compile_phone(f)
-            self.phones.append((fill, 10**k, two_to_nine(m), 8**m))
+            fill, k, m, plan = compile_phone(f)
+            self.phones.append((fill, 10**k, two_to_nine(m), 8**m, plan))
         self.companies: List[str] = raw["companies"]
         self.jobs: List[str] = raw["jobs"]
         self.words: List[str] = raw["words"]
         self.email_domains: List[str] = raw["email_domains"]
+        self.name_tables = (*self.name_picks, self.last_first)
+        self.mail_tables = (self.first_any_mail, self.last_mail, self.email_domains)
         self.country: str = raw["country"]
         self.currency: str = raw["currency"]
         self.iban_country: str = raw["iban_country"]

@@ -632,3 +632,30 @@ def test_a_fake_pickles_without_its_word_lists_and_draws_the_same():
     copy = pickle.loads(data)
     assert copy.locale == "fr_FR" and copy._loc is None
     assert [copy.name() for _ in range(5)] == [fake.name() for _ in range(5)]
+
+
+def test_every_phone_formats_plan_writes_what_its_fill_writes():
+    """The C path writes a phone number from the format's plan (bytes), the Python one with
+    its ``fill``: for every format of every locale, the same text for the same digits."""
+    from doge_datagen.values._locale import locale_data
+
+    checked = 0
+    for locale in LOCALES:
+        for fill, p, table, q, plan in locale_data(locale).phones:
+            assert plan is not None, (locale, fill)
+            for x in (0, 1, p // 3, p - 1):
+                digits = str(p + x)
+                e = table[x % q]
+                expected = fill(digits, e)
+                out, k = [], 0
+                while k < len(plan):
+                    if plan[k] < 0x80:
+                        out.append(chr(plan[k]))
+                        k += 1
+                        continue
+                    source = digits if plan[k] == 0x80 else e
+                    out.append(source[plan[k + 1] : plan[k + 2]])
+                    k += 3
+                assert "".join(out) == expected, (locale, expected)
+                checked += 1
+    assert checked > 1000
