@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"]
-NOT_BUILT = "WARNING: doge-datagen: the C extension doge_datagen._speedups was not built"
+NOT_BUILT = "WARNING: doge-datagen: the C extension doge_datagen.engine._speedups was not built"
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,9 @@ def test_a_build_without_extensions_makes_the_pure_python_wheel(
     assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
     assert "Root-Is-Purelib: true" in metadata and "Tag: py3-none-any" in metadata, metadata
     assert not [n for n in names if n.endswith((".so", ".pyd"))], names
-    assert "doge_datagen/engine.py" in names
+    assert "doge_datagen/engine/loop.py" in names
+    assert "doge_datagen/engine/_speedups.pyi" in names
+    assert "doge_datagen/sinks/_jsonlines.pyi" in names
     if "CC" in setting:
         # Shown by a plain pip install from a directory: a build warning.
         assert NOT_BUILT in output, output
@@ -124,7 +126,7 @@ def test_with_a_compiler_the_wheel_holds_the_extension_and_is_tagged_for_this_pl
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
     assert wheel.name.split("-")[2] == tag and not wheel.name.endswith("-any.whl"), wheel.name
     assert "Root-Is-Purelib: false" in metadata, metadata
-    assert [n for n in names if n.startswith("doge_datagen/_speedups.")], names
+    assert [n for n in names if n.startswith("doge_datagen/engine/_speedups.")], names
     assert "was not built" not in output, output
 
 
