@@ -19,8 +19,8 @@ from typing import Dict, List
 
 from common import Row, banking, print_table, timed
 
-from doge_datagen.metrics.exporter import MetricsServer, RunProbe
 from doge_datagen.engine.summary import sink_labels
+from doge_datagen.metrics.exporter import MetricsServer, RunProbe
 
 # Prometheus and a browser on the status page, as another process would scrape: once a second.
 _SCRAPER = """

@@ -12,8 +12,8 @@ import os
 import tempfile
 
 from doge_datagen import DataOnlineGeneratorGrapher
-from doge_datagen.demo import demo_model, user_row
 from doge_datagen.analysis.plots import plot_rates
+from doge_datagen.demo import demo_model, user_row
 from doge_datagen.sinks.file import FileSink
 
 WEEK_TICKS = 7 * 24 * 60  # one-minute ticks
