@@ -43,7 +43,15 @@ if TYPE_CHECKING:
 Run = Any
 Table = List[Any]
 
-__all__ = ["FORMAT", "Checkpointer", "fingerprint", "load", "restore", "differences"]
+__all__ = [
+    "FORMAT",
+    "Checkpointer",
+    "differences",
+    "fingerprint",
+    "load",
+    "restore",
+    "run_options",
+]
 
 #: The layout of the pickled dict; a checkpoint of another format is refused.
 FORMAT = 1
@@ -220,6 +228,7 @@ class Checkpointer:
         state = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
+            "seed": model.seed,
             "timestamp_start": run.timestamp_start,
             "tick": run.ticks_done,
             "timestamp": run.timestamp,
@@ -276,9 +285,30 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
+def run_options(path: Any) -> Dict[str, Any]:
+    """The seed and the (resolved) ``timestamp_start`` of the run that wrote the checkpoint
+    at ``path``: a model built afresh (an unseeded one draws a seed of its own, a demo starts
+    at the current minute) takes them to be the same model again."""
+    state = _read(path)
+    return {"seed": state["seed"], "timestamp_start": state["timestamp_start"]}
+
+
 def load(path: Any, current: Dict[str, Any], force: bool = False) -> Dict[str, Any]:
     """The checkpoint at ``path``, checked against the ``current`` fingerprint: a model that
     differs is a :class:`ConfigurationError` naming what differs, unless ``force``."""
+    state = _read(path)
+    changed = differences(state["fingerprint"], current)
+    if changed and not force:
+        raise ConfigurationError(
+            f"checkpoint {str(path)!r} was written by another model ("
+            + "; ".join(changed)
+            + "): resume with the model as it was, or force the resume"
+        )
+    return state
+
+
+def _read(path: Any) -> Dict[str, Any]:
+    """The checkpoint at ``path``, as written."""
     try:
         with open(path, "rb") as source:
             data = source.read()
@@ -294,13 +324,6 @@ def load(path: Any, current: Dict[str, Any], force: bool = False) -> Dict[str, A
         raise ConfigurationError(
             f"checkpoint {str(path)!r} has format {state.get('format')!r}; this version "
             f"reads format {FORMAT}"
-        )
-    changed = differences(state["fingerprint"], current)
-    if changed and not force:
-        raise ConfigurationError(
-            f"checkpoint {str(path)!r} was written by another model ("
-            + "; ".join(changed)
-            + "): resume with the model as it was, or force the resume"
         )
     return state
 

@@ -288,3 +288,33 @@ def test_subjects_are_stored_by_columns_with_gaps_private_slots_and_dicts():
     unset = Slotted(1, 2)
     del unset.a
     assert checkpoints.encode_subjects([unset])[0] == "objects"
+
+
+def test_an_unseeded_model_resumes_with_the_seed_and_start_the_checkpoint_holds(tmp_path):
+    whole, path, saved = tmp_path / "whole.jsonl", tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+
+    def unseeded(out, seed=None, start=None):
+        sink = FileSink(out, row)
+        return banking_generator(
+            sink,
+            sink,
+            sink,
+            sink,
+            subjects_num=SUBJECTS,
+            ticks_num=TICKS,
+            seed=seed,
+            timestamp_start=start,
+        )
+
+    first = unseeded(path)  # a seed of its own, and the time start() is called
+    stop_at(first, 60)
+    first.start(checkpoint=saved)
+    again = unseeded(path)
+    with pytest.raises(ConfigurationError, match="seed: "):
+        again.start(resume=saved)
+    stored = checkpoints.run_options(saved)
+    assert stored == {"seed": first.seed, "timestamp_start": first._last_run.timestamp_start}
+    again.seed = stored["seed"]
+    again.start(resume=saved)
+    unseeded(whole, stored["seed"], stored["timestamp_start"]).start()
+    assert path.read_bytes() == whole.read_bytes()
