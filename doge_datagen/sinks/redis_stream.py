@@ -12,6 +12,14 @@ written twice); :meth:`RedisStreamSink.close` sends the last batch and raises
 An entry holds the event's key (field ``key``, when there is a key function) and its value: a
 dict value gives one field per item (values other than text, bytes and numbers written as
 JSON), any other value goes into the field ``value`` (text as it is, others as JSON).
+
+With ``explicit_ids=True`` each entry's id is derived from the event, ``TIMESTAMP-N`` (the
+event's timestamp in milliseconds, and its place, from 1, among this sink's events of that
+timestamp in the stream), instead of the server's clock: a run resumed from a checkpoint
+sends again the entries written after it with the same ids, and the server refuses each one
+as not above the stream's last id. Those are counted as ``repeated``, not failed: the stream
+holds each event once. (An entry of an earlier timestamp than the stream's last is taken as
+written already, so the stream must be the run's own.)
 """
 
 import json
@@ -85,6 +93,7 @@ class RedisStreamSink(Sink):
         key_field: str = "key",
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         name: Optional[str] = None,
+        explicit_ids: bool = False,
     ) -> None:
         shown, self._stream_function = check_destination("stream", stream)
         self.stream: Optional[str] = None if self._stream_function else shown
@@ -107,6 +116,11 @@ class RedisStreamSink(Sink):
         self._pipe: Any = None
         self._batch: List[Tuple[str, Dict[Any, Any]]] = []
         self.first_error: Optional[str] = None
+        self.explicit_ids = bool(explicit_ids)
+        #: Per stream, the timestamp of the last entry and its place among that timestamp's.
+        self._last_ids: Dict[Any, Tuple[int, int]] = {}
+        #: Entries the server refused as already there (explicit ids, since :meth:`open`).
+        self.repeated = 0
 
     @property
     def buffered(self) -> int:
@@ -120,6 +134,8 @@ class RedisStreamSink(Sink):
         self._pipe = self._client.pipeline(transaction=False)
         self._batch = []
         self.first_error = None
+        self._last_ids = {}
+        self.repeated = 0
 
     def _close(self) -> None:
         try:
@@ -164,7 +180,24 @@ class RedisStreamSink(Sink):
             key = self.key_function(subject, transition)
             if key is not None:
                 fields = {self.key_field: _field_value(self.name, "key", key, transition), **fields}
-        self._pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=self.approximate)
+        if self.explicit_ids:
+            last = self._last_ids.get(stream)
+            place = last[1] + 1 if last is not None and last[0] == timestamp else 0
+            if timestamp < 0:
+                raise RecordError(
+                    f"{self.name}: timestamp {timestamp} cannot be an entry id (ids are "
+                    "milliseconds from 0)"
+                )
+            self._last_ids[stream] = (timestamp, place)
+            self._pipe.xadd(
+                stream,
+                fields,
+                id=f"{timestamp}-{place + 1}",
+                maxlen=self.maxlen,
+                approximate=self.approximate,
+            )
+        else:
+            self._pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=self.approximate)
         batch = self._batch
         batch.append((stream, fields))
         if len(batch) >= self.batch_size:
@@ -196,6 +229,9 @@ class RedisStreamSink(Sink):
         delivered = 0
         for reply in replies:
             if isinstance(reply, Exception):
+                if self.explicit_ids and "equal or smaller than the target" in str(reply):
+                    self.repeated += 1  # written before the checkpoint the run resumed from
+                    continue
                 self.failed += 1
                 if self.first_error is None:
                     self.first_error = str(reply)
@@ -258,6 +294,7 @@ class RedisStreamSinkFactory:
         key_field: str = "key",
         flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
         name: Optional[str] = None,
+        explicit_ids: bool = False,
     ) -> RedisStreamSink:
         """A sink appending to ``stream`` (a name, or a function ``(subject, transition)``).
 
@@ -271,6 +308,8 @@ class RedisStreamSinkFactory:
         :param flush_interval: seconds a message may wait in the batch during a run before
             it is sent anyway (``None``: only full batches and :meth:`close` send).
         :param name: how run summaries name the sink; ``redis:<stream>`` by default.
+        :param explicit_ids: entry ids ``TIMESTAMP-N`` derived from the event, so that a
+            resumed run does not store an entry twice (see the module's text).
         """
         return RedisStreamSink(
             self,
@@ -283,6 +322,7 @@ class RedisStreamSinkFactory:
             key_field=key_field,
             flush_interval=flush_interval,
             name=name,
+            explicit_ids=explicit_ids,
         )
 
     def client(self) -> Any:

@@ -81,3 +81,64 @@ def test_sigkill_and_sigterm_from_outside_at_seeded_delays(tmp_path, uninterrupt
     assert out.read_bytes() == uninterrupted
     # A temporary file a kill left half-written is removed by the run after.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "run.ckpt"]
+
+
+def test_a_redis_stream_with_explicit_ids_holds_each_event_once_after_resumes(tmp_path, redis_url):
+    """A run stopped with a checkpoint, resumed, failing after it had sent more entries (no
+    checkpoint since), and resumed from the same checkpoint: the stream holds exactly the
+    uninterrupted run's entries, ids included; the entries sent again were refused."""
+    import uuid
+
+    import redis
+
+    from doge_datagen.demo import banking_generator
+    from doge_datagen.sinks.redis_stream import RedisStreamSinkFactory
+
+    client = redis.Redis.from_url(redis_url)
+    streams = [f"doge-resume-{uuid.uuid4().hex[:8]}-{which}" for which in ("whole", "resumed")]
+
+    def build(stream, stop=None, error=None):
+        sink = RedisStreamSinkFactory(redis_url).create(
+            stream,
+            None,
+            lambda ts, s, t: {"user": s.user_id, "event": t.trigger, "balance": s.balance},
+            batch_size=20,
+            explicit_ids=True,
+            name="redis:events",
+        )
+        datagen = banking_generator(
+            sink, sink, sink, sink, subjects_num=500, ticks_num=600, seed=3, timestamp_start=0
+        )
+        if stop is not None:
+            seen = [0]
+            logout = next(t for t in datagen.transitions if t.trigger == "logout")
+
+            def callback(subject, transition):
+                seen[0] += 1
+                if seen[0] == stop:
+                    if error is not None:
+                        raise error
+                    datagen.stop()
+                return True
+
+            logout.action_callback = callback
+        return datagen, sink
+
+    saved = tmp_path / "run.ckpt"
+    try:
+        build(streams[0])[0].start()
+        datagen, _ = build(streams[1], stop=30)
+        datagen.start(checkpoint=saved)
+        datagen, sink = build(streams[1], stop=40, error=RuntimeError("gone"))
+        with pytest.raises(RuntimeError, match="gone"):
+            datagen.start(resume=saved)
+        assert sink.delivered > 0  # entries past the checkpoint reached the stream
+        datagen, sink = build(streams[1])
+        datagen.start(resume=saved)
+        assert sink.repeated > 0 and sink.failed == 0
+        whole, resumed = (client.xrange(stream) for stream in streams)
+        assert len(whole) > 100
+        assert resumed == whole
+    finally:
+        client.delete(*streams)
+        client.close()
