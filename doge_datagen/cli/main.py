@@ -311,6 +311,23 @@ def check_run_options(args: argparse.Namespace) -> None:
             "--out names the directory of the default sinks, which --sink replaces: "
             "give one of them"
         )
+    resume = getattr(args, "resume", None)
+    if getattr(args, "force", False) and resume is None:
+        raise UsageError("--force applies to --resume: give --resume PATH")
+    if (resume is not None or getattr(args, "checkpoint", None) is not None) and sharded(args):
+        raise UsageError(
+            "--checkpoint and --resume apply to a run in one process, not --workers or --dask"
+        )
+    if resume is not None:
+        # A model built afresh draws a seed of its own, and an unseeded demo starts at the
+        # current minute: the resumed run takes the checkpoint's.
+        from doge_datagen.engine.checkpoint import run_options
+
+        stored = run_options(resume)
+        if args.seed is None:
+            args.seed = stored["seed"]
+        if hasattr(args, "timestamp_start") and args.timestamp_start is None:
+            args.timestamp_start = stored["timestamp_start"]
 
 
 def apply_run_options(datagen: DataOnlineGenerator, args: argparse.Namespace) -> None:
@@ -439,6 +456,10 @@ def _run(datagen: DataOnlineGenerator, args: argparse.Namespace) -> RunSummary:
             progress=progress,
             metrics=args.metrics,
             rate=getattr(args, "rate", None),
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            force=args.force,
         )
     except BaseException as exc:
         # A failed or interrupted run still says what it did and what the sinks delivered;
@@ -694,6 +715,30 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
         metavar="ADDRESS|local",
         help="run the shards on the Dask scheduler at ADDRESS (tcp://HOST:8786), or on a "
         "local cluster; without --workers, one shard per worker thread",
+    )
+    group.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="write the run's state to PATH every --checkpoint-every seconds and when it "
+        "ends or stops (subjects, pending moves, each file's offset)",
+    )
+    group.add_argument(
+        "--checkpoint-every",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds between checkpoints (default 10)",
+    )
+    group.add_argument(
+        "--resume",
+        metavar="PATH",
+        help="go on from the checkpoint at PATH, with the run's other options as they were "
+        "(its seed and start unless given); files are cut back to the checkpoint",
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: go on even when the model differs from the checkpoint's",
     )
     group.add_argument(
         "--max-lag-ticks",

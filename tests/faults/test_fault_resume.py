@@ -142,3 +142,44 @@ def test_a_redis_stream_with_explicit_ids_holds_each_event_once_after_resumes(tm
     finally:
         client.delete(*streams)
         client.close()
+
+
+def demo(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "doge_datagen", "demo", "--subjects", "100000", "--ticks", "6000"]
+        + list(args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("seeded", [True, False], ids=["seeded", "unseeded"])
+def test_the_demo_command_killed_and_resumed_with_resume(tmp_path, seeded):
+    """``doge-datagen demo --checkpoint`` killed at seeded delays and resumed each time with
+    ``--resume`` (and ``--checkpoint``): its file is the uninterrupted run's. An unseeded demo
+    resumes with the seed and start its checkpoint holds."""
+    from doge_datagen.engine.checkpoint import run_options
+
+    rng = random.Random(7 if seeded else 8)
+    out, whole, saved = tmp_path / "events.jsonl", tmp_path / "whole.jsonl", tmp_path / "run.ckpt"
+    seed = ["--seed", "9"] if seeded else []
+    for _ in range(4):
+        resume = ["--resume", str(saved)] if saved.exists() else []
+        proc = demo(*seed, "--sink", f"jsonl:{out}", "--checkpoint", str(saved), *resume)
+        time.sleep(rng.uniform(0.3, 1.8))
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode in (0, -signal.SIGKILL), err
+    assert saved.exists()
+    proc = demo(*seed, "--sink", f"jsonl:{out}", "--checkpoint", str(saved), "--resume", str(saved))
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    stored = run_options(saved)
+    same = ["--seed", str(stored["seed"]), "--timestamp-start", str(stored["timestamp_start"])]
+    proc = demo(*same, "--sink", f"jsonl:{whole}")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert out.read_bytes() == whole.read_bytes()
+    if seeded:
+        assert stored["seed"] == 9
