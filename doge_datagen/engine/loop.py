@@ -1171,6 +1171,9 @@ def run(
     pacer = None if speed is None else _pacer(model, speed, wall_start)
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
     state.checkpointer, state.resume_state = checkpointer, resume_state
+    if pacer is not None and resume_state is not None:
+        # A resumed paced run keeps its pace from the checkpoint's tick on, not from tick 0.
+        pacer.wall_start -= resume_state["tick"] * pacer.seconds_per_tick
     if on_start is not None:
         on_start(state)
     for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)

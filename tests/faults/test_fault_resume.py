@@ -146,7 +146,7 @@ def test_a_redis_stream_with_explicit_ids_holds_each_event_once_after_resumes(tm
 
 def demo(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "doge_datagen", "demo", "--subjects", "100000", "--ticks", "6000"]
+        [sys.executable, "-m", "doge_datagen", "demo", "--subjects", "2000", "--ticks", "3000"]
         + list(args),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -158,7 +158,9 @@ def demo(*args: str) -> subprocess.Popen:
 def test_the_demo_command_killed_and_resumed_with_resume(tmp_path, seeded):
     """``doge-datagen demo --checkpoint`` killed at seeded delays and resumed each time with
     ``--resume`` (and ``--checkpoint``): its file is the uninterrupted run's. An unseeded demo
-    resumes with the seed and start its checkpoint holds."""
+    resumes with the seed and start its checkpoint holds. The killed runs are paced (3 s a
+    run), so that the kills come during the run; the last one and the reference run at full
+    speed (pacing changes when events are written, not which)."""
     from doge_datagen.engine.checkpoint import run_options
 
     rng = random.Random(7 if seeded else 8)
@@ -166,12 +168,22 @@ def test_the_demo_command_killed_and_resumed_with_resume(tmp_path, seeded):
     seed = ["--seed", "9"] if seeded else []
     for _ in range(4):
         resume = ["--resume", str(saved)] if saved.exists() else []
-        proc = demo(*seed, "--sink", f"jsonl:{out}", "--checkpoint", str(saved), *resume)
-        time.sleep(rng.uniform(0.3, 1.8))
+        proc = demo(
+            "--speed",
+            "60000",
+            *seed,
+            "--sink",
+            f"jsonl:{out}",
+            "--checkpoint",
+            str(saved),
+            *resume,
+            "--checkpoint-every",
+            "0.2",
+        )
+        time.sleep(rng.uniform(0.4, 2.5))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=600)
         assert proc.returncode in (0, -signal.SIGKILL), err
-    assert saved.exists()
     proc = demo(*seed, "--sink", f"jsonl:{out}", "--checkpoint", str(saved), "--resume", str(saved))
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
