@@ -21,6 +21,12 @@ stored by columns (one list per slot, and their dicts): a million of them take a
 a second to write instead of the ten seconds ``pickle`` takes object by object. Factories are
 not stored: a factory that numbers its subjects itself (``create()`` without an index) starts
 counting again in a resumed run.
+
+What each sink holds after a resume: a file (JSON Lines, CSV) is cut back to the
+checkpoint's offset, so it holds each event once; a Redis stream with ``explicit_ids`` refuses
+the entries sent again. Every other sink is flushed before a checkpoint is written and gets
+the events after it again (at least once). A sink's own state (events held back by a
+disorder sink, a change-event sink's snapshot) is not stored. Sharded runs do not checkpoint.
 """
 
 import copyreg
