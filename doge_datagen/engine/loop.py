@@ -1155,40 +1155,25 @@ def run(
         stop = first + model.subjects_num
     if timestamp_start is None:
         timestamp_start = model.timestamp_start
-    checkpointer, resume_state = None, None
-    if checkpoint is not None or resume is not None:
-        from doge_datagen.engine import checkpoint as checkpoints
-
-        current = checkpoints.fingerprint(model, first, stop)
-        if resume is not None:
-            resume_state = checkpoints.load(resume, current, force)
-            timestamp_start = resume_state["timestamp_start"]
-        if checkpoint is not None:
-            checkpointer = checkpoints.Checkpointer(checkpoint, checkpoint_every, current)
+    checkpointer, resume_state = _checkpoints(
+        model, first, stop, checkpoint, checkpoint_every, resume, force
+    )
+    if resume_state is not None:
+        timestamp_start = resume_state["timestamp_start"]
     if timestamp_start is None:
         timestamp_start = round(time.time() * 1000)
     reporter = _reporter(model) if progress else None
     pacer = None if speed is None else _pacer(model, speed, wall_start)
     state = Run(model, first, stop, timestamp_start, pacer, reporter, arrivals_shard)
     state.checkpointer, state.resume_state = checkpointer, resume_state
-    if pacer is not None and resume_state is not None:
-        # A resumed paced run keeps its pace from the checkpoint's tick on, not from tick 0.
-        pacer.wall_start -= resume_state["tick"] * pacer.seconds_per_tick
-    if on_start is not None:
-        on_start(state)
-    for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)
-        follow = getattr(sink, "follow_run", None)
-        if callable(follow):
-            follow(state)
+    _attach(state, sinks, on_start)
     probe = None
     if metrics is not None:
         probe = metrics.watch(state, sinks, sink_labels(sinks), speed=speed, shard=shard)
-    if pacer is not None:
-        pacer.idle = lambda: _while_waiting(state)
     with _stop_on_signals(model, enabled=model.ticks_num is None) as received:
         try:
             if resume_state is not None:
-                checkpoints.prepare_sinks(sinks, resume_state)
+                _prepare_to_resume(sinks, resume_state)
             open_sinks(sinks)
             state.running = True
             try:
@@ -1216,6 +1201,51 @@ def run(
             pass
         raise error
     return summary
+
+
+def _checkpoints(
+    model: Model,
+    first: int,
+    stop: int,
+    checkpoint: Any,
+    every: Optional[float],
+    resume: Any,
+    force: bool,
+) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    """The run's checkpoint writer (``checkpoint=``) and the state it resumes from
+    (``resume=``, refused for another model unless ``force``), each None when not asked."""
+    if checkpoint is None and resume is None:
+        return None, None
+    from doge_datagen.engine import checkpoint as checkpoints
+
+    current = checkpoints.fingerprint(model, first, stop)
+    resume_state = None if resume is None else checkpoints.load(resume, current, force)
+    writer = None if checkpoint is None else checkpoints.Checkpointer(checkpoint, every, current)
+    return writer, resume_state
+
+
+def _prepare_to_resume(sinks: Sequence[Any], resume_state: Dict[str, Any]) -> None:
+    """File sinks cut back to the checkpoint's positions, before they open."""
+    from doge_datagen.engine.checkpoint import prepare_sinks
+
+    prepare_sinks(sinks, resume_state)
+
+
+def _attach(state: Run, sinks: Sequence[Any], on_start: Optional[Callable[[Run], None]]) -> None:
+    """What follows the new run from its start: the model (``on_start``), the sinks that
+    keep to the run's clock, and a paced run's waits (and, resumed, its pace from the
+    checkpoint's tick on, not from tick 0)."""
+    pacer = state.pacer
+    if pacer is not None and state.resume_state is not None:
+        pacer.wall_start -= state.resume_state["tick"] * pacer.seconds_per_tick
+    if on_start is not None:
+        on_start(state)
+    for sink in sinks:  # a sink that holds events back keeps to the run's clock (disorder.py)
+        follow = getattr(sink, "follow_run", None)
+        if callable(follow):
+            follow(state)
+    if pacer is not None:
+        pacer.idle = lambda: _while_waiting(state)
 
 
 def _reporter(model: Model) -> Any:
