@@ -443,124 +443,168 @@ def read_model(
     file.keys(top, TOP_KEYS, "model")
     model = Model()
     model.filename = file.filename
-
-    def mark(key: str) -> Mark:
-        return top.value_marks.get(key, top.mark)
-
     for required in ("states", "transitions"):
         if required not in top:
             raise file.fail(top.mark, f"the model needs {required!r}")
-    model.name = file.string(top.get("name", "model"), mark("name"), "name")
-    model.params = _params(file, top.get("params"), mark("params"), dict(params or {}))
-    constants = model.params
+    model.name = file.string(top.get("name", "model"), _at(top, "name"), "name")
+    model.params = _params(file, top.get("params"), _at(top, "params"), dict(params or {}))
+    _read_states(file, top, model)
+    _read_timing(file, top, model)
+    _read_locale(file, top, model)
+    attributes = _read_subject_block(file, top, model, trust)
+    _read_arrivals(file, top, model)
+    _read_sinks(file, top, attributes, model, trust)
+    _read_transitions(file, top, attributes, model, trust)
+    _check_sums(file, model)
+    return model
 
-    states = file.sequence(top["states"], mark("states"), "states")
+
+def _at(mapping: MarkedDict, key: str) -> Mark:
+    """Where the value of ``key`` was written, or the mapping itself when it is not given."""
+    return mapping.value_marks.get(key, mapping.mark)
+
+
+def _state(file: _File, model: Model, value: Any, where: Mark, what: str) -> str:
+    """``value``, a state the model lists."""
+    text = file.string(value, where, what)
+    if text not in model.states:
+        hint = closest(text, model.states)
+        more = f" (did you mean {hint!r}?)" if hint else ""
+        raise file.fail(where, f"{what}: unknown state {text!r}{more}")
+    return text
+
+
+def _read_states(file: _File, top: MarkedDict, model: Model) -> None:
+    """``states`` and ``initial_state``."""
+    states = file.sequence(top["states"], _at(top, "states"), "states")
     for state_name, state_mark in zip(states, states.item_marks):
         file.string(state_name, state_mark, "a state")
         if model.states.count(state_name):
             raise file.fail(state_mark, f"state {state_name!r} is listed twice")
         model.states.append(state_name)
     if not model.states:
-        raise file.fail(mark("states"), "the model needs at least one state")
-
-    def state(value: Any, where: Mark, what: str) -> str:
-        text = file.string(value, where, what)
-        if text not in model.states:
-            hint = closest(text, model.states)
-            more = f" (did you mean {hint!r}?)" if hint else ""
-            raise file.fail(where, f"{what}: unknown state {text!r}{more}")
-        return text
-
-    model.initial_state = state(
-        top.get("initial_state", model.states[0]), mark("initial_state"), "initial_state"
+        raise file.fail(_at(top, "states"), "the model needs at least one state")
+    model.initial_state = _state(
+        file,
+        model,
+        top.get("initial_state", model.states[0]),
+        _at(top, "initial_state"),
+        "initial_state",
     )
-    model.subjects = _number(file, top.get("subjects", 1), mark("subjects"), "subjects",
+
+
+def _read_timing(file: _File, top: MarkedDict, model: Model) -> None:
+    """``subjects``, ``tick`` or ``tick_ms``, ``ticks``, ``seed``, ``timestamp_start`` and
+    ``timezone``."""
+    constants = model.params
+    model.subjects = _number(file, top.get("subjects", 1), _at(top, "subjects"), "subjects",
                              constants, whole=True)  # fmt: skip
     if "tick" in top and "tick_ms" in top:
         raise file.fail(top.key_marks["tick_ms"], "give tick or tick_ms, not both")
     if "tick_ms" in top:
-        model.tick_ms = _number(file, top["tick_ms"], mark("tick_ms"), "tick_ms", constants,
+        model.tick_ms = _number(file, top["tick_ms"], _at(top, "tick_ms"), "tick_ms", constants,
                                 positive=True)  # fmt: skip
     elif "tick" in top:
-        model.tick_ms = _duration(file, top["tick"], mark("tick"), constants)
+        model.tick_ms = _duration(file, top["tick"], _at(top, "tick"), constants)
     ticks = top.get("ticks", 1000)
-    model.ticks = None if ticks is None else _number(file, ticks, mark("ticks"), "ticks",
+    model.ticks = None if ticks is None else _number(file, ticks, _at(top, "ticks"), "ticks",
                                                      constants, whole=True)  # fmt: skip
     seed = top.get("seed")
     if isinstance(seed, (list, dict, float)):
-        raise file.fail(mark("seed"), f"seed must be a whole number or a string, got {seed!r}")
+        raise file.fail(_at(top, "seed"), f"seed must be a whole number or a string, got {seed!r}")
     model.seed = seed
-    model.timestamp_start = _timestamp(file, top.get("timestamp_start", 0), mark("timestamp_start"))
+    model.timestamp_start = _timestamp(
+        file, top.get("timestamp_start", 0), _at(top, "timestamp_start")
+    )
     tz = top.get("timezone")
     if tz is not None:
-        model.timezone = file.string(tz, mark("timezone"), "timezone")
+        model.timezone = file.string(tz, _at(top, "timezone"), "timezone")
         try:
             from doge_datagen.profiles import _zone
 
             _zone(model.timezone)
         except ConfigurationError as exc:
-            raise file.fail(mark("timezone"), str(exc)) from None
+            raise file.fail(_at(top, "timezone"), str(exc)) from None
 
+
+def _read_locale(file: _File, top: MarkedDict, model: Model) -> None:
     if "locale" in top:
         from doge_datagen.values import LOCALES
 
-        locale = file.string(top["locale"], mark("locale"), "locale").replace("-", "_")
+        locale = file.string(top["locale"], _at(top, "locale"), "locale").replace("-", "_")
         if locale not in LOCALES:
             hint = closest(locale, LOCALES)
             more = f" (did you mean {hint!r}?)" if hint else ""
             raise file.fail(
-                mark("locale"),
+                _at(top, "locale"),
                 f"locale: unknown locale {locale!r}{more}; the locales are {', '.join(LOCALES)}",
             )
         model.locale = locale
 
-    # -- the subject ----------------------------------------------------------------------
+
+def _read_subject_block(file: _File, top: MarkedDict, model: Model, trust: bool) -> List[str]:
+    """``factory`` with ``attributes``, or ``subject``; the names of the subjects' attributes."""
     if "factory" in top:
-        model.factory = _python_ref(file, top["factory"], mark("factory"), "factory", trust)
+        model.factory = _python_ref(file, top["factory"], _at(top, "factory"), "factory", trust)
         if "subject" in top:
             raise file.fail(top.key_marks["factory"], "give subject or factory, not both")
         attributes: List[str] = []
         declared = top.get("attributes", MarkedList())
-        declared = file.sequence(declared, mark("attributes"), "attributes")
+        declared = file.sequence(declared, _at(top, "attributes"), "attributes")
         for attribute, attribute_mark in zip(declared, getattr(declared, "item_marks", [])):
             _check_name(file, attribute, attribute_mark, "attribute")
             attributes.append(attribute)
-    else:
-        if "attributes" in top:
-            raise file.fail(
-                top.key_marks["attributes"],
-                "attributes names the attributes of a factory's subjects: give it with factory",
-            )
-        subject = file.mapping(top.get("subject", MarkedDict()), mark("subject"), "subject")
-        if not hasattr(subject, "key_marks"):
-            subject.key_marks, subject.value_marks = {}, {}
-        attributes = []
-        for attribute, expression in subject.items():
-            _check_name(file, attribute, subject.key_marks[attribute], "attribute")
-            names = {a: f"v_{a}" for a in attributes}
-            names["index"] = "index"
-            scope = Scope(names, constants, random=True, faker=trust)
-            try:
-                code, _ = check_expression(expression, scope)
-            except ExpressionError as exc:
-                raise file.fail(
-                    subject.value_marks[attribute], f"attribute {attribute!r}: {_said(exc)}"
-                ) from None
-            model.attributes.append((attribute, code))
-            kind = _kind_of(str(expression), model.attribute_kinds)
-            if kind is not None:
-                model.attribute_kinds[attribute] = kind
-            attributes.append(attribute)
+        return attributes
+    if "attributes" in top:
+        raise file.fail(
+            top.key_marks["attributes"],
+            "attributes names the attributes of a factory's subjects: give it with factory",
+        )
+    subject = file.mapping(top.get("subject", MarkedDict()), _at(top, "subject"), "subject")
+    return _read_subject_attributes(file, subject, model, trust)
 
+
+def _read_subject_attributes(
+    file: _File, subject: MarkedDict, model: Model, trust: bool
+) -> List[str]:
+    """The ``subject`` mapping: each attribute's expression sees the attributes before it."""
+    if not hasattr(subject, "key_marks"):
+        subject.key_marks, subject.value_marks = {}, {}
+    attributes: List[str] = []
+    for attribute, expression in subject.items():
+        _check_name(file, attribute, subject.key_marks[attribute], "attribute")
+        names = {a: f"v_{a}" for a in attributes}
+        names["index"] = "index"
+        scope = Scope(names, model.params, random=True, faker=trust)
+        try:
+            code, _ = check_expression(expression, scope)
+        except ExpressionError as exc:
+            raise file.fail(
+                subject.value_marks[attribute], f"attribute {attribute!r}: {_said(exc)}"
+            ) from None
+        model.attributes.append((attribute, code))
+        kind = _kind_of(str(expression), model.attribute_kinds)
+        if kind is not None:
+            model.attribute_kinds[attribute] = kind
+        attributes.append(attribute)
+    return attributes
+
+
+def _read_arrivals(file: _File, top: MarkedDict, model: Model) -> None:
     if "arrivals" in top and top["arrivals"] is not None:
         value = top["arrivals"]
         if isinstance(value, MarkedDict):
-            model.arrivals = _profile(file, value, mark("arrivals"), constants, model.timezone)
+            model.arrivals = _profile(file, value, _at(top, "arrivals"), model.params,
+                                      model.timezone)  # fmt: skip
         else:
-            model.arrivals = _number(file, value, mark("arrivals"), "arrivals", constants)
+            model.arrivals = _number(file, value, _at(top, "arrivals"), "arrivals", model.params)
 
-    # -- sinks --------------------------------------------------------------------------------
-    sinks = file.mapping(top.get("sinks", MarkedDict()), mark("sinks"), "sinks")
+
+def _read_sinks(
+    file: _File, top: MarkedDict, attributes: List[str], model: Model, trust: bool
+) -> None:
+    """``sinks``: each a URL, or a mapping of its options."""
+    sinks = file.mapping(top.get("sinks", MarkedDict()), _at(top, "sinks"), "sinks")
     for sink_name, spec in sinks.items() if hasattr(sinks, "key_marks") else ():
         where = sinks.key_marks[sink_name]
         if not isinstance(sink_name, str) or not _IDENTIFIER.match(sink_name):
@@ -577,50 +621,27 @@ def read_model(
         _read_sink(file, sink, spec, attributes, model, trust)
         model.sinks[sink_name] = sink
 
-    # -- transitions ----------------------------------------------------------------------
-    transitions = file.sequence(top["transitions"], mark("transitions"), "transitions")
+
+def _read_transitions(
+    file: _File, top: MarkedDict, attributes: List[str], model: Model, trust: bool
+) -> None:
+    transitions = file.sequence(top["transitions"], _at(top, "transitions"), "transitions")
     seen: Dict[Tuple[str, str], Mark] = {}
     for spec, spec_mark in zip(transitions, transitions.item_marks):
         spec = file.mapping(spec, spec_mark, "a transition")
         file.keys(spec, TRANSITION_KEYS, "transition")
         t = _Transition(spec, spec_mark)
-
-        def vmark(key: str, spec: MarkedDict = spec) -> Mark:
-            return spec.value_marks.get(key, spec.mark)
-
         for required in ("trigger", "from", "to"):
             if required not in spec:
                 raise file.fail(spec.mark, f"a transition needs {required!r}")
-        t.trigger = file.string(spec["trigger"], vmark("trigger"), "trigger")
+        t.trigger = file.string(spec["trigger"], _at(spec, "trigger"), "trigger")
         what = f"transition {t.trigger!r}"
-        sources = spec["from"]
-        if isinstance(sources, MarkedList):
-            t.from_states = [
-                state(s, m, f"{what}: from") for s, m in zip(sources, sources.item_marks)
-            ]
-        else:
-            t.from_states = [state(sources, vmark("from"), f"{what}: from")]
-        t.to_state = state(spec["to"], vmark("to"), f"{what}: to")
-        for source in t.from_states:
-            if (source, t.trigger) in seen:
-                raise file.fail(vmark("trigger"), f"{what} leaves {source!r} twice")
-            seen[(source, t.trigger)] = spec.mark
-        probability = spec.get("probability", 0)
-        if isinstance(probability, MarkedDict):
-            t.probability = _profile(file, probability, vmark("probability"), constants,
-                                     model.timezone)  # fmt: skip
-        else:
-            t.probability = _number(file, probability, vmark("probability"),
-                                    f"{what}: probability", constants)  # fmt: skip
-            if t.probability > 100:
-                raise file.fail(
-                    vmark("probability"),
-                    f"{what}: probability {t.probability} is above 100 (percent per tick)",
-                )
+        _read_ends(file, t, spec, model, what, seen)
+        _read_probability(file, t, spec, model, what)
         _read_body(file, t, spec, attributes, model, what, trust)
         sink_names: Any = spec.get("sinks", [])
         if sink_names:
-            sink_names = file.sequence(sink_names, vmark("sinks"), f"{what}: sinks")
+            sink_names = file.sequence(sink_names, _at(spec, "sinks"), f"{what}: sinks")
         for sink_name, sink_mark in zip(sink_names, getattr(sink_names, "item_marks", [])):
             if sink_name not in model.sinks:
                 hint = closest(str(sink_name), model.sinks)
@@ -628,25 +649,59 @@ def read_model(
                 raise file.fail(sink_mark, f"{what}: undefined sink {sink_name!r}{more}")
             t.sinks.append(sink_name)
         model.transitions.append(t)
-    _check_sums(file, model)
-    return model
+
+
+def _read_ends(
+    file: _File,
+    t: _Transition,
+    spec: MarkedDict,
+    model: Model,
+    what: str,
+    seen: Dict[Tuple[str, str], Mark],
+) -> None:
+    """``from`` (one state or a list) and ``to``; a trigger leaves each state once."""
+    sources = spec["from"]
+    if isinstance(sources, MarkedList):
+        t.from_states = [
+            _state(file, model, s, m, f"{what}: from") for s, m in zip(sources, sources.item_marks)
+        ]
+    else:
+        t.from_states = [_state(file, model, sources, _at(spec, "from"), f"{what}: from")]
+    t.to_state = _state(file, model, spec["to"], _at(spec, "to"), f"{what}: to")
+    for source in t.from_states:
+        if (source, t.trigger) in seen:
+            raise file.fail(_at(spec, "trigger"), f"{what} leaves {source!r} twice")
+        seen[(source, t.trigger)] = spec.mark
+
+
+def _read_probability(
+    file: _File, t: _Transition, spec: MarkedDict, model: Model, what: str
+) -> None:
+    """``probability``: percent per tick, or a profile of it."""
+    probability = spec.get("probability", 0)
+    if isinstance(probability, MarkedDict):
+        t.probability = _profile(file, probability, _at(spec, "probability"), model.params,
+                                 model.timezone)  # fmt: skip
+    else:
+        t.probability = _number(file, probability, _at(spec, "probability"),
+                                f"{what}: probability", model.params)  # fmt: skip
+        if t.probability > 100:
+            raise file.fail(
+                _at(spec, "probability"),
+                f"{what}: probability {t.probability} is above 100 (percent per tick)",
+            )
 
 
 def _read_sink(
     file: _File, sink: _Sink, spec: MarkedDict, attributes: List[str], model: Model, trust: bool
 ) -> None:
     what = f"sink {sink.name!r}"
-
-    def vmark(key: str) -> Mark:
-        return spec.value_marks.get(key, spec.mark)
-
     if "sink" in spec:
-        sink.python = _python_ref(file, spec["sink"], vmark("sink"), f"{what}: sink", trust)
+        sink.python = _python_ref(file, spec["sink"], _at(spec, "sink"), f"{what}: sink", trust)
     if "url" in spec:
-        sink.url = file.string(spec["url"], vmark("url"), f"{what}: url")
+        sink.url = file.string(spec["url"], _at(spec, "url"), f"{what}: url")
     if "table" in spec:
-        sink.table = file.string(spec["table"], vmark("table"), f"{what}: table")
-    record = spec.get("record")
+        sink.table = file.string(spec["table"], _at(spec, "table"), f"{what}: table")
     names = {a: f"subject.{a}" for a in attributes}
     names.update(
         timestamp="timestamp",
@@ -656,6 +711,24 @@ def _read_sink(
         tick="_rng._t",
     )
     scope = Scope(names, model.params, random=False)
+    fields, marks = _record_fields(file, spec, attributes, what)
+    _read_record(file, sink, fields, marks, scope, attributes, model, what)
+    if "key" in spec:
+        try:
+            sink.key, _ = check_expression(spec["key"], scope)
+        except ExpressionError as exc:
+            raise file.fail(_at(spec, "key"), f"{what}: key: {_said(exc)}") from None
+    if "columns" in spec:
+        _read_columns(file, sink, spec, fields, what)
+
+
+def _record_fields(
+    file: _File, spec: MarkedDict, attributes: List[str], what: str
+) -> Tuple[List[Tuple[Any, Any]], Dict[Any, Mark]]:
+    """A sink's ``record``, as (field name, expression) pairs and where each was written: by
+    default the timestamp, the attributes and the transition; a list names fields that are
+    each their own expression; a mapping gives each field's expression."""
+    record = spec.get("record")
     if record is None:
         fields = [("timestamp", "timestamp"), *((a, a) for a in attributes)]
         fields += [("event", "trigger"), ("from_state", "from_state"), ("to_state", "to_state")]
@@ -666,13 +739,28 @@ def _read_sink(
             fields.append((file.string(item, item_mark, f"{what}: a record field"),) * 2)
         marks = dict(zip((f[0] for f in fields), record.item_marks))
     else:
-        record = file.mapping(record, vmark("record"), f"{what}: record")
+        record = file.mapping(record, _at(spec, "record"), f"{what}: record")
         fields = []
         for name, expression in record.items():
             if not isinstance(name, str) or not name:
                 raise file.fail(record.key_marks[name], f"{what}: a field name is a string")
             fields.append((name, expression))
         marks = dict(record.value_marks)
+    return fields, marks
+
+
+def _read_record(
+    file: _File,
+    sink: _Sink,
+    fields: List[Tuple[Any, Any]],
+    marks: Dict[Any, Mark],
+    scope: Scope,
+    attributes: List[str],
+    model: Model,
+    what: str,
+) -> None:
+    """Each field's expression checked and compiled, with its kind when known; ``simple`` when
+    every field is a plain name."""
     simple: List[Tuple[str, str]] = []
     for name, expression in fields:
         try:
@@ -690,22 +778,22 @@ def _read_sink(
         if kind is not None:
             sink.kinds[name] = kind
     sink.simple = simple if len(simple) == len(fields) else None
-    if "key" in spec:
-        try:
-            sink.key, _ = check_expression(spec["key"], scope)
-        except ExpressionError as exc:
-            raise file.fail(vmark("key"), f"{what}: key: {_said(exc)}") from None
-    if "columns" in spec:
-        columns = file.mapping(spec["columns"], vmark("columns"), f"{what}: columns")
-        for name, sql_type in columns.items():
-            if name not in dict(fields):
-                hint = closest(str(name), dict(fields))
-                more = f" (did you mean {hint!r}?)" if hint else ""
-                raise file.fail(columns.key_marks[name], f"{what}: no record field {name!r}{more}")
-            text = file.string(sql_type, columns.value_marks[name], f"{what}: column {name!r}")
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?$", text):
-                raise file.fail(columns.value_marks[name], f"{what}: {text!r} is not a SQL type")
-            sink.columns[name] = text
+
+
+def _read_columns(
+    file: _File, sink: _Sink, spec: MarkedDict, fields: List[Tuple[Any, Any]], what: str
+) -> None:
+    """``columns``: the SQL type of some record fields."""
+    columns = file.mapping(spec["columns"], _at(spec, "columns"), f"{what}: columns")
+    for name, sql_type in columns.items():
+        if name not in dict(fields):
+            hint = closest(str(name), dict(fields))
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise file.fail(columns.key_marks[name], f"{what}: no record field {name!r}{more}")
+        text = file.string(sql_type, columns.value_marks[name], f"{what}: column {name!r}")
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?$", text):
+            raise file.fail(columns.value_marks[name], f"{what}: {text!r} is not a SQL type")
+        sink.columns[name] = text
 
 
 def _read_body(
@@ -905,15 +993,7 @@ def build(
     """The generator of a checked model, its sinks made from their URLs (or ``sinks``, by
     name, URLs or sink objects; ``sink``: one URL or sink for every stream)."""
     overrides = dict(sinks or {})
-    for name in overrides:
-        if name not in model.sinks:
-            hint = closest(name, model.sinks)
-            more = f" (did you mean {hint!r}?)" if hint else ""
-            raise ConfigurationError(
-                f"{model.filename}: no sink {name!r} to replace{more}; the model's: "
-                f"{', '.join(model.sinks) or 'none'}"
-            )
-    factory: Any = None
+    _check_overrides(model, overrides)
     datagen: DataOnlineGenerator[Any] = DataOnlineGenerator(
         model.states,
         model.initial_state,
@@ -925,59 +1005,16 @@ def build(
         seed=model.seed if seed is _UNSET else seed,
         arrivals=model.arrivals,
     )
-    rng = datagen.random
     if model.locale is not None:
         datagen.fake_locale = model.locale
-    namespace = function_globals(rng, model.params)
-    namespace["_dg"] = datagen
-    namespace["_rng"] = rng
-    # fake.NAME(...): datagen.fake, drawing from the same generator as the random functions.
-    namespace["fake"] = datagen.fake
-    if model.factory is not None:
-        factory = _PythonFactory(model.factory, rng)
-    else:
-        cls = _subject_class(model)
-        lines = [f"    v_{name} = {code}" for name, code in model.attributes]
-        arguments = ", ".join(f"v_{name}" for name, _ in model.attributes)
-        source = "def create(index):\n" + "\n".join(lines) + f"\n    return _Subject({arguments})\n"
-        functions = compile_functions(
-            source, {**namespace, "_Subject": cls}, f"<subjects of {model.name}>"
-        )
-        factory = _Factory(functions["create"])
-    datagen.subject_factory = factory
-
+    namespace = _namespace(datagen, model)
+    datagen.subject_factory = _subject_factory(model, namespace, datagen.random)
     built: Dict[str, Any] = {}
     single: Any = None
     if sink is not None:
-        if isinstance(sink, str):
-            everything = _Sink("events", (0, 0))
-            attributes = [name for name, _ in model.attributes]
-            everything.fields = [("timestamp", "timestamp")]
-            everything.fields += [(a, f"subject.{a}") for a in attributes]
-            everything.fields += [("event", "transition.trigger"),
-                                  ("from_state", "transition.from_state"),
-                                  ("to_state", "transition.to_state")]  # fmt: skip
-            everything.simple = [("timestamp", "timestamp"), *((a, a) for a in attributes),
-                                 ("event", "trigger"), ("from_state", "from_state"),
-                                 ("to_state", "to_state")]  # fmt: skip
-            everything.kinds = {"timestamp": "int", "event": "str", "from_state": "str",
-                                "to_state": "str", **model.attribute_kinds}  # fmt: skip
-            single = _make_sink(everything, sink, namespace) if make_sinks else None
-        else:
-            single = sink
+        single = _single_sink(model, sink, namespace, make_sinks)
     elif make_sinks:
-        for name, spec in model.sinks.items():
-            target = overrides.get(name, spec.url)
-            if target is None and spec.python is None:
-                raise ModelFileError(
-                    model.filename, spec.mark, f"sink {name!r} has no url (give one, or --sink)"
-                )
-            if name in overrides or spec.python is None:
-                built[name] = (
-                    _make_sink(spec, target, namespace) if isinstance(target, str) else target
-                )
-            else:
-                built[name] = spec.python(_records(spec, namespace))
+        built = _build_sinks(model, overrides, namespace)
     for t in model.transitions:
         callback = _callback(t, namespace)
         if single is not None:
@@ -993,6 +1030,82 @@ def build(
                 t.trigger, source, t.to_state, t.probability, callback, event_sinks
             )
     return datagen
+
+
+def _check_overrides(model: Model, overrides: Dict[str, Any]) -> None:
+    """Every sink replaced by name is one the model has."""
+    for name in overrides:
+        if name not in model.sinks:
+            hint = closest(name, model.sinks)
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise ConfigurationError(
+                f"{model.filename}: no sink {name!r} to replace{more}; the model's: "
+                f"{', '.join(model.sinks) or 'none'}"
+            )
+
+
+def _namespace(datagen: DataOnlineGenerator, model: Model) -> Dict[str, Any]:
+    """The globals of the compiled functions."""
+    rng = datagen.random
+    namespace = function_globals(rng, model.params)
+    namespace["_dg"] = datagen
+    namespace["_rng"] = rng
+    # fake.NAME(...): datagen.fake, drawing from the same generator as the random functions.
+    namespace["fake"] = datagen.fake
+    return namespace
+
+
+def _subject_factory(model: Model, namespace: Dict[str, Any], rng: Any) -> Any:
+    """The file's Python factory, or one ``create(index)`` compiled from ``subject``."""
+    if model.factory is not None:
+        return _PythonFactory(model.factory, rng)
+    cls = _subject_class(model)
+    lines = [f"    v_{name} = {code}" for name, code in model.attributes]
+    arguments = ", ".join(f"v_{name}" for name, _ in model.attributes)
+    source = "def create(index):\n" + "\n".join(lines) + f"\n    return _Subject({arguments})\n"
+    functions = compile_functions(
+        source, {**namespace, "_Subject": cls}, f"<subjects of {model.name}>"
+    )
+    return _Factory(functions["create"])
+
+
+def _single_sink(model: Model, sink: Any, namespace: Dict[str, Any], make_sinks: bool) -> Any:
+    """One sink for every stream: a sink object as given, or one made from a URL whose records
+    hold the timestamp, every attribute and the transition."""
+    if not isinstance(sink, str):
+        return sink
+    everything = _Sink("events", (0, 0))
+    attributes = [name for name, _ in model.attributes]
+    everything.fields = [("timestamp", "timestamp")]
+    everything.fields += [(a, f"subject.{a}") for a in attributes]
+    everything.fields += [("event", "transition.trigger"),
+                          ("from_state", "transition.from_state"),
+                          ("to_state", "transition.to_state")]  # fmt: skip
+    everything.simple = [("timestamp", "timestamp"), *((a, a) for a in attributes),
+                         ("event", "trigger"), ("from_state", "from_state"),
+                         ("to_state", "to_state")]  # fmt: skip
+    everything.kinds = {"timestamp": "int", "event": "str", "from_state": "str",
+                        "to_state": "str", **model.attribute_kinds}  # fmt: skip
+    return _make_sink(everything, sink, namespace) if make_sinks else None
+
+
+def _build_sinks(
+    model: Model, overrides: Dict[str, Any], namespace: Dict[str, Any]
+) -> Dict[str, Any]:
+    """The model's sinks by name: replaced ones as given, the others from their URL or their
+    Python ``sink``."""
+    built: Dict[str, Any] = {}
+    for name, spec in model.sinks.items():
+        target = overrides.get(name, spec.url)
+        if target is None and spec.python is None:
+            raise ModelFileError(
+                model.filename, spec.mark, f"sink {name!r} has no url (give one, or --sink)"
+            )
+        if name in overrides or spec.python is None:
+            built[name] = _make_sink(spec, target, namespace) if isinstance(target, str) else target
+        else:
+            built[name] = spec.python(_records(spec, namespace))
+    return built
 
 
 def _make_sink(spec: _Sink, url: str, namespace: Dict[str, Any]) -> EventSink:
