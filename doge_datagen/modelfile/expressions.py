@@ -541,66 +541,85 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
             _check_fake(node, scope, lambda inner: walk(inner, depth + 1))
             return
         if isinstance(node, ast.Constant):
-            if not isinstance(node.value, (int, float, str, bool)) and node.value is not None:
-                raise ExpressionError(f"the constant {node.value!r} is not allowed")
+            _check_constant(node)
         elif isinstance(node, ast.Name):
-            if node.id.startswith("_"):
-                raise ExpressionError(f"names starting with '_' are not allowed ({node.id!r})")
-            if node.id not in scope.known():
-                hint = closest(node.id, scope.known() - set(LIBRARY) - {"math"})
-                if node.id in RANDOM and not scope.random:
-                    raise ExpressionError(f"{node.id}() cannot be drawn here")
-                if node.id == "fake":
-                    raise ExpressionError("fake values cannot be drawn here")
-                more = f" (did you mean {hint!r}?)" if hint else ""
-                raise ExpressionError(f"unknown name {node.id!r}", more)
+            _check_name(node, scope)
         elif isinstance(node, ast.Attribute):
-            if node.attr.startswith("_"):
-                raise ExpressionError(
-                    f"attribute names starting with '_' are not allowed ({node.attr!r})"
-                )
-            if not (isinstance(node.value, ast.Name) and node.value.id == "math"):
-                raise ExpressionError(
-                    f"attribute access (.{node.attr}) is not allowed; only math.NAME and "
-                    "fake.NAME are"
-                )
-            if node.attr not in MATH:
-                hint = closest(node.attr, MATH)
-                more = f" (did you mean 'math.{hint}'?)" if hint else ""
-                raise ExpressionError(f"math.{node.attr} is not available", more)
+            _check_math_attribute(node)
             return
         elif isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name):
-                if func.id not in LIBRARY and func.id not in RANDOM:
-                    if func.id in scope.known():
-                        raise ExpressionError(f"{func.id!r} is not a function")
-            elif not (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "math"
-            ):
-                raise ExpressionError(
-                    "only the library functions, math.NAME and fake.NAME can be called"
-                )
+            _check_call(node, scope)
         elif isinstance(node, ast.FormattedValue):
-            spec = node.format_spec
-            if spec is not None:
-                parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
-                text = "".join(
-                    p.value if isinstance(p, ast.Constant) and isinstance(p.value, str) else "\0"
-                    for p in parts
-                )
-                if not _FORMAT_SPEC.match(text):
-                    raise ExpressionError(
-                        f"the format {text!r} is not allowed (a width of at most 3 digits)"
-                    )
+            _check_format_spec(node)
             walk(node.value, depth + 1)
             return
         for child in ast.iter_child_nodes(node):
             walk(child, depth + 1)
 
     walk(tree, 0)
+
+
+def _check_constant(node: ast.Constant) -> None:
+    if not isinstance(node.value, (int, float, str, bool)) and node.value is not None:
+        raise ExpressionError(f"the constant {node.value!r} is not allowed")
+
+
+def _check_name(node: ast.Name, scope: Scope) -> None:
+    """A name the scope knows; an unknown one is refused with the closest known name."""
+    if node.id.startswith("_"):
+        raise ExpressionError(f"names starting with '_' are not allowed ({node.id!r})")
+    if node.id not in scope.known():
+        hint = closest(node.id, scope.known() - set(LIBRARY) - {"math"})
+        if node.id in RANDOM and not scope.random:
+            raise ExpressionError(f"{node.id}() cannot be drawn here")
+        if node.id == "fake":
+            raise ExpressionError("fake values cannot be drawn here")
+        more = f" (did you mean {hint!r}?)" if hint else ""
+        raise ExpressionError(f"unknown name {node.id!r}", more)
+
+
+def _check_math_attribute(node: ast.Attribute) -> None:
+    """``math.NAME``, the only attribute an expression reads (``fake.NAME`` is checked as a
+    fake call)."""
+    if node.attr.startswith("_"):
+        raise ExpressionError(f"attribute names starting with '_' are not allowed ({node.attr!r})")
+    if not (isinstance(node.value, ast.Name) and node.value.id == "math"):
+        raise ExpressionError(
+            f"attribute access (.{node.attr}) is not allowed; only math.NAME and fake.NAME are"
+        )
+    if node.attr not in MATH:
+        hint = closest(node.attr, MATH)
+        more = f" (did you mean 'math.{hint}'?)" if hint else ""
+        raise ExpressionError(f"math.{node.attr} is not available", more)
+
+
+def _check_call(node: ast.Call, scope: Scope) -> None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        if func.id not in LIBRARY and func.id not in RANDOM:
+            if func.id in scope.known():
+                raise ExpressionError(f"{func.id!r} is not a function")
+    elif not (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "math"
+    ):
+        raise ExpressionError("only the library functions, math.NAME and fake.NAME can be called")
+
+
+def _check_format_spec(node: ast.FormattedValue) -> None:
+    """An f-string's format: a width of at most 3 digits."""
+    spec = node.format_spec
+    if spec is not None:
+        parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+        text = "".join(
+            p.value if isinstance(p, ast.Constant) and isinstance(p.value, str) else "\0"
+            for p in parts
+        )
+        if not _FORMAT_SPEC.match(text):
+            raise ExpressionError(
+                f"the format {text!r} is not allowed (a width of at most 3 digits)"
+            )
 
 
 def _fold_constants(tree: ast.AST) -> None:
