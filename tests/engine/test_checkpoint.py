@@ -318,3 +318,187 @@ def test_an_unseeded_model_resumes_with_the_seed_and_start_the_checkpoint_holds(
     again.start(resume=saved)
     unseeded(whole, stored["seed"], stored["timestamp_start"]).start()
     assert path.read_bytes() == whole.read_bytes()
+
+
+def resumed_from(saved, datagen):
+    """The timestamp of the first tick a run resumed from ``saved`` runs."""
+    return datagen.timestamp_start + checkpoints._read(saved)["tick"] * datagen.tick_ms
+
+
+@pytest.mark.parametrize("kind", ["parquet", "disordered"])
+def test_a_parquet_file_or_a_file_behind_a_wrapper_holds_the_events_from_the_checkpoint_on(
+    tmp_path, kind
+):
+    """Only a file sink given to the model itself is cut back: a Parquet file, or a file
+    behind a sink that wraps it, is written afresh by the resumed run."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from doge_datagen import ParquetSink
+    from doge_datagen.demo import event_row
+    from doge_datagen.sinks.disorder import DisorderedSink
+
+    def model(path):
+        if kind == "parquet":
+            sink = ParquetSink(path, event_row)
+        else:
+            sink = DisorderedSink(FileSink(path, event_row), duplicate=0.1)
+        return banking_generator(
+            sink, sink, sink, sink, subjects_num=300, ticks_num=TICKS, seed=5, timestamp_start=0
+        )
+
+    def rows(path):
+        if kind == "parquet":
+            return pq.read_table(path).to_pylist()
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    whole, path, saved = tmp_path / "whole.out", tmp_path / "events.out", tmp_path / "run.ckpt"
+    model(whole).start()
+    datagen = model(path)
+    stop_at(datagen, 40)
+    datagen.start(checkpoint=saved)
+    before = len(rows(path))
+    assert before > 0
+    resumed = model(path)
+    resumed.start(resume=saved)
+    boundary = resumed_from(saved, resumed)
+    expected = [row for row in rows(whole) if row["timestamp"] >= boundary]
+    assert rows(path) == expected
+    assert len(expected) < len(rows(whole))  # the events before the checkpoint are gone
+
+
+def test_events_a_disordered_sink_held_back_at_the_checkpoint_are_not_passed_on_again(tmp_path):
+    from doge_datagen import InMemorySink
+    from doge_datagen.sinks.disorder import DisorderedSink
+
+    def model(inner):
+        sink = DisorderedSink(inner, late=0.3, max_delay_ms=3_600_000)
+        return banking_generator(
+            sink, sink, sink, sink, subjects_num=300, ticks_num=TICKS, seed=5, timestamp_start=0
+        )
+
+    saved = tmp_path / "run.ckpt"
+    whole = InMemorySink()
+    model(whole).start()
+    datagen = model(InMemorySink())
+    stop_at(datagen, 60)
+    datagen.start(checkpoint=saved)
+    inner = InMemorySink()
+    resumed = model(inner)
+    resumed.start(resume=saved)
+    boundary = resumed_from(saved, resumed)
+    times = [event.timestamp for event in whole.events]
+    first_after = next(i for i, t in enumerate(times) if t >= boundary)
+    # The uninterrupted run passes on events of before the checkpoint after it (held back)...
+    assert any(t < boundary for t in times[first_after:])
+    # ... the resumed run does not: it starts with no event held.
+    assert inner.events and all(event.timestamp >= boundary for event in inner.events)
+
+
+class Numbered:
+    __slots__ = ("number",)
+
+    def __init__(self, number):
+        self.number = number
+
+
+def test_a_factory_without_an_index_numbers_the_arrivals_of_a_resumed_run_from_the_start(
+    tmp_path,
+):
+    from doge_datagen import DataOnlineGenerator, InMemorySink, SubjectFactory
+
+    class Counting(SubjectFactory):
+        def __init__(self):
+            self.made = 0
+
+        def create(self):
+            self.made += 1
+            return Numbered(self.made)
+
+    def model():
+        datagen = DataOnlineGenerator(["a", "b"], "a", Counting(), 50, 60_000, 400, 0, seed=3)
+        datagen.arrivals = 0.5
+        sink = InMemorySink()
+        datagen.add_transition("go", "a", "b", 5, event_sinks=[sink])
+        datagen.add_transition("back", "b", "a", 5, event_sinks=[sink])
+        return datagen
+
+    saved = tmp_path / "run.ckpt"
+    whole = model()
+    whole.start()
+    numbers = [subject.number for subject in whole.subjects]
+    assert len(set(numbers)) == len(numbers)
+    datagen = model()
+    stop_at_go = [0]
+
+    def callback(subject, transition):
+        stop_at_go[0] += 1
+        if stop_at_go[0] == 300:
+            datagen.stop()
+        return True
+
+    datagen.transitions[0].action_callback = callback
+    datagen.start(checkpoint=saved)
+    there = len(datagen.subjects)
+    resumed = model()
+    resumed.start(resume=saved)
+    numbers = [subject.number for subject in resumed.subjects]
+    # The subjects of the checkpoint keep their numbers; the first to arrive after it is 1.
+    assert numbers[:there] == list(range(1, there + 1))
+    assert len(numbers) > there and numbers[there] == 1
+
+
+def test_the_command_refuses_force_without_resume_and_checkpoints_of_sharded_runs(tmp_path, capsys):
+    from doge_datagen.cli.main import main
+
+    demo = ["demo", "--subjects", "10", "--ticks", "10", "--sink", f"jsonl:{tmp_path / 'e.jsonl'}"]
+    assert main([*demo, "--force"]) == 2
+    assert "--force applies to --resume" in capsys.readouterr().err
+    assert main([*demo, "--checkpoint", str(tmp_path / "run.ckpt"), "--workers", "2"]) == 2
+    assert "not --workers or --dask" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_database_gets_the_events_after_the_checkpoint_again_at_least_once(tmp_path):
+    """A run stopped with a checkpoint, resumed, failing after it had written more rows (no
+    checkpoint since), and resumed from the same checkpoint: every row of the uninterrupted
+    run is in the table, and the rows written after the checkpoint by the failed run twice."""
+    import sqlite3
+    from collections import Counter
+
+    from doge_datagen.demo import event_row
+    from doge_datagen.sinks.db import DbSink
+
+    database = tmp_path / "events.db"
+    with sqlite3.connect(database) as connection:
+        for table in ("whole", "resumed"):
+            connection.execute(
+                f"CREATE TABLE {table} (timestamp INTEGER, user_id INTEGER, balance INTEGER,"
+                " loan_balance INTEGER, event TEXT, from_state TEXT, to_state TEXT)"
+            )
+
+    def model(table):
+        sink = DbSink(f"sqlite:///{database}", table, event_row, batch_size=10)
+        return banking_generator(
+            sink, sink, sink, sink, subjects_num=300, ticks_num=TICKS, seed=5, timestamp_start=0
+        )
+
+    def rows(table):
+        with sqlite3.connect(database) as connection:
+            return Counter(connection.execute(f"SELECT * FROM {table}").fetchall())
+
+    saved = tmp_path / "run.ckpt"
+    model("whole").start()
+    datagen = model("resumed")
+    stop_at(datagen, 30)
+    datagen.start(checkpoint=saved)
+    datagen = model("resumed")
+    stop_at(datagen, 40, error=RuntimeError("gone"))
+    with pytest.raises(RuntimeError, match="gone"):
+        datagen.start(resume=saved)
+    model("resumed").start(resume=saved)
+    whole, resumed = rows("whole"), rows("resumed")
+    assert set(resumed) == set(whole)
+    assert all(resumed[row] >= count for row, count in whole.items())
+    assert sum(resumed.values()) > sum(whole.values())  # some rows twice

@@ -23,6 +23,7 @@ PAGES = (
     "doc/fitting.md",
     "doc/scaling.md",
     "doc/cli.md",
+    "doc/checkpoints.md",
     "doc/metrics.md",
 )
 
