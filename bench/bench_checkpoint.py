@@ -62,6 +62,43 @@ def resume_start(subjects: int, ticks: int, path: str) -> float:
     return seen[0] - began
 
 
+def measure(subjects: int, ticks: int, every: float = 10.0, rounds: int = 1) -> List[Row]:
+    """The rows: a checkpoint every ``every`` seconds against none, and a resume's start."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "run.ckpt")
+        plain, checked = float("inf"), float("inf")
+        written, write_seconds = 0, 0.0
+        for _ in range(rounds):
+            plain = min(plain, run(subjects, ticks)[0])
+            elapsed, _, datagen = run(subjects, ticks, path, every)
+            if elapsed < checked:
+                checked = elapsed
+                keeper = datagen._last_run.checkpointer
+                written, write_seconds = keeper.written, keeper.seconds
+        tick = stopped_half_way(subjects, ticks, path)
+        size = os.path.getsize(path)
+        start = resume_start(subjects, ticks, path)
+    ratio = checked / plain
+    print(
+        f"{subjects} subjects, {ticks} ticks: {plain:.1f} s without checkpoints, "
+        f"{checked:.1f} s with one every {every:g} s ({written} written, "
+        f"{write_seconds / max(written, 1):.2f} s each); checkpoint at tick {tick}: "
+        f"{size / 1e6:.1f} MB ({size / subjects:.1f} bytes per subject); resume to the "
+        f"first busy tick: {start:.2f} s"
+    )
+    return [
+        (
+            f"checkpoint every {every:g} s, {subjects:,} subjects",
+            f"{checked:.1f} s",
+            f"{plain:.1f} s",
+            ratio,
+            "<= 1.05x",
+            ratio <= 1.05,
+        ),
+        ("resume start", f"{start:.2f} s", "2 s", start / 2.0, "<= 1.00x", start <= 2.0),
+    ]
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=1_000_000)
@@ -69,46 +106,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--every", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "run.ckpt")
-        plain, checked = float("inf"), float("inf")
-        written, write_seconds = 0, 0.0
-        for _ in range(args.rounds):
-            plain = min(plain, run(args.subjects, args.ticks)[0])
-            elapsed, _, datagen = run(args.subjects, args.ticks, path, args.every)
-            if elapsed < checked:
-                checked = elapsed
-                keeper = datagen._last_run.checkpointer
-                written, write_seconds = keeper.written, keeper.seconds
-        tick = stopped_half_way(args.subjects, args.ticks, path)
-        size = os.path.getsize(path)
-        start = resume_start(args.subjects, args.ticks, path)
-    ratio = checked / plain
-    print(
-        f"{args.subjects} subjects, {args.ticks} ticks: {plain:.1f} s without checkpoints, "
-        f"{checked:.1f} s with one every {args.every:g} s ({written} written, "
-        f"{write_seconds / max(written, 1):.2f} s each); checkpoint at tick {tick}: "
-        f"{size / 1e6:.1f} MB ({size / args.subjects:.1f} bytes per subject); resume to the "
-        f"first busy tick: {start:.2f} s"
-    )
-    rows: List[Row] = [
-        (
-            f"checkpoint every {args.every:g} s",
-            f"{checked:.1f} s",
-            f"{plain:.1f} s",
-            ratio,
-            "<= 1.05x",
-            ratio <= 1.05,
-        ),
-        (
-            "resume start",
-            f"{start:.2f} s",
-            "2 s",
-            start / 2.0,
-            "<= 1.00x",
-            start <= 2.0,
-        ),
-    ]
+    rows = measure(args.subjects, args.ticks, args.every, args.rounds)
     print_table(rows)
     return 0 if all(row[-1] for row in rows) else 1
 

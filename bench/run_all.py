@@ -62,6 +62,8 @@ STEPS: List[Step] = [
     Step("fit", "bench_fit", lambda m, q: m.run(_sizes(q, 200_000, 10_000_000))),
     Step("fit-states", "bench_fit", lambda m, q: m.per_tick(_sizes(q, 30_000, 300_000))),
     Step("analysis", "bench_analysis", lambda m, q: m.run(_sizes(q, 3, 5))),
+    Step("checkpoint", "bench_checkpoint",
+         lambda m, q: m.measure(_sizes(q, 100_000, 1_000_000), _sizes(q, 2_000, 20_000))),
     Step("modelfile", "bench_modelfile",
          lambda m, q: m.run(_sizes(q, 5_000, 50_000), 1440, _sizes(q, 1, 3))),
     Step("demo", "bench_demo",
