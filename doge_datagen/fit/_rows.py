@@ -131,6 +131,19 @@ class FittedModel:
     skipped: int = 0
 
     @property
+    def field_names(self) -> Tuple[str, str, str, str, str]:
+        """The log's names of the subject, timestamp, trigger, from-state and to-state fields,
+        which the fitted model's records use again (the Python module and the model file)."""
+        fields = self.fields
+        return (
+            fields.get("subject", "subject"),
+            fields.get("timestamp", "timestamp"),
+            fields.get("trigger", "trigger"),
+            fields.get("from_state", "from_state"),
+            fields.get("to_state", fields.get("state", "to_state")),
+        )
+
+    @property
     def ticks(self) -> int:
         """The length of the window, in ticks."""
         return (self.end - self.start) // self.tick_ms
@@ -1061,7 +1074,7 @@ def _module_source(model: FittedModel) -> str:
     lines = _source_head(model)
     lines.extend(_source_profiles(model))
     lines.extend(_source_subjects())
-    lines.extend(_source_event_json(model.fields))
+    lines.extend(_source_event_json(model))
     lines.extend(_source_build(model))
     return "\n".join(lines) + "\n"
 
@@ -1154,13 +1167,9 @@ def _source_subjects() -> List[str]:
     return lines
 
 
-def _source_event_json(fields: Dict[str, str]) -> List[str]:
+def _source_event_json(model: "FittedModel") -> List[str]:
     """The events as JSON lines with the log's field names."""
-    subject_field = fields.get("subject", "subject")
-    timestamp_field = fields.get("timestamp", "timestamp")
-    trigger_field = fields.get("trigger", "trigger")
-    from_field = fields.get("from_state", "from_state")
-    to_field = fields.get("to_state", fields.get("state", "to_state"))
+    subject_field, timestamp_field, trigger_field, from_field, to_field = model.field_names
     lines: List[str] = []
     w = lines.append
     w("def event_json(timestamp, subject, transition):")

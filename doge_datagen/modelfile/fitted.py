@@ -36,12 +36,7 @@ def _round_down(value: float, digits: int = 6) -> float:
 
 def fitted_model_text(model: Any) -> str:
     """The model file of a fitted model."""
-    fields = model.fields
-    subject_field = fields.get("subject", "subject")
-    timestamp_field = fields.get("timestamp", "timestamp")
-    trigger_field = fields.get("trigger", "trigger")
-    from_field = fields.get("from_state", "from_state")
-    to_field = fields.get("to_state", fields.get("state", "to_state"))
+    subject_field, timestamp_field, trigger_field, from_field, to_field = model.field_names
     lines: List[str] = []
     w = lines.append
     w(f"# A model fitted by doge-datagen from {model.rows} rows of an event log.")
