@@ -98,9 +98,9 @@ def imports(root: Path) -> Dict[str, Set[str]]:
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     targets.add(target)
+        # A C extension has no .py file: "from doge_datagen.engine import _speedups" resolves
+        # above to its package, an edge to a parent that package_graph() leaves out.
         graph[name] = targets
-    # A C extension (engine._speedups) is a leaf: "from doge_datagen.engine import _speedups"
-    # resolves above to the package; keep only the real submodule edges for those.
     return graph
 
 
