@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Se
 from doge_datagen.core import keys
 from doge_datagen.core.keys import draw, engine_key
 from doge_datagen.core.types import Model, Transition
-from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom
+from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom, message_tick
 from doge_datagen.engine.summary import RunSummary, sink_labels
 from doge_datagen.errors import ConfigurationError, SinkCloseError
 
@@ -420,6 +420,14 @@ class Run:
         self.checkpointer: Any = None
         #: The checkpoint this run resumes from (as loaded), or None.
         self.resume_state: Optional[Dict[str, Any]] = None
+        #: Called as ``ticker(tick)`` at the start of every tick, before its arrivals and its
+        #: moves, or None. A model of several populations delivers the messages sent at the
+        #: tick before here (:mod:`doge_datagen.populations`); with a ticker the loop visits
+        #: every tick, busy or not, as the arrivals of every tick would make it.
+        self.ticker: Optional[Callable[[int], Any]] = None
+        #: With a ticker: the tick of the next real arrivals (``next_arrival`` is then the
+        #: next tick, whose ticker call comes first).
+        self._real_next: float = math.inf
 
     def create_subjects(self) -> None:
         """Create the run's subjects, in global index order, each with ``datagen.random``
@@ -587,12 +595,24 @@ class Run:
         else:
             pending = [None] * len(subjects)
             self.pending = pending
-            initial = tables[model.states.index(model.initial_state)]
             with _cyclic_gc_paused(len(subjects)):
-                self.schedule_all(initial, n_ticks)
+                ranges = getattr(model, "initial_ranges", None)
+                if ranges is None:
+                    self.schedule_all(tables[model.states.index(model.initial_state)], n_ticks)
+                else:
+                    # A model of several populations: each range of global indices starts
+                    # in its own initial state (the same draw, subject by subject).
+                    for low, high, state in ranges():
+                        table = tables[model.states.index(state)]
+                        for i in range(max(low, self.first), min(high, self.stop)):
+                            self.schedule(i - self.first, table, 0, n_ticks)
             if arrivals is not None:
                 next_arrival, self._upcoming = arrivals.next()
                 self.next_arrival = next_arrival
+        if self.ticker is not None:
+            # Every tick goes through _arrive_at (the ticker, then the arrivals due then).
+            self._real_next = next_arrival
+            next_arrival = self.next_arrival = tick
 
         timestamp_start = self.timestamp_start
         tick_ms = model.tick_ms
@@ -620,7 +640,7 @@ class Run:
                 if tick >= _TICK_LIMIT:
                     self._too_far(tick, timestamp)
                 try:
-                    next_arrival = self.arrive(arrivals, tick, self._upcoming, n_ticks)
+                    next_arrival = self._arrive_at(tick)
                 except BaseException:  # as the C loop leaves it when a factory fails
                     self.ticks_done, self.timestamp = tick, timestamp
                     raise
@@ -803,6 +823,11 @@ class Run:
             self.ticks_done, self.timestamp = tick, timestamp
         if model.ticks_num is not None and not model._stopping:
             self.ticks_done = model.ticks_num
+            if self.ticker is not None:
+                # A run that reached its end: what the ticker holds for the tick after the
+                # last (a world's messages sent at the last tick) is handled now, stamped
+                # with the run's end, before the sinks close.
+                self.ticker(model.ticks_num)
 
     def _fast_loop(
         self, key: int, n_ticks: float
@@ -848,9 +873,20 @@ class Run:
         return _speedups.run_ticks, context, where
 
     def _arrive_at(self, tick: int) -> float:
-        """The C loop reached the next tick with arrivals: create them (filed into
-        :attr:`due`) and return the tick of the arrivals after."""
-        return self.arrive(self._arrivals, tick, self._upcoming, self._n_ticks)
+        """A loop reached the next tick with arrivals: create them (filed into :attr:`due`)
+        and return the tick of the arrivals after. With a :attr:`ticker`, every tick comes
+        here: the ticker first, then the arrivals due at the tick, and the next tick next."""
+        ticker = self.ticker
+        if ticker is None:
+            return self.arrive(self._arrivals, tick, self._upcoming, self._n_ticks)
+        ticker(tick)
+        real = self._real_next
+        if tick >= real:
+            real = self._real_next = self.arrive(
+                self._arrivals, tick, self._upcoming, self._n_ticks
+            )
+        self.next_arrival = following = min(real, tick + 1)
+        return following
 
     def _fast_loop_failed(self, exc: BaseException, where: List[Any]) -> None:
         """The C loop raised: what the Python loop does then. In an event, the sinks after a
@@ -945,7 +981,12 @@ class Run:
         index = {state: s for s, state in enumerate(model.states)}
         occupancy = [0] * len(model.states)
         arrived = self.arrived if arrived is None else arrived
-        occupancy[index[model.initial_state]] = self.stop - self.first + arrived
+        ranges = getattr(model, "initial_ranges", None)
+        if ranges is None:
+            occupancy[index[model.initial_state]] = self.stop - self.first + arrived
+        else:
+            for low, high, state in ranges():
+                occupancy[index[state]] += max(0, min(high, self.stop) - max(low, self.first))
         for transition, n in zip(model.transitions, self.counts if counts is None else counts):
             occupancy[index[transition.from_state]] -= n
             occupancy[index[transition.to_state]] += n
@@ -968,6 +1009,8 @@ class Run:
             tick = self.ticks_done
         elif rng._t == CREATE_TICK:
             tick = self._creating_at
+        elif rng._t < CREATE_TICK:  # a message handled at tick message_tick(_t)
+            tick = message_tick(rng._t)
         else:
             tick = rng._t
         tick_ms = self.model.tick_ms

@@ -23,7 +23,7 @@ from doge_datagen.core.keys import MIX1 as _MIX1
 from doge_datagen.core.keys import MIX2 as _MIX2
 from doge_datagen.core.keys import derive_key
 
-__all__ = ["SubjectRandom", "CREATE_TICK"]
+__all__ = ["SubjectRandom", "CREATE_TICK", "message_tick"]
 
 # Odd constants that spread the subject index and the tick over 64 bits before mixing.
 _SPREAD_I = 0xD1B54A32D192ED03
@@ -34,6 +34,13 @@ _TWO_POW_64 = 1 << 64
 #: The tick a subject's creation is keyed with: before tick 0, so that it never coincides
 #: with an event's.
 CREATE_TICK = -1
+
+
+def message_tick(tick: int) -> int:
+    """The tick key of the messages a subject handles at ``tick`` (and back: the function is
+    its own inverse): below ``CREATE_TICK``, so that the stream of a subject's messages at a
+    tick is none of its events' or its creation's."""
+    return -3 - tick
 
 
 def _stream_key(seed: Any) -> int:

@@ -56,6 +56,9 @@ class RunSummary:
     rate_asked: Optional[float] = None
     #: The summaries of the shards of a sharded run, by shard number (empty otherwise).
     shards: List["RunSummary"] = field(default_factory=list)
+    #: A world's messages (:mod:`doge_datagen.populations`): sent, delivered, vetoed and
+    #: undelivered (sent at the last tick); empty for a model of one population.
+    messages: Dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def merge(
@@ -93,6 +96,7 @@ class RunSummary:
             speed=first.speed,
             rate_asked=first.rate_asked,
             shards=list(parts),
+            messages=_add([p.messages for p in parts]),
         )
         labels: Dict[str, None] = {}
         for part in parts:

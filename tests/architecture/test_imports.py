@@ -40,7 +40,17 @@ ALLOWED = {
     "demo": {"errors", "core", "profiles", "engine", "sinks", "values", "model"},
     "fit": {"errors", "core", "profiles", "model"},
     "distributed": {"errors", "core", "engine", "metrics", "model"},
-    "modelfile": {"errors", "core", "profiles", "engine", "sinks", "values", "model"},
+    "populations": {"errors", "core", "profiles", "engine", "values", "model"},
+    "modelfile": {
+        "errors",
+        "core",
+        "profiles",
+        "engine",
+        "sinks",
+        "values",
+        "model",
+        "populations",
+    },
     "cli": {
         "errors",
         "core",
@@ -55,6 +65,7 @@ ALLOWED = {
         "fit",
         "distributed",
         "modelfile",
+        "populations",
     },
 }
 
