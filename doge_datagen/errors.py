@@ -80,3 +80,9 @@ class ShardError(DogeError, RuntimeError):
         self.shard = shard
         self.failures = dict(failures)
         self.summary = summary
+
+
+class ExchangeError(DogeError, RuntimeError):
+    """A shard of a sharded world (:mod:`doge_datagen.populations`) could not swap its
+    messages with the other shards at a tick: another shard failed or the run was stopped.
+    The shard ends there; its sinks are flushed and closed as after any error."""

@@ -37,6 +37,7 @@ mid-run is not replaced by a second attempt of its shard (its sinks already hold
 shard's events): the run fails with a :class:`ShardError` that says so.
 """
 
+import bisect
 import logging
 import os
 import pickle
@@ -48,14 +49,14 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from doge_datagen.core.checks import check_positive_count
 from doge_datagen.core.shards import Shard, running, split
 from doge_datagen.distributed import loading, process_server
 from doge_datagen.engine import validators
 from doge_datagen.engine.summary import RunSummary
-from doge_datagen.errors import ConfigurationError, ShardError
+from doge_datagen.errors import ConfigurationError, ExchangeError, ShardError
 from doge_datagen.model import DataOnlineGenerator
 
 __all__ = ["BACKENDS", "load_build", "run_sharded", "start_process_server"]
@@ -92,6 +93,10 @@ class _Job:
     run_id: str
     #: Whether the shard reports metrics snapshots (the coordinator serves them).
     metrics: bool = False
+    #: Whether the model swaps messages between shards at each tick (a world's,
+    #: :mod:`doge_datagen.populations`), and the first global index of every shard.
+    exchange: bool = False
+    starts: Tuple[int, ...] = ()
 
 
 @dataclass
@@ -171,6 +176,129 @@ class _Control:
     def report_metrics(self, snapshot: Any) -> None:
         pass
 
+    def exchange(self) -> Any:
+        """The shard's side of the message exchange (``swap(tick, outgoing)``)."""
+        raise ConfigurationError("this backend does not exchange messages between shards")
+
+
+# -- messages between shards --------------------------------------------------------------------
+# A world's subjects send each other messages, handled at the next tick (populations/world.py).
+# At the start of every tick each shard hands over the messages its subjects sent at the tick
+# before to subjects of other shards, and gets those sent to its own: ``swap`` returns only
+# when every shard has come to that tick, so the one-tick delay is the lookahead that lets the
+# shards run a tick at a time side by side. A message is the tuple populations/world.py puts
+# on the wire, its receiver's global index at position 3.
+
+
+def _destination(starts: Sequence[int], wire: Any) -> int:
+    return bisect.bisect_right(starts, wire[3]) - 1
+
+
+class _PipeExchange:
+    """A process shard's side: its batch to the coordinator's router, the router's batch
+    back."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def swap(self, tick: int, outgoing: List[Any]) -> List[Any]:
+        try:
+            self.connection.send((tick, outgoing))
+            incoming = self.connection.recv()
+        except (EOFError, OSError):
+            incoming = None
+        if incoming is None:
+            raise ExchangeError(
+                f"at tick {tick} the message exchange between shards ended (another shard "
+                "failed or stopped)"
+            )
+        return list(incoming)
+
+
+class _Router(threading.Thread):
+    """The coordinator's side of the processes backend's exchange: a round per tick, in
+    which it takes one batch from every shard still running and gives each its messages.
+    A shard that ended (its pipe closed) drops out; the messages to it are dropped, which
+    only happens in a run that stopped or failed."""
+
+    def __init__(self, connections: List[Any], starts: Sequence[int]) -> None:
+        super().__init__(name="doge-message-router", daemon=True)
+        self.connections = connections
+        self.starts = list(starts)
+
+    def run(self) -> None:
+        alive = list(range(len(self.connections)))
+        while alive:
+            batches: Dict[int, List[Any]] = {}
+            for k in list(alive):
+                try:
+                    _tick, batches[k] = self.connections[k].recv()
+                except (EOFError, OSError):
+                    alive.remove(k)
+            inbox: Dict[int, List[Any]] = {k: [] for k in batches}
+            for batch in batches.values():
+                for wire in batch:
+                    j = _destination(self.starts, wire)
+                    if j in inbox:
+                        inbox[j].append(wire)
+            for k in batches:
+                try:
+                    self.connections[k].send(inbox[k])
+                except (EOFError, OSError):
+                    if k in alive:
+                        alive.remove(k)
+
+
+class _QueueExchange:
+    """A Dask shard's side: one Dask queue per shard; at each tick a shard puts one batch
+    (maybe empty) into every other shard's queue and takes one from each of them (a batch
+    of a later tick, from a shard already there, waits for its tick)."""
+
+    def __init__(self, control: "_DaskControl", run_id: str, index: int, count: int) -> None:
+        distributed = _dask()
+        self.control = control
+        self.index = index
+        self.queues = [
+            distributed.Queue(f"doge-datagen-{run_id}-messages-{k}", client=control.client)
+            for k in range(count)
+        ]
+        self.early: List[Tuple[int, int, List[Any]]] = []
+        self.starts: List[int] = []
+
+    def swap(self, tick: int, outgoing: List[Any]) -> List[Any]:
+        count = len(self.queues)
+        batches: List[List[Any]] = [[] for _ in range(count)]
+        for wire in outgoing:
+            batches[_destination(self.starts, wire)].append(wire)
+        for k in range(count):
+            if k != self.index:
+                self.queues[k].put((tick, self.index, batches[k]))
+        incoming: List[Any] = []
+        got = 0
+        held, self.early = self.early, []
+        for item in held:
+            if item[0] == tick:
+                incoming.extend(item[2])
+                got += 1
+            else:
+                self.early.append(item)
+        while got < count - 1:
+            try:
+                item = self.queues[self.index].get(timeout=1)
+            except Exception:  # a timeout: is the run still going?
+                if self.control.should_stop():
+                    raise ExchangeError(
+                        f"at tick {tick} the message exchange between shards ended (the run "
+                        "was stopped, or another shard failed)"
+                    ) from None
+                continue
+            if item[0] == tick:
+                incoming.extend(item[2])
+                got += 1
+            else:
+                self.early.append(item)
+        return incoming
+
 
 def run_shard(job: _Job, control: _Control) -> _Outcome:
     """Build the model and run ``job``'s shard; never raises (a failure is returned)."""
@@ -208,7 +336,13 @@ def run_shard(job: _Job, control: _Control) -> _Outcome:
                 from doge_datagen.metrics.exporter import ShardReporter
 
                 reporter = ShardReporter(control.report_metrics, str(job.shard.index))
+            options: Dict[str, Any] = {}
+            if job.exchange:
+                exchange = control.exchange()
+                exchange.starts = list(job.starts)
+                options["exchange"] = exchange
             summary = datagen.start_range(
+                **options,
                 metrics=reporter,
                 speed=job.speed,
                 first=job.shard.start,
@@ -231,10 +365,14 @@ def run_shard(job: _Job, control: _Control) -> _Outcome:
 
 
 class _ProcessControl(_Control):
-    def __init__(self, stop: Any, connection: Any) -> None:
+    def __init__(self, stop: Any, connection: Any, messages: Any = None) -> None:
         self.stop = stop
         self.connection = connection
+        self.messages = messages
         self.lock = threading.Lock()
+
+    def exchange(self) -> Any:
+        return _PipeExchange(self.messages)
 
     def should_stop(self) -> bool:
         return bool(self.stop.is_set())
@@ -250,7 +388,9 @@ class _ProcessControl(_Control):
             self.connection.send(message)
 
 
-def _process_main(job: _Job, stop: Any, connection: Any, environ: Dict[str, str]) -> None:
+def _process_main(
+    job: _Job, stop: Any, connection: Any, environ: Dict[str, str], messages: Any = None
+) -> None:
     """A shard's process: SIGINT is the coordinator's to handle (a terminal sends it to the
     whole process group); SIGTERM sent to this process alone stops its shard gracefully.
 
@@ -263,7 +403,7 @@ def _process_main(job: _Job, stop: Any, connection: Any, environ: Dict[str, str]
         os.environ.clear()
         os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    control = _ProcessControl(stop, connection)
+    control = _ProcessControl(stop, connection, messages)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     outcome = run_shard(job, control)
     try:
@@ -274,6 +414,8 @@ def _process_main(job: _Job, stop: Any, connection: Any, environ: Dict[str, str]
         control.send(("done", _Outcome(failure=failure)))
     finally:
         connection.close()
+        if messages is not None:
+            messages.close()
 
 
 def start_process_server(build: Build) -> None:
@@ -344,17 +486,26 @@ class _ProcessBackend:
         self.stop_event = context.Event()
         self.processes: List[Any] = []
         self.connections: List[Any] = []
+        routes: List[Any] = []
         for job in jobs:
             receiver, sender = context.Pipe(duplex=False)
+            ours, theirs = context.Pipe() if job.exchange else (None, None)
             process = context.Process(
                 target=_process_main,
-                args=(job, self.stop_event, sender, dict(os.environ)),
+                args=(job, self.stop_event, sender, dict(os.environ), theirs),
                 name=f"doge-shard-{job.shard.index}",
             )
             process.start()
             sender.close()
+            if theirs is not None:
+                theirs.close()
+                routes.append(ours)
             self.processes.append(process)
             self.connections.append(receiver)
+        self.router: Optional[_Router] = None
+        if routes:  # started after the shards: a process is not forked with its thread
+            self.router = _Router(routes, jobs[0].starts)
+            self.router.start()
 
     def request_stop(self, again: bool) -> None:
         self.stop_event.set()
@@ -405,6 +556,10 @@ class _ProcessBackend:
                 process.join()
         for connection in self.connections:
             connection.close()
+        if self.router is not None:
+            for route in self.router.connections:
+                route.close()
+            self.router.join(timeout=5)
 
 
 # -- the Dask backend ---------------------------------------------------------------------------
@@ -422,11 +577,15 @@ def _dask() -> Any:
 
 
 class _DaskControl(_Control):
-    def __init__(self, run_id: str, index: int) -> None:
+    def __init__(self, run_id: str, index: int, count: int = 1) -> None:
         distributed = _dask()
         self.client = distributed.get_client()
         self.event = distributed.Event(f"doge-datagen-stop-{run_id}", client=self.client)
         self.key = ["doge-datagen", run_id, "progress", str(index)]
+        self.run_id, self.index, self.count = run_id, index, count
+
+    def exchange(self) -> Any:
+        return _QueueExchange(self, self.run_id, self.index, self.count)
 
     def should_stop(self) -> bool:
         return bool(self.event.is_set())
@@ -456,7 +615,7 @@ def _dask_shard(job: _Job) -> _Outcome:
         )
     worker = distributed.get_worker()
     client.set_metadata(started, worker.address)
-    return run_shard(job, _DaskControl(job.run_id, job.shard.index))
+    return run_shard(job, _DaskControl(job.run_id, job.shard.index, job.shard.count))
 
 
 @contextmanager
@@ -491,10 +650,12 @@ class _DaskBackend:
         self.cluster = None
         if address is None:
             workers = max(1, min(len(jobs), os.cpu_count() or 1))
+            # Shards that swap messages at every tick all run at once: threads for each.
+            threads = -(-len(jobs) // workers) if jobs[0].exchange else 1
             with _signals_ignored_by_new_processes():
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers,
-                    threads_per_worker=1,
+                    threads_per_worker=threads,
                     processes=True,
                     dashboard_address=":0",
                 )
@@ -506,6 +667,8 @@ class _DaskBackend:
                 raise ConfigurationError(
                     f"cannot reach the Dask scheduler at {address!r}: {exc}"
                 ) from exc
+        if jobs[0].exchange:
+            self._check_room(len(jobs))
         self.run_id = jobs[0].run_id
         self.stop_event = distributed.Event(f"doge-datagen-stop-{self.run_id}", client=self.client)
         self.futures = [
@@ -519,6 +682,21 @@ class _DaskBackend:
             for job in jobs
         ]
         self.no_worker_since: Optional[float] = None
+
+    def _check_room(self, count: int) -> None:
+        """Shards that swap messages at every tick wait for each other: they must all run
+        at once, so the cluster needs a thread for each."""
+        workers = self.client.scheduler_info().get("workers", {})
+        threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        if threads < count:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+            raise ConfigurationError(
+                f"the model's {count} shards exchange messages at every tick, so they run all "
+                f"at once, and the Dask cluster has {threads} worker threads: give it at least "
+                f"{count} (dask worker --nthreads), or run fewer shards"
+            )
 
     def request_stop(self, again: bool) -> None:
         self.stop_event.set()
@@ -810,6 +988,8 @@ def _jobs(
 ) -> List[_Job]:
     """One job per shard of the coordinator's ``model``, all of one run."""
     run_id = uuid.uuid4().hex[:12]
+    shards = split(model.subjects_num, count)
+    exchange = count > 1 and bool(getattr(model, "exchanges_messages", False))
     return [
         _Job(
             build=build,
@@ -822,8 +1002,10 @@ def _jobs(
             wall_start=wall_start,
             run_id=run_id,
             metrics=with_metrics,
+            exchange=exchange,
+            starts=tuple(part.start for part in shards),
         )
-        for shard in split(model.subjects_num, count)
+        for shard in shards
     ]
 
 

@@ -330,6 +330,7 @@ class World(DataOnlineGenerator[Any]):
         self._seq: Dict[int, int] = {}
         self._seq_tick = -1
         self._exchange: Any = None
+        self._receivers = False
         #: Messages of the last run: sent, delivered (handled and written), vetoed (the
         #: handler returned a false value), undelivered (still on their way when the run
         #: stopped before its end).
@@ -532,7 +533,11 @@ class World(DataOnlineGenerator[Any]):
         return self._active[k]
 
     def analyze(self, **options: Any) -> Any:
-        """Each population's analysis (:meth:`DataOnlineGenerator.analyze`), by name."""
+        """The world's analysis (:class:`~doge_datagen.populations.analysis.WorldAnalysis`):
+        each population's (:meth:`DataOnlineGenerator.analyze`), by name, with each
+        population's events per second and the declared messages' rates."""
+        from doge_datagen.populations.analysis import WorldAnalysis
+
         self.validate()
         out = {}
         for population in self._active:
@@ -541,7 +546,7 @@ class World(DataOnlineGenerator[Any]):
             generator.ticks_num = self.ticks_num
             generator.timestamp_start = self.timestamp_start
             out[population.name] = generator.analyze(**options)
-        return out
+        return WorldAnalysis.of(self, out)
 
     # -- during a run: references and messages -------------------------------------------------
 
@@ -685,7 +690,8 @@ class World(DataOnlineGenerator[Any]):
     def _attach_run(self, run: Any) -> None:
         super()._attach_run(run)
         run.created.append(self._created)
-        if self._exchange is not None or any(p.receive is not None for p in self._active):
+        self._receivers = any(p.receive is not None for p in self._active)
+        if self._exchange is not None or self._receivers:
             run.ticker = self._tick
 
     def _created(self, tick: Optional[int], positions: Sequence[int]) -> None:
@@ -720,15 +726,31 @@ class World(DataOnlineGenerator[Any]):
             if callable(flush):
                 flush()
 
+    @property
+    def exchanges_messages(self) -> bool:
+        """Whether the shards of a sharded run of this world meet at the start of ticks: at
+        every tick when a population receives messages, at tick 0 when a population writes
+        rows (so that no shard writes a record before shard 0 has written the rows)."""
+        return any(p.receive is not None or p.sinks for p in self.populations.values())
+
     def _tick(self, tick: int) -> None:
         """Tick ``tick`` begins: the messages sent at the tick before are handled (after
         swapping them with the other shards, in a sharded run)."""
-        outgoing, self._outbox = self._outbox, []
+        incoming, self._outbox = self._outbox, []
         exchange = self._exchange
-        if exchange is not None:
-            incoming = [self._message(w) for w in exchange.swap(tick, [_wire(m) for m in outgoing])]
-        else:
-            incoming = outgoing
+        if exchange is not None and (tick == 0 or self._receivers):
+            run = self._last_run
+            assert run is not None
+            first, stop = run.first, run.stop
+            local: List[Message] = []
+            remote: List[Wire] = []
+            for message in incoming:
+                g = message.receiver.population.offset + message.receiver.index
+                if first <= g < stop:
+                    local.append(message)
+                else:
+                    remote.append(_wire(message))
+            incoming = local + [self._message(w) for w in exchange.swap(tick, remote)]
         if not incoming:
             return
         incoming.sort(key=_order)
