@@ -659,6 +659,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     datagen = load_generator(args.model, args, sinks=False)
     if args.subjects is not None:
+        _refuse_for_world(datagen, "--subjects", "each population has its own size")
         datagen.subjects_num = args.subjects
     make_parent_directory(args.output)
     path = DataOnlineGeneratorGrapher(datagen).render(args.output, annotate=args.annotate)
@@ -927,7 +928,9 @@ def _add_graph_parser(commands: Any) -> None:
     graph = commands.add_parser(
         "graph",
         help="render a model's state graph",
-        description="Render the state graph of the DataOnlineGenerator returned by FUNCTION().",
+        description="Render the state graph of the DataOnlineGenerator returned by FUNCTION() "
+        "(of a World: a box per population with its states and transitions, a table per "
+        "entity table, and a dashed edge per declared message edge).",
         epilog=GRAPH_EXAMPLES,
     )
     graph.add_argument("model", metavar="MODULE:FUNCTION")
@@ -967,7 +970,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise UsageError(f"--observed: no file {args.observed!r}")
     datagen = load_generator(args.model, args, sinks=False)
     if args.subjects is not None:
+        _refuse_for_world(datagen, "--subjects", "each population has its own size")
         datagen.subjects_num = args.subjects
+    if args.plot is not None:
+        _refuse_for_world(
+            datagen, "--plot", "the plot draws one population's rates; a world has several"
+        )
     if args.forever:
         datagen.ticks_num = None
     elif args.ticks is not None:
@@ -988,6 +996,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_for_world(datagen: DataOnlineGenerator, option: str, why: str) -> None:
+    """A usage error for an option that applies to one population, when ``datagen`` is a
+    world of several."""
+    from doge_datagen.populations import World
+
+    if isinstance(datagen, World):
+        raise UsageError(f"{option} does not apply to a world of populations: {why}")
+
+
 def _add_analyze_parser(commands: Any) -> None:
     analyze = commands.add_parser(
         "analyze",
@@ -997,7 +1014,8 @@ def _add_analyze_parser(commands: Any) -> None:
         "states exist), mean dwell times, expected events per tick and per second per trigger "
         "and per sink (in the long run and over the run's ticks), and unreachable states, "
         "states without exits and triggers that can never fire. Vetoes by action callbacks "
-        "cannot be seen: measured counts fall short where callbacks veto.",
+        "cannot be seen: measured counts fall short where callbacks veto. Of a World: each "
+        "population's report, its events per second, and each declared message edge's rate.",
         epilog=ANALYZE_EXAMPLES,
     )
     analyze.add_argument("model", metavar="MODULE:FUNCTION")
