@@ -41,11 +41,20 @@ they may be in the table.
 Rows need not all have the same keys: a row whose keys differ from the previous row's is
 checked again, so every key must name a column of the table (otherwise
 :class:`~doge_datagen.errors.RecordError`); columns a row leaves out get their default.
+
+With ``create=True`` the sink makes its table when it is missing. Nothing is done when the
+sink is made (building a model has no side effects): the sink looks for the table when it
+opens, at the start of a run, and creates a missing one before the run's first row is
+written, a column for each field of that row, its SQL type given by ``columns=`` or seen in
+the row's value (``int`` ``BIGINT``, ``float`` ``DOUBLE PRECISION``, ``str`` ``VARCHAR(255)``,
+``bool`` ``BOOLEAN``, ``datetime`` a timestamp, ...), with the primary key and foreign keys
+given. A table that exists is used as it is.
 """
 
 import csv
 import io
 import logging
+import re
 import time
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -267,6 +276,115 @@ def _reflect(engine: Engine, table_name: str, schema: Optional[str]) -> Table:
         ) from exc
 
 
+_SQL_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$")
+_REFERENCE = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*\(\s*([A-Za-z_]\w*)\s*\)\s*$")
+
+
+class _TableSpec:
+    """What ``create=True`` makes a missing table of: column types (SQL), the primary key and
+    the foreign keys (column -> (table, column)), each checked when the sink is made."""
+
+    def __init__(
+        self,
+        columns: Optional[Mapping[str, str]],
+        primary_key: Union[str, Sequence[str], None],
+        foreign_keys: Optional[Mapping[str, str]],
+    ) -> None:
+        if columns is not None and not isinstance(columns, Mapping):
+            raise ConfigurationError(f"columns must map column names to SQL types, got {columns!r}")
+        self.columns: Dict[str, str] = {}
+        for name, sql in (columns or {}).items():
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(f"columns: a column name is a string, got {name!r}")
+            if not isinstance(sql, str) or not _SQL_TYPE.match(sql):
+                raise ConfigurationError(
+                    f"columns: {sql!r} (column {name!r}) is not a SQL type such as BIGINT or "
+                    "VARCHAR(40)"
+                )
+            self.columns[name] = sql
+        keys = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key or ())
+        if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
+            raise ConfigurationError(
+                f"primary_key must be a column name or a sequence of them, got {primary_key!r}"
+            )
+        self.primary_key: Tuple[str, ...] = keys
+        if foreign_keys is not None and not isinstance(foreign_keys, Mapping):
+            raise ConfigurationError(
+                f"foreign_keys must map columns to 'table(column)', got {foreign_keys!r}"
+            )
+        self.foreign_keys: Dict[str, Tuple[str, str]] = {}
+        for name, target in (foreign_keys or {}).items():
+            found = _REFERENCE.match(target) if isinstance(target, str) else None
+            if not isinstance(name, str) or not name or found is None:
+                raise ConfigurationError(
+                    f"foreign_keys: column {name!r} must reference 'table(column)', got {target!r}"
+                )
+            self.foreign_keys[name] = (found.group(1), found.group(2))
+
+    def ddl(self, engine: Engine, table: Table, row: Mapping[str, Any]) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` of the columns of ``row`` and of :attr:`columns`."""
+        preparer = engine.dialect.identifier_preparer
+        dialect = engine.dialect.name
+        names = list(row.keys()) + [c for c in self.columns if c not in row]
+        for column in (*self.primary_key, *self.foreign_keys):
+            if column not in names:
+                raise ConfigurationError(
+                    f"table {table.fullname!r}: key column {column!r} is neither a field of "
+                    f"the rows nor in columns= (the rows' fields: {', '.join(map(str, row))})"
+                )
+        parts = []
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise RecordError(
+                    f"table {table.fullname!r}: a column name is a string, got {name!r}"
+                )
+            sql = self.columns.get(name) or _sql_type(row.get(name), dialect)
+            parts.append(f"{preparer.quote(name)} {sql}")
+        if self.primary_key:
+            keys = ", ".join(preparer.quote(k) for k in self.primary_key)
+            parts.append(f"PRIMARY KEY ({keys})")
+        for name, (target, column) in self.foreign_keys.items():
+            target_sql = ".".join(preparer.quote(p) for p in target.split("."))
+            parts.append(
+                f"FOREIGN KEY ({preparer.quote(name)}) REFERENCES {target_sql} "
+                f"({preparer.quote(column)})"
+            )
+        return f"CREATE TABLE IF NOT EXISTS {preparer.format_table(table)} ({', '.join(parts)})"
+
+
+def _sql_type(value: Any, dialect: str) -> str:
+    """The SQL type of a column made for ``value`` (a row's value) on ``dialect``: what
+    ``create=True`` gives a column that ``columns=`` does not name."""
+    import datetime as dt
+
+    mysql = dialect in ("mysql", "mariadb")
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE PRECISION"
+    if isinstance(value, Decimal):
+        return "DECIMAL(38, 10)" if mysql else "NUMERIC"
+    if isinstance(value, str):
+        return "VARCHAR(255)"
+    if isinstance(value, dt.datetime):
+        if mysql:
+            return "DATETIME(6)"
+        if dialect == "postgresql" and value.tzinfo is not None:
+            return "TIMESTAMP WITH TIME ZONE"
+        return "TIMESTAMP"
+    if isinstance(value, dt.date):
+        return "DATE"
+    if isinstance(value, dt.time):
+        return "TIME"
+    if isinstance(value, (bytes, bytearray)):
+        return "BYTEA" if dialect == "postgresql" else "BLOB"
+    if isinstance(value, (dict, list)):
+        return "JSONB" if dialect == "postgresql" else "JSON"
+    return "VARCHAR(255)" if mysql else "TEXT"  # None, or a type without a column type
+
+
 def _reason(exc: BaseException) -> str:
     """The first line of what the database (or driver) said."""
     original = getattr(exc, "orig", None) or exc
@@ -407,12 +525,22 @@ class DbSink(Sink):
         current-state table (see :meth:`collect_change`).
     :param key: upsert mode: the column (or columns) of the table's primary key or of a
         unique constraint that identify a row.
+    :param create: make the table when it is missing (append mode): the sink looks for it
+        when it opens and creates it before the first row is written, a column for each of
+        that row's fields (see the module's notes); a table that exists is used as it is.
+    :param columns: ``create=True``: ``{column: SQL type}`` for columns whose type is not
+        to be seen in the first row's value (``{"amount": "NUMERIC(12, 2)"}``); a column named
+        here that the row lacks is made too.
+    :param primary_key: ``create=True``: the primary key's column, or a tuple of columns.
+    :param foreign_keys: ``create=True``: ``{column: "table(column)"}``, each column a
+        foreign key referencing that column of that table.
 
     ``delivered`` (also ``written``) counts rows committed since :meth:`open`, ``failed``
     rows in batches that were rolled back. A table given by name is read (reflected) when the
-    sink is created, which checks that the database answers and the table exists; nothing
-    is written before the run. :meth:`close` writes what is buffered and releases pooled
-    connections; the sink may be opened again afterwards (a new run appends to the table).
+    sink is created, which checks that the database answers and the table exists (with
+    ``create=True``: when it opens); nothing is written before the run. :meth:`close` writes
+    what is buffered and releases pooled connections; the sink may be opened again afterwards
+    (a new run appends to the table).
     """
 
     def __init__(
@@ -429,6 +557,10 @@ class DbSink(Sink):
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         mode: str = "append",
         key: Union[str, Sequence[str], None] = None,
+        create: bool = False,
+        columns: Optional[Mapping[str, str]] = None,
+        primary_key: Union[str, Sequence[str], None] = None,
+        foreign_keys: Optional[Mapping[str, str]] = None,
     ) -> None:
         if not callable(row_mapper_function):
             raise ConfigurationError(
@@ -442,8 +574,17 @@ class DbSink(Sink):
         #: Batches written again after a lost connection, since :meth:`open`.
         self.reconnects = 0
         self._hurried = False
+        #: ``create=True``: what a missing table is made of, until the table is found or made.
+        self._create = _check_create(create, columns, primary_key, foreign_keys, mode)
+        self._schema = schema
         self._open_engine(engine)
-        self.table = table if isinstance(table, Table) else self._reflect_table(table, schema)
+        if self._create is not None and not isinstance(table, Table):
+            if not isinstance(table, str) or not table:
+                raise ConfigurationError(f"table name must be a non-empty string, got {table!r}")
+            # Found or made when the sink opens (see _find_table); until then only its name.
+            self.table = Table(table, MetaData(), schema=schema)
+        else:
+            self.table = table if isinstance(table, Table) else self._reflect_table(table, schema)
         self.row_mapper_function = row_mapper_function
         self.name = name or f"db:{self.table.fullname}"
         self._read_dialect()
@@ -578,6 +719,8 @@ class DbSink(Sink):
 
     def _switch_keys(self, row: Mapping[str, Any]) -> None:
         """Start a run of rows with the keys of ``row`` (checked against the table)."""
+        if self._create is not None:
+            self._make_table(row)
         keys = frozenset(row.keys())
         plan = self._plans.get(keys)
         if plan is None:
@@ -925,7 +1068,47 @@ class DbSink(Sink):
         is lost from now on is reported as failed at once instead of written again."""
         self._hurried = True
 
+    def _find_table(self) -> None:
+        """``create=True``: the table, if it exists, read from the database (and nothing left
+        to create); a missing one is made from the first row."""
+        assert self._create is not None
+        name, schema = self.table.name, self._schema
+        try:
+            exists = sqlalchemy.inspect(self.engine).has_table(name, schema=schema)
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot look for table {self.table.fullname!r} in database "
+                f"{self._database}: {_reason(exc)}"
+            ) from exc
+        if exists:
+            self.table = _reflect(self.engine, name, schema)
+            self._create = None
+
+    def _make_table(self, row: Mapping[str, Any]) -> None:
+        """``create=True``: the missing table created for ``row``, then read back."""
+        assert self._create is not None
+        if not self._is_open:
+            self.open()
+            if self._create is None:
+                return
+        ddl = self._create.ddl(self.engine, self.table, row)
+        try:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+        except SQLAlchemyError as exc:
+            # Another process (a shard of the same run) may have made it at the same time.
+            if not sqlalchemy.inspect(self.engine).has_table(self.table.name, self._schema):
+                raise ConfigurationError(
+                    f"{self.name}: cannot create table {self.table.fullname!r} in database "
+                    f"{self._database}: {_reason(exc)}"
+                ) from exc
+        _LOGGER.debug("%s: %s", self.name, ddl)
+        self.table = _reflect(self.engine, self.table.name, self._schema)
+        self._create = None
+
     def _open(self) -> None:
+        if self._create is not None:
+            self._find_table()
         self._hurried = False
         self.reconnects = 0
         self._dirty_since = None
@@ -1231,6 +1414,32 @@ class DbSink(Sink):
         return f"DbSink({self.table.fullname!r}, {self._database}, batch_size={self.batch_size})"
 
 
+def _check_create(
+    create: bool,
+    columns: Optional[Mapping[str, str]],
+    primary_key: Union[str, Sequence[str], None],
+    foreign_keys: Optional[Mapping[str, str]],
+    mode: str,
+) -> Optional[_TableSpec]:
+    """What ``create=True`` makes a missing table of, checked; None without ``create``."""
+    if not isinstance(create, bool):
+        raise ConfigurationError(f"create must be True or False, got {create!r}")
+    if not create:
+        given = [n for n, v in (("columns", columns), ("primary_key", primary_key),
+                                ("foreign_keys", foreign_keys)) if v is not None]  # fmt: skip
+        if given:
+            raise ConfigurationError(
+                f"{given[0]}= describes a table to create: give create=True with it"
+            )
+        return None
+    if mode != "append":
+        raise ConfigurationError(
+            "create=True makes a table for mode='append'; an upsert needs a table that exists "
+            "with its key"
+        )
+    return _TableSpec(columns, primary_key, foreign_keys)
+
+
 class DbSinkFactory:
     """Creates :class:`DbSink` objects writing to one database.
 
@@ -1296,6 +1505,10 @@ class DbSinkFactory:
         name: Optional[str] = None,
         mode: str = "append",
         key: Union[str, Sequence[str], None] = None,
+        create: bool = False,
+        columns: Optional[Mapping[str, str]] = None,
+        primary_key: Union[str, Sequence[str], None] = None,
+        foreign_keys: Optional[Mapping[str, str]] = None,
     ) -> DbSink:
         """A sink inserting ``row_mapper_function``'s rows into the existing ``table_name``.
 
@@ -1306,7 +1519,13 @@ class DbSinkFactory:
         :param name: how run summaries name the sink; ``db:<table>`` by default.
         :param mode: ``key``: ``"upsert"`` and its key columns for a current-state table
             (see :class:`DbSink`).
-        :raises ConfigurationError: the table does not exist (or cannot be read).
+        :param create: make the table when it is missing, at the start of the run, with
+            column types from the first row (or ``columns``), ``primary_key`` and
+            ``foreign_keys`` (see :class:`DbSink`):
+            ``create('trx', rows, create=True, primary_key='id',
+            foreign_keys={'user_id': 'users(id)'})``.
+        :raises ConfigurationError: the table does not exist (or cannot be read); with
+            ``create=True``, when the run opens the sink.
         """
         if isinstance(batch_size, str):
             raise ConfigurationError(
@@ -1325,6 +1544,10 @@ class DbSinkFactory:
             retry_backoff=self.retry_backoff,
             mode=mode,
             key=key,
+            create=create,
+            columns=columns,
+            primary_key=primary_key,
+            foreign_keys=foreign_keys,
         )
         # The sinks of a factory that owns its engine release its pool when they close.
         sink._dispose_on_close = self._owns_engine
