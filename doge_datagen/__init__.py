@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes
     )
     from doge_datagen.model import DataOnlineGenerator
     from doge_datagen.modelfile.builder import load
+    from doge_datagen.populations.world import World
     from doge_datagen.sinks.memory import CountingSink, InMemorySink
     from doge_datagen.sinks.printing import PrintingSink
 
@@ -48,6 +49,7 @@ _LAZY: Dict[str, str] = {
     "Subject": "doge_datagen.core.types",
     "SubjectFactory": "doge_datagen.core.types",
     "Transition": "doge_datagen.core.types",
+    "World": "doge_datagen.populations.world",
     "load": "doge_datagen.modelfile.builder",
 }
 
@@ -84,6 +86,7 @@ __all__ = [
     "Subject",
     "SubjectFactory",
     "Transition",
+    "World",
     "load",
     "__version__",
 ]

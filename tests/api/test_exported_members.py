@@ -39,6 +39,7 @@ DOCUMENTED = {
     "Subject",
     "SubjectFactory",
     "Transition",
+    "World",
     "load",
     "__version__",
 }

@@ -29,6 +29,7 @@ LISTED = {
     "reference/fit.md": "doge_datagen.fit",
     "reference/metrics.md": "doge_datagen.metrics",
     "reference/distributed.md": "doge_datagen.distributed",
+    "reference/populations.md": "doge_datagen.populations",
 }
 
 

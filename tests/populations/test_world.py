@@ -299,3 +299,17 @@ def test_a_dask_cluster_without_room_for_every_shard_is_refused_before_any_line(
     finally:
         cluster.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_example_of_the_populations_page_runs_and_delivers_every_message(capsys):
+    import re
+
+    page = (Path(__file__).resolve().parents[2] / "doc" / "populations.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", page, re.S)
+    namespace: Dict[str, Any] = {}
+    exec(compile(block, "doc/populations.md", "exec"), namespace)
+    summary = namespace["summary"]
+    assert summary.messages["sent"] == summary.messages["delivered"] > 1000
+    assert len(namespace["received"].events) == summary.messages["delivered"]
+    balances = sum(u.balance for u in namespace["world"].subjects)
+    assert summary.messages["undelivered"] == 0 and balances > 0
