@@ -10,7 +10,6 @@ refused file opens no sink and writes nothing.
 import importlib
 import os
 import re
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -56,10 +55,19 @@ TOP_KEYS = (
     "arrivals",
     "transitions",
     "sinks",
-    "populations",
 )
 TRANSITION_KEYS = ("trigger", "from", "to", "probability", "let", "when", "do", "action", "sinks")
-SINK_KEYS = ("url", "record", "key", "columns", "table", "sink")
+SINK_KEYS = (
+    "url",
+    "record",
+    "key",
+    "columns",
+    "primary_key",
+    "references",
+    "table",
+    "schema",
+    "sink",
+)
 PROFILE_KEYS = ("base", "hourly", "weekly", "piecewise", "tz")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
@@ -161,7 +169,10 @@ class _Sink:
         self.kinds: Dict[str, str] = {}
         self.key: Optional[str] = None
         self.columns: Dict[str, str] = {}
+        self.primary_key: List[str] = []
+        self.references: Dict[str, str] = {}
         self.table: Optional[str] = None
+        self.avro_schema: Optional[str] = None  # JSON text
         self.python: Optional[Callable[..., Any]] = None
 
 
@@ -187,9 +198,6 @@ class Model:
         self.transitions: List[_Transition] = []
         self.sinks: Dict[str, _Sink] = {}
         self.filename = "<model>"
-        #: A model of several populations (``populations:``): each by name, read by
-        #: :mod:`doge_datagen.modelfile.populations`; empty for a model of one.
-        self.populations: Dict[str, Any] = {}
 
 
 def _read(source: Any) -> Tuple[str, str]:
@@ -345,8 +353,6 @@ def _kind_of(source: str, known: Optional[Dict[str, str]] = None) -> Optional[st
             return "bool"
         return {int: "int", float: "float", str: "str"}.get(type(value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        if node.func.id == "round" and len(node.args) + len(node.keywords) > 1:
-            return "float"  # round(x, 2): a number with digits after the point
         return {
             "randint": "int",
             "randrange": "int",
@@ -450,11 +456,6 @@ def read_model(
     file.keys(top, TOP_KEYS, "model")
     model = Model()
     model.filename = file.filename
-    if "populations" in top:
-        from doge_datagen.modelfile.populations import read_populations
-
-        read_populations(sys.modules[__name__], file, top, model, dict(params or {}), trust)
-        return model
     for required in ("states", "transitions"):
         if required not in top:
             raise file.fail(top.mark, f"the model needs {required!r}")
@@ -705,16 +706,8 @@ def _read_probability(
 
 
 def _read_sink(
-    file: _File,
-    sink: _Sink,
-    spec: MarkedDict,
-    attributes: List[str],
-    model: Model,
-    trust: bool,
-    objects: Optional[Dict[str, Any]] = None,
+    file: _File, sink: _Sink, spec: MarkedDict, attributes: List[str], model: Model, trust: bool
 ) -> None:
-    """A sink's options and record; ``objects``: more names the record may read the
-    attributes of, each an attribute of the event (``message``, in a model of populations)."""
     what = f"sink {sink.name!r}"
     if "sink" in spec:
         sink.python = _python_ref(file, spec["sink"], _at(spec, "sink"), f"{what}: sink", trust)
@@ -730,8 +723,7 @@ def _read_sink(
         to_state="transition.to_state",
         tick="_rng._t",
     )
-    names.update({name: f"transition.{name}" for name in objects or {}})
-    scope = Scope(names, model.params, random=False, objects=objects)
+    scope = Scope(names, model.params, random=False)
     fields, marks = _record_fields(file, spec, attributes, what)
     _read_record(file, sink, fields, marks, scope, attributes, model, what)
     if "key" in spec:
@@ -741,6 +733,158 @@ def _read_sink(
             raise file.fail(_at(spec, "key"), f"{what}: key: {_said(exc)}") from None
     if "columns" in spec:
         _read_columns(file, sink, spec, fields, what)
+    _read_keys(file, sink, spec, fields, what)
+    if "schema" in spec:
+        _read_avro_schema(file, sink, spec, what)
+
+
+def _read_keys(
+    file: _File, sink: _Sink, spec: MarkedDict, fields: List[Tuple[Any, Any]], what: str
+) -> None:
+    """``primary_key`` (a field or a list of fields) and ``references``
+    (``{field: table(column)}``) of the table a SQL sink creates."""
+    named = dict(fields)
+
+    def field(name: Any, mark: Mark, role: str) -> str:
+        if name not in named:
+            hint = closest(str(name), named)
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise file.fail(mark, f"{what}: {role}: no record field {name!r}{more}")
+        return str(name)
+
+    if "primary_key" in spec:
+        value, mark = spec["primary_key"], _at(spec, "primary_key")
+        if isinstance(value, MarkedList):
+            if not value:
+                raise file.fail(mark, f"{what}: primary_key: name at least one field")
+            for item, item_mark in zip(value, value.item_marks):
+                sink.primary_key.append(field(item, item_mark, "primary_key"))
+            if len(set(sink.primary_key)) != len(sink.primary_key):
+                raise file.fail(mark, f"{what}: primary_key names a field twice")
+        else:
+            sink.primary_key.append(
+                field(file.string(value, mark, f"{what}: primary_key"), mark, "primary_key")
+            )
+    if "references" in spec:
+        references = file.mapping(spec["references"], _at(spec, "references"),
+                                  f"{what}: references")  # fmt: skip
+        for name, target in references.items():
+            field(name, references.key_marks[name], "references")
+            text = file.string(target, references.value_marks[name], f"{what}: references")
+            if not _REFERENCE.match(text):
+                raise file.fail(
+                    references.value_marks[name],
+                    f"{what}: references: {name!r} must name 'table(column)', got {text!r}",
+                )
+            sink.references[name] = text
+
+
+#: ``table(column)``, the table perhaps with its schema.
+_REFERENCE = re.compile(r"^\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)?\s*\(\s*[A-Za-z_]\w*\s*\)\s*$")
+
+#: The Avro types that take a record field of each kind known from its expression.
+_AVRO_TAKES = {
+    "int": ("int", "long", "float", "double"),
+    "float": ("float", "double"),
+    "str": ("string",),
+    "bool": ("boolean",),
+}
+
+
+def _plain(value: Any) -> Any:
+    """A parsed YAML value as plain dicts and lists (for JSON)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _read_avro_schema(file: _File, sink: _Sink, spec: MarkedDict, what: str) -> None:
+    """``schema``: the Avro record schema of a ``kafka+avro://`` sink, inline (a mapping, or
+    JSON text) or the path of a ``.avsc`` file relative to the model file; checked with
+    fastavro and against the record's fields."""
+    import json
+
+    value, mark = spec["schema"], _at(spec, "schema")
+    if sink.url is not None and not str(sink.url).lower().startswith("kafka+avro:"):
+        raise file.fail(mark, f"{what}: schema is for kafka+avro:// sinks, not {sink.url!r}")
+    if isinstance(value, MarkedDict):
+        schema: Any = _plain(value)
+        where = "schema"
+    else:
+        text = file.string(value, mark, f"{what}: schema")
+        if text.lstrip().startswith("{"):
+            where = "schema"
+        else:
+            base = Path(file.filename).parent if file.filename != "<model>" else Path.cwd()
+            path = base / text
+            where = f"schema {text!r}"
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise file.fail(
+                    mark, f"{what}: cannot read schema {str(path)!r}: {exc.strerror}"
+                ) from None
+        try:
+            schema = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise file.fail(mark, f"{what}: {where} is not JSON: {exc}") from None
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise file.fail(mark, f"{what}: {where} must be an Avro record (type: record)")
+    try:
+        from fastavro import parse_schema
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise file.fail(
+            mark, f"{what}: checking an Avro schema needs fastavro (the avro extra)"
+        ) from None
+    try:
+        parse_schema(schema)
+    except Exception as exc:  # fastavro's SchemaParseException, KeyError, TypeError, ...
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise file.fail(mark, f"{what}: {where} is not a valid Avro schema: {reason}") from None
+    _match_avro_fields(file, sink, schema, value, mark, where, what)
+    sink.avro_schema = json.dumps(schema)
+
+
+def _match_avro_fields(
+    file: _File, sink: _Sink, schema: Dict[str, Any], value: Any, mark: Mark, where: str,
+    what: str,
+) -> None:  # fmt: skip
+    """Every field of the schema is a field of the record (or has a default), of an Avro
+    type that takes the record field's value where its kind is known."""
+    names = [name for name, _ in sink.fields]
+    inline = value.get("fields") if isinstance(value, MarkedDict) else None
+    for index, avro_field in enumerate(schema.get("fields", [])):
+        name = avro_field.get("name")
+        place = mark
+        if isinstance(inline, MarkedList) and index < len(inline.item_marks):
+            place = inline.item_marks[index]
+        if name not in names:
+            if "default" in avro_field:
+                continue
+            hint = closest(str(name), names)
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise file.fail(
+                place,
+                f"{what}: {where}: field {name!r} is not a field of the record{more} and has "
+                "no default",
+            )
+        kind = sink.kinds.get(name)
+        avro_type = avro_field.get("type")
+        members = avro_type if isinstance(avro_type, list) else [avro_type]
+        plain = [m for m in members if isinstance(m, str)]
+        if kind is None or len(plain) != len(members):
+            continue  # a kind not seen, or a complex or logical type: not checked here
+        if not any(m in _AVRO_TAKES[kind] for m in plain):
+            raise file.fail(
+                place,
+                f"{what}: {where}: field {name!r} is {_AVRO_KIND[kind]} in the record but "
+                f"{avro_type!r} in the schema",
+            )
+
+
+_AVRO_KIND = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "a boolean"}
 
 
 def _record_fields(
@@ -950,28 +1094,6 @@ class _PythonFactory(SubjectFactory[Any]):
         return self._function(index, self._rng)
 
 
-def _create_table(sink: _Sink) -> Callable[[Any, str], None]:
-    def create(engine: Any, table: str) -> None:
-        from sqlalchemy import text
-
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", table):
-            raise ConfigurationError(f"table name {table!r}: letters, digits and '_'")
-        columns = []
-        for name, _ in sink.fields:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-                raise ConfigurationError(
-                    f"sink {sink.name!r}: field {name!r} cannot be a column name"
-                )
-            sql = sink.columns.get(name) or SQL_TYPES.get(sink.kinds.get(name, ""), "TEXT")
-            if engine.dialect.name == "mysql" and sql == "TEXT":
-                sql = "VARCHAR(255)"
-            columns.append(f"{name} {sql}")
-        with engine.begin() as connection:
-            connection.execute(text(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"))
-
-    return create
-
-
 def _records(sink: _Sink, namespace: Dict[str, Any]) -> Any:
     from doge_datagen.sinks.record import Record
     from doge_datagen.sinks.urls import Records
@@ -990,7 +1112,22 @@ def _records(sink: _Sink, namespace: Dict[str, Any]) -> Any:
             f"    return str({sink.key})\n"
         )
         key = compile_functions(source, dict(namespace), f"<key of sink {sink.name}>")["key"]
-    return Records(row=row, key=key, create_table=_create_table(sink))
+    # A SQL sink makes its table when missing, when the run starts: the types of the fields
+    # whose kind the expressions show (or columns: gives), the others' from the first row.
+    columns = {
+        name: sink.columns.get(name) or SQL_TYPES[sink.kinds[name]]
+        for name, _ in sink.fields
+        if name in sink.columns or sink.kinds.get(name) in SQL_TYPES
+    }
+    return Records(
+        row=row,
+        key=key,
+        create=True,
+        columns=columns,
+        primary_key=sink.primary_key or None,
+        foreign_keys=sink.references or None,
+        avro_schema=sink.avro_schema,
+    )
 
 
 def _with_table(url: str, sink: _Sink) -> str:
@@ -1015,13 +1152,6 @@ def build(
     name, URLs or sink objects; ``sink``: one URL or sink for every stream)."""
     overrides = dict(sinks or {})
     _check_overrides(model, overrides)
-    if model.populations:
-        from doge_datagen.modelfile.populations import build_world
-
-        return build_world(
-            sys.modules[__name__], model, overrides, sink, subjects, ticks, seed,
-            timestamp_start, make_sinks,
-        )  # fmt: skip
     datagen: DataOnlineGenerator[Any] = DataOnlineGenerator(
         model.states,
         model.initial_state,
@@ -1189,8 +1319,8 @@ def load(
         ``seed`` and ``timestamp_start``.
     :param filename: the name errors give the file (default: its path, or ``<model>``).
 
-    Nothing is opened: the run opens the sinks (database sinks create their tables, with
-    column types from the records, when the generator is built).
+    Nothing is opened: the run opens the sinks (a database sink creates its table when it
+    is missing, at the start of the run, with column types from the record).
     """
     values = {**(params or {}), **param_values}
     model = read_model(source, trust=trust, params=values, filename=filename)

@@ -44,12 +44,15 @@ def _kafka_factory(url: SinkURL) -> Dict[str, Any]:
     return options
 
 
-def _registry_parts(url: SinkURL, what: str) -> Tuple[str, str, Dict[str, Any]]:
+def _registry_parts(
+    url: SinkURL, what: str, schema_given: bool = False
+) -> Tuple[str, str, Dict[str, Any]]:
     """The registry URL, the schema file and the ``registry.*`` settings (their prefix
-    dropped, numbers as numbers) of a ``kafka+FORMAT://`` URL."""
+    dropped, numbers as numbers) of a ``kafka+FORMAT://`` URL; the file may be left out
+    (``""``) when the schema is ``schema_given`` otherwise."""
     registry = url.pop("registry")
-    schema = url.pop("schema")
-    if not registry or not schema:
+    schema = url.pop("schema", "")
+    if not registry or not (schema or schema_given):
         raise SinkURLError(f"sink {url.masked!r}: give registry=URL and schema={what} in the query")
     registry_conf: Dict[str, Any] = {}
     for key in list(url.params):

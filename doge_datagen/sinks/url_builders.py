@@ -142,6 +142,15 @@ def build_db(url: SinkURL, records: Records) -> EventSink:
                 raise SinkURLError(
                     f"sink {url.masked!r}: a setting the database driver does not take: {exc}"
                 ) from exc
+        if records.create:
+            return factory.create(
+                table,
+                records.row,
+                create=True,
+                columns=records.columns,
+                primary_key=records.primary_key,
+                foreign_keys=records.foreign_keys,
+            )
         return factory.create(table, records.row)
     except BaseException:
         factory.close()
@@ -168,24 +177,55 @@ def _field_names(schema: Any, where: str) -> List[str]:
     return [f["name"] for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f]
 
 
+def _defaulted(schema: Any) -> List[str]:
+    """The fields of a record schema that have a default (left out of a value that lacks
+    them, for the serializer to fill in)."""
+    return [
+        f["name"]
+        for f in schema.get("fields", [])
+        if isinstance(f, dict) and "name" in f and "default" in f
+    ]
+
+
 def build_kafka_avro(url: SinkURL, records: Records) -> EventSink:
     """``kafka+avro://HOST:PORT/TOPIC?registry=URL&schema=PATH.avsc``: Avro values of the
-    record schema in the file, made of the row's fields of the same names; string keys.
+    record schema in the file (or the records' ``avro_schema`` when the URL names no file),
+    made of the row's fields of the same names; string keys.
     ``registry.*`` settings go to the Schema Registry client (``registry.basic.auth.user.info``
     ...), the rest to librdkafka as for ``kafka://``."""
     from doge_datagen.sinks.kafka_avro import KafkaAvroSinkFactory
 
-    registry, schema_path, registry_conf = _registry_parts(url, "PATH.avsc")
-    schema_text = _read_schema(url, schema_path)
+    given = records.avro_schema
+    registry, schema_path, registry_conf = _registry_parts(url, "PATH.avsc", given is not None)
+    if schema_path:
+        schema_text, where = _read_schema(url, schema_path), f"schema {schema_path!r}"
+    else:
+        schema_text, where = str(given), "the model's schema"
     try:
-        names = _field_names(json.loads(schema_text), f"schema {schema_path!r}")
+        schema = json.loads(schema_text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"schema {schema_path!r} is not JSON: {exc}") from exc
+        raise ConfigurationError(f"{where} is not JSON: {exc}") from exc
+    names = _field_names(schema, where)
+    defaulted = _defaulted(schema)
+    required = [name for name in names if name not in defaulted]
     factory = _registry_factory(KafkaAvroSinkFactory, url, registry, registry_conf)
     row = records.row
 
     def value(timestamp: int, subject: Any, transition: Transition) -> Optional[Dict[str, Any]]:
         full = row(timestamp, subject, transition)
         return {name: full.get(name) for name in names}
+
+    def value_with_defaults(
+        timestamp: int, subject: Any, transition: Transition
+    ) -> Optional[Dict[str, Any]]:
+        full = row(timestamp, subject, transition)
+        found = {name: full.get(name) for name in required}
+        for name in defaulted:
+            if name in full:
+                found[name] = full[name]
+        return found
+
+    if defaulted:
+        value = value_with_defaults  # noqa: F811
 
     return factory.create(url.topic, _key(records), '"string"', value, schema_text)

@@ -53,12 +53,23 @@ class Records:
     :param jsonl: ``(path, **file_sink_options) -> sink``: a sink for ``jsonl:PATH`` that
         writes the same lines as a ``FileSink`` of ``row`` would. ``None``: a ``FileSink``
         (which writes a :class:`~doge_datagen.sinks.record.Record`'s lines from a template).
+    :param create: a database sink makes its table when it is missing, when the run starts
+        (``DbSinkFactory.create(..., create=True)``), with ``columns`` (``{field: SQL type}``,
+        the others' types seen in the first row), ``primary_key`` and ``foreign_keys``
+        (``{field: "table(column)"}``).
+    :param avro_schema: the Avro record schema (JSON text) of a ``kafka+avro://`` sink whose
+        URL names none (``schema=PATH``).
     """
 
     row: RowFunction
     key: Optional[KeyFunction] = None
     create_table: Optional[Callable[[Any, str], None]] = None
     jsonl: Optional[Callable[..., EventSink]] = None
+    create: bool = False
+    columns: Optional[Dict[str, str]] = None
+    primary_key: Optional[Sequence[str]] = None
+    foreign_keys: Optional[Dict[str, str]] = None
+    avro_schema: Optional[str] = None
 
     def json(self, timestamp: int, subject: Any, transition: Transition) -> str:
         """The row as one line of JSON (``json.dumps``'s text)."""
