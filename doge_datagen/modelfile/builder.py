@@ -10,6 +10,7 @@ refused file opens no sink and writes nothing.
 import importlib
 import os
 import re
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -55,6 +56,7 @@ TOP_KEYS = (
     "arrivals",
     "transitions",
     "sinks",
+    "populations",
 )
 TRANSITION_KEYS = ("trigger", "from", "to", "probability", "let", "when", "do", "action", "sinks")
 SINK_KEYS = (
@@ -198,6 +200,9 @@ class Model:
         self.transitions: List[_Transition] = []
         self.sinks: Dict[str, _Sink] = {}
         self.filename = "<model>"
+        #: A model of several populations (``populations:``): each by name, read by
+        #: :mod:`doge_datagen.modelfile.populations`; empty for a model of one.
+        self.populations: Dict[str, Any] = {}
 
 
 def _read(source: Any) -> Tuple[str, str]:
@@ -353,6 +358,8 @@ def _kind_of(source: str, known: Optional[Dict[str, str]] = None) -> Optional[st
             return "bool"
         return {int: "int", float: "float", str: "str"}.get(type(value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "round" and len(node.args) + len(node.keywords) > 1:
+            return "float"  # round(x, 2): a number with digits after the point
         return {
             "randint": "int",
             "randrange": "int",
@@ -456,6 +463,11 @@ def read_model(
     file.keys(top, TOP_KEYS, "model")
     model = Model()
     model.filename = file.filename
+    if "populations" in top:
+        from doge_datagen.modelfile.populations import read_populations
+
+        read_populations(sys.modules[__name__], file, top, model, dict(params or {}), trust)
+        return model
     for required in ("states", "transitions"):
         if required not in top:
             raise file.fail(top.mark, f"the model needs {required!r}")
@@ -706,8 +718,16 @@ def _read_probability(
 
 
 def _read_sink(
-    file: _File, sink: _Sink, spec: MarkedDict, attributes: List[str], model: Model, trust: bool
+    file: _File,
+    sink: _Sink,
+    spec: MarkedDict,
+    attributes: List[str],
+    model: Model,
+    trust: bool,
+    objects: Optional[Dict[str, Any]] = None,
 ) -> None:
+    """A sink's options and record; ``objects``: more names the record may read the
+    attributes of, each an attribute of the event (``message``, in a model of populations)."""
     what = f"sink {sink.name!r}"
     if "sink" in spec:
         sink.python = _python_ref(file, spec["sink"], _at(spec, "sink"), f"{what}: sink", trust)
@@ -723,7 +743,8 @@ def _read_sink(
         to_state="transition.to_state",
         tick="_rng._t",
     )
-    scope = Scope(names, model.params, random=False)
+    names.update({name: f"transition.{name}" for name in objects or {}})
+    scope = Scope(names, model.params, random=False, objects=objects)
     fields, marks = _record_fields(file, spec, attributes, what)
     _read_record(file, sink, fields, marks, scope, attributes, model, what)
     if "key" in spec:
@@ -1152,6 +1173,13 @@ def build(
     name, URLs or sink objects; ``sink``: one URL or sink for every stream)."""
     overrides = dict(sinks or {})
     _check_overrides(model, overrides)
+    if model.populations:
+        from doge_datagen.modelfile.populations import build_world
+
+        return build_world(
+            sys.modules[__name__], model, overrides, sink, subjects, ticks, seed,
+            timestamp_start, make_sinks,
+        )  # fmt: skip
     datagen: DataOnlineGenerator[Any] = DataOnlineGenerator(
         model.states,
         model.initial_state,

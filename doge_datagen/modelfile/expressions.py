@@ -313,6 +313,11 @@ class Scope:
     :param faker: whether ``fake.faker.NAME(...)`` (Faker's providers) may be called: only in
         a trusted file, as Faker's surface is not bounded (``binary(length=...)``,
         ``set_formatter``, ``seed_instance``)
+    :param objects: names (among ``names``) whose attributes may be read, each with the
+        attributes it has (:data:`Fields`): a picked subject (``product.price``), a message
+        (``message.amount``, ``message.sender.key``)
+    :param calls: more functions, by name, each with the check of its call (``pick``, whose
+        population is a literal name)
     """
 
     def __init__(
@@ -322,18 +327,27 @@ class Scope:
         random: bool = True,
         attributes: Iterable[str] = (),
         faker: bool = False,
+        objects: Optional[Dict[str, "Fields"]] = None,
+        calls: Optional[Dict[str, Callable[[ast.Call], None]]] = None,
     ) -> None:
         self.names = names
         self.constants = constants or {}
         self.random = random
         self.attributes = set(attributes)
         self.faker = faker
+        self.objects = objects or {}
+        self.calls = calls or {}
 
     def known(self) -> Set[str]:
         found = set(self.names) | set(self.constants) | set(LIBRARY) | {"math"}
         if self.random:
-            found |= set(RANDOM) | {"fake"}
+            found |= set(RANDOM) | {"fake"} | set(self.calls)
         return found
+
+
+#: The attributes an object of an expression has: each name with the attributes of its value
+#: when that is an object too, else None.
+Fields = Dict[str, Optional[Dict[str, Any]]]
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -545,7 +559,10 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
         elif isinstance(node, ast.Name):
             _check_name(node, scope)
         elif isinstance(node, ast.Attribute):
-            _check_math_attribute(node)
+            if _object_root(node) in scope.objects:
+                _check_object_attribute(node, scope)
+            else:
+                _check_math_attribute(node)
             return
         elif isinstance(node, ast.Call):
             _check_call(node, scope)
@@ -578,6 +595,39 @@ def _check_name(node: ast.Name, scope: Scope) -> None:
         raise ExpressionError(f"unknown name {node.id!r}", more)
 
 
+def _object_root(node: ast.Attribute) -> Optional[str]:
+    """The name at the start of ``a.b.c``, if it starts with a name."""
+    value: ast.AST = node
+    while isinstance(value, ast.Attribute):
+        value = value.value
+    return value.id if isinstance(value, ast.Name) else None
+
+
+def _check_object_attribute(node: ast.Attribute, scope: Scope) -> None:
+    """``NAME.a.b`` of an object of the scope: each attribute one the object has."""
+    chain: List[str] = []
+    value: ast.AST = node
+    while isinstance(value, ast.Attribute):
+        chain.append(value.attr)
+        value = value.value
+    assert isinstance(value, ast.Name)
+    fields: Optional[Dict[str, Any]] = scope.objects[value.id]
+    path = value.id
+    for name in reversed(chain):
+        if name.startswith("_"):
+            raise ExpressionError(f"attribute names starting with '_' are not allowed ({name!r})")
+        if fields is None:
+            raise ExpressionError(f"{path} is a value, not a subject: it has no .{name}")
+        if name not in fields:
+            hint = closest(name, fields)
+            more = f" (did you mean '{path}.{hint}'?)" if hint else ""
+            known = ", ".join(sorted(fields)) or "none"
+            raise ExpressionError(f"{path} has no attribute {name!r} (it has {known})", more)
+        fields = fields[name]
+        path = f"{path}.{name}"
+    _check_name(value, scope)
+
+
 def _check_math_attribute(node: ast.Attribute) -> None:
     """``math.NAME``, the only attribute an expression reads (``fake.NAME`` is checked as a
     fake call)."""
@@ -596,7 +646,9 @@ def _check_math_attribute(node: ast.Attribute) -> None:
 def _check_call(node: ast.Call, scope: Scope) -> None:
     func = node.func
     if isinstance(func, ast.Name):
-        if func.id not in LIBRARY and func.id not in RANDOM:
+        if func.id in scope.calls and scope.random:
+            scope.calls[func.id](node)
+        elif func.id not in LIBRARY and func.id not in RANDOM:
             if func.id in scope.known():
                 raise ExpressionError(f"{func.id!r} is not a function")
     elif not (
