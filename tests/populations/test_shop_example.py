@@ -10,7 +10,6 @@ from typing import Any, Dict, List
 
 import pytest
 import sqlalchemy as sa
-
 from support.db_fixtures import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +60,7 @@ def shop_database(postgres_url: str):
     admin = make_engine(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(
-        hide_password=False
-    )
+    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
