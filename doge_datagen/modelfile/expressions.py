@@ -559,8 +559,11 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
         elif isinstance(node, ast.Name):
             _check_name(node, scope)
         elif isinstance(node, ast.Attribute):
-            if _object_root(node) in scope.objects:
+            root = _object_root(node)
+            if root in scope.objects:
                 _check_object_attribute(node, scope)
+            elif root is not None and root != "math" and root not in scope.known():
+                _check_name(ast.Name(root, ast.Load()), scope)  # an unknown name, placed
             else:
                 _check_math_attribute(node)
             return

@@ -159,10 +159,10 @@ def read_populations(
     sink_spec = file.mapping(top.get("sinks", MarkedDict()), b._at(top, "sinks"), "sinks")
     _check_sink_lists(b, file, model, populations, sink_spec)
     sends = _collect_sends(b, file, populations)
+    _check_receivers(file, populations, sends)
     _read_world_sinks(b, file, model, populations, sink_spec, sends, trust)
     for population in populations.values():
         _read_bodies(b, file, model, population, populations, sends, trust)
-    _check_receivers(file, populations)
 
 
 def _read_population(
@@ -461,29 +461,29 @@ def _sends_to_sender(item: MarkedDict) -> bool:
     return str(item.get("to", "")).replace(" ", "") == "message.sender"
 
 
-def _check_receivers(file: Any, populations: Dict[str, _Population]) -> None:
+def _check_receivers(
+    file: Any,
+    populations: Dict[str, _Population],
+    sends: Dict[Tuple[str, str], List[Tuple[str, _Send]]],
+) -> None:
     """Every send goes to a population that receives its kind."""
-    for population in populations.values():
-        bodies = [body for _, body in population.receive_bodies.items()]
-        bodies += population.transition_bodies
-        for body in bodies:
-            for send in body.sends:
-                for target in sorted(send.targets):
-                    receiver = populations[target]
-                    if not receiver.receive:
-                        raise file.fail(
-                            send.mark,
-                            f"population {population.name!r}: send {send.kind!r} to population "
-                            f"{target!r}, which has no receive: block",
-                        )
-                    if send.kind not in receiver.receive:
-                        hint = closest(send.kind, receiver.receive)
-                        more = f" (did you mean {hint!r}?)" if hint else ""
-                        raise file.fail(
-                            send.mark,
-                            f"population {population.name!r}: send {send.kind!r} to population "
-                            f"{target!r}, which receives {', '.join(receiver.receive)}{more}",
-                        )
+    for (target, kind), found in sends.items():
+        receiver = populations[target]
+        for origin, send in found:
+            if not receiver.receive:
+                raise file.fail(
+                    send.mark,
+                    f"population {origin!r}: send {kind!r} to population {target!r}, which has "
+                    "no receive: block",
+                )
+            if kind not in receiver.receive:
+                hint = closest(kind, receiver.receive)
+                more = f" (did you mean {hint!r}?)" if hint else ""
+                raise file.fail(
+                    send.mark,
+                    f"population {origin!r}: send {kind!r} to population {target!r}, which "
+                    f"receives {', '.join(receiver.receive)}{more}",
+                )
 
 
 def _message_fields(
@@ -821,11 +821,17 @@ def build_world(
     from doge_datagen.populations import World
 
     b = helpers
+    populations: Dict[str, _Population] = model.populations
+    sizes = {name: p.model.subjects for name, p in populations.items()}
     if subjects is not None:
-        raise ConfigurationError(
-            f"{model.filename}: the populations of a model have their own sizes; set them "
-            "with parameters (--set) rather than a number of subjects"
-        )
+        moving = [name for name, p in populations.items() if not p.entities]
+        if len(moving) != 1:
+            raise ConfigurationError(
+                f"{model.filename}: a number of subjects is the size of the one population "
+                f"with transitions, and this model has {len(moving)}; set the sizes with "
+                "parameters (--set) instead"
+            )
+        sizes[moving[0]] = subjects
     if sink is not None:
         raise ConfigurationError(
             f"{model.filename}: one sink for every stream is not offered for a model with "
@@ -850,13 +856,12 @@ def build_world(
         from doge_datagen.sinks.memory import CountingSink
 
         built = {name: CountingSink(name) for name in model.sinks}
-    populations: Dict[str, _Population] = model.populations
     for population in populations.values():
         pop_model = population.model
         factory = b._subject_factory(pop_model, namespace, world.random)
         rows = [built[name] for name in population.sinks]
         if population.entities:
-            world.add_entities(population.name, factory, pop_model.subjects,
+            world.add_entities(population.name, factory, sizes[population.name],
                                key=population.key, sinks=rows)  # fmt: skip
             continue
         from doge_datagen.model import DataOnlineGenerator
@@ -865,7 +870,7 @@ def build_world(
             pop_model.states,
             pop_model.initial_state,
             factory,
-            pop_model.subjects,
+            sizes[population.name],
             world.tick_ms,  # type: ignore[arg-type]  # a fractional tick is taken too
             world.ticks_num,
             world.timestamp_start,
