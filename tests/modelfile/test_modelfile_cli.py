@@ -168,7 +168,7 @@ def test_schema_prints_a_json_schema_that_takes_the_examples(tmp_path):
     done = cli("schema", cwd=tmp_path)
     assert done.returncode == 0
     schema = json.loads(done.stdout)
-    assert schema["required"] == ["states", "transitions"]
+    assert schema["else"]["required"] == ["states", "transitions"]  # without populations
     jsonschema = pytest.importorskip("jsonschema")
     import yaml
 

@@ -284,8 +284,28 @@ def test_a_population_needs_a_size(tmp_path):
 
 def test_a_file_without_populations_is_one_population():
     text = (Path(__file__).resolve().parents[2] / "examples" / "banking.yaml").read_text()
-    model = doge_datagen.load(text, make_sinks=False) if False else None
-    assert model is None  # the banking example is read as before (tests/modelfile)
     from doge_datagen.modelfile.builder import read_model
 
     assert read_model(text).populations == {}
+
+
+def test_the_json_schema_takes_the_examples_of_populations_and_refuses_a_mix():
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from doge_datagen.cli.modelfile import schema_text
+
+    schema = json.loads(schema_text())
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("shop.yaml", "payments.yaml"):
+        text = (examples / name).read_text()
+        # as an editor sees it: a date is a string
+        jsonschema.validate(json.loads(json.dumps(yaml.safe_load(text), default=str)), schema)
+    model = yaml.safe_load(MODEL)
+    jsonschema.validate(model, schema)
+    mixed = dict(model, states=["a"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(mixed, schema)
+    model["populations"]["buyers"]["transitions"][0]["sned"] = {}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(model, schema)
