@@ -171,3 +171,28 @@ def test_the_command_line_runs_the_example(tmp_path, monkeypatch):
     users = (tmp_path / "out" / "users.jsonl").read_text().splitlines()
     assert len(users) == 30
     assert (tmp_path / "out" / "received.jsonl").read_text()
+
+
+def test_two_workers_write_the_lines_of_one_process(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*options: str) -> Dict[str, List[str]]:
+        where = tmp_path / (options[-1] if options else "one")
+        where.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "doge_datagen", "run", str(PAYMENTS), "--set", "users=200",
+             "--ticks", "400", *options],
+            cwd=where, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        lines: Dict[str, List[str]] = {}
+        for path in (where / "out").glob("*.jsonl"):
+            name = path.name.split("-")[0].split(".")[0]
+            lines.setdefault(name, []).extend(path.read_text().splitlines())
+        return {name: sorted(found) for name, found in lines.items()}
+
+    one, two = run(), run("--workers", "2")
+    assert sorted(one) == sorted(SINKS)
+    assert all(one[name] for name in SINKS)
+    assert two == one

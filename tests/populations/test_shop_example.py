@@ -120,3 +120,35 @@ def test_the_shop_into_postgresql_with_its_keys_in_force(tmp_path, shop_database
                 )
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_shop_on_two_workers_writes_the_rows_of_one_process(tmp_path, shop_database):
+    url = shop_database
+    done = cli(
+        "run", str(SHOP), "--ticks", "300", "--workers", "2",
+        "--sink", f"customers={url}", "--sink", f"products={url}", "--sink", f"orders={url}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    one = cli("run", str(SHOP), "--ticks", "300", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = {
+                table: sorted(
+                    tuple(row)
+                    for row in connection.exec_driver_sql(f"SELECT {columns} FROM {table}")
+                )
+                for table, columns in (
+                    ("orders", "order_id, customer_id, product_id, price, ordered_at"),
+                    ("customers", "customer_id, name, email, city"),
+                    ("products", "product_id, name, category, price"),
+                )
+            }
+    finally:
+        engine.dispose()
+    for table in ("orders", "customers", "products"):
+        rows = sorted(tuple(r.values()) for r in _rows(tmp_path / "out" / f"{table}.jsonl"))
+        assert rows and tables[table] == rows, table
