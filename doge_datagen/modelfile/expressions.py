@@ -557,6 +557,8 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
         if isinstance(node, ast.Constant):
             _check_constant(node)
         elif isinstance(node, ast.Name):
+            if node.id in scope.calls:
+                raise ExpressionError(f"{node.id} is called: {node.id}(...)")
             _check_name(node, scope)
         elif isinstance(node, ast.Attribute):
             root = _object_root(node)
@@ -569,6 +571,10 @@ def _check_tree(tree: ast.AST, scope: Scope) -> None:
             return
         elif isinstance(node, ast.Call):
             _check_call(node, scope)
+            if isinstance(node.func, ast.Name) and node.func.id in scope.calls and scope.random:
+                for child in [*node.args, *node.keywords]:
+                    walk(child, depth + 1)
+                return
         elif isinstance(node, ast.FormattedValue):
             _check_format_spec(node)
             walk(node.value, depth + 1)

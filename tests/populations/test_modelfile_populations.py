@@ -309,3 +309,44 @@ def test_the_json_schema_takes_the_examples_of_populations_and_refuses_a_mix():
     model["populations"]["buyers"]["transitions"][0]["sned"] = {}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(model, schema)
+
+
+WHEN = "when: product.price < 90"
+# Escapes through the names a model of populations adds: picked subjects, pick, ref, send,
+# message. Each is refused when the file is checked, before any sink opens.
+ESCAPES = [
+    (WHEN, "when: product.__class__"),
+    (WHEN, "when: product.population.world"),
+    (WHEN, "when: product.subject"),
+    (WHEN, "when: product._subject"),
+    (WHEN, "when: pick('products').__class__"),
+    (WHEN, "when: pick('products').price"),
+    (WHEN, "when: pick"),
+    (WHEN, "when: pick.__self__"),
+    (WHEN, "when: pick('products', by='__class__')"),
+    (WHEN, "when: pick('products', zipf=random())"),
+    (WHEN, "when: pick('products', where=1)"),
+    (WHEN, "when: pick(str('products'))"),
+    (WHEN, "when: ref('products')"),
+    (WHEN, "when: _send(product, 'sale')"),
+    (WHEN, "when: send(product, 'sale')"),
+    (WHEN, "when: message"),
+    ("revenue += message.amount", "revenue += message.payload"),
+    ("revenue += message.amount", "revenue += message.sender.population"),
+    ("revenue += message.amount", "revenue += message.sender.__class__"),
+    ("revenue += message.amount", "revenue += message.receiver.subject"),
+    ("sku: message.sku", "sku: message.__class__"),
+    ("sku: message.sku", "sku: message.sender.population.world"),
+    ("kind: sale", "kind: __class__"),
+    ("sku: product.key", "__class__: product.key"),
+    ("sku: product.key", "sender: product.key"),
+]
+
+
+@pytest.mark.parametrize("replace, by", ESCAPES, ids=[b for _, b in ESCAPES])
+def test_an_escape_through_populations_is_refused(tmp_path, replace, by):
+    assert replace in MODEL, replace
+    path, out = _write(tmp_path, MODEL.replace(replace, by, 1))
+    with pytest.raises(ModelFileError):
+        doge_datagen.load(str(path))
+    assert os.listdir(out) == []
