@@ -349,3 +349,17 @@ def test_a_urls_schema_wins_over_the_files(tmp_path):
     trx = next(s for s in doge_datagen.load(path, sinks={"trx": override}).sinks
                if s.name == "kafka:o")  # fmt: skip
     assert trx.value_serializer._parsed["name"] == "Other"
+
+
+def test_the_format_schema_takes_the_new_sink_options(tmp_path):
+    import yaml
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(
+        (Path(doge_datagen.__file__).parent / "modelfile" / "schema.json").read_text()
+    )
+    jsonschema.validate(yaml.safe_load(USERS.replace("URL", "sqlite:///x.db")), schema)
+    jsonschema.validate(yaml.safe_load(_avro_text(tmp_path)), schema)
+    bad = yaml.safe_load(USERS.replace("USERS(user_id)", "USERS").replace("URL", "sqlite:///x"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
