@@ -725,9 +725,11 @@ def _read_sink(
     model: Model,
     trust: bool,
     objects: Optional[Dict[str, Any]] = None,
+    more_names: Optional[Dict[str, str]] = None,
 ) -> None:
-    """A sink's options and record; ``objects``: more names the record may read the
-    attributes of, each an attribute of the event (``message``, in a model of populations)."""
+    """A sink's options and record; ``more_names``: more names the record may use (name ->
+    Python source), ``objects``: those whose attributes it may read (``message``, in a model
+    of populations)."""
     what = f"sink {sink.name!r}"
     if "sink" in spec:
         sink.python = _python_ref(file, spec["sink"], _at(spec, "sink"), f"{what}: sink", trust)
@@ -743,7 +745,7 @@ def _read_sink(
         to_state="transition.to_state",
         tick="_rng._t",
     )
-    names.update({name: f"transition.{name}" for name in objects or {}})
+    names.update(more_names or {})
     scope = Scope(names, model.params, random=False, objects=objects)
     fields, marks = _record_fields(file, spec, attributes, what)
     _read_record(file, sink, fields, marks, scope, attributes, model, what)

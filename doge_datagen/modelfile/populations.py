@@ -559,12 +559,15 @@ def _read_world_sinks(
         for population in reversed(found):
             kinds.attribute_kinds.update(population.model.attribute_kinds)
         objects: Optional[Dict[str, Any]] = None
+        names: Optional[Dict[str, str]] = None
         if sink_name in by_message and sink_name not in others:
             message: Fields = {}
             for population_name, kind in by_message[sink_name]:
                 message.update(_message_fields(population_name, kind, populations, sends))
             objects = {"message": message}
-        b._read_sink(file, sink, spec, attributes, kinds, trust, objects)
+            # The tick a message is handled at (the stream's key then is the message's own).
+            names = {"message": "transition.message", "tick": "(transition.message.sent_at + 1)"}
+        b._read_sink(file, sink, spec, attributes, kinds, trust, objects, names)
         model.sinks[sink_name] = sink
 
 

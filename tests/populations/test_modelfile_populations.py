@@ -350,3 +350,71 @@ def test_an_escape_through_populations_is_refused(tmp_path, replace, by):
     with pytest.raises(ModelFileError):
         doge_datagen.load(str(path))
     assert os.listdir(out) == []
+
+
+PING = """\
+name: ping
+tick: 1s
+ticks: 100
+seed: 5
+populations:
+  pingers:
+    size: 10
+    key: pid
+    subject: {pid: index, sent: 0, answered: 0}
+    states: [live]
+    transitions:
+      - trigger: ping
+        from: live
+        to: live
+        probability: 30
+        let:
+          other: pick('pongers')
+        do:
+          - sent += 1
+        send:
+          - {to: other, kind: ping, n: sent}
+          - {to: "ref('pongers', 0)", kind: ping, n: -1}
+    receive:
+      pong:
+        do:
+          - answered += 1
+        sinks: [pongs]
+  pongers:
+    size: 3
+    subject: {name: 'f"pong{index}"', got: 0}
+    states: [up]
+    transitions:
+      - {trigger: wait, from: up, to: up, probability: 1}
+    receive:
+      ping:
+        when: message.n > 0 and message.n % 2 == 0
+        do:
+          - got += 1
+        send: {to: message.sender, kind: pong, n: message.n}
+sinks:
+  pongs:
+    url: jsonl:OUT/pongs.jsonl
+    record: {pid: pid, n: message.n, at: tick, sent_at: message.sent_at, from: message.sender.key}
+"""
+
+
+def test_replies_vetoed_messages_and_the_tick_a_message_is_handled_at(tmp_path):
+    path, out = _write(tmp_path, PING)
+    world = doge_datagen.load(str(path))
+    summary = world.start()
+    pongs = _rows(out / "pongs.jsonl")
+    pingers, pongers = world.subjects[:10], world.subjects[10:]
+    sent = sum(p.sent for p in pingers)
+    assert sent > 50
+    # Every ping is sent twice (the second with n = -1, always dropped); the even ones are
+    # answered, a tick later, and the answers handled a tick after that: those sent when the
+    # run ends are still on their way.
+    answered = sum(p.answered for p in pingers)
+    assert answered == len(pongs)
+    assert sum(p.got for p in pongers) == answered + summary.messages["undelivered"]
+    assert summary.messages["sent"] == 2 * sent + sum(p.got for p in pongers)
+    assert summary.messages["vetoed"] >= sent
+    assert pongs and all(r["n"] % 2 == 0 and r["from"] in range(3) for r in pongs)
+    assert all(r["at"] == r["sent_at"] + 1 for r in pongs)
+    assert ("pingers", "ping", "pongers", "ping") in world.message_edges
