@@ -835,12 +835,6 @@ def build_world(
                 "parameters (--set) instead"
             )
         sizes[moving[0]] = subjects
-    if sink is not None:
-        raise ConfigurationError(
-            f"{model.filename}: one sink for every stream is not offered for a model with "
-            "populations, whose streams have different records; replace sinks by name "
-            "(--sink NAME=URL)"
-        )
     world = World(
         model.tick_ms,
         model.ticks if ticks is b._UNSET else ticks,
@@ -853,8 +847,11 @@ def build_world(
     namespace["pick"] = world.pick
     namespace["ref"] = world.ref
     namespace["_send"] = world.send
-    if make_sinks:
-        built: Dict[str, Any] = b._build_sinks(model, overrides, namespace)
+    if sink is not None:
+        one = _single_sink(b, model, sink, namespace) if make_sinks else None
+        built: Dict[str, Any] = {name: one for name in model.sinks}
+    elif make_sinks:
+        built = b._build_sinks(model, overrides, namespace)
     else:
         from doge_datagen.sinks.memory import CountingSink
 
@@ -899,6 +896,40 @@ def build_world(
             for target in sorted(send.targets):
                 world.declare_messages(population.name, trigger, target, send.kind)
     return world
+
+
+def _single_sink(b: Any, model: Any, sink: Any, namespace: Dict[str, Any]) -> Any:
+    """One sink for every stream: a sink object as given, or one made from a URL whose records
+    hold the timestamp, the population, every attribute of every population (null where a
+    subject has none) and the event."""
+    if not isinstance(sink, str):
+        return sink
+    populations: Dict[str, _Population] = model.populations
+    owner = {s: name for name, p in populations.items() for s in p.model.states}
+    attributes: List[str] = []
+    kinds: Dict[str, str] = {}
+    for population in populations.values():
+        for name in population.attributes:
+            if name not in attributes:
+                attributes.append(name)
+            kind = population.model.attribute_kinds.get(name)
+            if kinds.setdefault(name, kind or "") != (kind or ""):
+                kinds[name] = ""  # of different kinds in different populations
+    everything = b._Sink("events", (0, 0))
+    everything.fields = [("timestamp", "timestamp"), ("population", "_population(transition)")]
+    everything.fields += [(a, f"_attribute(subject, {a!r})") for a in attributes]
+    everything.fields += [("event", "transition.trigger"),
+                          ("from_state", "transition.from_state"),
+                          ("to_state", "transition.to_state")]  # fmt: skip
+    everything.kinds = {"timestamp": "int", "population": "str", "event": "str",
+                        "from_state": "str", "to_state": "str"}  # fmt: skip
+    everything.kinds.update({name: kind for name, kind in kinds.items() if kind})
+    scope = dict(namespace)
+    scope["_attribute"] = lambda subject, name: getattr(subject, name, None)
+    scope["_population"] = lambda event: (
+        getattr(event, "population", None) or owner.get(event.to_state)
+    )
+    return b._make_sink(everything, sink, scope)
 
 
 def _receive(population: _Population, namespace: Dict[str, Any], world: Any) -> Any:

@@ -196,3 +196,24 @@ def test_two_workers_write_the_lines_of_one_process(tmp_path):
     assert sorted(one) == sorted(SINKS)
     assert all(one[name] for name in SINKS)
     assert two == one
+
+
+def test_one_sink_gets_every_row_and_event_once(tmp_path):
+    world, rows = _run_file(tmp_path, seed=4, ticks=300, users=60)
+    one = doge_datagen.load(str(PAYMENTS), sink=f"jsonl:{tmp_path}/all.jsonl", seed=4,
+                            ticks=300, users=60)  # fmt: skip
+    one.start()
+    lines = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    by_event: Dict[str, int] = {}
+    for line in lines:
+        by_event[line["event"]] = by_event.get(line["event"], 0) + 1
+    assert by_event == {
+        "create": len(rows["users"]),
+        "income": len(rows["income"]),
+        "spending": len(rows["spending"]),
+        "transfer": len(rows["sent"]) + len(rows["received"]),  # sent, then received
+    }
+    assert {line["population"] for line in lines} == {"users"}
+    assert [line["balance"] for line in lines if line["event"] == "create"] == [
+        row["balance"] for row in rows["users"]
+    ]
