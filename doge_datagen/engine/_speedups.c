@@ -1639,17 +1639,27 @@ out:
 }
 
 PyDoc_STRVAR(schedule_all_doc,
-"schedule_all(context, pending, count, table)\n\n"
-"File local subjects 0 .. count - 1 under the tick each first leaves the state of `table`,\n"
-"drawing from tick 0 on (Run.schedule_all). `context` is run_ticks' context.");
+"schedule_all(context, pending, count, table, start=0)\n\n"
+"File local subjects start .. count - 1 under the tick each first leaves the state of\n"
+"`table`, drawing from tick 0 on (Run.schedule_all). `context` is run_ticks' context.");
 
 static PyObject *
 schedule_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Loop L;
-    if (nargs != 4 || !PyList_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "schedule_all(context, pending, count, table)");
+    if ((nargs != 4 && nargs != 5) || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "schedule_all(context, pending, count, table, start=0)");
         return NULL;
+    }
+    Py_ssize_t start = 0;
+    if (nargs == 5) {
+        start = PyLong_AsSsize_t(args[4]);
+        if (start == -1 && PyErr_Occurred())
+            return NULL;
+        if (start < 0) {
+            PyErr_SetString(PyExc_ValueError, "schedule_all: start must be >= 0");
+            return NULL;
+        }
     }
     /* (No subjects are needed: the pending list stands in for them in the check.) */
     if (read_context(args[0], args[1], args[1], &L) < 0)
@@ -1670,7 +1680,7 @@ schedule_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (upcoming == NULL && PyErr_Occurred())
         return NULL;
     Py_XINCREF(upcoming);
-    for (Py_ssize_t i = 0; i < count; i++) {
+    for (Py_ssize_t i = start; i < count; i++) {
         PyObject *index = PyLong_FromSsize_t(i);
         if (index == NULL)
             goto failed;

@@ -503,26 +503,30 @@ class Run:
         self._upcoming = upcoming
         return at
 
-    def schedule_all(self, table: Table, n_ticks: float) -> None:
-        """``schedule(i, table, 0, n_ticks)`` for every subject of the run, with the draw of
-        :func:`next_move` written out: it runs once per subject, which at a million subjects
-        and a few events each is a good part of the run (``tests/test_engine.py`` holds the
-        copies in step)."""
+    def schedule_all(
+        self, table: Table, n_ticks: float, start: int = 0, stop: Optional[int] = None
+    ) -> None:
+        """``schedule(i, table, 0, n_ticks)`` for every subject of the run (or the local
+        positions ``start .. stop - 1``), with the draw of :func:`next_move` written out: it
+        runs once per subject, which at a million subjects and a few events each is a good
+        part of the run (``tests/test_engine.py`` holds the copies in step)."""
         certain, leave, inv_log_stay, thresholds, moves, rest = table
         pending, due = self.pending, self.due
+        if stop is None:
+            stop = len(self.subjects)
         # draw()'s hash input for global subject first + i at tick 0.
         key = (self.key + self.first * _INDEX_GOLDEN) & _MASK64
         fast = self._fast_loop(key, n_ticks)
         if fast is not None:  # the C loop's draw, from its own schedule (any kind of state)
-            _speedups.schedule_all(fast[1], pending, len(self.subjects), table)
+            _speedups.schedule_all(fast[1], pending, stop, table, start)
             return
         if certain is not None or leave == 0.0:
-            for i in range(len(self.subjects)):
+            for i in range(start, stop):
                 self.schedule(i, table, 0, n_ticks)
             return
         get = due.get
         log = math.log
-        for i in range(len(self.subjects)):
+        for i in range(start, stop):
             h = (key + i * _INDEX_GOLDEN) & _MASK64
             h = ((h ^ (h >> 30)) * _MIX1) & _MASK64
             h = ((h ^ (h >> 27)) * _MIX2) & _MASK64
@@ -603,9 +607,14 @@ class Run:
                     # A model of several populations: each range of global indices starts
                     # in its own initial state (the same draw, subject by subject).
                     for low, high, state in ranges():
-                        table = tables[model.states.index(state)]
-                        for i in range(max(low, self.first), min(high, self.stop)):
-                            self.schedule(i - self.first, table, 0, n_ticks)
+                        low, high = max(low, self.first), min(high, self.stop)
+                        if low < high:
+                            self.schedule_all(
+                                tables[model.states.index(state)],
+                                n_ticks,
+                                low - self.first,
+                                high - self.first,
+                            )
             if arrivals is not None:
                 next_arrival, self._upcoming = arrivals.next()
                 self.next_arrival = next_arrival

@@ -197,7 +197,7 @@ class Population:
         self.name = name
         #: The population's model (states, transitions...), None for an entity table.
         self.generator = generator
-        self.factory = factory
+        self._factory = factory
         self._size = size
         #: The attribute that identifies a subject (its primary key in a table), or None.
         self.key = key
@@ -209,7 +209,14 @@ class Population:
         self.offset = 0
         self._made: Dict[int, Any] = {}
         self._counted = 0  # subjects a counting factory (create() without index) has made
+        self._create: Optional[Callable[..., Any]] = None  # the factory's create, this run
+        self._with_index = False
         self._cumulative: Dict[Any, List[float]] = {}
+
+    @property
+    def factory(self) -> Any:
+        """The subject factory: the generator's (read when a run starts), or the table's."""
+        return self.generator.subject_factory if self.generator is not None else self._factory
 
     @property
     def size(self) -> int:
@@ -230,8 +237,11 @@ class Population:
         """Call the factory for the population's subject ``index`` (with ``datagen.random``
         keyed by the caller). A factory whose ``create`` takes no index is called for the
         indices before as well, as the engine does for a shard, so it counts the same."""
-        create: Callable[..., Any] = getattr(self.factory, "create", self.factory)
-        if takes_index(create):
+        create = self._create
+        if create is None:  # once per run: looking at a signature costs more than a subject
+            create = self._create = getattr(self.factory, "create", self.factory)
+            self._with_index = takes_index(create)
+        if self._with_index:
             return create(index)
         if index < self._counted:
             raise ConfigurationError(
@@ -672,6 +682,7 @@ class World(DataOnlineGenerator[Any]):
         for population in self.populations.values():
             population._made.clear()
             population._counted = 0
+            population._create = None
             population._cumulative.clear()
         self._dispatcher_reset()
         try:

@@ -4,6 +4,7 @@ both loops equal; and the same lines in one process and over K shards (processes
 
 import glob
 import json
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List
@@ -313,3 +314,41 @@ def test_the_example_of_the_populations_page_runs_and_delivers_every_message(cap
     assert len(namespace["received"].events) == summary.messages["delivered"]
     balances = sum(u.balance for u in namespace["world"].subjects)
     assert summary.messages["undelivered"] == 0 and balances > 0
+
+
+def test_two_moving_populations_give_the_draws_of_one_in_both_loops():
+    """Each population starts in its own initial state, scheduled by range: a subject's moves
+    are those the same machine gives it at its global index, in the C loop and in Python."""
+    probe = textwrap.dedent(
+        """
+        from doge_datagen import DataOnlineGenerator, InMemorySink, World
+
+        sink = InMemorySink(lambda ts, s, t: s)
+
+        def machine(suffix, n, offset):
+            m = DataOnlineGenerator(
+                ["a" + suffix, "b" + suffix], "a" + suffix, lambda i: i + offset, n, 1000, 300
+            )
+            m.add_transition("go", "a" + suffix, "b" + suffix, 3, None, [sink])
+            m.add_transition("back", "b" + suffix, "a" + suffix, 5, None, [sink])
+            return m
+
+        world = World(1000, 300, 0, seed=4)
+        world.add_population("first", machine("1", 37, 0))
+        world.add_population("second", machine("2", 45, 37))
+        world.start()
+        got = [(e.timestamp, e.value, e.trigger) for e in sink.events]
+        states = world.subject_states()
+        sink.events.clear()
+        one = machine("1", 82, 0)
+        one.seed = 4
+        one.start()
+        ref = [(e.timestamp, e.value, e.trigger) for e in sink.events]
+        print(len(got), got == ref, states[:2], states[40:42])
+        """
+    )
+    seen = output_by_pure_python(probe, ["0", "1"])
+    assert seen["0"] == seen["1"]
+    count, same = seen["0"].split()[:2]
+    assert int(count) > 500 and same == "True"
+    assert "2'" in seen["0"].split("] [")[1]  # the second population's states are its own
