@@ -523,6 +523,7 @@ def _read_world_sinks(
     writers: Dict[str, List[_Population]] = {}
     by_message: Dict[str, Set[Tuple[str, str]]] = {}  # sink -> (population, kind) writing
     others: Set[str] = set()
+    events: Set[str] = set()  # sinks of events and messages, not only of rows
     for population in populations.values():
         for name in population.sinks:
             writers.setdefault(name, []).append(population)
@@ -533,8 +534,10 @@ def _read_world_sinks(
             for name in listed if isinstance(listed, list) else []:
                 writers.setdefault(str(name), []).append(population)
                 others.add(str(name))
+                events.add(str(name))
         for name in population.receive_sinks:
             writers.setdefault(name, []).append(population)
+            events.add(name)
             for kind in population.receive:
                 by_message.setdefault(name, set()).add((population.name, kind))
     for sink_name, spec in sink_spec.items():
@@ -567,6 +570,8 @@ def _read_world_sinks(
             objects = {"message": message}
             # The tick a message is handled at (the stream's key then is the message's own).
             names = {"message": "transition.message", "tick": "(transition.message.sent_at + 1)"}
+        elif sink_name in others and sink_name not in events:
+            names = {"tick": "0"}  # rows only: the subjects of a population are made at tick 0
         b._read_sink(file, sink, spec, attributes, kinds, trust, objects, names)
         model.sinks[sink_name] = sink
 

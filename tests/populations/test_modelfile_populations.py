@@ -72,7 +72,7 @@ populations:
 sinks:
   catalogue:
     url: jsonl:OUT/catalogue.jsonl
-    record: {sku: sku, price: price}
+    record: {sku: sku, price: price, at: tick}
   purchases:
     url: jsonl:OUT/purchases.jsonl
     record: {buyer_id: buyer_id, sku: last_sku, spent: spent}
@@ -110,6 +110,7 @@ def test_entities_references_and_messages(tmp_path):
     purchases = _rows(out / "purchases.jsonl")
     sales = _rows(out / "sales.jsonl")
     assert [row["sku"] for row in catalogue] == [f"P{i:03d}" for i in range(50)]
+    assert {row["at"] for row in catalogue} == {0}
     price = {row["sku"]: row["price"] for row in catalogue}
     assert purchases and len(sales) == len(purchases)
     assert all(row["sku"] in price for row in purchases)
