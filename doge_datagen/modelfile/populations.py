@@ -109,7 +109,6 @@ class _Population:
         self.receive_sinks: List[str] = []
         #: trigger -> its body's sends (for the graph's message edges).
         self.transition_sends: List[Tuple[str, _Send]] = []
-        self.transition_bodies: List[_Body] = []
 
 
 def _ref_fields(population: _Population) -> Fields:
@@ -579,7 +578,7 @@ def _read_world_sinks(
 # -- bodies ---------------------------------------------------------------------------------
 
 
-def _calls(populations: Dict[str, _Population]) -> Dict[str, Any]:
+def _calls(populations: Dict[str, _Population], params: Dict[str, Any]) -> Dict[str, Any]:
     """The checks of ``pick(...)`` and ``ref(...)``."""
 
     def pick(node: ast.Call) -> None:
@@ -606,16 +605,13 @@ def _calls(populations: Dict[str, _Population]) -> Dict[str, Any]:
                     more,
                 )
         zipf = keywords.get("zipf")
-        if zipf is not None and not (
-            isinstance(zipf, ast.Name)
-            or (
-                isinstance(zipf, ast.Constant)
-                and isinstance(zipf.value, (int, float))
-                and not isinstance(zipf.value, bool)
-                and zipf.value > 0
-            )
-        ):
-            raise ExpressionError("pick(zipf=...) takes a number above 0 or a parameter")
+        if zipf is not None:
+            # A constant exponent: each exponent's table of weights is worked out once.
+            value = params.get(zipf.id) if isinstance(zipf, ast.Name) else None
+            if isinstance(zipf, ast.Constant):
+                value = zipf.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ExpressionError("pick(zipf=...) takes a number above 0 or a parameter")
 
     def ref(node: ast.Call) -> None:
         _literal_population(node, populations, "ref")
@@ -656,7 +652,7 @@ def _read_body(
     """``let``, ``when``, ``do`` and ``send``, as Python lines of one function."""
     body = _Body()
     attributes = population.attributes
-    calls = _calls(populations)
+    calls = _calls(populations, model.params)
     refs: Dict[str, str] = {}
     receive = "message" in objects
 
@@ -682,8 +678,10 @@ def _read_body(
         let = file.mapping(let, spec.value_marks["let"], f"{what}: let")
         for name, expression in let.items():
             b._check_name(file, name, let.key_marks[name], f"{what}: let value")
-            if name in attributes or name in ("message", "pick", "ref"):
+            if name in attributes:
                 raise file.fail(let.key_marks[name], f"{what}: let {name!r} hides an attribute")
+            if name in _TAKEN:
+                raise file.fail(let.key_marks[name], f"{what}: let {name!r}: the name is taken")
             try:
                 code, found = check_expression(expression, scope())
                 node = ast.parse(str(expression).strip(), mode="eval").body
@@ -762,7 +760,6 @@ def _read_bodies(
                                     f"{what_population}: transitions")  # fmt: skip
         seen: Dict[Tuple[str, str], Mark] = {}
         own_sends = iter(population.transition_sends)
-        bodies: List[_Body] = []
         for spec, spec_mark in zip(transitions, transitions.item_marks):
             spec = file.mapping(spec, spec_mark, "a transition")
             file.keys(spec, (*b.TRANSITION_KEYS, "send"), "transition")
@@ -778,10 +775,10 @@ def _read_bodies(
             names.update(timestamp="timestamp", tick="_rng._t", trigger=repr(t.trigger),
                          to_state=repr(t.to_state),
                          from_state="transition.from_state")  # fmt: skip
-            mine = [send for _ in _send_specs(b, file, spec, what) for _, send in [next(own_sends)]]
+            # the sends _collect_sends read from this transition, in order
+            mine = [next(own_sends)[1] for _ in _send_specs(b, file, spec, what)]
             body = _read_body(b, file, model, population, spec, what, names, {}, populations,
                               mine, trust)  # fmt: skip
-            bodies.append(body)
             t.body = body.lines
             t.uses_timestamp = "timestamp" in body.used
             t.uses_tick = "tick" in body.used
@@ -790,7 +787,6 @@ def _read_bodies(
                                          f"{what}: action", trust)  # fmt: skip
             t.sinks = _sink_list(b, file, model, spec, what)
             pop_model.transitions.append(t)
-        population.transition_bodies = bodies
         b._check_sums(file, pop_model)
     for kind, (block, _) in population.receive.items():
         what = f"{what_population}: receive {kind!r}"

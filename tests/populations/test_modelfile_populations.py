@@ -326,6 +326,8 @@ ESCAPES = [
     (WHEN, "when: pick.__self__"),
     (WHEN, "when: pick('products', by='__class__')"),
     (WHEN, "when: pick('products', zipf=random())"),
+    (WHEN, "when: pick('products', zipf=spent)"),
+    (WHEN, "when: pick('products', zipf=-1)"),
     (WHEN, "when: pick('products', where=1)"),
     (WHEN, "when: pick(str('products'))"),
     (WHEN, "when: ref('products')"),
