@@ -745,7 +745,11 @@ def _parse(text: Any, mode: str) -> ast.AST:
     try:
         return ast.parse(text.strip(), mode=mode)
     except SyntaxError as exc:
-        raise ExpressionError(f"not an expression: {exc.msg}") from None
+        hint = ""
+        if "was never closed" in str(exc.msg):
+            # YAML ends a value of a flow mapping ({a: f(x, y)}) at its first comma.
+            hint = " (in YAML's {...}, quote an expression that has a comma)"
+        raise ExpressionError(f"not an expression: {exc.msg}{hint}") from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ExpressionError(f"not an expression: {type(exc).__name__}") from None
 

@@ -383,8 +383,12 @@ def _read_send_head(
     try:
         node = ast.parse(str(to).strip(), mode="eval").body
         targets = _target_of(node, refs, senders, populations)
-    except SyntaxError as exc:
-        raise file.fail(where, f"{what}: send: to: not an expression: {exc.msg}") from None
+    except SyntaxError:
+        try:
+            check_expression(to, Scope({}))
+        except ExpressionError as exc:  # the same words as for any expression
+            raise file.fail(where, f"{what}: send: to: {b._said(exc)}") from None
+        raise
     except ExpressionError as exc:
         raise file.fail(where, f"{what}: send: to: {b._said(exc)}") from None
     if not targets:

@@ -421,3 +421,16 @@ def test_replies_vetoed_messages_and_the_tick_a_message_is_handled_at(tmp_path):
     assert pongs and all(r["n"] % 2 == 0 and r["from"] in range(3) for r in pongs)
     assert all(r["at"] == r["sent_at"] + 1 for r in pongs)
     assert ("pingers", "ping", "pongers", "ping") in world.message_edges
+
+
+def test_a_comma_in_a_flow_mapping_is_explained(tmp_path):
+    quoted = "{to: \"ref('pongers', 0)\", kind: ping, n: -1}"
+    assert quoted in PING
+    path, out = _write(tmp_path, PING.replace(quoted, "{to: ref('pongers', 0), kind: ping, n: -1}"))
+    with pytest.raises(ModelFileError) as refused:
+        doge_datagen.load(str(path))
+    assert refused.value.message == (
+        "population 'pingers': transition 'ping': send: to: not an expression: '(' was never "
+        "closed (in YAML's {...}, quote an expression that has a comma)"
+    )
+    assert (refused.value.line, refused.value.column) == _place(path.read_text(), "ref('pongers'")
