@@ -332,16 +332,26 @@ def _target_of(
     return None
 
 
-def _let_refs(spec: MarkedDict, populations: Dict[str, Any]) -> Dict[str, str]:
-    """The ``let`` values of a body that hold a picked subject, and its population."""
+def _let_refs(
+    b: Any, file: Any, spec: MarkedDict, populations: Dict[str, Any], what: str
+) -> Dict[str, str]:
+    """The ``let`` values of a body that hold a picked subject, and its population; a ``let``
+    that is not an expression, or picks from no population, is refused here already."""
     refs: Dict[str, str] = {}
     let = spec.get("let")
     if isinstance(let, MarkedDict):
         for name, expression in let.items():
             try:
-                node = ast.parse(str(expression).strip(), mode="eval").body
+                try:
+                    node = ast.parse(str(expression).strip(), mode="eval").body
+                except (SyntaxError, ValueError):
+                    check_expression(expression, Scope({}))  # says why, as for any expression
+                    raise
                 found = _target_of(node, refs, None, populations)
-            except (SyntaxError, ExpressionError, ValueError):
+            except ExpressionError as exc:
+                said = b._said(exc, " in let")
+                raise file.fail(let.value_marks[name], f"{what}: {said}") from None
+            except (SyntaxError, ValueError):
                 continue  # the body's check says what is wrong
             if found:
                 refs[str(name)] = next(iter(found))
@@ -429,14 +439,15 @@ def _collect_sends(
                     continue
                 trigger = str(spec.get("trigger", "?"))
                 what = f"population {population.name!r}: transition {trigger!r}"
-                refs = _let_refs(spec, populations)
+                refs = _let_refs(b, file, spec, populations, what)
                 for item, mark in _send_specs(b, file, spec, what):
                     send = _read_send_head(b, file, item, mark, what, refs, None, populations)
                     add(population.name, send)
                     population.transition_sends.append((trigger, send))
         for kind, (block, _) in population.receive.items():
-            refs = _let_refs(block, populations)
-            for item, mark in _send_specs(b, file, block, f"receive {kind!r}"):
+            what = f"population {population.name!r}: receive {kind!r}"
+            refs = _let_refs(b, file, block, populations, what)
+            for item, mark in _send_specs(b, file, block, what):
                 waiting.append((population, kind, item, mark, refs))
     progress = True
     while waiting and progress:  # replies to replies: until nothing changes
@@ -801,7 +812,7 @@ def _read_bodies(
             "message": _message_fields(population.name, kind, populations, sends)
         }
         senders = {origin for origin, _ in sends.get((population.name, kind), [])}
-        refs = _let_refs(block, populations)
+        refs = _let_refs(b, file, block, populations, what)
         mine = [
             _read_send_head(b, file, item, mark, what, refs, senders, populations)
             for item, mark in _send_specs(b, file, block, what)

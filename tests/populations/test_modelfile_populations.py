@@ -434,3 +434,16 @@ def test_a_comma_in_a_flow_mapping_is_explained(tmp_path):
         "closed (in YAML's {...}, quote an expression that has a comma)"
     )
     assert (refused.value.line, refused.value.column) == _place(path.read_text(), "ref('pongers'")
+
+
+def test_a_pick_from_no_population_is_named_before_the_send_that_uses_it(tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "examples" / "payments.yaml").read_text()
+    path = tmp_path / "payments.yaml"
+    path.write_text(text.replace("pick('users')", "pick('user')"))
+    with pytest.raises(ModelFileError) as refused:
+        doge_datagen.load(str(path))
+    assert refused.value.message == (
+        "population 'users': transition 'transfer': pick(): no population 'user'; the model's: "
+        "users in let (did you mean 'users'?)"
+    )
+    assert (refused.value.line, refused.value.column) == _place(path.read_text(), "pick('user')")
