@@ -152,3 +152,75 @@ def test_the_shop_on_two_workers_writes_the_rows_of_one_process(tmp_path, shop_d
     for table in ("orders", "customers", "products"):
         rows = sorted(tuple(r.values()) for r in _rows(tmp_path / "out" / f"{table}.jsonl"))
         assert rows and tables[table] == rows, table
+
+
+def python_shop(ticks: int, seed: int) -> Dict[str, Any]:
+    """The shop example written with the Python API; its sinks by name."""
+    from doge_datagen import DataOnlineGenerator
+    from doge_datagen.modelfile.expressions import iso
+    from doge_datagen.populations import World
+    from doge_datagen.sinks.memory import InMemorySink
+
+    start = 1767571200000  # 2026-01-05T00:00:00Z
+    world = World(60_000, ticks, start, seed=seed)
+    rng, fake = world.random, world.fake
+
+    class Product:
+        def __init__(self, index: int) -> None:
+            self.product_id = index + 1
+            self.name = fake.product_name()
+            self.category = rng.choice(["books", "games", "garden", "kitchen", "toys"])
+            self.price = round(rng.uniform(2, 200), 2)
+
+    class Customer:
+        def __init__(self, index: int) -> None:
+            self.customer_id = index + 1
+            self.name = fake.name()
+            self.email = fake.unique.email(self.name)
+            self.city = fake.city()
+            self.order_id, self.product_id, self.price = 0, 0, 0.0
+
+    sinks = {
+        "products": InMemorySink(lambda ts, s, t: {"product_id": s.product_id, "name": s.name,
+                                                   "category": s.category, "price": s.price}),
+        "customers": InMemorySink(lambda ts, s, t: {"customer_id": s.customer_id,
+                                                    "name": s.name, "email": s.email,
+                                                    "city": s.city}),
+        "orders": InMemorySink(lambda ts, s, t: {"order_id": s.order_id,
+                                                 "customer_id": s.customer_id,
+                                                 "product_id": s.product_id, "price": s.price,
+                                                 "ordered_at": iso(ts)}),
+    }  # fmt: skip
+
+    def add_to_cart(s: Any, t: Any) -> bool:
+        product = world.pick("products", zipf=1.1)
+        s.product_id = product.key
+        s.price = product.price
+        return True
+
+    def buy(s: Any, t: Any) -> bool:
+        s.order_id = (world.timestamp - start) // 60_000 * 1000000 + s.customer_id
+        return True
+
+    customers: DataOnlineGenerator[Any] = DataOnlineGenerator(
+        ["away", "browsing", "cart"], "away", Customer, 500, 60_000, ticks
+    )
+    customers.add_transition("visit", "away", "browsing", 2)
+    customers.add_transition("leave", "browsing", "away", 25)
+    customers.add_transition("add_to_cart", "browsing", "cart", 15, add_to_cart)
+    customers.add_transition("abandon", "cart", "browsing", 30)
+    customers.add_transition("buy", "cart", "away", 40, buy, [sinks["orders"]])
+    world.add_entities("products", Product, 1000, key="product_id", sinks=[sinks["products"]])
+    world.add_population("customers", customers, key="customer_id",
+                         sinks=[sinks["customers"]])  # fmt: skip
+    world.start()
+    return sinks
+
+
+def test_the_file_gives_the_rows_of_the_python_world(tmp_path):
+    done = cli("run", str(SHOP), "--ticks", "400", "--seed", "11", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    sinks = python_shop(400, 11)
+    for name in ("products", "customers", "orders"):
+        expected = [event.value for event in sinks[name].events]
+        assert expected and _rows(tmp_path / "out" / f"{name}.jsonl") == expected, name
