@@ -58,6 +58,7 @@ POPULATION_KEYS = (
     "attributes",
     "states",
     "initial_state",
+    "arrivals",
     "transitions",
     "sinks",
     "receive",
@@ -130,7 +131,7 @@ def read_populations(
     for key in top:
         if key not in WORLD_KEYS:
             where = top.key_marks[key]
-            if key in POPULATION_KEYS or key in ("arrivals",):
+            if key in POPULATION_KEYS:
                 raise file.fail(
                     where,
                     f"model: {key!r} belongs to a population in a model with populations "
@@ -208,7 +209,7 @@ def _read_population(
         population.key = key
     population.entities = "transitions" not in spec
     if population.entities:
-        for key in ("states", "initial_state", "receive"):
+        for key in ("states", "initial_state", "arrivals", "receive"):
             if key in spec:
                 raise file.fail(
                     spec.key_marks[key],
@@ -219,6 +220,7 @@ def _read_population(
         if "states" not in spec:
             raise file.fail(spec.mark, f"{what} has transitions, so it needs 'states'")
         b._read_states(file, spec, model)
+        b._read_arrivals(file, spec, model)
         states = spec["states"]
         for state, mark in zip(states, states.item_marks):
             if state in owner:
@@ -891,6 +893,7 @@ def build_world(
             world.ticks_num,
             world.timestamp_start,
             seed=world.seed,
+            arrivals=pop_model.arrivals,
         )
         for t in pop_model.transitions:
             callback = b._callback(t, namespace)
