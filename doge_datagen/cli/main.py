@@ -314,14 +314,13 @@ def check_run_options(args: argparse.Namespace) -> None:
     resume = getattr(args, "resume", None)
     if getattr(args, "force", False) and resume is None:
         raise UsageError("--force applies to --resume: give --resume PATH")
-    if (resume is not None or getattr(args, "checkpoint", None) is not None) and sharded(args):
-        raise UsageError(
-            "--checkpoint and --resume apply to a run in one process, not --workers or --dask"
-        )
     if resume is not None:
         # A model built afresh draws a seed of its own, and an unseeded demo starts at the
-        # current minute: the resumed run takes the checkpoint's.
-        from doge_datagen.engine.checkpoint import run_options
+        # current minute: the resumed run takes the checkpoint's (a shard's file, sharded).
+        if sharded(args):
+            from doge_datagen.distributed.sharded import stored_run_options as run_options
+        else:
+            from doge_datagen.engine.checkpoint import run_options
 
         stored = run_options(resume)
         if args.seed is None:
@@ -622,6 +621,10 @@ def _run_sharded(build: Callable[[], DataOnlineGenerator], args: argparse.Namesp
             speed=args.speed,
             progress=progress,
             metrics=args.metrics,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            force=args.force,
         )
     except BaseException as exc:
         partial = getattr(exc, "summary", None)
@@ -721,7 +724,8 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
         "--checkpoint",
         metavar="PATH",
         help="write the run's state to PATH every --checkpoint-every seconds and when it "
-        "ends or stops (subjects, pending moves, each file's offset)",
+        "ends or stops (subjects, pending moves, each file's offset); with --workers or "
+        "--dask, one file per shard, named as file parts are",
     )
     group.add_argument(
         "--checkpoint-every",

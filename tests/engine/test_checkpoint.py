@@ -236,15 +236,6 @@ def test_subjects_that_cannot_be_pickled_are_a_configuration_error(tmp_path):
     assert not saved.exists()
 
 
-def test_a_sharded_run_refuses_checkpoints(tmp_path):
-    from doge_datagen.distributed.sharded import run_sharded
-
-    for option in ("checkpoint", "resume"):
-        with pytest.raises(ConfigurationError, match="a sharded run does not checkpoint"):
-            run_sharded(lambda: None, shards=2, **{option: tmp_path / "run.ckpt"})
-    assert list(tmp_path.iterdir()) == []
-
-
 class Slotted:
     __slots__ = ("a", "__b")
 
@@ -449,14 +440,14 @@ def test_a_factory_without_an_index_numbers_the_arrivals_of_a_resumed_run_from_t
     assert len(numbers) > there and numbers[there] == 1
 
 
-def test_the_command_refuses_force_without_resume_and_checkpoints_of_sharded_runs(tmp_path, capsys):
+def test_the_command_refuses_force_without_resume(tmp_path, capsys):
     from doge_datagen.cli.main import main
 
     demo = ["demo", "--subjects", "10", "--ticks", "10", "--sink", f"jsonl:{tmp_path / 'e.jsonl'}"]
     assert main([*demo, "--force"]) == 2
     assert "--force applies to --resume" in capsys.readouterr().err
-    assert main([*demo, "--checkpoint", str(tmp_path / "run.ckpt"), "--workers", "2"]) == 2
-    assert "not --workers or --dask" in capsys.readouterr().err
+    assert main([*demo, "--workers", "2", "--force"]) == 2
+    assert "--force applies to --resume" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
