@@ -478,7 +478,12 @@ class Run:
             with_index = takes_index(create)
             rng = self.rng
             subjects, pending = self.subjects, self.pending
-            initial = self.tables[self.model.states.index(self.model.initial_state)]
+            states = self.model.states
+            # A model of several populations says each arrival's initial state.
+            state_of: Any = getattr(self.model, "initial_state_of", None)
+            initial: Any = None
+            if state_of is None:
+                initial = self.tables[states.index(self.model.initial_state)]
             for g in indices:
                 i = g - self.first
                 missing = i + 1 - len(subjects)
@@ -495,7 +500,8 @@ class Run:
                     self._subjects_changed(size)
                 subjects[i] = made
                 self.arrived += 1
-                self.schedule(i, initial, tick, n_ticks)
+                table = initial if state_of is None else self.tables[states.index(state_of(g))]
+                self.schedule(i, table, tick, n_ticks)
             for hook in self.created:
                 hook(tick, [g - self.first for g in indices])
         at, upcoming = arrivals.next()
@@ -568,7 +574,13 @@ class Run:
 
         check_run(tables, n_ticks)  # errors in profiles come before any event
         arrivals = None
-        if model.arrivals is not None:
+        make_arrivals = getattr(model, "make_arrivals", None)
+        if make_arrivals is not None:
+            # A model of several populations: each population's arrivals, merged.
+            arrivals = make_arrivals(
+                self.key, self.timestamp_start, model.tick_ms, n_ticks, self.arrivals_shard
+            )
+        elif model.arrivals is not None:
             arrivals = Arrivals(
                 model.arrivals,
                 self.key,
@@ -996,6 +1008,9 @@ class Run:
         else:
             for low, high, state in ranges():
                 occupancy[index[state]] += max(0, min(high, self.stop) - max(low, self.first))
+            arrived_states: Callable[[], Any] = model.arrived_states  # type: ignore[attr-defined]
+            for state, n in arrived_states():  # this run's arrivals, by initial state
+                occupancy[index[state]] += n
         for transition, n in zip(model.transitions, self.counts if counts is None else counts):
             occupancy[index[transition.from_state]] -= n
             occupancy[index[transition.to_state]] += n

@@ -211,6 +211,10 @@ class Population:
         self._counted = 0  # subjects a counting factory (create() without index) has made
         self._create: Optional[Callable[..., Any]] = None  # the factory's create, this run
         self._with_index = False
+        #: The global index and the tick of each subject that arrived during the run, in
+        #: order (subject ``size + k`` is arrival ``k``): every shard draws every arrival.
+        self.arrived_globals: List[int] = []
+        self.arrived_ticks: List[int] = []
         self._cumulative: Dict[Any, List[float]] = {}
 
     @property
@@ -255,41 +259,56 @@ class Population:
         self._counted += 1
         return create()
 
+    def global_index(self, index: int) -> int:
+        """The engine's global index of the population's subject ``index`` (an arrival's
+        after the initial subjects')."""
+        if index < self.size:
+            return self.offset + index
+        return self.arrived_globals[index - self.size]
+
+    def existing(self, tick: int) -> int:
+        """How many subjects the population has at the start of ``tick``: the initial ones and
+        those that arrived at an earlier tick."""
+        return self.size + bisect.bisect_left(self.arrived_ticks, tick)
+
     def as_created(self, index: int) -> Any:
         """Subject ``index`` as it was created: made again from its creation stream (the
         global index's), once per process."""
         made = self._made.get(index)
         if made is None:
-            if not 0 <= index < self.size:
+            known = self.size + len(self.arrived_globals)
+            if not 0 <= index < known:
                 raise ConfigurationError(
-                    f"population {self.name!r} has subjects 0 .. {self.size - 1}, not {index}"
+                    f"population {self.name!r} has subjects 0 .. {known - 1}, not {index}"
                 )
             made = self._made[index] = self.world._make_keyed(self, index)
         return made
 
     def ref(self, index: int) -> Ref:
         """Subject ``index`` of this population, as a :class:`Ref`."""
-        if not 0 <= index < self.size:
+        known = self.size + len(self.arrived_globals)
+        if not 0 <= index < known:
             raise ConfigurationError(
-                f"population {self.name!r} has subjects 0 .. {self.size - 1}, not {index}"
+                f"population {self.name!r} has subjects 0 .. {known - 1}, not {index}"
             )
         return Ref(self, index)
 
-    def cumulative(self, how: Any) -> List[float]:
-        """The cumulative weights of a pick (``("by", attribute)`` or ``("zipf", s)``),
-        worked out once per process."""
+    def cumulative(self, how: Any, size: int) -> List[float]:
+        """The cumulative weights of a pick (``("by", attribute)`` or ``("zipf", s)``) over
+        the population's first ``size`` subjects, worked out once per process (and extended
+        as subjects arrive)."""
         table = self._cumulative.get(how)
-        if table is None:
-            total = 0.0
-            table = []
+        if table is None or len(table) < size:
+            table = table or []
+            total = table[-1] if table else 0.0
             if how[0] == "zipf":
                 s = how[1]
-                for rank in range(1, self.size + 1):
+                for rank in range(len(table) + 1, size + 1):
                     total += rank**-s
                     table.append(total)
             else:
                 name = how[1]
-                for j in range(self.size):
+                for j in range(len(table), size):
                     weight = getattr(self.as_created(j), name)
                     if not isinstance(weight, (int, float)) or weight < 0 or weight != weight:
                         raise ConfigurationError(
@@ -298,10 +317,6 @@ class Population:
                         )
                     total += weight
                     table.append(total)
-                if total <= 0:
-                    raise ConfigurationError(
-                        f"population {self.name!r}: every subject has {name} = 0, nothing to pick"
-                    )
             self._cumulative[how] = table
         return table
 
@@ -341,6 +356,10 @@ class World(DataOnlineGenerator[Any]):
         self._seq_tick = -1
         self._exchange: Any = None
         self._receivers = False
+        self._every_tick = False
+        self._rows_pending = False
+        self._arrival_map: Dict[int, Tuple[Population, int]] = {}
+        self._arrived_here: Dict[str, int] = {}
         #: Messages of the last run: sent, delivered (handled and written), vetoed (the
         #: handler returned a false value), undelivered (still on their way when the run
         #: stopped before its end).
@@ -375,11 +394,6 @@ class World(DataOnlineGenerator[Any]):
         if not isinstance(generator, DataOnlineGenerator) or isinstance(generator, World):
             raise ConfigurationError(
                 f"population {name!r}: give a DataOnlineGenerator, got {type(generator).__name__}"
-            )
-        if generator.arrivals is not None:
-            raise ConfigurationError(
-                f"population {name!r}: arrivals are not supported in a world yet (its "
-                "populations have a fixed size)"
             )
         if generator.tick_ms != self.tick_ms:
             raise ConfigurationError(
@@ -475,10 +489,13 @@ class World(DataOnlineGenerator[Any]):
             population.offset = offset
             self._starts.append(offset)
             offset += population.size
+        # Entity tables take the global indices below 0 (the engine's arrivals take those
+        # after the populations'): -E .. -1, in the order the tables were added.
+        low = -sum(p.size for p in self.populations.values() if p.entities)
         for population in self.populations.values():
             if population.entities:
-                population.offset = offset
-                offset += population.size
+                population.offset = low
+                low += population.size
         self.states = states
         self.transitions = transitions
         self._by_state = by_state
@@ -537,8 +554,14 @@ class World(DataOnlineGenerator[Any]):
 
     def population_of(self, index: int) -> Population:
         """The population of global subject ``index``."""
+        if index >= self.subjects_num:
+            return self._locate(index)[0]
         k = bisect.bisect_right(self._starts, index) - 1
-        if k < 0 or index >= self.subjects_num:
+        if k < 0:
+            for population in self.populations.values():
+                start = population.offset
+                if population.entities and start <= index < start + population.size:
+                    return population
             raise ConfigurationError(f"no population has global subject index {index}")
         return self._active[k]
 
@@ -571,7 +594,7 @@ class World(DataOnlineGenerator[Any]):
         proportion to its attribute ``by`` (as created), or by popularity (``zipf=s``: index
         ``j`` with weight ``1 / (j + 1) ** s``, so subject 0 is the most popular)."""
         target = self._population(population)
-        size = target.size
+        size = target.existing(self._now())
         if size == 0:
             raise ConfigurationError(f"population {population!r} is empty: nothing to pick")
         rng: Any = self.random
@@ -582,15 +605,40 @@ class World(DataOnlineGenerator[Any]):
         if zipf is not None:
             if not isinstance(zipf, (int, float)) or not zipf > 0 or math.isinf(zipf):
                 raise ConfigurationError(f"pick({population!r}): zipf must be > 0, got {zipf!r}")
-            table = target.cumulative(("zipf", float(zipf)))
+            table = target.cumulative(("zipf", float(zipf)), size)
         else:
-            table = target.cumulative(("by", by))
-        j = bisect.bisect_right(table, rng.random() * table[-1])
+            table = target.cumulative(("by", by), size)
+        if table[size - 1] <= 0:
+            raise ConfigurationError(
+                f"pick({population!r}, by={by!r}): every subject has {by} = 0, nothing to pick"
+            )
+        j = bisect.bisect_right(table, rng.random() * table[size - 1], 0, size)
         return Ref(target, min(j, size - 1))
 
     def ref(self, population: str, index: int) -> Ref:
         """Subject ``index`` of ``population``."""
         return self._population(population).ref(index)
+
+    def _now(self) -> int:
+        """The tick of what is being handled (an event, a message, a creation)."""
+        rng: Any = self.random
+        t = rng._t
+        if t >= 0:
+            return int(t)
+        if t < CREATE_TICK:
+            return message_tick(t)
+        run = self._last_run
+        return run._creating_at if run is not None else 0
+
+    def _locate(self, index: int) -> Tuple[Population, int]:
+        """The population of global subject ``index`` and its index in it."""
+        if index >= self.subjects_num:
+            try:
+                return self._arrival_map[index]
+            except KeyError:
+                raise ConfigurationError(f"no subject has global index {index}") from None
+        population = self.population_of(index)
+        return population, index - population.offset
 
     def send(self, receiver: Ref, kind: str = "message", **payload: Any) -> None:
         """Send a message to ``receiver`` (a :class:`Ref`) from the subject whose event (or
@@ -620,10 +668,8 @@ class World(DataOnlineGenerator[Any]):
         sender = run.first + rng._i
         seq = self._seq.get(sender, 0)
         self._seq[sender] = seq + 1
-        origin = self.population_of(sender)
-        self._outbox.append(
-            Message(kind, Ref(origin, sender - origin.offset), receiver, tick, seq, dict(payload))
-        )
+        origin, local = self._locate(sender)
+        self._outbox.append(Message(kind, Ref(origin, local), receiver, tick, seq, dict(payload)))
         self.messages["sent"] += 1
 
     def _population(self, name: str) -> Population:
@@ -660,7 +706,7 @@ class World(DataOnlineGenerator[Any]):
         try:
             made = None
             for j in indices:
-                rng._i = population.offset + j - first
+                rng._i = population.global_index(j) - first
                 rng._t, rng._tb, rng._s, rng.gauss_next = CREATE_TICK, None, None, None
                 made = population.make(j)
                 if counting:
@@ -683,7 +729,12 @@ class World(DataOnlineGenerator[Any]):
             population._made.clear()
             population._counted = 0
             population._create = None
+            population.arrived_globals = []
+            population.arrived_ticks = []
             population._cumulative.clear()
+        self._arrival_map = {}
+        self._arrived_here = {name: 0 for name in self.populations}
+        self._rows_pending = False
         self._dispatcher_reset()
         try:
             summary = super().start_range(first, stop, **options)
@@ -702,14 +753,26 @@ class World(DataOnlineGenerator[Any]):
         super()._attach_run(run)
         run.created.append(self._created)
         self._receivers = any(p.receive is not None for p in self._active)
-        if self._exchange is not None or self._receivers:
+        arriving_rows = any(
+            p.generator is not None and p.generator.arrivals is not None and p.sinks
+            for p in self._active
+        )
+        # Shards meet at every tick when messages go between them, or when rows of subjects
+        # that arrived must be in their sinks before another shard refers to them.
+        self._every_tick = self._receivers or arriving_rows
+        if self._exchange is not None or self._every_tick:
             run.ticker = self._tick
 
     def _created(self, tick: Optional[int], positions: Sequence[int]) -> None:
         """The run's subjects are made: the run that starts at global index 0 writes every
         row (entity tables first), then flushes those sinks."""
         run = self._last_run
-        if tick is not None or run is None or run.first != 0:
+        if run is None:
+            return
+        if tick is not None:
+            self._arrival_rows(run, tick, positions)
+            return
+        if run.first != 0:
             return
         stamp = run.timestamp_start
         written: Dict[int, Any] = {}
@@ -744,20 +807,67 @@ class World(DataOnlineGenerator[Any]):
         rows (so that no shard writes a record before shard 0 has written the rows)."""
         return any(p.receive is not None or p.sinks for p in self.populations.values())
 
+    def _arrival_rows(self, run: Any, tick: int, positions: Sequence[int]) -> None:
+        """Rows of the subjects that arrived at ``tick`` in this run (flushed at the start of
+        the next tick, before the shards meet: another shard refers to them from then on)."""
+        tick_ms = self.tick_ms
+        stamp = run.timestamp_start + (
+            tick * tick_ms if isinstance(tick_ms, int) else round(tick * tick_ms)
+        )
+        for position in positions:
+            population, _ = self._locate(run.first + position)
+            if population.sinks:
+                event = CreatedEvent(population.name, population.generator.initial_state)  # type: ignore[union-attr]
+                subject = run.subjects[position]
+                for sink in population.sinks:
+                    sink.collect(stamp, subject, event)
+                self._rows_pending = True
+
+    def make_arrivals(
+        self, key: int, timestamp_start: int, tick_ms: Any, n_ticks: float, shard: Tuple[int, int]
+    ) -> Any:
+        """The engine's arrivals for the world: every population's, merged (None without)."""
+        if not any(
+            p.generator is not None and p.generator.arrivals is not None for p in self._active
+        ):
+            return None
+        return _WorldArrivals(self, key, timestamp_start, tick_ms, n_ticks, shard)
+
+    def initial_state_of(self, index: int) -> str:
+        """The initial state of global subject ``index`` (an arrival's population's)."""
+        population, _ = self._locate(index)
+        return population.generator.initial_state  # type: ignore[union-attr]
+
+    def arrived_states(self) -> List[Tuple[str, int]]:
+        """This run's arrivals, counted by their initial state (the engine's state counts)."""
+        return [
+            (p.generator.initial_state, self._arrived_here.get(p.name, 0))  # type: ignore[union-attr]
+            for p in self._active
+        ]
+
     def _tick(self, tick: int) -> None:
         """Tick ``tick`` begins: the messages sent at the tick before are handled (after
         swapping them with the other shards, in a sharded run)."""
+        if self._rows_pending:
+            self._rows_pending = False
+            for population in self._active:
+                for sink in population.sinks:
+                    flush = getattr(sink, "flush", None)
+                    if callable(flush):
+                        flush()
         incoming, self._outbox = self._outbox, []
         exchange = self._exchange
-        if exchange is not None and (tick == 0 or self._receivers):
+        if exchange is not None and (tick == 0 or self._every_tick):
             run = self._last_run
             assert run is not None
             first, stop = run.first, run.stop
+            total = self.subjects_num
+            shard, shards = run.arrivals_shard
             local: List[Message] = []
             remote: List[Wire] = []
             for message in incoming:
-                g = message.receiver.population.offset + message.receiver.index
-                if first <= g < stop:
+                g = message.receiver.population.global_index(message.receiver.index)
+                if first <= g < stop if g < total else (g - total) % shards == shard:
                     local.append(message)
                 else:
                     remote.append(_wire(message))
@@ -769,12 +879,12 @@ class World(DataOnlineGenerator[Any]):
 
     def _message(self, wire: Wire) -> Message:
         sent_at, sender, seq, receiver, kind, payload = wire
-        origin = self.population_of(sender)
-        target = self.population_of(receiver)
+        origin, sender_index = self._locate(sender)
+        target, receiver_index = self._locate(receiver)
         return Message(
             kind,
-            Ref(origin, sender - origin.offset),
-            Ref(target, receiver - target.offset),
+            Ref(origin, sender_index),
+            Ref(target, receiver_index),
             sent_at,
             seq,
             payload,
@@ -797,7 +907,7 @@ class World(DataOnlineGenerator[Any]):
             rng._t, rng._tb = key, None
             for message in incoming:
                 target = message.receiver.population
-                g = target.offset + message.receiver.index
+                g = target.global_index(message.receiver.index)
                 i = g - run.first
                 if not 0 <= i < len(run.subjects):
                     continue  # another shard's subject (the exchange sends only this shard's)
@@ -835,8 +945,74 @@ class _Dispatcher(SubjectFactory[Any]):
         self.world = world
 
     def create(self, index: int) -> Any:
-        population = self.world.population_of(index)
-        return population.make(index - population.offset)
+        population, local = self.world._locate(index)
+        if index >= self.world.subjects_num:
+            self.world._arrived_here[population.name] += 1
+        return population.make(local)
+
+
+class _WorldArrivals:
+    """The arrivals of every population of a world, merged as the engine's
+    :class:`~doge_datagen.engine.timevarying.Arrivals` gives them: at a tick, each population's
+    (a Poisson number from its own key), in the order the populations were added. Arrival ``j``
+    of the world gets global index ``subjects_num + j`` and belongs to shard ``j % K``; every
+    shard draws them all, so each knows every population's arrivals and their indices."""
+
+    def __init__(
+        self,
+        world: World,
+        key: int,
+        timestamp_start: int,
+        tick_ms: Any,
+        n_ticks: float,
+        shard: Tuple[int, int],
+    ) -> None:
+        from doge_datagen.core.keys import derive_key
+        from doge_datagen.engine.timevarying import Arrivals
+
+        self.world = world
+        self.shard, self.shards = shard
+        self.total = 0
+        self.tick = 0
+        self.sources = [
+            (
+                p,
+                Arrivals(
+                    p.generator.arrivals,
+                    derive_key(f"arrivals/{p.name}", key),
+                    timestamp_start,
+                    tick_ms,
+                    n_ticks,
+                    0,
+                ),
+            )
+            for p in world._active
+            if p.generator is not None and p.generator.arrivals is not None
+        ]
+        self.heads = [source.next() for _, source in self.sources]
+
+    def next(self) -> Tuple[float, List[int]]:
+        tick = min(head[0] for head in self.heads)
+        if tick == math.inf:
+            return math.inf, []
+        world = self.world
+        mine: List[int] = []
+        for k, (population, source) in enumerate(self.sources):
+            at, drawn = self.heads[k]
+            if at != tick:
+                continue
+            for _ in drawn:
+                g = world.subjects_num + self.total
+                local = population.size + len(population.arrived_globals)
+                population.arrived_globals.append(g)
+                population.arrived_ticks.append(int(tick))
+                world._arrival_map[g] = (population, local)
+                if self.total % self.shards == self.shard:
+                    mine.append(g)
+                self.total += 1
+            self.heads[k] = source.next()
+        self.tick = int(tick) + 1
+        return tick, mine
 
 
 def _no_messages() -> Dict[str, int]:
@@ -845,15 +1021,16 @@ def _no_messages() -> Dict[str, int]:
 
 def _order(message: Message) -> Tuple[int, int, int]:
     """The order messages are handled in: tick sent, sender's global index, order sent."""
-    return (message.sent_at, message.sender.population.offset + message.sender.index, message.seq)
+    sender = message.sender
+    return (message.sent_at, sender.population.global_index(sender.index), message.seq)
 
 
 def _wire(message: Message) -> Wire:
     return (
         message.sent_at,
-        message.sender.population.offset + message.sender.index,
+        message.sender.population.global_index(message.sender.index),
         message.seq,
-        message.receiver.population.offset + message.receiver.index,
+        message.receiver.population.global_index(message.receiver.index),
         message.kind,
         message.payload,
     )

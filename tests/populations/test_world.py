@@ -269,11 +269,11 @@ def test_payments_on_dask_write_the_lines_of_one_process(tmp_path, roomy_cluster
 
     single = tmp_path / "single"
     single.mkdir()
-    world_models.payments(str(single), users=50, ticks=60, seed=13).start()
+    world_models.payments(str(single), 50, 60, 13, 0.2).start()
     sharded = tmp_path / "sharded"
     sharded.mkdir()
     summary = run_sharded(
-        functools.partial(world_models.payments, str(sharded), 50, 60, 13),
+        functools.partial(world_models.payments, str(sharded), 50, 60, 13, 0.2),
         shards=shards,
         backend="dask",
         address=roomy_cluster,
@@ -352,3 +352,39 @@ def test_two_moving_populations_give_the_draws_of_one_in_both_loops():
     count, same = seen["0"].split()[:2]
     assert int(count) > 500 and same == "True"
     assert "2'" in seen["0"].split("] [")[1]  # the second population's states are its own
+
+
+def test_arrivals_join_the_world_with_their_rows_and_receive_messages(tmp_path):
+    world = world_models.payments(str(tmp_path), users=40, ticks=300, seed=21, arrivals=0.2)
+    summary = world.start()
+    rows = lines(tmp_path, "users")
+    received = lines(tmp_path, "received")
+    assert summary.arrivals > 30 and len(rows) == 40 + summary.arrivals
+    assert [r["user"] for r in rows] == list(range(40 + summary.arrivals))
+    # an arrival's row is stamped with its tick; later arrivals get later indices
+    late = [r for r in rows if r["user"] >= 40]
+    assert all(r["ts"] > 0 for r in late) and late == sorted(late, key=lambda r: r["ts"])
+    arrived_at = {r["user"]: r["ts"] for r in late}
+    # arrivals are picked and paid, only after the tick they arrived at
+    paid = [r for r in received if r["user"] in arrived_at]
+    assert paid and all(r["sent_at"] * 60_000 > arrived_at[r["user"]] for r in paid)
+    assert summary.messages["sent"] == summary.messages["delivered"]
+    closed = [s for s in world.subject_states() if s == "closed"]
+    assert closed  # and they leave through a final state
+
+
+@pytest.mark.parametrize("shards", [2, 3, 7])
+def test_a_world_with_arrivals_over_shards_writes_the_lines_of_one_process(tmp_path, shards):
+    import functools
+
+    single = tmp_path / "single"
+    single.mkdir()
+    world_models.payments(str(single), 50, 150, 17, 0.3).start()
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    summary = run_sharded(
+        functools.partial(world_models.payments, str(sharded), 50, 150, 17, 0.3), shards=shards
+    )
+    for stem in ("users", "moves", "received"):
+        assert multiset(lines(sharded, stem)) == multiset(lines(single, stem)), stem
+    assert summary.arrivals > 20

@@ -21,12 +21,17 @@ class User:
         self.balance = balance
 
 
-def payments(folder: str, users: int = 60, ticks: int = 120, seed: int = 7) -> World:
-    """Users who earn, spend and send each other money (``transfer`` messages)."""
+def payments(
+    folder: str, users: int = 60, ticks: int = 120, seed: int = 7, arrivals: float = 0.0
+) -> World:
+    """Users who earn, spend and send each other money (``transfer`` messages); with
+    ``arrivals``, that many new users per tick on average, who leave by closing their
+    account."""
     out = Path(folder)
     world = World(TICK_MS, ticks, 0, seed=seed)
+    states = ["active", "asleep"] + (["closed"] if arrivals else [])
     model: DataOnlineGenerator[User] = DataOnlineGenerator(
-        ["active", "asleep"], "active", lambda: None, users, TICK_MS, ticks
+        states, "active", lambda: None, users, TICK_MS, ticks, arrivals=arrivals or None
     )
 
     def line(kind: str) -> Any:
@@ -87,6 +92,12 @@ def payments(folder: str, users: int = 60, ticks: int = 120, seed: int = 7) -> W
     model.add_transition("transfer", "active", "active", 10, transfer, [moves])
     model.add_transition("sleep", "active", "asleep", 2, None, [moves])
     model.add_transition("wake", "asleep", "active", 20, None, [moves])
+    if arrivals:
+
+        def close(subject: User, transition: Any) -> bool:
+            return subject.balance == 0 or model.random.random() < 0.5
+
+        model.add_transition("close", "asleep", "closed", 1, close, [moves])
     world.add_population(
         "users", model, key="user_id", sinks=[rows], receive=receive, receive_sinks=[received]
     )
