@@ -27,6 +27,9 @@ How it works:
   then raises :class:`~doge_datagen.errors.ShardError`, which names the shard and carries
   the merged counts. SIGINT or SIGTERM to the coordinator stops every shard gracefully, and
   the merged summary says ``stopped``.
+- ``checkpoint=PATH`` makes each shard write its own checkpoint, named as its file parts are
+  (``run.ckpt`` -> ``run-00001-of-00004.ckpt``); ``resume=PATH`` makes each shard go on from
+  its own, with the same shard count (:mod:`doge_datagen.engine.checkpoint`).
 
 Backends: ``"processes"`` runs one process per shard on this machine: on Linux a copy of the
 coordinator (``fork``) when it has a single thread, else the standard library's ``forkserver``
@@ -38,9 +41,11 @@ shard's events): the run fails with a :class:`ShardError` that says so.
 """
 
 import bisect
+import dataclasses
 import logging
 import os
 import pickle
+import re
 import signal
 import threading
 import time
@@ -49,17 +54,25 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from doge_datagen.core.checks import check_positive_count
-from doge_datagen.core.shards import Shard, running, split
+from doge_datagen.core.shards import Shard, part_path, running, split
 from doge_datagen.distributed import loading, process_server
 from doge_datagen.engine import validators
 from doge_datagen.engine.summary import RunSummary
 from doge_datagen.errors import ConfigurationError, ExchangeError, ShardError
 from doge_datagen.model import DataOnlineGenerator
 
-__all__ = ["BACKENDS", "load_build", "run_sharded", "start_process_server"]
+__all__ = [
+    "BACKENDS",
+    "checkpoint_parts",
+    "load_build",
+    "run_sharded",
+    "start_process_server",
+    "stored_run_options",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +110,12 @@ class _Job:
     #: :mod:`doge_datagen.populations`), and the first global index of every shard.
     exchange: bool = False
     starts: Tuple[int, ...] = ()
+    #: The shard's own checkpoint files (its part of the run's ``checkpoint=`` and
+    #: ``resume=`` paths), as :func:`doge_datagen.engine.run` takes them.
+    checkpoint: Optional[str] = None
+    checkpoint_every: Optional[float] = 10.0
+    resume: Optional[str] = None
+    force: bool = False
 
 
 @dataclass
@@ -351,6 +370,13 @@ def run_shard(job: _Job, control: _Control) -> _Outcome:
                 exchange.starts = list(job.starts)
                 exchange.total = job.subjects_num
                 options["exchange"] = exchange
+            if job.checkpoint is not None or job.resume is not None:
+                options.update(
+                    checkpoint=job.checkpoint,
+                    checkpoint_every=job.checkpoint_every,
+                    resume=job.resume,
+                    force=job.force,
+                )
             summary = datagen.start_range(
                 **options,
                 metrics=reporter,
@@ -897,7 +923,9 @@ def run_sharded(
     metrics_port: Union[int, str, None] = None,
     metrics: Any = None,
     checkpoint: Any = None,
+    checkpoint_every: Optional[float] = 10.0,
     resume: Any = None,
+    force: bool = False,
 ) -> RunSummary:
     """Run the model that ``build()`` returns as ``shards`` shards of contiguous subject
     ranges, with ``backend`` (``"processes"`` or ``"dask"``); return the merged summary.
@@ -910,14 +938,16 @@ def run_sharded(
     and its series carry a ``shard`` label.
     ``summary.shards`` holds each shard's own summary. Raises
     :class:`~doge_datagen.errors.ShardError` if a shard fails (the others are stopped first).
-    ``checkpoint`` and ``resume`` are refused: a sharded run does not checkpoint (one file
-    for every shard would mix their states).
+
+    ``checkpoint`` (a path) makes every shard write its own checkpoint, every
+    ``checkpoint_every`` seconds and when it ends or stops, to the file named as its parts
+    are (:func:`~doge_datagen.shards.part_path`: ``run.ckpt`` -> ``run-00001-of-00004.ckpt``).
+    ``resume`` (the same path) makes every shard go on from its own file, and cuts its file
+    parts back to where they were: the run must have the shard count that wrote them, and
+    each shard's model the fingerprint of its checkpoint (unless ``force``), as in
+    :meth:`~doge_datagen.DataOnlineGenerator.start`. A missing shard's file, or files of
+    another shard count, are a :class:`ConfigurationError` before any shard starts.
     """
-    if checkpoint is not None or resume is not None:
-        raise ConfigurationError(
-            "checkpoint and resume apply to a run in one process (start()); a sharded run "
-            "does not checkpoint"
-        )
     count, speed = _check_sharding(build, shards, backend, address, speed)
     # The coordinator's own copy of the model: its size, seed and start, resolved once.
     model = _build(build)
@@ -928,13 +958,29 @@ def run_sharded(
     if seed is not None:
         model.seed = seed
     model.validate()
+    resumed = _checkpoint_files(model, count, checkpoint, checkpoint_every, resume, force)
     timestamp_start = model.timestamp_start
+    if timestamp_start is None and resumed:
+        from doge_datagen.engine.checkpoint import run_options
+
+        timestamp_start = run_options(resumed[0])["timestamp_start"]
     if timestamp_start is None:
         timestamp_start = round(time.time() * 1000)
     began = time.perf_counter()
     wall_start = time.time() if speed is not None else None
     with_metrics = metrics is not None or metrics_port is not None
     jobs = _jobs(build, model, count, timestamp_start, speed, wall_start, with_metrics)
+    if checkpoint is not None or resume is not None:
+        jobs = [
+            dataclasses.replace(
+                job,
+                checkpoint=None if checkpoint is None else str(part_path(checkpoint, job.shard)),
+                checkpoint_every=checkpoint_every,
+                resume=resumed[job.shard.index] if resumed else None,
+                force=force,
+            )
+            for job in jobs
+        ]
     server, owned = _open_server(metrics, metrics_port) if with_metrics else (None, False)
     try:
         tracker = _Tracker(jobs, metrics=server)
@@ -985,6 +1031,106 @@ def _check_sharding(
                 "defined at the top level of a module, or a 'module:function' string"
             ) from exc
     return count, speed
+
+
+# -- checkpoints of a sharded run ----------------------------------------------------------------
+
+
+def checkpoint_parts(path: Any) -> Dict[int, Dict[int, Path]]:
+    """The shards' files of the sharded checkpoint ``path`` that exist, by shard count, then
+    by shard index: ``{2: {0: .../run-00000-of-00002.ckpt, 1: ...}}`` for ``run.ckpt``."""
+    original = Path(path)
+    suffix = original.suffix
+    stem = original.name[: -len(suffix)] if suffix else original.name
+    pattern = re.compile(re.escape(stem) + r"-(\d{5,})-of-(\d{5,})" + re.escape(suffix))
+    found: Dict[int, Dict[int, Path]] = {}
+    try:
+        names = os.listdir(original.parent)
+    except OSError:
+        return found
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None and int(match[1]) < int(match[2]):
+            found.setdefault(int(match[2]), {})[int(match[1])] = original.with_name(name)
+    return found
+
+
+def stored_run_options(path: Any) -> Dict[str, Any]:
+    """The seed and the resolved ``timestamp_start`` of the sharded run whose checkpoint is
+    ``path`` (:func:`doge_datagen.engine.checkpoint.run_options`, read from a shard's file;
+    every shard of a run has the same), or of a run in one process that wrote ``path``."""
+    from doge_datagen.engine.checkpoint import run_options
+
+    for _count, files in sorted(checkpoint_parts(path).items()):
+        return run_options(files[min(files)])
+    return run_options(path)
+
+
+def _checkpoint_files(
+    model: DataOnlineGenerator,
+    count: int,
+    checkpoint: Any,
+    every: Optional[float],
+    resume: Any,
+    force: bool,
+) -> List[str]:
+    """The checkpoint options of :func:`run_sharded`, checked; the file of each of the
+    ``count`` shards to resume from (none without ``resume``)."""
+    if checkpoint is None and resume is None:
+        if force:
+            raise ConfigurationError("force applies to resume: give resume=PATH")
+        return []
+    if getattr(model, "exchanges_messages", False):
+        raise ConfigurationError(
+            "checkpoints of a world are not supported yet: its shards exchange messages at "
+            "every tick"
+        )
+    if every is not None and not (isinstance(every, (int, float)) and every > 0):
+        raise ConfigurationError(f"checkpoint_every must be a positive number, got {every!r}")
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        raise ConfigurationError(
+            f"cannot write checkpoint {str(checkpoint)!r}: no directory "
+            f"{str(Path(checkpoint).parent)!r}"
+        )
+    if resume is None:
+        if force:
+            raise ConfigurationError("force applies to resume: give resume=PATH")
+        return []
+    shards = split(model.subjects_num, count)
+    found = checkpoint_parts(resume)
+    if count not in found:
+        if found:
+            others = " and ".join(
+                f"{n} shards ({', '.join(repr(p.name) for _, p in sorted(files.items())[:3])}"
+                f"{', ...' if len(files) > 3 else ''})"
+                for n, files in sorted(found.items())
+            )
+            raise ConfigurationError(
+                f"checkpoint {str(resume)!r} was written by a run of {others}; this run has "
+                f"{count} shards: resume with the shard count that wrote it"
+            )
+        if Path(resume).is_file():
+            raise ConfigurationError(
+                f"checkpoint {str(resume)!r} was written by a run in one process: resume it "
+                "without shards (a sharded run resumes from one file per shard, "
+                f"{part_path(resume, shards[0]).name!r} and on)"
+            )
+        raise ConfigurationError(
+            f"no checkpoint of a sharded run at {str(resume)!r}: there is no "
+            f"{str(part_path(resume, shards[0]))!r} nor any other shard's file"
+        )
+    files = found[count]
+    missing = [shard for shard in shards if shard.index not in files]
+    if missing:
+        names = ", ".join(
+            f"shard {shard.index} ({part_path(resume, shard).name!r})" for shard in missing[:5]
+        )
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ConfigurationError(
+            f"checkpoint {str(resume)!r} of {count} shards lacks the file of {names}{more}: "
+            "every shard resumes from its own"
+        )
+    return [str(files[shard.index]) for shard in shards]
 
 
 def _jobs(
