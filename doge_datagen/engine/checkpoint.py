@@ -24,9 +24,11 @@ counting again in a resumed run.
 
 What each sink holds after a resume: a file (JSON Lines, CSV) is cut back to the
 checkpoint's offset, so it holds each event once; a Redis stream with ``explicit_ids`` refuses
-the entries sent again. Every other sink is flushed before a checkpoint is written and gets
-the events after it again (at least once). A sink's own state (events held back by a
-disorder sink, a change-event sink's snapshot) is not stored. In a sharded run each shard
+the entries sent again; a SQL table (append mode) drops the rows committed after the
+checkpoint, counted in a progress table in each batch's transaction. Every other sink is
+flushed before a checkpoint is written and gets the events after it again (at least once).
+A sink's own state (events held back by a disorder sink, a change-event sink's snapshot) is
+not stored. In a sharded run each shard
 writes and resumes from a checkpoint of its own
 (:func:`doge_datagen.distributed.sharded.run_sharded`).
 """

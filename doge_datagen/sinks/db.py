@@ -49,6 +49,16 @@ written, a column for each field of that row, its SQL type given by ``columns=``
 the row's value (``int`` ``BIGINT``, ``float`` ``DOUBLE PRECISION``, ``str`` ``VARCHAR(255)``,
 ``bool`` ``BOOLEAN``, ``datetime`` a timestamp, ...), with the primary key and foreign keys
 given. A table that exists is used as it is.
+
+A run that checkpoints (append mode) keeps its progress in a small table of its own,
+``doge_datagen_progress`` (``run_key``, ``sink``, ``committed_rows``), in the schema of the
+sink's table: each batch updates its row in the same transaction as the batch's rows, and a
+checkpoint stores the number of rows the sink had committed when it was written. A run
+killed after the checkpoint may have committed more batches; the resumed run gives the same
+events in the same order again, reads the committed number back and drops (does not insert)
+the first ``committed - checkpoint's rows`` rows it is given, counted in ``repeated``. So the
+table holds each event's row once. Upsert mode needs none of this: writing a key's row again
+leaves the table as it was.
 """
 
 import csv
@@ -91,7 +101,10 @@ from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, DeliveryError, RecordError
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DbSink", "DbSinkFactory"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PROGRESS_TABLE", "DbSink", "DbSinkFactory"]
+
+#: The table in which a checkpointing run's DB sinks keep the rows they committed.
+PROGRESS_TABLE = "doge_datagen_progress"
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -603,6 +616,16 @@ class DbSink(Sink):
         self._changes: Optional[Dict[Tuple[Any, ...], Tuple[bool, Mapping[str, Any]]]] = None
         self._change_plans: Dict[Any, _Plan] = {}
         self._set_mode(mode, key)
+        #: Rows of a resumed run dropped because they were committed after its checkpoint.
+        self.repeated = 0
+        # A checkpointing run: (run key, sink key) of its row in the progress table, the
+        # table, the rows committed by the run so far (a resumed run's included), the
+        # checkpoint's rows on resume, and the rows still to drop.
+        self._progress: Optional[Tuple[str, str]] = None
+        self._progress_table: Optional[Table] = None
+        self._committed = 0
+        self._resume_rows: Optional[int] = None
+        self._skip = 0
 
     def _open_engine(self, engine: Union[Engine, str, URL]) -> None:
         """The engine given, or one created from a URL (disposed of on :meth:`close`)."""
@@ -750,6 +773,7 @@ class DbSink(Sink):
             self.failed += count
             raise
         self.delivered += count
+        self._committed += count
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("%s: wrote %d rows (%d in total)", self.name, count, self.delivered)
 
@@ -845,6 +869,7 @@ class DbSink(Sink):
                 transaction = conn.begin()
             for plan, rows in segments:
                 plan.write(conn, rows)
+            self._write_progress(conn, segments)
             if self._xa:
                 phase = "prepare"
                 transaction.prepare()
@@ -900,6 +925,7 @@ class DbSink(Sink):
                 phase = "write"
                 for plan, rows in segments:
                     plan.write(conn, rows)
+                self._write_progress(conn, segments)
                 phase = "commit"
                 cursor.execute("COMMIT")
                 return
@@ -1111,6 +1137,15 @@ class DbSink(Sink):
             self._find_table()
         self._hurried = False
         self.reconnects = 0
+        self.repeated = 0
+        self._committed = 0
+        if self._skip:  # a run that ended while rows still came again
+            self._skip = 0
+            del self.collect
+        if self._resume_rows is not None:
+            self._open_progress()
+        else:
+            self._progress = None  # a new run keeps its progress under a key of its own
         self._dirty_since = None
         self._segments = []
         self._plan = None
@@ -1128,6 +1163,104 @@ class DbSink(Sink):
             self._release()
             if self._dispose_on_close:
                 self.engine.dispose()
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def checkpoint_position(self) -> Optional[Dict[str, Any]]:
+        """For a run's checkpoint: every buffered row written, and the number of rows the run
+        has committed (None in upsert mode, which is idempotent). The first checkpoint of a
+        run adds the sink's row to :data:`PROGRESS_TABLE`; from then on each batch updates
+        it in the batch's transaction."""
+        self.flush()
+        if self.mode != "append":
+            return None
+        if self._progress is None:
+            self._progress = (uuid.uuid4().hex, self.name)
+            self._open_progress()
+        run_key, sink_key = self._progress
+        return {"run_key": run_key, "sink": sink_key, "rows": self._committed}
+
+    def resume_at(self, position: Dict[str, Any]) -> None:
+        """A resumed run: the next :meth:`open` reads the rows committed since the checkpoint
+        and drops that many of the first rows it is given (written before the crash)."""
+        self._resume_rows = int(position["rows"])
+        self._progress = (str(position["run_key"]), str(position["sink"]))
+
+    def _open_progress(self) -> None:
+        """The progress table made when missing, and this sink's row read (a resumed run)
+        or added (the first checkpoint of a run) with the rows committed so far."""
+        assert self._progress is not None
+        run_key, sink_key = self._progress
+        table = self._progress_table
+        if table is None:
+            table = self._progress_table = Table(
+                PROGRESS_TABLE,
+                MetaData(),
+                sqlalchemy.Column("run_key", sqlalchemy.String(64), primary_key=True),
+                sqlalchemy.Column("sink", sqlalchemy.String(191), primary_key=True),
+                sqlalchemy.Column("committed_rows", sqlalchemy.BigInteger, nullable=False),
+                schema=self._schema,
+            )
+        where = (table.c.run_key == run_key) & (table.c.sink == sink_key)
+        rows, self._resume_rows = self._resume_rows, None
+        try:
+            try:
+                table.create(self.engine, checkfirst=True)
+            except SQLAlchemyError:
+                # Another process (a shard) made it at the same time.
+                if not sqlalchemy.inspect(self.engine).has_table(PROGRESS_TABLE, self._schema):
+                    raise
+            with self.engine.begin() as conn:
+                found = conn.execute(sqlalchemy.select(table.c.committed_rows).where(where))
+                committed = found.scalar()
+                if committed is None and rows is None:
+                    committed = self._committed
+                    conn.execute(
+                        insert(table).values(
+                            run_key=run_key, sink=sink_key, committed_rows=committed
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot keep the run's progress in table {PROGRESS_TABLE!r} of "
+                f"{self._database}: {_reason(exc)}"
+            ) from exc
+        self._progress_update = (
+            sqlalchemy.update(table)
+            .where(where)
+            .values(committed_rows=sqlalchemy.bindparam("doge_committed"))
+        )
+        if rows is None:
+            return
+        if committed is None or committed < rows:
+            raise ConfigurationError(
+                f"{self.name}: table {PROGRESS_TABLE!r} of {self._database} holds "
+                f"{'no row' if committed is None else f'{committed} rows'} committed by run "
+                f"{run_key} ({sink_key}), fewer than the {rows} of the checkpoint: it is not "
+                f"the database the run wrote"
+            )
+        self._committed = committed
+        self._skip = committed - rows
+        if self._skip:
+            self.collect = self._collect_again  # type: ignore[method-assign]
+
+    def _collect_again(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """A resumed run's collect while rows committed after the checkpoint come again."""
+        if self._skip > 0:
+            self._skip -= 1
+            self.repeated += 1
+            self.row_mapper_function(timestamp, subject, transition)
+            if not self._skip:
+                del self.collect
+            return
+        DbSink.collect(self, timestamp, subject, transition)
+
+    def _write_progress(self, conn: Connection, segments: List[Tuple[_Plan, List[Any]]]) -> None:
+        """In the batch's transaction: the run's committed rows, this batch's included."""
+        if self._progress is None:
+            return
+        count = sum(len(rows) for _, rows in segments)
+        conn.execute(self._progress_update, {"doge_committed": self._committed + count})
 
     # -- plans -------------------------------------------------------------------------------
 
