@@ -388,3 +388,23 @@ def test_a_world_with_arrivals_over_shards_writes_the_lines_of_one_process(tmp_p
     for stem in ("users", "moves", "received"):
         assert multiset(lines(sharded, stem)) == multiset(lines(single, stem)), stem
     assert summary.arrivals > 20
+
+
+@pytest.mark.parametrize("backend", ["processes", "dask"])
+def test_a_failing_shard_of_a_world_fails_the_run_by_name_and_nothing_hangs(tmp_path, backend):
+    import functools
+
+    from doge_datagen.errors import ShardError
+
+    build = functools.partial(world_models.payments_failing, str(tmp_path), 50, 40)
+    options: Dict[str, Any] = {"backend": backend}
+    if backend == "dask":
+        options["address"] = None
+    with pytest.raises(ShardError, match="user 50 cannot transfer") as caught:
+        run_sharded(build, shards=3, **options)
+    assert caught.value.shard == 2  # users 40 .. 59
+    # every shard's sinks were closed: each part holds whole lines up to where it stopped
+    for path in glob.glob(str(tmp_path / "moves-*.jsonl")):
+        for line in Path(path).read_text().splitlines():
+            json.loads(line)
+    assert len(glob.glob(str(tmp_path / "moves-*.jsonl"))) == 3

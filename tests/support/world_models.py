@@ -166,3 +166,21 @@ def shop(
     world.add_entities("products", make_product, products, key="product_id", sinks=[product_rows])
     world.add_population("customers", model, key="customer_id", sinks=[customer_rows])
     return world
+
+
+def payments_failing(folder: str, bad_user: int, at_tick: int) -> World:
+    """The payments world in which user ``bad_user`` fails when it moves at ``at_tick`` or
+    later: a shard fails while the others wait for its messages."""
+    world = payments(folder, users=60, ticks=200, seed=3)
+    users = world.populations["users"].generator
+    assert users is not None
+    transfer = next(t for t in users.transitions if t.trigger == "transfer")
+    action = transfer.action_callback
+
+    def failing(subject: User, transition: Any) -> bool:
+        if subject.user_id == bad_user and world.timestamp >= at_tick * TICK_MS:
+            raise RuntimeError(f"user {bad_user} cannot transfer")
+        return bool(action(subject, transition))  # type: ignore[misc]
+
+    transfer.action_callback = failing
+    return world
