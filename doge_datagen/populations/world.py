@@ -8,8 +8,10 @@ How a world runs on the one engine (``doc/populations.md`` has the whole design)
   between populations) and whose factory hands each index to its population's factory. The
   draws of a subject are therefore keyed by ``(seed, global index, tick)`` as in any model,
   so shards cut the range as they cut one population's.
-- **Entity tables** (populations without transitions) take global indices after those: they
-  are never run, only created, from their own creation stream, wherever they are needed.
+- **Entity tables** (populations without transitions) take global indices below 0: they are
+  never run, only created, from their own creation stream, wherever they are needed. The
+  populations' arrivals take those after the initial subjects, as in one model
+  (:class:`_WorldArrivals`).
 - **References** (:meth:`World.pick`) draw the picked index from the picking subject's own
   stream, and read the picked subject as it was created: rebuilt from its creation stream
   (and cached), never the live object, which may be in another shard.
