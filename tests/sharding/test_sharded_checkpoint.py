@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 from support import shard_models, sharded_checkpoint_models
@@ -197,3 +197,42 @@ def test_the_command_resumes_a_sharded_checkpoint_and_refuses_another_count(tmp_
     assert main([*demo, "--workers", "3", "--resume", str(saved)]) != 0
     assert "this run has 3 shards" in capsys.readouterr().err
     assert main([*demo, "--workers", "2", "--resume", str(saved)]) == 0
+
+
+def test_a_world_whose_shards_exchange_messages_refuses_checkpoints(tmp_path):
+    from support import world_models
+
+    world = functools.partial(world_models.payments, str(tmp_path))
+    for option in ("checkpoint", "resume"):
+        with pytest.raises(ConfigurationError, match="checkpoints of a world are not supported"):
+            run_sharded(world, shards=2, **{option: tmp_path / "run.ckpt"})
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- on Dask ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[str]:
+    """A LocalCluster of two one-thread worker processes; its scheduler's address."""
+    import distributed  # the [dask] extra, part of [test]
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+@pytest.mark.slow
+def test_a_stopped_run_on_dask_resumed_writes_the_uninterrupted_runs_parts(tmp_path, local_cluster):
+    whole, out, saved = tmp_path / "whole.jsonl", tmp_path / "ev.jsonl", tmp_path / "run.ckpt"
+    dask = {"backend": "dask", "address": local_cluster}
+    run_sharded(build(whole, *ARGV), shards=2, **dask)
+    stopped = run_sharded(stopping(out, (50, 70), *ARGV), shards=2, checkpoint=saved, **dask)
+    assert [part.stopped for part in stopped.shards] == [True, True]
+    assert all(a != b for a, b in zip(parts(out, 2), parts(whole, 2)))
+    run_sharded(build(out, *ARGV), shards=2, resume=saved, checkpoint=saved, **dask)
+    assert parts(out, 2) == parts(whole, 2)
