@@ -1105,9 +1105,13 @@ def _checkpoint_files(
                 f"{', ...' if len(files) > 3 else ''})"
                 for n, files in sorted(found.items())
             )
+            hint = ""
+            if len(found) == 1:
+                (written,) = found
+                hint = f" (shards={written}, --workers {written})"
             raise ConfigurationError(
                 f"checkpoint {str(resume)!r} was written by a run of {others}; this run has "
-                f"{count} shards: resume with the shard count that wrote it"
+                f"{count} shards: resume with the shard count that wrote it{hint}"
             )
         if Path(resume).is_file():
             raise ConfigurationError(

@@ -128,6 +128,34 @@ def test_the_command_killed_with_its_workers_resumes_with_resume(tmp_path):
     assert parts(out, 2, 400) == parts(whole, 2, 400)
 
 
+def test_sigterm_to_the_command_writes_each_shards_last_checkpoint_for_resume(tmp_path):
+    """SIGTERM to the coordinator of ``demo --workers 3 --checkpoint`` (checkpoints only at the
+    stop): every shard stops gracefully and writes its checkpoint there, and ``--resume``
+    finishes the run with the uninterrupted run's parts."""
+    out, whole, saved = tmp_path / "ev.jsonl", tmp_path / "whole.jsonl", tmp_path / "run.ckpt"
+    argv = ["--workers", "3", "--subjects", "300", "--ticks", "1440", "--seed", "4"]
+    data = [part_path(out, shard) for shard in split(300, 3)]
+    proc = demo_command(
+        *argv, "--speed", "14400", "--sink", f"jsonl:{out}", "--checkpoint", str(saved),
+        "--checkpoint-every", "1000",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(p.exists() and p.stat().st_size for p in data):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert sorted(checkpoint_parts(saved)[3]) == [0, 1, 2]
+    proc = demo_command(*argv, "--sink", f"jsonl:{whole}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert parts(out, 3) != parts(whole, 3)  # stopped mid-run
+    proc = demo_command(*argv, "--sink", f"jsonl:{out}", "--resume", str(saved))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert parts(out, 3) == parts(whole, 3)
+
+
 # -- what is refused ----------------------------------------------------------------------------
 
 
@@ -145,7 +173,7 @@ def test_a_resume_with_another_shard_count_is_refused(tmp_path, two_shards):
         run_sharded(build(tmp_path / "ev.jsonl", *ARGV), shards=3, resume=two_shards)
     message = str(caught.value)
     assert "run of 2 shards ('run-00000-of-00002.ckpt', 'run-00001-of-00002.ckpt')" in message
-    assert "this run has 3 shards" in message
+    assert "this run has 3 shards: resume with the shard count that wrote it (shards=2" in message
     assert parts(tmp_path / "ev.jsonl", 2) == before  # nothing started, nothing cut back
     assert not list(tmp_path.glob("ev-*-of-00003.jsonl"))
 
