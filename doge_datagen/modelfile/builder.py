@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl
 
 from doge_datagen.core.types import EventSink, SubjectFactory
 from doge_datagen.errors import ConfigurationError
@@ -69,6 +70,7 @@ SINK_KEYS = (
     "table",
     "schema",
     "sink",
+    "envelope",
 )
 PROFILE_KEYS = ("base", "hourly", "weekly", "piecewise", "tz")
 
@@ -176,6 +178,10 @@ class _Sink:
         self.table: Optional[str] = None
         self.avro_schema: Optional[str] = None  # JSON text
         self.python: Optional[Callable[..., Any]] = None
+        #: ``envelope: debezium``: the sink writes the subjects' changes (``key``: the
+        #: attribute that keys them, ``None`` for the subject's index).
+        self.envelope: Optional[str] = None
+        self.envelope_key: Optional[str] = None
 
 
 class Model:
@@ -746,6 +752,9 @@ def _read_sink(
         tick="_rng._t",
     )
     names.update(more_names or {})
+    if "envelope" in spec:
+        _read_envelope(file, sink, spec, attributes, what)
+        return
     scope = Scope(names, model.params, random=False, objects=objects)
     fields, marks = _record_fields(file, spec, attributes, what)
     _read_record(file, sink, fields, marks, scope, attributes, model, what)
@@ -759,6 +768,57 @@ def _read_sink(
     _read_keys(file, sink, spec, fields, what)
     if "schema" in spec:
         _read_avro_schema(file, sink, spec, what)
+
+
+#: What a sink of change events takes no more: its rows are the subjects' changes.
+_NOT_WITH_ENVELOPE = ("record", "columns", "primary_key", "references", "schema")
+
+
+def _read_envelope(
+    file: _File, sink: _Sink, spec: MarkedDict, attributes: List[str], what: str
+) -> None:
+    """``envelope: debezium`` (as a URL's ``?envelope=debezium``), and ``key``: the attribute
+    that keys the subjects' changes (a URL's ``&key=``)."""
+    from doge_datagen.sinks.cdc import ENVELOPES
+
+    mark = _at(spec, "envelope")
+    envelope = file.string(spec["envelope"], mark, f"{what}: envelope")
+    if envelope not in ENVELOPES:
+        raise file.fail(mark, f"{what}: envelope {envelope!r} is not one of {', '.join(ENVELOPES)}")
+    for key in _NOT_WITH_ENVELOPE:
+        if key in spec:
+            raise file.fail(
+                spec.key_marks[key],
+                f"{what}: {key} is not for a sink of change events (envelope: {envelope}), "
+                "whose rows are the subjects' attributes and state",
+            )
+    url = str(sink.url or "")
+    query = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+    if query.get("mode") == "upsert":
+        raise file.fail(
+            mark, f"{what}: a url with mode=upsert writes the subjects' rows; it takes no envelope"
+        )
+    for setting in ("envelope", "key"):
+        if setting in query:
+            raise file.fail(
+                _at(spec, "url"),
+                f"{what}: the url gives {setting}= and the sink envelope:; give it once",
+            )
+    sink.envelope = envelope
+    if "key" in spec:
+        key_mark = _at(spec, "key")
+        key = spec["key"]
+        if not isinstance(key, str) or not _IDENTIFIER.match(key):
+            raise file.fail(
+                key_mark, f"{what}: key of change events names an attribute, got {key!r}"
+            )
+        if attributes and key not in attributes:
+            hint = closest(key, attributes)
+            more = f" (did you mean {hint!r}?)" if hint else ""
+            raise file.fail(
+                key_mark, f"{what}: key {key!r} is not an attribute of the subjects{more}"
+            )
+        sink.envelope_key = key
 
 
 def _read_keys(
@@ -1156,8 +1216,17 @@ def _records(sink: _Sink, namespace: Dict[str, Any]) -> Any:
 def _with_table(url: str, sink: _Sink) -> str:
     scheme = url.partition(":")[0].lower().split("+")[0]
     if scheme in ("sqlite", "postgresql", "postgres", "mysql", "mariadb") and "table=" not in url:
-        return f"{url}{'&' if '?' in url else '?'}table={sink.table or sink.name}"
-    return url
+        url = f"{url}{'&' if '?' in url else '?'}table={sink.table or sink.name}"
+    return _with_envelope(url, sink)
+
+
+def _with_envelope(url: str, sink: _Sink) -> str:
+    """The URL with the sink's ``envelope:`` and its key as settings (a ``--sink NAME=URL``
+    that gives its own ``envelope=`` keeps it)."""
+    if sink.envelope is None or "envelope" in dict(parse_qsl(url.partition("?")[2])):
+        return url
+    url = f"{url}{'&' if '?' in url else '?'}envelope={sink.envelope}"
+    return url if sink.envelope_key is None else f"{url}&key={sink.envelope_key}"
 
 
 def build(
@@ -1291,6 +1360,11 @@ def _build_sinks(
             )
         if name in overrides or spec.python is None:
             built[name] = _make_sink(spec, target, namespace) if isinstance(target, str) else target
+        elif spec.envelope is not None:
+            from doge_datagen.sinks.cdc import ChangeEventSink, envelope_records
+
+            inner = spec.python(envelope_records(_records(spec, namespace)))
+            built[name] = ChangeEventSink(inner, key=spec.envelope_key)
         else:
             built[name] = spec.python(_records(spec, namespace))
     return built
