@@ -588,7 +588,7 @@ def _read_world_sinks(
             names = {"message": "transition.message", "tick": "(transition.message.sent_at + 1)"}
         elif sink_name in others and sink_name not in events:
             names = {"tick": "0"}  # rows only: the subjects of a population are made at tick 0
-        b._read_sink(file, sink, spec, attributes, kinds, trust, objects, names)
+        b._read_sink(file, sink, spec, attributes, kinds, trust, objects=objects, more_names=names)
         model.sinks[sink_name] = sink
 
 
