@@ -217,3 +217,14 @@ def test_one_sink_gets_every_row_and_event_once(tmp_path):
     assert [line["balance"] for line in lines if line["event"] == "create"] == [
         row["balance"] for row in rows["users"]
     ]
+
+
+def test_graph_draws_the_transfer_message(tmp_path, monkeypatch):
+    from doge_datagen.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", str(PAYMENTS), "-o", "payments.dot"]) == 0
+    text = (tmp_path / "payments.dot").read_text()
+    edge = text[text.index("transfer (transfer)") :].split("]")[0]
+    assert "dashed" in edge
+    assert not (tmp_path / "out").exists()  # no sink is made to draw it
