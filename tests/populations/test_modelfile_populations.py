@@ -447,3 +447,12 @@ def test_a_pick_from_no_population_is_named_before_the_send_that_uses_it(tmp_pat
         "users in let (did you mean 'users'?)"
     )
     assert (refused.value.line, refused.value.column) == _place(path.read_text(), "pick('user')")
+
+
+def test_an_unknown_key_of_a_population_and_of_a_receive_block(tmp_path):
+    error = _refused(tmp_path, "    size: 5\n", "    siez: 5\n", "siez")
+    assert error.message == "population 'merchants': unknown key 'siez' (did you mean 'size'?)"
+    error = _refused(tmp_path, "        sinks: [sales]", "        sink: [sales]", "sink: [sales]")
+    assert error.message == (
+        "population 'merchants': receive 'sale': unknown key 'sink' (did you mean 'sinks'?)"
+    )
