@@ -2,7 +2,7 @@
 workers give the payments world, and the memory of a long run with many messages.
 
     python bench/bench_populations.py [--subjects 200000] [--ticks 1440] [--rounds 3]
-        [--messages-ticks 2000]
+        [--payments-ticks 120] [--messages-ticks 2000]
 
 Three rows, each a ratio of two runs measured here, one right after the other:
 
@@ -12,8 +12,9 @@ Three rows, each a ratio of two runs measured here, one right after the other:
   events (checked): a subject's draws depend on its global index and its state's table only.
   Target: at most 1.2x.
 - **payments, two workers against one process**: ``tests/support/world_models.py``'s payments
-  world (transfers between users, handled a tick later) at ``--subjects`` users, with
-  ``run_sharded(shards=2)`` against ``start()``, wall time, best of ``--rounds``; the two
+  world (transfers between users, handled a tick later) at ``--subjects`` users for
+  ``--payments-ticks`` ticks (a tick is about a million events and messages at 200,000 users),
+  with ``run_sharded(shards=2)`` against ``start()``, wall time, best of ``--rounds``; the two
   write the same number of lines. Target: at least 1.5x.
 - **memory of messages**: a world whose users send 1,000 messages per tick of 1 ms (a million
   messages per simulated second), run for ``--messages-ticks`` and for 4 times as many, each
@@ -188,11 +189,15 @@ def messages_memory(ticks: int) -> Row:
 
 
 def run(
-    subjects: int = 200_000, ticks: int = 1440, rounds: int = 3, messages_ticks: int = 2000
+    subjects: int = 200_000,
+    ticks: int = 1440,
+    rounds: int = 3,
+    messages_ticks: int = 2000,
+    payments_ticks: int = 120,
 ) -> List[Row]:
     return [
         two_against_one(subjects, ticks, rounds),
-        payments_two_workers(subjects, ticks, rounds),
+        payments_two_workers(subjects, payments_ticks, rounds),
         messages_memory(messages_ticks),
     ]
 
@@ -203,8 +208,10 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=1440)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages-ticks", type=int, default=2000)
+    parser.add_argument("--payments-ticks", type=int, default=120)
     args = parser.parse_args()
-    print_table(run(args.subjects, args.ticks, args.rounds, args.messages_ticks))
+    rows = run(args.subjects, args.ticks, args.rounds, args.messages_ticks, args.payments_ticks)
+    print_table(rows)
 
 
 if __name__ == "__main__":
