@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 if TYPE_CHECKING:  # for type checkers and editors; at run time every name comes lazily
     from doge_datagen.analysis.graph import DataOnlineGeneratorGrapher
     from doge_datagen.core.types import EventSink, Subject, SubjectFactory, Transition
+    from doge_datagen.engine.randomness import event_id
     from doge_datagen.engine.summary import RunSummary
     from doge_datagen.errors import (
         ConfigurationError,
@@ -50,6 +51,7 @@ _LAZY: Dict[str, str] = {
     "SubjectFactory": "doge_datagen.core.types",
     "Transition": "doge_datagen.core.types",
     "World": "doge_datagen.populations.world",
+    "event_id": "doge_datagen.engine.randomness",
     "load": "doge_datagen.modelfile.builder",
 }
 
@@ -87,6 +89,7 @@ __all__ = [
     "SubjectFactory",
     "Transition",
     "World",
+    "event_id",
     "load",
     "__version__",
 ]

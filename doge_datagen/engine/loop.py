@@ -43,6 +43,7 @@ from doge_datagen.core import keys
 from doge_datagen.core.keys import draw, engine_key
 from doge_datagen.core.types import Model, Transition
 from doge_datagen.engine.randomness import CREATE_TICK, SubjectRandom, message_tick
+from doge_datagen.engine.randomness import running as running_in_this_thread
 from doge_datagen.engine.summary import RunSummary, sink_labels
 from doge_datagen.errors import ConfigurationError, SinkCloseError
 
@@ -1302,6 +1303,7 @@ def _attach(state: Run, sinks: Sequence[Any], on_start: Optional[Callable[[Run],
     """What follows the new run from its start: the model (``on_start``), the sinks that
     keep to the run's clock, and a paced run's waits (and, resumed, its pace from the
     checkpoint's tick on, not from tick 0)."""
+    running_in_this_thread(state)  # what a record's event_id reads
     pacer = state.pacer
     if pacer is not None and state.resume_state is not None:
         pacer.wall_start -= state.resume_state["tick"] * pacer.seconds_per_tick

@@ -15,15 +15,25 @@ since callbacks draw on every event.
 """
 
 import random
-from typing import Any, Optional
+import threading
+from typing import Any, List, Optional
 
 from doge_datagen.core.keys import GOLDEN as _GOLDEN
 from doge_datagen.core.keys import MASK64 as _MASK64
 from doge_datagen.core.keys import MIX1 as _MIX1
 from doge_datagen.core.keys import MIX2 as _MIX2
 from doge_datagen.core.keys import derive_key
+from doge_datagen.errors import ConfigurationError
 
-__all__ = ["SubjectRandom", "CREATE_TICK", "message_tick"]
+__all__ = [
+    "SubjectRandom",
+    "CREATE_TICK",
+    "message_tick",
+    "event_id",
+    "event_base",
+    "numbered_event_ids",
+    "running",
+]
 
 # Odd constants that spread the subject index and the tick over 64 bits before mixing.
 _SPREAD_I = 0xD1B54A32D192ED03
@@ -238,6 +248,83 @@ def _use_speedups() -> None:
     SubjectRandom.randint = _speedups.randint_method(  # type: ignore[method-assign]
         SubjectRandom, python_randint
     )
+
+
+# -- event ids -------------------------------------------------------------------------------
+# Event ids: a stable name for the event being handled, ``SEED:SUBJECT:TICK:N``.
+#
+# The engine's events are a function of the seed, the subject's global index and the tick (the
+# randomness is keyed by them), so the id of an event is the same in every run of the model:
+# in one process, in any shard of a sharded run, and after a resume from a checkpoint, where a
+# sink that delivers at least once gives an event again with the id it had. A consumer that
+# keeps the ids it has seen drops the repeats.
+#
+# ``SUBJECT`` is the subject's global index; ``TICK`` the tick of the event, ``c`` while the
+# subject is created, ``mT`` for a message handled at tick ``T`` (a model of populations);
+# ``N`` numbers the records one event gives one sink when it gives several (0 by default).
+# The seed is the model's as ``str`` gives it: an unseeded model's events and ids differ from
+# run to run.
+#
+# The id is read from the run's keys while an event is handled: in a callback, a sink's
+# ``collect``, a value function or a record (``event_id`` as a field's source). Elsewhere there
+# is no event, and asking is a :class:`~doge_datagen.errors.ConfigurationError`.
+
+# The run of this thread that began last: what a record's ``event_id`` reads (a record is
+# called with the event only, not with its model).
+_current = threading.local()
+
+
+def running(run: Any) -> None:
+    """The engine's call when ``run`` begins in this thread."""
+    _current.run = run
+
+
+def event_id(datagen: Any = None, n: int = 0) -> str:
+    """The id of the event being handled: by ``datagen``'s run, or (``None``) by the run of
+    this thread; ``n`` numbers the records one event gives one sink when it gives several."""
+    return f"{event_base(datagen)}:{n}"
+
+
+def event_base(datagen: Any = None) -> str:
+    """The id of the event being handled without its record number: ``SEED:SUBJECT:TICK``."""
+    run = getattr(_current, "run", None) if datagen is None else _run_of(datagen)
+    rng = getattr(run, "rng", None)
+    index = getattr(rng, "_i", None)
+    if run is None or index is None or not getattr(run, "running", False):
+        raise ConfigurationError(
+            "event_id: no event is being handled (it is known in a callback, a sink's "
+            "collect, a value function or a record, during a run)"
+        )
+    tick: int = rng._t  # type: ignore[union-attr]
+    if tick == CREATE_TICK:
+        when = "c"
+    elif tick < CREATE_TICK:
+        when = f"m{message_tick(tick)}"
+    else:
+        when = str(tick)
+    return f"{run.model.seed}:{run.first + index}:{when}"
+
+
+def numbered_event_ids(datagen: Any = None) -> Any:
+    """A function giving the id of the event being handled, numbered: ``N`` is 0 at its
+    first call for an event and one more at each next call for the same event (a record
+    that a sink is given twice for one event, listed twice among the transition's sinks)."""
+    last: List[Any] = ["", 0]
+
+    def next_id() -> str:
+        base = event_base(datagen)
+        if base == last[0]:
+            last[1] += 1
+        else:
+            last[0], last[1] = base, 0
+        return f"{base}:{last[1]}"
+
+    return next_id
+
+
+def _run_of(datagen: Any) -> Any:
+    """The run of a model (the last one it began), or the model itself when it is a run."""
+    return getattr(datagen, "_last_run", datagen)
 
 
 _use_speedups()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl
 
 from doge_datagen.core.types import EventSink, SubjectFactory
+from doge_datagen.engine.randomness import event_id
 from doge_datagen.errors import ConfigurationError
 from doge_datagen.model import DataOnlineGenerator
 from doge_datagen.modelfile.expressions import (
@@ -751,6 +752,8 @@ def _read_sink(
         to_state="transition.to_state",
         tick="_rng._t",
     )
+    if "event_id" not in attributes:  # an attribute of that name keeps it
+        names["event_id"] = "_event_id(_dg)"
     names.update(more_names or {})
     if "envelope" in spec:
         _read_envelope(file, sink, spec, attributes, what)
@@ -1307,6 +1310,7 @@ def _namespace(datagen: DataOnlineGenerator, model: Model) -> Dict[str, Any]:
     namespace = function_globals(rng, model.params)
     namespace["_dg"] = datagen
     namespace["_rng"] = rng
+    namespace["_event_id"] = event_id
     # fake.NAME(...): datagen.fake, drawing from the same generator as the random functions.
     namespace["fake"] = datagen.fake
     return namespace

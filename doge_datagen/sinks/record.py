@@ -7,7 +7,8 @@ from the records. A :class:`Record` says the shape up front, as a list of fields
 
 Each field is a name, which is also where its value comes from, or a pair ``(name, source)``
 (or a dict ``{name: source}``). A source is ``timestamp`` (the event's), ``trigger``,
-``from_state`` or ``to_state`` (the transition's), or the name of an attribute of the subject
+``from_state`` or ``to_state`` (the transition's), ``event_id`` (the event's stable id,
+:func:`doge_datagen.event_id`), or the name of an attribute of the subject
 (``subject.NAME`` says so explicitly, for an attribute named like one of the others).
 
 A record is a value function: ``record(timestamp, subject, transition)`` returns the dict
@@ -20,6 +21,7 @@ import keyword
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple, Union
 
 from doge_datagen.core.types import Transition
+from doge_datagen.engine.randomness import numbered_event_ids
 from doge_datagen.errors import ConfigurationError
 
 __all__ = ["Record", "SOURCES"]
@@ -30,6 +32,7 @@ SOURCES = {
     "trigger": "transition.trigger",
     "from_state": "transition.from_state",
     "to_state": "transition.to_state",
+    "event_id": "_event_id()",
 }
 
 Field = Union[str, Tuple[str, str]]
@@ -46,7 +49,7 @@ def _source_code(source: Any, name: str) -> str:
     if not attribute.isidentifier() or keyword.iskeyword(attribute):
         raise ConfigurationError(
             f"record field {name!r}: {source!r} is not a source: use timestamp, trigger, "
-            "from_state, to_state or the name of an attribute of the subject"
+            "from_state, to_state, event_id or the name of an attribute of the subject"
         )
     return f"subject.{attribute}"
 
@@ -103,7 +106,8 @@ class Record:
             "def row(timestamp, subject, transition):\n"
             f"    return {{{dict_code}}}\n"
         )
-        namespace: Dict[str, Any] = {}
+        # event_id: numbered per record, so that a sink given one event twice gets two ids
+        namespace: Dict[str, Any] = {"_event_id": numbered_event_ids()}
         exec(compile(source, f"<record {', '.join(names)}>", "exec"), namespace)  # noqa: S102
         self.values = namespace["values"]
         self._row: Callable[[int, Any, Transition], Dict[str, Any]] = namespace["row"]

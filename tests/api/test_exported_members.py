@@ -40,6 +40,7 @@ DOCUMENTED = {
     "SubjectFactory",
     "Transition",
     "World",
+    "event_id",
     "load",
     "__version__",
 }
