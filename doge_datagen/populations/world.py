@@ -48,9 +48,9 @@ CREATED = "create"
 Wire = Tuple[int, int, int, int, str, Dict[str, Any]]
 
 
-class CreatedEvent:
-    """What a population's row sinks get as ``transition`` for a subject's row: the trigger
-    ``"create"``, no ``from_state``, the initial state (None for an entity) as ``to_state``."""
+class _Happening:
+    """What a sink gets as ``transition`` for what is not a move: it reads like a
+    :class:`~doge_datagen.Transition` (trigger, states, no probability, callback or sinks)."""
 
     __slots__ = (
         "trigger",
@@ -59,44 +59,40 @@ class CreatedEvent:
         "probability",
         "action_callback",
         "event_sinks",
-        "population",
     )
 
-    def __init__(self, population: str, state: Optional[str]) -> None:
-        self.trigger = CREATED
-        self.from_state: Optional[str] = None
-        self.to_state = state
+    def __init__(self, trigger: str, from_state: Optional[str], to_state: Optional[str]) -> None:
+        self.trigger = trigger
+        self.from_state = from_state
+        self.to_state = to_state
         self.probability = None
         self.action_callback = None
         self.event_sinks: List[Any] = []
+
+
+class CreatedEvent(_Happening):
+    """What a population's row sinks get as ``transition`` for a subject's row: the trigger
+    ``"create"``, no ``from_state``, the initial state (None for an entity) as ``to_state``."""
+
+    __slots__ = ("population",)
+
+    def __init__(self, population: str, state: Optional[str]) -> None:
+        super().__init__(CREATED, None, state)
         self.population = population
 
     def __repr__(self) -> str:
         return f"CreatedEvent(population={self.population!r}, to_state={self.to_state!r})"
 
 
-class MessageEvent:
+class MessageEvent(_Happening):
     """What a receiver's sinks get as ``transition`` for a message it handled: the message's
     ``kind`` as the trigger, the receiver's state as ``from_state`` and ``to_state`` (a message
     changes attributes, never the state), and the :class:`Message` itself."""
 
-    __slots__ = (
-        "trigger",
-        "from_state",
-        "to_state",
-        "probability",
-        "action_callback",
-        "event_sinks",
-        "message",
-    )
+    __slots__ = ("message",)
 
     def __init__(self, kind: str, state: Optional[str], message: "Message") -> None:
-        self.trigger = kind
-        self.from_state = state
-        self.to_state = state
-        self.probability = None
-        self.action_callback = None
-        self.event_sinks: List[Any] = []
+        super().__init__(kind, state, state)
         self.message = message
 
     def __repr__(self) -> str:
