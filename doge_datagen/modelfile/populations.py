@@ -108,6 +108,8 @@ class _Population:
         self.receive: Dict[str, Tuple[MarkedDict, Mark]] = {}
         self.receive_bodies: Dict[str, _Body] = {}
         self.receive_sinks: List[str] = []
+        #: The sinks each receive block writes to, by kind.
+        self.receive_sinks_by_kind: Dict[str, List[str]] = {}
         #: trigger -> its body's sends (for the graph's message edges).
         self.transition_sends: List[Tuple[str, _Send]] = []
 
@@ -267,26 +269,18 @@ def _sink_list(b: Any, file: Any, model: Any, spec: MarkedDict, what: str) -> Li
 def _check_sink_lists(
     b: Any, file: Any, model: Any, populations: Dict[str, _Population], sink_spec: MarkedDict
 ) -> None:
-    """The names in every ``sinks`` list are sinks of the model; the receive blocks of one
-    population write to the same sinks (a message's event goes to all of them)."""
+    """The names in every ``sinks`` list are sinks of the model; each receive block writes
+    its kind of message to its own sinks."""
     model.sinks_spec = {name: sink_spec.key_marks[name] for name in sink_spec}
     for population in populations.values():
         what = f"population {population.name!r}"
         population.sinks = _sink_list(b, file, model, population.spec, what)
-        first: Optional[Tuple[str, List[str]]] = None
         for kind, (block, _) in population.receive.items():
             names = _sink_list(b, file, model, block, f"{what}: receive {kind!r}")
-            if first is None:
-                first = (kind, names)
-                population.receive_sinks = names
-            elif names and sorted(set(names)) != sorted(set(first[1])):
-                raise file.fail(
-                    b._at(block, "sinks"),
-                    f"{what}: receive {kind!r} writes to {names}, receive {first[0]!r} to "
-                    f"{first[1]}: the messages of a population go to the same sinks",
-                )
-            if names and not population.receive_sinks:
-                population.receive_sinks = names
+            population.receive_sinks_by_kind[kind] = names
+            for name in names:
+                if name not in population.receive_sinks:
+                    population.receive_sinks.append(name)
 
 
 # -- sends ----------------------------------------------------------------------------------
@@ -554,7 +548,8 @@ def _read_world_sinks(
         for name in population.receive_sinks:
             writers.setdefault(name, []).append(population)
             events.add(name)
-            for kind in population.receive:
+        for kind, listed in population.receive_sinks_by_kind.items():
+            for name in listed:
                 by_message.setdefault(name, set()).add((population.name, kind))
     for sink_name, spec in sink_spec.items():
         where = sink_spec.key_marks[sink_name]
@@ -908,7 +903,10 @@ def build_world(
             key=population.key,
             sinks=rows,
             receive=_receive(population, namespace, world),
-            receive_sinks=[built[name] for name in population.receive_sinks],
+            receive_sinks={
+                kind: [built[name] for name in names]
+                for kind, names in population.receive_sinks_by_kind.items()
+            },
         )
     for population in populations.values():
         for trigger, send in population.transition_sends:

@@ -29,7 +29,7 @@ How a world runs on the one engine (``doc/populations.md`` has the whole design)
 
 import bisect
 import math
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from doge_datagen.core.types import SubjectFactory, Transition
 from doge_datagen.engine.loop import takes_index
@@ -189,7 +189,7 @@ class Population:
         key: Optional[str],
         sinks: Sequence[Any],
         receive: Optional[Callable[[Any, Message], Any]],
-        receive_sinks: Sequence[Any],
+        receive_sinks: Any,
     ) -> None:
         self.world = world
         self.name = name
@@ -202,7 +202,17 @@ class Population:
         #: The sinks that get each subject's row as it is created.
         self.sinks = list(sinks)
         self.receive = receive
-        self.receive_sinks = list(receive_sinks)
+        #: The sinks of the message events, by kind (``None`` for any kind), and all of them.
+        self.receive_sinks_by_kind: Dict[Optional[str], List[Any]] = (
+            {str(kind): list(sinks) for kind, sinks in receive_sinks.items()}
+            if isinstance(receive_sinks, Mapping)
+            else {None: list(receive_sinks)}
+        )
+        found: Dict[int, Any] = {}
+        for listed in self.receive_sinks_by_kind.values():
+            for sink in listed:
+                found.setdefault(id(sink), sink)
+        self.receive_sinks = list(found.values())
         #: The global index of the population's subject 0 (set when the world is assembled).
         self.offset = 0
         self._made: Dict[int, Any] = {}
@@ -214,6 +224,11 @@ class Population:
         self.arrived_globals: List[int] = []
         self.arrived_ticks: List[int] = []
         self._cumulative: Dict[Any, List[float]] = {}
+
+    def sinks_for(self, kind: str) -> List[Any]:
+        """The sinks a message of ``kind`` goes to once handled."""
+        by_kind = self.receive_sinks_by_kind
+        return by_kind.get(kind, []) if None not in by_kind else by_kind[None]
 
     @property
     def factory(self) -> Any:
@@ -357,6 +372,9 @@ class World(DataOnlineGenerator[Any]):
         self._every_tick = False
         self._rows_pending = False
         self._arrival_map: Dict[int, Tuple[Population, int]] = {}
+        #: Rows and message events this run wrote, by sink (the summary's events per sink
+        #: count them beside the moves').
+        self._written: Dict[int, int] = {}
         self._arrived_here: Dict[str, int] = {}
         #: Messages of the last run: sent, delivered (handled and written), vetoed (the
         #: handler returned a false value), undelivered (still on their way when the run
@@ -376,7 +394,7 @@ class World(DataOnlineGenerator[Any]):
         key: Optional[str] = None,
         sinks: Iterable[Any] = (),
         receive: Optional[Callable[[Any, Message], Any]] = None,
-        receive_sinks: Iterable[Any] = (),
+        receive_sinks: Any = (),
     ) -> Population:
         """Add a population described by ``generator`` (its states, transitions, factory and
         ``subjects_num``; its seed and clock give way to the world's).
@@ -387,7 +405,7 @@ class World(DataOnlineGenerator[Any]):
         :param receive: ``receive(subject, message)`` handles a message sent to one of the
             population's subjects, at the tick after it was sent and before the subject's own
             move; it may change the subject's attributes. A true result sends the message
-            event to ``receive_sinks``.
+            event to ``receive_sinks``: a list, or a mapping of message kind to list.
         """
         if not isinstance(generator, DataOnlineGenerator) or isinstance(generator, World):
             raise ConfigurationError(
@@ -732,6 +750,7 @@ class World(DataOnlineGenerator[Any]):
             population._cumulative.clear()
         self._arrival_map = {}
         self._arrived_here = {name: 0 for name in self.populations}
+        self._written = {}
         self._rows_pending = False
         self._dispatcher_reset()
         try:
@@ -740,6 +759,14 @@ class World(DataOnlineGenerator[Any]):
             self.messages["undelivered"] += len(self._outbox)
             self._outbox = []
         summary.messages = dict(self.messages)
+        from doge_datagen.engine.summary import sink_labels
+
+        sinks = self.sinks
+        for label, sink in zip(sink_labels(sinks), sinks):
+            if id(sink) in self._written:
+                summary.events_per_sink[label] = (
+                    summary.events_per_sink.get(label, 0) + self._written[id(sink)]
+                )
         return summary
 
     def _dispatcher_reset(self) -> None:
@@ -783,6 +810,8 @@ class World(DataOnlineGenerator[Any]):
                 None if population.generator is None else population.generator.initial_state,
             )
             sinks = population.sinks
+            for sink in sinks:
+                self._written[id(sink)] = self._written.get(id(sink), 0) + population.size
             for j in range(population.size):
                 g = population.offset + j
                 if not population.entities and run.first <= g < run.stop:
@@ -819,6 +848,7 @@ class World(DataOnlineGenerator[Any]):
                 subject = run.subjects[position]
                 for sink in population.sinks:
                     sink.collect(stamp, subject, event)
+                    self._written[id(sink)] = self._written.get(id(sink), 0) + 1
                 self._rows_pending = True
 
     def make_arrivals(
@@ -900,6 +930,7 @@ class World(DataOnlineGenerator[Any]):
         )
         positions: Dict[int, Optional[int]] = {}
         counts = self.messages
+        written = self._written
         saved = (rng._i, rng._t, rng._s, rng._tb, rng.gauss_next)
         try:
             rng._t, rng._tb = key, None
@@ -927,8 +958,9 @@ class World(DataOnlineGenerator[Any]):
                 if handled:
                     counts["delivered"] += 1
                     event = MessageEvent(message.kind, state, message)
-                    for sink in target.receive_sinks:
+                    for sink in target.sinks_for(message.kind):
                         sink.collect(stamp, subject, event)
+                        written[id(sink)] = written.get(id(sink), 0) + 1
                 else:
                     counts["vetoed"] += 1
         finally:

@@ -456,3 +456,43 @@ def test_an_unknown_key_of_a_population_and_of_a_receive_block(tmp_path):
     assert error.message == (
         "population 'merchants': receive 'sale': unknown key 'sink' (did you mean 'sinks'?)"
     )
+
+
+def test_each_kind_of_message_goes_to_the_sinks_of_its_receive_block(tmp_path):
+    text = MODEL.replace("by='revenue'", "by='merchant_id'")
+    text = text.replace(
+        """        sinks: [sales]
+  buyers:""",
+        """        sinks: [sales]
+      refund:
+        do:
+          - revenue -= message.amount
+        sinks: [refunds]
+  buyers:""",
+    )
+    text = text.replace(
+        """      - {trigger: finish, from: looking, to: done, probability: 1}""",
+        """      - trigger: regret
+        from: looking
+        to: looking
+        probability: 5
+        send: {to: "ref('merchants', 0)", kind: refund, amount: 1}
+      - {trigger: finish, from: looking, to: done, probability: 1}""",
+    )
+    text += """  refunds:
+    url: jsonl:OUT/refunds.jsonl
+    record: {merchant_id: merchant_id, amount: message.amount, kind: trigger}
+"""
+    path, out = _write(tmp_path, text)
+    world = doge_datagen.load(str(path))
+    summary = world.start()
+    sales = _rows(out / "sales.jsonl")
+    refunds = _rows(out / "refunds.jsonl")
+    assert sales and refunds
+    assert all(row["merchant_id"] == 10 and row["kind"] == "refund" for row in refunds)
+    assert all("sku" in row for row in sales)  # only sales in the sales sink
+    assert summary.messages["delivered"] == len(sales) + len(refunds)
+    # the summary counts the rows and the message events beside the moves
+    per_sink = summary.events_per_sink
+    assert per_sink[next(k for k in per_sink if "catalogue" in k)] == 50
+    assert per_sink[next(k for k in per_sink if "refunds" in k)] == len(refunds)
