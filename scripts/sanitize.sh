@@ -77,7 +77,7 @@ tests=()
 for file in tests/engine/test_speedups.py tests/engine/test_engine.py \
     tests/engine/test_loop_safety.py tests/engine/test_loop_fuzz.py tests/engine/test_checkpoint.py \
     tests/engine/test_long_profiled_runs.py tests/sinks/test_json_lines.py tests/values/test_values.py \
-    tests/sinks/test_disorder.py tests/populations/test_world.py; do
+    tests/values/test_cvalues.py tests/sinks/test_disorder.py tests/populations/test_world.py; do
     [ -f "$file" ] && tests+=("$file")
 done
 status=0

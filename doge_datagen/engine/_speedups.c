@@ -1725,29 +1725,52 @@ call_fallback(PyObject *self, PyObject *const *args)
     return PyObject_Vectorcall(randint_fallback, full, 3, NULL);
 }
 
-/* randint(a, b) while the engine keys the generator to a subject and tick: the same draws as
- * SubjectRandom.randint, with the keys read from and written to its slots. */
-static PyObject *
-stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* randint's key offsets for the last class it drew for, kept while the class is unchanged
+ * (its version tag, which any assignment to the class or its bases changes): key_slots() looks
+ * up six names in the class, which cost as much as the draw itself. */
+static PyTypeObject *randint_type;
+static unsigned int randint_type_version;
+static int randint_type_slots;
+static Py_ssize_t randint_offsets[N_KEYS];
+
+/* The offsets of the keys of `type` (key_slots with all N_KEYS): a pointer to them, or NULL
+ * when the class does not keep them in plain slots. */
+static const Py_ssize_t *
+randint_slots(PyTypeObject *type)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "randint() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (!PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
-        return call_fallback(self, args);
-    int overflow_a = 0, overflow_b = 0;
-    long long a = PyLong_AsLongLongAndOverflow(args[0], &overflow_a);
-    long long b = PyLong_AsLongLongAndOverflow(args[1], &overflow_b);
-    if (overflow_a || overflow_b || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
-        return call_fallback(self, args);
-    Py_ssize_t at[N_KEYS];
-    if (!key_slots(Py_TYPE(self), N_KEYS, at))
-        return call_fallback(self, args);
+#ifdef Py_TPFLAGS_VALID_VERSION_TAG
+    if (type == randint_type && randint_type_version != 0 &&
+        PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) &&
+        type->tp_version_tag == randint_type_version)
+        return randint_type_slots ? randint_offsets : NULL;
+#endif
+    randint_type_slots = key_slots(type, N_KEYS, randint_offsets);
+    Py_INCREF(type);
+    Py_XSETREF(randint_type, type);
+    /* key_slots' lookups gave the class a version tag, if it can have one. */
+#ifdef Py_TPFLAGS_VALID_VERSION_TAG
+    randint_type_version =
+        PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+#else
+    randint_type_version = 0;
+#endif
+    return randint_type_slots ? randint_offsets : NULL;
+}
+
+/* The draw of randint(a, b) - a, for `n` = b - a + 1 (1 to 2**64 - 1), from the stream the
+ * engine keyed `self` to: the same steps as SubjectRandom.randint, with the keys read from and
+ * written to its slots. 1 and the draw in *out; 0 when this does not apply (a class that
+ * does not keep the keys in slots, an unkeyed generator: the Python randint draws then); -1
+ * with an error set. */
+static int
+stream_below(PyObject *self, uint64_t n, uint64_t *out)
+{
+    const Py_ssize_t *at = randint_slots(Py_TYPE(self));
+    if (at == NULL)
+        return 0;
     PyObject *index = slot_get(self, at[KEY_I]);
     if (index == NULL || index == Py_None)
-        return call_fallback(self, args);
-    uint64_t n = (uint64_t)b - (uint64_t)a + 1;
+        return 0;
     int shift = __builtin_clzll(n);
     uint64_t s;
     PyObject *position = slot_get(self, at[KEY_S]);
@@ -1762,26 +1785,33 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             uint64_t base_value, tick_value;
             if (base == NULL || tick == NULL) {
                 PyErr_SetString(PyExc_AttributeError, "the stream is not keyed");
-                return NULL;
+                return -1;
             }
             if (as_u64(base, &base_value) < 0 || as_u64(tick, &tick_value) < 0)
-                return NULL;
+                return -1;
             tb = base_value + (tick_value + 2) * SPREAD_T;
             PyObject *stored = PyLong_FromUnsignedLongLong(tb);
             if (stored == NULL)
-                return NULL;
+                return -1;
             slot_set(self, at[KEY_TB], stored);
             Py_DECREF(stored);
         }
         else if (as_u64(tick_base, &tb) < 0)
-            return NULL;
+            return -1;
+        /* The index again: setting gauss_next or _tb may have freed an object whose
+         * finaliser changed the keys. */
+        index = slot_get(self, at[KEY_I]);
+        if (index == NULL || index == Py_None) {
+            PyErr_SetString(PyExc_RuntimeError, "the stream's keys changed during a draw");
+            return -1;
+        }
         if (as_u64(index, &i) < 0)
-            return NULL;
+            return -1;
         s = tb + i * SPREAD_I;
     }
     else {
         if (as_u64(position, &s) < 0)
-            return NULL;
+            return -1;
         s += GOLDEN;
     }
     for (;;) {
@@ -1791,13 +1821,59 @@ stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (r < n) {
             PyObject *stored = PyLong_FromUnsignedLongLong(s);
             if (stored == NULL)
-                return NULL;
+                return -1;
             slot_set(self, at[KEY_S], stored);
             Py_DECREF(stored);
-            return PyLong_FromLongLong((long long)((uint64_t)a + r));
+            *out = r;
+            return 1;
         }
         s += GOLDEN;
     }
+}
+
+/* randint(a, b) while the engine keys the generator to a subject and tick: the same draws as
+ * SubjectRandom.randint (stream_below). */
+static PyObject *
+stream_randint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "randint() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
+        return call_fallback(self, args);
+    int overflow_a = 0, overflow_b = 0;
+    long long a = PyLong_AsLongLongAndOverflow(args[0], &overflow_a);
+    long long b = PyLong_AsLongLongAndOverflow(args[1], &overflow_b);
+    if (overflow_a || overflow_b || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
+        return call_fallback(self, args);
+    uint64_t r;
+    int done = stream_below(self, (uint64_t)b - (uint64_t)a + 1, &r);
+    if (done < 0)
+        return NULL;
+    if (done == 0)
+        return call_fallback(self, args);
+    return PyLong_FromLongLong((long long)((uint64_t)a + r));
+}
+
+/* The C side of randint for other C code (values/_cvalues.c draws its values with it, through
+ * the capsule `_bound_randint`): `method` is a generator's bound randint (`rng.randint`);
+ * when it is this one and the generator is keyed, 1 and randint(a, b) - a in *out, with the
+ * generator's stream moved on as the call would; 0 when not (call `method` instead); -1 with
+ * an error set. */
+static int
+bound_randint(PyObject *method, long long a, long long b, uint64_t *out)
+{
+    if (!PyCFunction_Check(method) ||
+        PyCFunction_GET_FUNCTION(method) != (PyCFunction)(void (*)(void))stream_randint)
+        return 0;
+    PyObject *self = PyCFunction_GET_SELF(method);
+    if (self == NULL || b < a || (uint64_t)b - (uint64_t)a == UINT64_MAX)
+        return 0;
+    Py_INCREF(self);
+    int done = stream_below(self, (uint64_t)b - (uint64_t)a + 1, out);
+    Py_DECREF(self);
+    return done;
 }
 
 static PyMethodDef stream_randint_def = {
@@ -2086,5 +2162,15 @@ PyInit__speedups(void)
     if (PyType_Ready(&DisorderType) < 0) {
         return NULL;
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL)
+        return NULL;
+    PyObject *capsule = PyCapsule_New((void *)bound_randint,
+                                      "doge_datagen.engine._speedups._bound_randint", NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_bound_randint", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -14,6 +14,10 @@ def schedule_all(
     context: Tuple[Any, ...], pending: List[Any], count: int, table: List[Any], start: int = 0
 ) -> None: ...
 def randint_method(cls: type, fallback: Callable[[Any, int, int], int]) -> Any: ...
+
+# A capsule: randint's draw for other C code (values/_cvalues.c), without a call.
+_bound_randint: Any
+
 def disorder_collect(
     inner: Callable[..., Any],
     truth: Optional[Callable[..., Any]],

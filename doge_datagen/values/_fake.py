@@ -1,7 +1,7 @@
 """``datagen.fake``: realistic values and exact distributions drawn from ``datagen.random``.
 
-Every value is made from 62-bit draws (``randint(0, 2**62 - 1)``, one step of the stream)
-of the generator it is given. With the model's ``datagen.random`` that is, while subject
+Every value is made from 62-bit draws (``randint(0, 2**62 - 1)``, about two steps of the
+stream) of the generator it is given. With the model's ``datagen.random`` that is, while subject
 ``i`` is created or handles an event, subject ``i``'s own stream: what a subject gets does
 not depend on the other subjects, their number, or the shard it runs in. A pick from a list
 uses 31 bits of a draw (a name takes the two halves of one draw for its first and last
@@ -102,6 +102,10 @@ _CARDS = {
     "discover": ((("6011",), 16),),
 }
 _CARD_KINDS = tuple(_CARDS)
+
+#: What makes a Fake's ``_r`` from ``(rng.randint, 0, 2**62 - 1)``: ``functools.partial``, or
+#: with the C values their ``Draw``, the same calls, which the C values draw from without one.
+_draw: Callable[[Callable[[int, int], int], int, int], Callable[[], int]] = functools.partial
 
 _GENDERS = {
     None: 0, "male": 1, "m": 1, "M": 1, "female": 2, "f": 2, "F": 2,
@@ -260,17 +264,19 @@ class Fake:
 
     __slots__ = (
         "_rng", "_r", "_model", "_loc", "_locale_name", "_views", "_unique", "_faker", "_named",
-        "__weakref__",
+        "_ctables", "__weakref__",
     )  # fmt: skip
 
     def __init__(self, rng: Any, locale: str = "en_US", model: Any = None) -> None:
         self._rng = rng
-        #: 62 random bits: one step of the subject's stream. ``randint`` is the generator's
-        #: fastest draw (in C with the speed-ups) and, below 2**62, takes exactly one 64-bit
-        #: output (its top 62 bits), so every value costs a known number of steps.
-        self._r: Callable[[], int] = functools.partial(rng.randint, 0, _MAX62)
+        #: 62 random bits from the subject's stream. ``randint`` is the generator's fastest
+        #: draw (in C with the speed-ups): the top 63 bits of a 64-bit output, taken when below
+        #: 2**62, so about two steps of the stream a draw (the rest are passed over).
+        self._r: Callable[[], int] = _draw(rng.randint, 0, _MAX62)
         self._model = model
         self._loc: Optional[LocaleData] = None
+        #: The C values' reading of ``_loc`` (their tables), made at their first value.
+        self._ctables: Any = None
         self._views: Dict[str, Fake] = {}
         self._unique: Optional[Unique] = None
         self._faker: Optional[FakerBridge] = None
@@ -1033,8 +1039,11 @@ def _use_speedups() -> None:
     """With the C speed-ups built, the four values a subject factory makes most (``name``,
     ``email``, ``street_address``, ``phone_number``) are the same methods in C, with the same
     draws and text; what they do not cover (a gender, a name other than the one just drawn)
-    goes to the Python methods above, kept as ``_name_py`` and so on. Not with
-    ``DOGE_DATAGEN_PURE_PYTHON=1``, as for the engine's C loop."""
+    goes to the Python methods above, kept as ``_name_py`` and so on. A Fake's draw ``_r`` is
+    then the C ``Draw``: with the engine's C ``randint``, the C values move the subject's
+    stream on without a call. Not with ``DOGE_DATAGEN_PURE_PYTHON=1``, as for the engine's C
+    loop."""
+    global _draw
     import os
 
     if os.environ.get("DOGE_DATAGEN_PURE_PYTHON", "") not in ("", "0"):
@@ -1045,7 +1054,8 @@ def _use_speedups() -> None:
         return
     for name in ("name", "email", "street_address", "phone_number"):
         setattr(Fake, f"_{name}_py", getattr(Fake, name))
-        setattr(Fake, name, _cvalues.method(getattr(_cvalues, name)))
+        setattr(Fake, name, _cvalues.method(Fake, name))
+    _draw = _cvalues.Draw
 
 
 _use_speedups()
