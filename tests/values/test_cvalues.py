@@ -199,3 +199,72 @@ def test_a_fake_given_other_locale_data_draws_from_it():
 
     out = same_both_ways(lambda: Fake(keyed(3)), steps)
     assert any(ord(c) > 0x3000 for c in out[4])  # the Japanese name
+
+
+#: The commit before the C values were rewritten (method descriptors, tables read once, the
+#: Draw): its values, made by its pure-Python package, are the reference for this checkout's.
+BEFORE_REWRITE = "c4fa92d26a669e4040f0b898ba58407391807ca3"
+
+_PROBE = """
+import doge_datagen
+print(doge_datagen.__file__)
+from doge_datagen.engine.randomness import SubjectRandom, CREATE_TICK
+from doge_datagen.values import Fake, LOCALES
+out = []
+for seed in (1, 77, 2**50 + 5):
+    for locale in LOCALES:
+        rng = SubjectRandom(seed); rng.begin(0); rng.at_tick(CREATE_TICK)
+        fake = Fake(rng, locale)
+        for i in range(250):
+            rng._i, rng._s = i, None
+            n = fake.name()
+            out += [n, fake.email(n), fake.street_address(), fake.phone_number(), fake.city()]
+print(repr(out))
+"""
+
+
+def test_the_values_are_those_of_the_commit_before_the_c_rewrite(tmp_path):
+    """Same seed, same values: this checkout (with its C values) against the package of
+    BEFORE_REWRITE in pure Python, taken from the repository's history at test time."""
+    import shutil
+    import subprocess
+    import sys
+    import tarfile
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    git = shutil.which("git")
+    known = git is not None and (
+        subprocess.run(
+            [git, "-C", root, "cat-file", "-e", f"{BEFORE_REWRITE}^{{commit}}"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    if not known:
+        pytest.skip(f"a checkout without the history of {BEFORE_REWRITE[:7]}")
+    archive = tmp_path / "before.tar"
+    with open(archive, "wb") as out:
+        subprocess.run(
+            [git, "-C", root, "archive", BEFORE_REWRITE, "doge_datagen"], stdout=out, check=True
+        )
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp_path / "before", filter="data")
+        else:  # pragma: no cover - Pythons before the extraction filters
+            tar.extractall(tmp_path / "before")
+
+    def values(cwd: Any, pure: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            cwd=cwd,  # the current directory is first on the path: that package is imported
+            env=dict(os.environ, DOGE_DATAGEN_PURE_PYTHON=pure, PYTHONPATH=str(cwd)),
+        )
+        assert done.returncode == 0, done.stderr
+        where, _, out = done.stdout.partition("\n")
+        assert where.startswith(str(cwd)), where  # that package, not another on the path
+        return out
+
+    before, now = values(tmp_path / "before", "1"), values(root, "0")
+    assert len(now) > 100_000 and now == before
