@@ -61,7 +61,8 @@ def _host_text(host: str) -> str:
 
 def build_redis(url: SinkURL, records: Records) -> EventSink:
     """``redis://[[USER]:PASS@]HOST:PORT/STREAM`` (``rediss://`` for TLS); settings ``db``,
-    ``maxlen``, ``approximate``, ``batch_size``, ``timeout``."""
+    ``maxlen``, ``approximate``, ``batch_size``, ``timeout``, ``explicit_ids`` (entry ids
+    from the events, so that a resumed run's repeats are refused)."""
     from doge_datagen.sinks.redis_stream import DEFAULT_BATCH_SIZE, RedisStreamSinkFactory
 
     stream = _destination(url, "stream", "redis://localhost:6379/events")
@@ -71,6 +72,7 @@ def build_redis(url: SinkURL, records: Records) -> EventSink:
     approximate = url.pop("approximate", True, _boolean)
     batch_size = url.pop("batch_size", DEFAULT_BATCH_SIZE, int)
     timeout = url.pop("timeout", 10.0, float)
+    explicit_ids = url.pop("explicit_ids", False, _boolean)
     refuse_unknown_settings(url)
     scheme = "rediss" if url.scheme == "rediss" else "redis"
     server = f"{scheme}://{_userinfo(url)}{_host_text(host)}:{port}/{db}"
@@ -82,6 +84,7 @@ def build_redis(url: SinkURL, records: Records) -> EventSink:
         maxlen=maxlen,
         approximate=approximate,
         batch_size=batch_size,
+        explicit_ids=explicit_ids,
     )
 
 

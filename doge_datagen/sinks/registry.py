@@ -167,7 +167,7 @@ BUILTIN: Tuple[SinkScheme, ...] = (
     ),
     SinkScheme(
         "redis",
-        "redis://[:PASS@]HOST:PORT/STREAM[?db=0&maxlen=N]",
+        "redis://[:PASS@]HOST:PORT/STREAM[?db=0&maxlen=N&explicit_ids=true]",
         "Redis Streams: one entry (XADD) per event, the row as its fields",
         _BUS + "build_redis",
         extra="redis",
