@@ -331,6 +331,7 @@ class DataOnlineGenerator(Generic[S]):
         checkpoint_every: Optional[float] = 10.0,
         resume: Any = None,
         force: bool = False,
+        if_exists: Optional[str] = None,
     ) -> RunSummary:
         """Run the ticks, then close every sink; return a :class:`RunSummary`.
 
@@ -357,6 +358,14 @@ class DataOnlineGenerator(Generic[S]):
             were. A model that differs from the one that wrote it is a
             ``ConfigurationError`` naming what differs, unless ``force``. The summary's counts
             are the whole run's, from tick 0.
+        :param if_exists: what the sinks do with data already where they write:
+            ``"append"``, ``"replace"`` (truncate a file, delete a table's rows or a stream;
+            nothing the run would not write) or ``"fail"`` (refuse to run when there is
+            some). ``None``, the default, keeps each sink as it was in 1.0.4: files replace,
+            servers (databases, Redis, Kafka, buses) append. A sink that cannot look (a
+            message bus) appends, and refuses ``"replace"`` and ``"fail"``. The summary's
+            :attr:`~RunSummary.appended` says for each sink that can tell whether it appended
+            to data that was there.
         """
         if rate is not None:
             if speed is not None:
@@ -382,6 +391,7 @@ class DataOnlineGenerator(Generic[S]):
                 checkpoint_every=checkpoint_every,
                 resume=resume,
                 force=force,
+                if_exists=if_exists,
             )
         finally:
             if owned and server is not None:

@@ -312,6 +312,14 @@ def check_run_options(args: argparse.Namespace) -> None:
             "give one of them"
         )
     resume = getattr(args, "resume", None)
+    if_exists = getattr(args, "if_exists", None)
+    if if_exists is not None and sharded(args):
+        raise UsageError("--if-exists applies to a run in one process, not to --workers or --dask")
+    if if_exists not in (None, "append") and resume is not None:
+        raise UsageError(
+            f"--if-exists {if_exists} contradicts --resume, which goes on with the data the "
+            "sinks hold"
+        )
     if getattr(args, "force", False) and resume is None:
         raise UsageError("--force applies to --resume: give --resume PATH")
     if resume is not None:
@@ -367,6 +375,9 @@ def print_summary(summary: RunSummary, file: TextIO) -> None:
             )
         )
     _table(sink_rows, file)
+    for name, appended in summary.appended.items():
+        said = "appended to data already there" if appended else "started empty"
+        print(f"  {name}: {said}", file=file)
     for name, delivery in summary.delivery.items():
         if "late" in delivery:  # a disordered sink (late=, duplicate=, drop=, truth=)
             truth = (
@@ -459,6 +470,7 @@ def _run(datagen: DataOnlineGenerator, args: argparse.Namespace) -> RunSummary:
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
             force=args.force,
+            if_exists=args.if_exists,
         )
     except BaseException as exc:
         # A failed or interrupted run still says what it did and what the sinks delivered;
@@ -744,6 +756,14 @@ def _add_run_options(parser: argparse.ArgumentParser, ticks_default: Optional[in
         "--force",
         action="store_true",
         help="with --resume: go on even when the model differs from the checkpoint's",
+    )
+    group.add_argument(
+        "--if-exists",
+        choices=("append", "replace", "fail"),
+        default=None,
+        help="what every sink does with data already where it writes: append to it, replace "
+        "it (truncate a file, delete a table's rows or a stream) or fail; by default files "
+        "replace and servers append, as in 1.0.4",
     )
     group.add_argument(
         "--max-lag-ticks",

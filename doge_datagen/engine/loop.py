@@ -1086,6 +1086,40 @@ def _stop_on_signals(model: "Model", enabled: bool) -> Iterator[List[int]]:
             signal.signal(sig, old)
 
 
+#: What ``if_exists`` may say.
+IF_EXISTS = ("append", "replace", "fail")
+
+
+def apply_if_exists(sinks: Sequence[Any], mode: Optional[str], resumed: bool = False) -> None:
+    """Before the sinks open: tell each what to do with data already where it writes.
+
+    ``"append"`` adds to it, ``"replace"`` removes it first (a file is truncated, a table's
+    rows or a stream's entries deleted; nothing else is touched), ``"fail"`` refuses a run
+    whose sink finds data there. A sink says so with ``if_exists(mode)``; one without it
+    cannot look (a message bus): it appends, and ``"replace"`` or ``"fail"`` is a
+    :class:`ConfigurationError` naming it. A resumed run appends (its sinks go back to the
+    checkpoint), so only ``"append"`` goes with a resume.
+    """
+    if mode is None:
+        return
+    if mode not in IF_EXISTS:
+        raise ConfigurationError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {mode!r}")
+    if resumed and mode != "append":
+        raise ConfigurationError(
+            f"if_exists={mode!r} with a resume: a resumed run goes on with the data its sinks "
+            "hold (append)"
+        )
+    for sink, label in zip(sinks, sink_labels(sinks)):
+        choose = getattr(sink, "if_exists", None)
+        if callable(choose):
+            choose(mode)
+        elif mode != "append":
+            raise ConfigurationError(
+                f"sink {label} cannot tell whether data exists where it writes, so it cannot "
+                f"{mode} it: use if_exists='append'"
+            )
+
+
 def open_sinks(sinks: Sequence[Any]) -> None:
     """Open every sink that has an ``open()`` (files, connections), in order."""
     for sink in sinks:
@@ -1156,6 +1190,11 @@ def summarize(run: Run, sinks: Sequence[Any], elapsed: float) -> RunSummary:
         stopped=model._stopping,
         timestamp_start=run.timestamp_start,
         lag=run.pacer.stats() if run.pacer is not None else None,
+        appended={
+            label: bool(sink.appended)
+            for label, sink in zip(labels, sinks)
+            if getattr(sink, "appended", None) is not None
+        },
     )
 
 
@@ -1194,6 +1233,7 @@ def run(
     checkpoint_every: Optional[float] = 10.0,
     resume: Any = None,
     force: bool = False,
+    if_exists: Optional[str] = None,
 ) -> RunSummary:
     """Run ``model`` for the global subject indices ``first .. stop - 1`` (by default all of
     them), then close every sink; return what the run did.
@@ -1213,6 +1253,10 @@ def run(
     (None: only at the end), between ticks, and when the run ends or stops; ``resume`` (a
     path) goes on from such a checkpoint, refused when the model differs from the one that
     wrote it unless ``force`` (see :mod:`doge_datagen.engine.checkpoint`).
+
+    ``if_exists`` says what the sinks do with data already where they write: ``"append"``,
+    ``"replace"`` or ``"fail"`` (see :func:`apply_if_exists`); ``None`` leaves each sink as it
+    is (files replace, servers append).
 
     The caller resets the model's stop flag and makes sure the model is not running already.
     """
@@ -1242,6 +1286,7 @@ def run(
         try:
             if resume_state is not None:
                 _prepare_to_resume(sinks, resume_state)
+            apply_if_exists(sinks, if_exists, resume_state is not None)
             open_sinks(sinks)
             state.running = True
             try:

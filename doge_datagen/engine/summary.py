@@ -59,6 +59,9 @@ class RunSummary:
     #: A world's messages (:mod:`doge_datagen.populations`): sent, delivered, vetoed and
     #: undelivered (sent at the last tick); empty for a model of one population.
     messages: Dict[str, int] = field(default_factory=dict)
+    #: For each sink that can tell (files, SQL tables, Redis streams): whether it found data
+    #: where it wrote and added to it (True), or started empty or replaced it (False).
+    appended: Dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def merge(

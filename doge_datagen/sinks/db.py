@@ -618,6 +618,9 @@ class DbSink(Sink):
         self._set_mode(mode, key)
         #: Rows of a resumed run dropped because they were committed after its checkpoint.
         self.repeated = 0
+        self._if_exists: Optional[str] = None
+        #: Whether the last open found rows in the table and added to them.
+        self.appended: Optional[bool] = None
         # A checkpointing run: (run key, sink key) of its row in the progress table, the
         # table, the rows committed by the run so far (a resumed run's included), the
         # checkpoint's rows on resume, and the rows still to drop.
@@ -1132,9 +1135,43 @@ class DbSink(Sink):
         self.table = _reflect(self.engine, self.table.name, self._schema)
         self._create = None
 
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with a table that holds rows: ``"append"`` adds to them (the
+        default), ``"replace"`` deletes them when the sink opens (the table's rows only: the
+        table, and every other, stays), ``"fail"`` refuses to open."""
+        self._if_exists = mode
+
+    def _look_at_rows(self) -> None:
+        """Whether the table holds rows (``appended``), and the run's ``if_exists`` done."""
+        choice, self._if_exists = self._if_exists, None
+        if self._create is not None:  # the table is missing: made for the first row
+            self.appended = False
+            return
+        table = self.table
+        try:
+            with self.engine.begin() as conn:
+                one = sqlalchemy.select(sqlalchemy.literal(1)).select_from(table).limit(1)
+                held = conn.execute(one).first() is not None
+                if held and choice == "fail":
+                    raise ConfigurationError(
+                        f"{self.name}: table {table.fullname!r} of {self._database} holds "
+                        "rows, and if_exists is 'fail': give another table, or append or "
+                        "replace"
+                    )
+                if held and choice == "replace":
+                    conn.execute(sqlalchemy.delete(table))
+                    held = False
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot look at the rows of table {table.fullname!r} of "
+                f"{self._database}: {_reason(exc)}"
+            ) from exc
+        self.appended = held
+
     def _open(self) -> None:
         if self._create is not None:
             self._find_table()
+        self._look_at_rows()
         self._hurried = False
         self.reconnects = 0
         self.repeated = 0

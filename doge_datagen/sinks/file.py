@@ -212,6 +212,11 @@ class FileSink(Sink):
         self._next_mode = mode
         # A resumed run's offset (resume_at): the next open cuts the file back to it.
         self._resume_offset: Optional[int] = None
+        # The run's if_exists (append, replace, fail), for the next open only; and whether
+        # that open found data in the file and added to it (None: a stream, not known).
+        self._if_exists: Optional[str] = None
+        #: Whether the last open found data in the file and added to it.
+        self.appended: Optional[bool] = None
         self._make_directory = _make_directory
         if names is not None:
             self._fieldnames_from(names)
@@ -419,8 +424,27 @@ class FileSink(Sink):
         lost with it, are written once."""
         self._resume_offset = int(position["offset"])
 
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with a file that holds data: ``"append"`` writes after it,
+        ``"replace"`` truncates it (the default, as the sink's ``mode="w"``), ``"fail"``
+        refuses to open it."""
+        self._if_exists = mode
+
     def _open_file(self, mode: str) -> None:
         assert self.path is not None
+        choice, self._if_exists = self._if_exists, None
+        target = self.target() or self.path
+        try:
+            held = os.path.getsize(target) > 0
+        except OSError:  # missing (or unreadable: opening says so)
+            held = False
+        if self._resume_offset is None and choice is not None:
+            if choice == "fail" and held:
+                raise ConfigurationError(
+                    f"{self.name}: {str(target)!r} exists and holds data, and if_exists is "
+                    f"'fail': give another path, or append or replace"
+                )
+            mode = "a" if choice == "append" else "w"
         if self._resume_offset is not None:
             offset, self._resume_offset = self._resume_offset, None
             target = self.target() or self.path
@@ -458,6 +482,7 @@ class FileSink(Sink):
         except OSError:
             empty = True
         self._raw = raw
+        self.appended = held and mode == "a"
         self._needs_header = empty  # a CSV header goes only into a file without content
         _LOGGER.debug("%s: opened with mode %r", self.name, mode)
 

@@ -128,6 +128,10 @@ class ParquetSink(Sink):
         self._temp: Optional[Path] = None
         self._target = self.path
         self._append = False
+        # The run's if_exists (append, replace, fail), for the next open only.
+        self._if_exists: Optional[str] = None
+        #: Whether the last open found rows in the file and kept them before the new ones.
+        self.appended: Optional[bool] = None
         self._carried = 0
 
     @property
@@ -269,11 +273,27 @@ class ParquetSink(Sink):
         shard = shards.current()
         return self.path if shard is None else shards.part_path(self.path, shard)
 
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with a file that holds rows: ``"append"`` keeps them before the
+        new ones (the file is written again, whole), ``"replace"`` writes the run's rows only
+        (the default), ``"fail"`` refuses to open."""
+        self._if_exists = mode
+
     def _open(self) -> None:
         target = self.target()
         if target != self._target:
             self._append = False  # a new file: a part, or the whole file again
         self._target = target
+        choice, self._if_exists = self._if_exists, None
+        held = target.exists() and target.stat().st_size > 0
+        if choice == "fail" and held:
+            raise ConfigurationError(
+                f"{self.name}: {str(target)!r} exists and holds data, and if_exists is "
+                "'fail': give another path, or append or replace"
+            )
+        if choice is not None:
+            self._append = choice == "append"
+        self.appended = held and self._append
         self.schema = self._given_schema
         if self._append and self.schema is None and self._target.exists():
             earlier = _pq().read_schema(str(self._target))

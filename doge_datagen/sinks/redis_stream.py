@@ -121,6 +121,10 @@ class RedisStreamSink(Sink):
         self._last_ids: Dict[Any, Tuple[int, int]] = {}
         #: Entries the server refused as already there (explicit ids, since :meth:`open`).
         self.repeated = 0
+        self._if_exists: Optional[str] = None
+        #: Whether the last open found entries in the stream and added to it (None: streams
+        #: named per event, not looked at).
+        self.appended: Optional[bool] = None
 
     @property
     def buffered(self) -> int:
@@ -129,8 +133,35 @@ class RedisStreamSink(Sink):
 
     # -- opening and closing -----------------------------------------------------------------
 
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with a stream that holds entries: ``"append"`` adds to it (the
+        default), ``"replace"`` deletes the stream when the sink opens, ``"fail"`` refuses to
+        open. Streams named per event cannot be looked at: only ``"append"``."""
+        if self._stream_function is not None and mode != "append":
+            raise ConfigurationError(
+                f"{self.name}: its streams are named per event, so it cannot {mode} them: "
+                "use if_exists='append'"
+            )
+        self._if_exists = mode
+
     def _open(self) -> None:
         self._client = self.factory._connect(self)
+        choice, self._if_exists = self._if_exists, None
+        if self._stream_function is None:
+            try:
+                held = int(self._client.xlen(self.stream)) > 0
+                if held and choice == "fail":
+                    raise ConfigurationError(
+                        f"{self.name}: stream {self.stream!r} holds entries, and if_exists is "
+                        "'fail': give another stream, or append or replace"
+                    )
+                if held and choice == "replace":
+                    self._client.delete(self.stream)
+                    held = False
+            except BaseException:
+                self._release()
+                raise
+            self.appended = held
         self._pipe = self._client.pipeline(transaction=False)
         self._batch = []
         self.first_error = None
