@@ -141,6 +141,7 @@ class ObjectSink(Sink):
         self._schema: Any = None
         self._encode = json.JSONEncoder().encode
         self._unwritten = 0  # rows of the batch being written not yet in the local part
+        self._if_exists: Optional[str] = None  # the run's, for the next open only
 
     def _read_storage_options(self, storage_options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
         """The file system's settings (s3: ``endpoint_url`` and ``region`` moved into
@@ -204,6 +205,17 @@ class ObjectSink(Sink):
 
     # -- opening and closing -----------------------------------------------------------------
 
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with an object already where it writes: ``"replace"`` writes
+        over it (what the sink always does), ``"fail"`` refuses to open; ``"append"`` is
+        refused: an object is published whole, so a new run writes its objects afresh."""
+        if mode == "append":
+            raise ConfigurationError(
+                f"{self.name}: objects are published whole, so a run writes them afresh and "
+                "cannot append to them: use if_exists='replace' or 'fail'"
+            )
+        self._if_exists = mode
+
     def _open(self) -> None:
         self._rows = []
         self.parts = []
@@ -214,6 +226,20 @@ class ObjectSink(Sink):
                 raise ConfigurationError(
                     f"{self.name}: the file system refuses its settings: {self._masked(str(exc))}"
                 ) from exc
+        choice, self._if_exists = self._if_exists, None
+        if choice == "fail":
+            first = self._target()
+            try:
+                found = self._fs.exists(first)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{self.name}: cannot look for {self._masked(first)!r}: {exc}"
+                ) from exc
+            if found:
+                raise ConfigurationError(
+                    f"{self.name}: {self._masked(first)!r} exists, and if_exists is 'fail': "
+                    "give another path, or replace"
+                )
         if self._local():  # made when the run starts: a directory that cannot be is named now
             directory = os.path.dirname(self._base()) or "."
             try:

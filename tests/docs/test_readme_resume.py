@@ -15,6 +15,7 @@ from support.docs import page
 
 from doge_datagen import DbSink, FileSink, KafkaSinkFactory, ParquetSink
 from doge_datagen.demo import banking_generator
+from doge_datagen.sinks.object_storage import ObjectSink
 from doge_datagen.sinks.rabbitmq import RabbitMQSinkFactory
 from doge_datagen.sinks.record import Record
 from doge_datagen.sinks.redis_stream import RedisStreamSinkFactory
@@ -154,7 +155,7 @@ def at_least_once(first, again):
 def test_buses_hold_every_event_at_least_once_with_its_event_id(tmp_path, amqp_url):
     from support.bus_fixtures import RabbitQueue
 
-    row = readme_row("RabbitMQ, MQTT, NATS, HTTP, object storage, Redis without explicit ids")
+    row = readme_row("RabbitMQ, MQTT, NATS, HTTP, Redis without explicit ids")
     assert "| at least once, with `event_id` |" in row
     queues = [RabbitQueue(amqp_url), RabbitQueue(amqp_url)]
     try:
@@ -170,6 +171,28 @@ def test_buses_hold_every_event_at_least_once_with_its_event_id(tmp_path, amqp_u
     finally:
         for queue in queues:
             queue.close()
+
+
+def test_nats_holds_every_event_at_least_once_with_its_event_id(tmp_path, nats_url):
+    from support.bus_fixtures import NatsStream
+
+    from doge_datagen.sinks.nats_jetstream import NatsSinkFactory
+
+    assert "NATS" in readme_row("RabbitMQ, MQTT, NATS, HTTP, Redis without explicit ids")
+    streams = [NatsStream(nats_url), NatsStream(nats_url)]
+    try:
+        crash_and_resume(
+            tmp_path,
+            *(
+                lambda n=n: NatsSinkFactory(nats_url).create(n.subject, None, RECORD)
+                for n in streams
+            ),
+        )
+        first, again = ([json.loads(body) for _, body in n.read()] for n in streams)
+        at_least_once(first, again)
+    finally:
+        for stream in streams:
+            stream.delete()
 
 
 @pytest.mark.kafka
@@ -199,9 +222,8 @@ def test_a_parquet_file_is_rewritten_from_the_checkpoint_s_tick(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     from doge_datagen.engine.checkpoint import _read
 
-    assert "| rewritten | the resumed run's file holds the events from the checkpoint's tick" in (
-        readme_row("Parquet files")
-    )
+    row = readme_row("Parquet files, object storage (`s3://`, `gs://`, `file://`)")
+    assert "| rewritten | the resumed run's file (objects, parts) holds the events from" in row
     whole, resumed = tmp_path / "whole.parquet", tmp_path / "resumed.parquet"
     saved, _ = crash_and_resume(
         tmp_path, lambda: ParquetSink(whole, RECORD), lambda: ParquetSink(resumed, RECORD)
@@ -210,6 +232,24 @@ def test_a_parquet_file_is_rewritten_from_the_checkpoint_s_tick(tmp_path):
     kept = [r for r in pq.read_table(whole).to_pylist() if r["timestamp"] >= since]
     assert pq.read_table(resumed).to_pylist() == kept
     assert 0 < len(kept) < pq.read_table(whole).num_rows
+    for options in ({}, {"part_size": 4000}):  # one object, or parts
+        where = tmp_path / f"objects{len(options)}"
+        where.mkdir()
+        saved, _ = crash_and_resume(
+            tmp_path,
+            lambda w=where, o=options: ObjectSink(f"file://{w}/whole.jsonl", RECORD, **o),
+            lambda w=where, o=options: ObjectSink(f"file://{w}/resumed.jsonl", RECORD, **o),
+        )
+        since = _read(saved)["tick"] * 60_000
+
+        def rows(stem, w=where):
+            found = []
+            for path in sorted(w.glob(f"{stem}*.jsonl")):
+                found += [json.loads(line) for line in path.read_text().splitlines()]
+            return found
+
+        assert rows("resumed") == [r for r in rows("whole") if r["timestamp"] >= since]
+        assert len(rows("resumed")) < len(rows("whole"))
 
 
 def test_event_ids_and_if_exists_as_the_readme_says(tmp_path):

@@ -205,3 +205,20 @@ def test_sharded_runs_do_not_take_if_exists_yet(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "--if-exists applies to a run in one process" in done.stderr
+
+
+def test_object_storage_replaces_or_fails_and_refuses_append(tmp_path):
+    from doge_datagen.sinks.object_storage import ObjectSink
+
+    url = f"file://{tmp_path}/events.jsonl"
+    run(ObjectSink(url, row))
+    once = (tmp_path / "events.jsonl").read_text()
+    assert once
+    with pytest.raises(ConfigurationError, match="published whole.* cannot append"):
+        run(ObjectSink(url, row), if_exists="append")
+    with pytest.raises(ConfigurationError, match="exists, and if_exists is 'fail'"):
+        run(ObjectSink(url, row), if_exists="fail")
+    run(ObjectSink(url, row), if_exists="replace")
+    assert (tmp_path / "events.jsonl").read_text() == once
+    run(ObjectSink(f"file://{tmp_path}/new.jsonl", row), if_exists="fail")  # nothing there
+    assert (tmp_path / "new.jsonl").read_text() == once
