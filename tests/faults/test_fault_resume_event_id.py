@@ -1,8 +1,14 @@
 """A sink that delivers at least once (RabbitMQ) across a resume: the events a resumed run
 gives again carry the ``event_id`` they had, so a consumer that keeps the ids drops them and
-holds exactly the uninterrupted run's events."""
+holds exactly the uninterrupted run's events. A run that failed in the process, and runs
+killed with SIGKILL at seeded events after a checkpoint, resumed each time."""
 
 import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from support.bus_fixtures import RabbitQueue
@@ -56,6 +62,56 @@ def test_repeats_after_a_resume_carry_the_same_event_id(tmp_path, amqp_url):
         assert all(m == by_id[m["event_id"]] for m in again)  # a repeat is the same event
         kept, seen = [], set()
         for m in again:  # what a consumer that drops repeated ids keeps
+            if m["event_id"] not in seen:
+                seen.add(m["event_id"])
+                kept.append(m)
+        assert kept == first
+    finally:
+        for queue in queues:
+            queue.close()
+
+
+SCRIPT = Path(__file__).resolve().parents[1] / "support" / "checkpoint_bus_run.py"
+
+
+def launch(amqp_url, exchange, saved, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), amqp_url, exchange, str(saved), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("trial", range(2))
+def test_sigkill_at_seeded_events_then_resumed_repeats_carry_their_event_id(
+    tmp_path, amqp_url, trial
+):
+    rng = random.Random(trial)
+    queues = [RabbitQueue(amqp_url), RabbitQueue(amqp_url)]
+    whole, resumed = queues
+    saved = tmp_path / "run.ckpt"
+    try:
+        proc = launch(amqp_url, whole.exchange, saved, "--plain")
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        for _ in range(3):
+            proc = launch(amqp_url, resumed.exchange, saved, "--kill-at", str(rng.randint(50, 400)))
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == -signal.SIGKILL, err
+        proc = launch(amqp_url, resumed.exchange, saved)
+        printed, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert printed.startswith("resumed 600")
+        first = [json.loads(body) for _, body in whole.read()]
+        again = [json.loads(body) for _, body in resumed.read()]
+        by_id = {m["event_id"]: m for m in first}
+        assert len(by_id) == len(first) > 1000
+        assert len(again) > len(first)  # repeats after the kills
+        assert {m["event_id"] for m in again} == set(by_id)
+        assert all(m == by_id[m["event_id"]] for m in again)
+        kept, seen = [], set()
+        for m in again:  # what a consumer that drops repeated ids keeps, in order
             if m["event_id"] not in seen:
                 seen.add(m["event_id"])
                 kept.append(m)
