@@ -72,11 +72,13 @@ done
 tests=()
 # The C loop's tests, the fuzzer and the checkpoints (the loop pausing at a tick and giving its
 # calendar back), then the tests of the package's other C code: the JSON Lines and CSV encoder
-# (_jsonlines.c), the values (_cvalues.c) and the disordered sink's collector; and the worlds of
-# several populations (a tick hook at every tick, ranges scheduled from a start, arrivals).
+# (_jsonlines.c) and its change events' collector, the values (_cvalues.c) and the disordered
+# sink's collector; and the worlds of several populations (a tick hook at every tick, ranges
+# scheduled from a start, arrivals).
 for file in tests/engine/test_speedups.py tests/engine/test_engine.py \
     tests/engine/test_loop_safety.py tests/engine/test_loop_fuzz.py tests/engine/test_checkpoint.py \
-    tests/engine/test_long_profiled_runs.py tests/sinks/test_json_lines.py tests/values/test_values.py \
+    tests/engine/test_long_profiled_runs.py tests/sinks/test_json_lines.py \
+    tests/sinks/test_change_envelope_text.py tests/values/test_values.py \
     tests/values/test_cvalues.py tests/sinks/test_disorder.py tests/populations/test_world.py; do
     [ -f "$file" ] && tests+=("$file")
 done

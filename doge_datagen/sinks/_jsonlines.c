@@ -611,6 +611,36 @@ Lines_append(Lines *self, PyObject *value)
 }
 
 static PyObject *
+Lines_append_raw(Lines *self, PyObject *text)
+{
+    if (!PyBytes_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "append_raw() takes bytes");
+        return NULL;
+    }
+    Py_ssize_t start = self->size;
+    if (put(self, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text)) < 0 || put(self, "\n", 1) < 0) {
+        self->size = start;
+        return NULL;
+    }
+    return PyLong_FromSsize_t(++self->count);
+}
+
+static PyObject *
+Lines_encode_values(Lines *self, PyObject *values)
+{
+    if (self->names == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this buffer has no field names");
+        return NULL;
+    }
+    Py_ssize_t start = self->size;
+    if (add_values(self, values) < 0)
+        return NULL;
+    PyObject *result = PyBytes_FromStringAndSize(self->data + start, self->size - start);
+    self->size = start;
+    return result;
+}
+
+static PyObject *
 Lines_encode(Lines *self, PyObject *value)
 {
     Py_ssize_t start = self->size;
@@ -766,6 +796,11 @@ PyDoc_STRVAR(append_row_doc,
              "append_row(row) -> int\n\n"
              "Add the tuple `row` as csv.writer writes it, with a line break; the lines held. "
              "The fallback makes the text of a row this encoder does not write itself.");
+PyDoc_STRVAR(append_raw_doc, "append_raw(text) -> int\n\n"
+                             "Add the bytes `text` (a line of JSON made elsewhere) and a line "
+                             "break; the lines held.");
+PyDoc_STRVAR(encode_values_doc, "encode_values(values) -> bytes\n\n"
+                                "json.dumps(dict(zip(names, values))), as bytes.");
 PyDoc_STRVAR(encode_doc, "encode(record) -> bytes\n\njson.dumps(record), as bytes.");
 PyDoc_STRVAR(take_doc, "take() -> bytes\n\nThe lines held, which are then forgotten.");
 PyDoc_STRVAR(clear_doc, "clear()\n\nForget the lines held.");
@@ -774,7 +809,9 @@ static PyMethodDef Lines_methods[] = {
     {"append", (PyCFunction)Lines_append, METH_O, append_doc},
     {"append_values", (PyCFunction)Lines_append_values, METH_O, append_values_doc},
     {"append_row", (PyCFunction)Lines_append_row, METH_O, append_row_doc},
+    {"append_raw", (PyCFunction)Lines_append_raw, METH_O, append_raw_doc},
     {"encode", (PyCFunction)Lines_encode, METH_O, encode_doc},
+    {"encode_values", (PyCFunction)Lines_encode_values, METH_O, encode_values_doc},
     {"take", (PyCFunction)Lines_take, METH_NOARGS, take_doc},
     {"clear", (PyCFunction)Lines_clear, METH_NOARGS, clear_doc},
     {NULL, NULL, 0, NULL},
@@ -1010,6 +1047,551 @@ static PyTypeObject CollectorType = {
     .tp_vectorcall_offset = offsetof(Collector, vectorcall),
 };
 
+/* A change-event sink's collect() (sinks/cdc.py, ChangeEventSink in JSON Lines) for the
+ * events that change a known subject without ending it: the line
+ *   {"before": LAST, "after": ROW, "op": "u", "ts_ms": TS, "source": SOURCE, "key": KEY}
+ * spliced from the subject's last row's text (kept in `last`), the new row's text (made from
+ * the class's template in `readers`) and the source's text of the timestamp. Any other event
+ * (a subject not known here, a final state, a class without a template, a value the encoder
+ * gives to json) goes to `slow(timestamp, subject, transition)`, the Python collect(), which
+ * writes the same text. An event that changes nothing writes nothing. */
+typedef struct {
+    PyObject_HEAD
+    Lines *lines;      /* the file sink's buffer */
+    PyObject *keys;    /* {id(subject): key} */
+    PyObject *last;    /* {key: (value, ..., state, row text as bytes)} */
+    PyObject *readers; /* {class: (getter, Lines of the names and "state", needs an empty
+                        * dict, the key's index in the names: -1 none, -2 not there)} */
+    PyObject *finals;  /* frozenset of the final states */
+    PyObject *slow;
+    PyObject *source;  /* source(timestamp) -> bytes */
+    PyObject *drain;
+    Py_ssize_t limit;
+    PyObject *source_at;
+    PyObject *source_text;
+    Py_ssize_t updates;
+    vectorcallfunc vectorcall;
+} Changes;
+
+static PyObject *str_to_state, *str_dict;
+
+static PyObject *
+Changes_slow(Changes *self, PyObject *const *args)
+{
+    return PyObject_Vectorcall(self->slow, args, 3, NULL);
+}
+
+/* A subject's entry, (value, ..., state, row text): one object to read at its next event.
+ * Of atoms only (no container), the garbage collector need not follow it. */
+static PyObject *
+make_entry(PyObject *values, PyObject *state, PyObject *text)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(values);
+    PyObject *entry = PyTuple_New(n + 2);
+    if (entry == NULL)
+        return NULL;
+    int atoms = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(values, i);
+        if (!(item == Py_None || PyLong_CheckExact(item) || PyUnicode_CheckExact(item) ||
+              PyFloat_CheckExact(item) || PyBool_Check(item)))
+            atoms = 0;
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(entry, i, item);
+    }
+    Py_INCREF(state);
+    PyTuple_SET_ITEM(entry, n, state);
+    Py_INCREF(text);
+    PyTuple_SET_ITEM(entry, n + 1, text);
+    if (atoms && PyUnicode_CheckExact(state) && PyObject_GC_IsTracked(entry))
+        PyObject_GC_UnTrack(entry);
+    return entry;
+}
+
+static int
+check_reader(PyObject *reader)
+{
+    if (!PyTuple_CheckExact(reader) || PyTuple_GET_SIZE(reader) != 4 ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(reader, 1), &LinesType) ||
+        ((Lines *)PyTuple_GET_ITEM(reader, 1))->names == NULL ||
+        PyTuple_GET_SIZE(((Lines *)PyTuple_GET_ITEM(reader, 1))->names) < 2 ||
+        !PyLong_CheckExact(PyTuple_GET_ITEM(reader, 3))) {
+        PyErr_SetString(PyExc_TypeError, "a reader is (getter, Lines with names, bool, int)");
+        return -1;
+    }
+    return 0;
+}
+
+/* The subject's values by the reader's getter, a tuple of its names' count; NULL with no
+ * error set when the getter finds an attribute not set or the subject's __dict__ is not
+ * empty (the slow way's rows then). */
+static PyObject *
+read_values(PyObject *reader, PyObject *subject)
+{
+    if (PyTuple_GET_ITEM(reader, 2) == Py_True) {
+        PyObject *dict = PyObject_GenericGetDict(subject, NULL);
+        if (dict == NULL)
+            return NULL;
+        int empty = PyDict_Check(dict) && PyDict_GET_SIZE(dict) == 0;
+        Py_DECREF(dict);
+        if (!empty)
+            return NULL;
+    }
+    Lines *row_lines = (Lines *)PyTuple_GET_ITEM(reader, 1);
+    Py_ssize_t n = PyTuple_GET_SIZE(row_lines->names) - 1;
+    PyObject *got = PyObject_CallOneArg(PyTuple_GET_ITEM(reader, 0), subject);
+    if (got == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        return NULL;
+    }
+    if (n == 1) {
+        PyObject *values = PyTuple_Pack(1, got);
+        Py_DECREF(got);
+        return values;
+    }
+    if (!PyTuple_CheckExact(got) || PyTuple_GET_SIZE(got) != n) {
+        Py_DECREF(got);
+        PyErr_SetString(PyExc_TypeError, "a getter gives a tuple of the names' values");
+        return NULL;
+    }
+    return got;
+}
+
+/* The row's text (the template of the class's names and "state") at the end of `out`. */
+static int
+put_row(Lines *out, Lines *row_lines, PyObject *values, PyObject *state)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(values);
+    const char *names = row_lines->name_text;
+    Py_ssize_t *ends = row_lines->name_end;
+    int status = DONE;
+    for (Py_ssize_t i = 0; i <= n && status == DONE; i++) {
+        Py_ssize_t from = i ? ends[i - 1] : 0;
+        if (put(out, names + from, ends[i] - from) < 0)
+            status = FAILED;
+        else
+            status = encode(out, i < n ? PyTuple_GET_ITEM(values, i) : state, 1);
+    }
+    if (status == DONE && put(out, "}", 1) < 0)
+        status = FAILED;
+    return status;
+}
+
+static PyObject *
+Changes_call(Changes *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "collect(timestamp, subject, transition)");
+        return NULL;
+    }
+    PyObject *timestamp = args[0], *subject = args[1], *transition = args[2];
+    PyObject *reader = PyDict_GetItemWithError(self->readers, (PyObject *)Py_TYPE(subject));
+    if (reader == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        return Changes_slow(self, args);
+    }
+    if (check_reader(reader) < 0)
+        return NULL;
+    Py_INCREF(reader); /* Python code runs below (the getter's, the slow way's) */
+    PyObject *key = NULL, *entry = NULL, *state = NULL, *values = NULL, *after = NULL;
+    PyObject *result = NULL;
+    Lines *row_lines = (Lines *)PyTuple_GET_ITEM(reader, 1);
+    PyObject *id = PyLong_FromVoidPtr(subject);
+    if (id == NULL)
+        goto done;
+    key = PyDict_GetItemWithError(self->keys, id);
+    Py_DECREF(id);
+    if (key == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto slow;
+    }
+    Py_INCREF(key);
+    entry = PyDict_GetItemWithError(self->last, key);
+    if (entry == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto slow;
+    }
+    Py_INCREF(entry);
+    /* (value, ..., state, text) of the class's names (a list: a row the slow way read) */
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) < 3 ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, PyTuple_GET_SIZE(entry) - 1)))
+        goto slow;
+    state = PyObject_GetAttr(transition, str_to_state);
+    if (state == NULL)
+        goto done;
+    int final = PySet_Contains(self->finals, state);
+    if (final < 0)
+        goto done;
+    if (final)
+        goto slow;
+    /* slots over a class with a __dict__: the template holds while the dict is empty */
+    values = read_values(reader, subject);
+    if (values == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto slow; /* an attribute not set, or more in the dict: the slow way's row */
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(values);
+    if (PyTuple_GET_SIZE(entry) != n + 2)
+        goto slow;
+    /* a change only when the row differs, as the rows' dicts compare */
+    int same = 1;
+    for (Py_ssize_t i = 0; i <= n && same > 0; i++)
+        same = PyObject_RichCompareBool(i < n ? PyTuple_GET_ITEM(values, i) : state,
+                                        PyTuple_GET_ITEM(entry, i), Py_EQ);
+    if (same < 0)
+        goto done;
+    if (same) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
+    if (self->source_at == NULL || self->source_at != timestamp) {
+        int known = self->source_at == NULL
+                        ? 0
+                        : PyObject_RichCompareBool(self->source_at, timestamp, Py_EQ);
+        if (known < 0)
+            goto done;
+        if (!known) {
+            PyObject *text = PyObject_CallOneArg(self->source, timestamp);
+            if (text == NULL)
+                goto done;
+            if (!PyBytes_Check(text)) {
+                Py_DECREF(text);
+                PyErr_SetString(PyExc_TypeError, "source() gives bytes");
+                goto done;
+            }
+            Py_INCREF(timestamp);
+            Py_XSETREF(self->source_at, timestamp);
+            Py_XSETREF(self->source_text, text);
+        }
+    }
+    Lines *out = self->lines;
+    Py_ssize_t start = out->size;
+    PyObject *before = PyTuple_GET_ITEM(entry, n + 1);
+    int status = DONE;
+    if (put(out, "{\"before\": ", 11) < 0 ||
+        put(out, PyBytes_AS_STRING(before), PyBytes_GET_SIZE(before)) < 0 ||
+        put(out, ", \"after\": ", 11) < 0)
+        status = FAILED;
+    Py_ssize_t row_at = out->size;
+    if (status == DONE)
+        status = put_row(out, row_lines, values, state);
+    if (status == DONE) {
+        after = PyBytes_FromStringAndSize(out->data + row_at, out->size - row_at);
+        if (after == NULL)
+            status = FAILED;
+    }
+    if (status == DONE && put(out, ", \"op\": \"u\", \"ts_ms\": ", 22) < 0)
+        status = FAILED;
+    if (status == DONE)
+        status = encode(out, timestamp, 1);
+    if (status == DONE && (put(out, ", \"source\": ", 12) < 0 ||
+                           put(out, PyBytes_AS_STRING(self->source_text),
+                               PyBytes_GET_SIZE(self->source_text)) < 0 ||
+                           put(out, ", \"key\": ", 9) < 0))
+        status = FAILED;
+    if (status == DONE)
+        status = encode(out, key, 1);
+    if (status == DONE && put(out, "}\n", 2) < 0)
+        status = FAILED;
+    if (status != DONE) {
+        out->size = start;
+        if (status == FAILED)
+            goto done;
+        goto slow; /* a value only json writes: the slow way gives its text or error */
+    }
+    PyObject *new_entry = make_entry(values, state, after);
+    if (new_entry == NULL)
+        goto failed;
+    if (PyDict_SetItem(self->last, key, new_entry) < 0) {
+        Py_DECREF(new_entry);
+        goto failed;
+    }
+    Py_DECREF(new_entry);
+    out->count++;
+    self->updates++;
+    if (out->count >= self->limit) {
+        PyObject *drained = PyObject_CallNoArgs(self->drain);
+        if (drained == NULL)
+            goto done;
+        Py_DECREF(drained);
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+    goto done;
+failed:
+    out->size = start;
+    goto done;
+slow:
+    result = Changes_slow(self, args);
+done:
+    Py_DECREF(reader);
+    Py_XDECREF(key);
+    Py_XDECREF(entry);
+    Py_XDECREF(state);
+    Py_XDECREF(values);
+    Py_XDECREF(after);
+    return result;
+}
+
+/* created(subjects, positions, start, first, state, middle) -> int: the lines
+ *   {"before": null, "after": ROW, "op": ..., "ts_ms": ..., "source": ..., "key": KEY}
+ * (`middle` the text from `, "op"` to `"key": `) of subjects[positions[start]], ... (subject
+ * `first + i` for the position i), each key's entry kept; stops at the first subject the
+ * readers do not write (the slow way's), and gives how many it wrote. */
+static PyObject *
+Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyBytes_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "created(subjects: list, positions, start, first, state, middle: bytes)");
+        return NULL;
+    }
+    PyObject *subjects = args[0], *positions = args[1], *state = args[4], *middle = args[5];
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]);
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t first = PyLong_AsSsize_t(args[3]);
+    if (first == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t count = PySequence_Length(positions);
+    if (count < 0)
+        return NULL;
+    Lines *out = self->lines;
+    Py_ssize_t j = start;
+    for (; j < count; j++) {
+        PyObject *item = PySequence_GetItem(positions, j);
+        if (item == NULL)
+            return NULL;
+        Py_ssize_t i = PyLong_AsSsize_t(item);
+        Py_DECREF(item);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        if (i < 0 || i >= PyList_GET_SIZE(subjects)) {
+            PyErr_SetString(PyExc_IndexError, "a position beyond the subjects");
+            return NULL;
+        }
+        PyObject *subject = PyList_GET_ITEM(subjects, i);
+        Py_INCREF(subject);
+        PyObject *reader = PyDict_GetItemWithError(self->readers, (PyObject *)Py_TYPE(subject));
+        if (reader == NULL || check_reader(reader) < 0) {
+            Py_DECREF(subject);
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        Py_INCREF(reader);
+        Py_ssize_t key_index = PyLong_AsSsize_t(PyTuple_GET_ITEM(reader, 3));
+        PyObject *values = NULL, *key = NULL, *after = NULL, *entry = NULL, *id = NULL;
+        int stop = 0, failed = 0;
+        if (key_index == -1 && PyErr_Occurred()) {
+            failed = 1;
+            goto next;
+        }
+        if (key_index == -2) { /* the key is not one of the names: the slow way's error */
+            stop = 1;
+            goto next;
+        }
+        values = read_values(reader, subject);
+        if (values == NULL) {
+            stop = 1;
+            failed = PyErr_Occurred() != NULL;
+            goto next;
+        }
+        if (key_index >= PyTuple_GET_SIZE(values)) {
+            PyErr_SetString(PyExc_IndexError, "a key index beyond the names");
+            failed = 1;
+            goto next;
+        }
+        if (key_index >= 0) {
+            key = PyTuple_GET_ITEM(values, key_index);
+            Py_INCREF(key);
+        }
+        else if ((key = PyLong_FromSsize_t(first + i)) == NULL) {
+            failed = 1;
+            goto next;
+        }
+        Py_ssize_t at = out->size;
+        int status = put(out, "{\"before\": null, \"after\": ", 26) < 0 ? FAILED : DONE;
+        Py_ssize_t row_at = out->size;
+        if (status == DONE)
+            status = put_row(out, (Lines *)PyTuple_GET_ITEM(reader, 1), values, state);
+        if (status == DONE &&
+            (after = PyBytes_FromStringAndSize(out->data + row_at, out->size - row_at)) == NULL)
+            status = FAILED;
+        if (status == DONE &&
+            put(out, PyBytes_AS_STRING(middle), PyBytes_GET_SIZE(middle)) < 0)
+            status = FAILED;
+        if (status == DONE)
+            status = encode(out, key, 1);
+        if (status == DONE && put(out, "}\n", 2) < 0)
+            status = FAILED;
+        if (status != DONE) {
+            out->size = at;
+            stop = 1;
+            failed = status == FAILED;
+            goto next;
+        }
+        entry = make_entry(values, state, after);
+        id = PyLong_FromVoidPtr(subject);
+        if (entry == NULL || id == NULL) {
+            out->size = at;
+            failed = 1;
+            goto next;
+        }
+        if (PyDict_SetItem(self->keys, id, key) < 0 || PyDict_SetItem(self->last, key, entry) < 0) {
+            out->size = at;
+            failed = 1;
+            goto next;
+        }
+        out->count++;
+    next:
+        Py_DECREF(subject);
+        Py_DECREF(reader);
+        Py_XDECREF(values);
+        Py_XDECREF(key);
+        Py_XDECREF(after);
+        Py_XDECREF(entry);
+        Py_XDECREF(id);
+        if (failed)
+            return NULL;
+        if (stop)
+            break;
+        if (out->count >= self->limit) {
+            PyObject *drained = PyObject_CallNoArgs(self->drain);
+            if (drained == NULL)
+                return NULL;
+            Py_DECREF(drained);
+        }
+    }
+    return PyLong_FromSsize_t(j - start);
+}
+
+static PyMethodDef Changes_methods[] = {
+    {"created", (PyCFunction)(void (*)(void))Changes_created, METH_FASTCALL,
+     "created(subjects, positions, start, first, state, middle) -> int\n\nThe r or c lines "
+     "of the subjects the run made, up to the first the readers do not write; how many."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+Changes_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"lines", "keys",   "last",  "readers", "finals",
+                             "slow",  "source", "drain", "limit",   NULL};
+    PyObject *lines, *keys, *last, *readers, *finals, *slow, *source, *drain;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOn:Changes", kwlist, &LinesType,
+                                     &lines, &PyDict_Type, &keys, &PyDict_Type, &last,
+                                     &PyDict_Type, &readers, &finals, &slow, &source, &drain,
+                                     &limit))
+        return NULL;
+    if (limit < 1 || !PyAnySet_Check(finals) || !PyCallable_Check(slow) ||
+        !PyCallable_Check(source) || !PyCallable_Check(drain)) {
+        PyErr_SetString(PyExc_ValueError, "bad Changes arguments");
+        return NULL;
+    }
+    Changes *self = (Changes *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(lines);
+    self->lines = (Lines *)lines;
+    Py_INCREF(keys);
+    self->keys = keys;
+    Py_INCREF(last);
+    self->last = last;
+    Py_INCREF(readers);
+    self->readers = readers;
+    Py_INCREF(finals);
+    self->finals = finals;
+    Py_INCREF(slow);
+    self->slow = slow;
+    Py_INCREF(source);
+    self->source = source;
+    Py_INCREF(drain);
+    self->drain = drain;
+    self->limit = limit;
+    self->vectorcall = (vectorcallfunc)Changes_call;
+    return (PyObject *)self;
+}
+
+static int
+Changes_traverse(Changes *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->lines);
+    Py_VISIT(self->keys);
+    Py_VISIT(self->last);
+    Py_VISIT(self->readers);
+    Py_VISIT(self->finals);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->source);
+    Py_VISIT(self->drain);
+    Py_VISIT(self->source_at);
+    Py_VISIT(self->source_text);
+    return 0;
+}
+
+static int
+Changes_clear(Changes *self)
+{
+    Py_CLEAR(self->lines);
+    Py_CLEAR(self->keys);
+    Py_CLEAR(self->last);
+    Py_CLEAR(self->readers);
+    Py_CLEAR(self->finals);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->source);
+    Py_CLEAR(self->drain);
+    Py_CLEAR(self->source_at);
+    Py_CLEAR(self->source_text);
+    return 0;
+}
+
+static void
+Changes_dealloc(Changes *self)
+{
+    PyObject_GC_UnTrack(self);
+    Changes_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Changes_get_updates(Changes *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->updates);
+}
+
+static PyGetSetDef Changes_getset[] = {
+    {"updates", (getter)Changes_get_updates, NULL, "The u lines written here.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(Changes_doc,
+             "Changes(lines, keys, last, readers, finals, slow, source, drain, limit)\n\n"
+             "collect(timestamp, subject, transition) of a change-event sink writing JSON "
+             "Lines into `lines` (see sinks/cdc.py).");
+
+static PyTypeObject ChangesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "doge_datagen._jsonlines.Changes",
+    .tp_basicsize = sizeof(Changes),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = Changes_doc,
+    .tp_new = Changes_new,
+    .tp_dealloc = (destructor)Changes_dealloc,
+    .tp_traverse = (traverseproc)Changes_traverse,
+    .tp_clear = (inquiry)Changes_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Changes, vectorcall),
+    .tp_getset = Changes_getset,
+    .tp_methods = Changes_methods,
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "doge_datagen._jsonlines",
@@ -1020,7 +1602,12 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__jsonlines(void)
 {
-    if (PyType_Ready(&LinesType) < 0 || PyType_Ready(&CollectorType) < 0)
+    if (PyType_Ready(&LinesType) < 0 || PyType_Ready(&CollectorType) < 0 ||
+        PyType_Ready(&ChangesType) < 0)
+        return NULL;
+    str_to_state = PyUnicode_InternFromString("to_state");
+    str_dict = PyUnicode_InternFromString("__dict__");
+    if (str_to_state == NULL || str_dict == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)
@@ -1034,6 +1621,12 @@ PyInit__jsonlines(void)
     Py_INCREF(&CollectorType);
     if (PyModule_AddObject(module, "Collector", (PyObject *)&CollectorType) < 0) {
         Py_DECREF(&CollectorType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&ChangesType);
+    if (PyModule_AddObject(module, "Changes", (PyObject *)&ChangesType) < 0) {
+        Py_DECREF(&ChangesType);
         Py_DECREF(module);
         return NULL;
     }

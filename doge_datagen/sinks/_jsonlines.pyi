@@ -1,6 +1,6 @@
 """Types of the C JSON Lines encoder (_jsonlines.c)."""
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 class Lines:
     names: Optional[Tuple[str, ...]]
@@ -10,7 +10,9 @@ class Lines:
     ) -> None: ...
     def append(self, record: Any) -> int: ...
     def append_values(self, values: Tuple[Any, ...]) -> int: ...
+    def append_raw(self, text: bytes) -> int: ...
     def encode(self, record: Any) -> bytes: ...
+    def encode_values(self, values: Tuple[Any, ...]) -> bytes: ...
     def take(self) -> bytes: ...
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
@@ -28,3 +30,28 @@ class Collector:
         convert: Optional[Callable[[Any], Tuple[Any, ...]]] = ...,
     ) -> None: ...
     def __call__(self, timestamp: int, subject: Any, transition: Any) -> None: ...
+
+class Changes:
+    updates: int
+    def __init__(
+        self,
+        lines: Lines,
+        keys: Dict[int, Any],
+        last: Dict[Any, Any],
+        readers: Dict[type, Tuple[Callable[[Any], Any], Lines, bool, int]],
+        finals: FrozenSet[str],
+        slow: Callable[[int, Any, Any], None],
+        source: Callable[[int], bytes],
+        drain: Callable[[], Any],
+        limit: int,
+    ) -> None: ...
+    def __call__(self, timestamp: int, subject: Any, transition: Any) -> None: ...
+    def created(
+        self,
+        subjects: List[Any],
+        positions: Sequence[int],
+        start: int,
+        first: int,
+        state: str,
+        middle: bytes,
+    ) -> int: ...

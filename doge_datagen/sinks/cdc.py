@@ -38,14 +38,31 @@ The wrapped sink receives ``collect(ts_ms, change, transition)`` with a :class:`
 the subject; for ``r`` and ``c`` the transition is a stand-in (trigger ``snapshot`` or
 ``arrival``, from and to the initial state) that no model holds. A sink made from a URL with
 ``envelope=debezium`` writes ``change.envelope()`` and keys by ``change.key``.
+
+Into JSON Lines (a :class:`~doge_datagen.sinks.file.FileSink` of :func:`envelope_row`, which a
+``jsonl:`` URL with ``envelope=debezium`` makes), the sink writes the lines itself, the same
+text: a dict per row, one per envelope and their encoding cost most of an event, and a change
+needs none of them. Each key's last row is kept as its JSON text, which the next change's
+``before`` is; a class with fixed public attributes (``__slots__``) has its row's text made
+from a template of its names, its values read with one ``attrgetter`` and compared as a
+tuple; the C collector of ``_jsonlines.c`` writes the changes of such subjects without a
+Python frame, this module's Python the others (snapshot, arrivals, deletes, other classes).
 """
 
 import operator
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from doge_datagen.core.types import Transition
 from doge_datagen.errors import ConfigurationError, RecordError
+from doge_datagen.sinks._json import ENCODE_ERRORS, CLines, line_buffer
 from doge_datagen.sinks.base import Sink
+from doge_datagen.sinks.file import FileSink
+
+_CChanges: Any
+try:
+    from doge_datagen.sinks._jsonlines import Changes as _CChanges
+except ImportError:  # the C extension was not built: envelopes as dicts
+    _CChanges = None
 
 __all__ = ["ENVELOPES", "Change", "ChangeEventSink", "attributes"]
 
@@ -116,6 +133,29 @@ def _row_of_dict_subject(subject: Any) -> Dict[str, Any]:
 
 def _has_slots(cls: type) -> bool:
     return any(getattr(c, "__slots__", ()) for c in cls.__mro__ if c is not object)
+
+
+def _slot_names(cls: type) -> Optional[Tuple[str, ...]]:
+    """The public slots of a class without a ``__dict__`` slot, in their order; ``None``
+    when its rows are not read from a fixed set of names."""
+    if not _has_slots(cls):
+        return None
+    names: List[str] = []
+    for c in reversed(cls.__mro__):
+        for name in getattr(c, "__slots__", ()):
+            if name == "__dict__":
+                return None
+            if name[:1] != "_" and name not in names:
+                names.append(name)
+    return tuple(names) or None
+
+
+def _entry(values: Any, state: str, text: bytes) -> Any:
+    """A key's last row into JSON Lines: ``(value, ..., state, text)`` of a class's names
+    (as the C collector keeps it), ``[row, state, text]`` of a row read as a dict."""
+    if type(values) is dict:
+        return [values, state, text]
+    return (*values, state, text)
 
 
 def _row_maker(cls: type) -> Callable[[Any], Dict[str, Any]]:
@@ -198,13 +238,35 @@ class ChangeEventSink(Sink):
         self._run: Any = None
         self._finals: FrozenSet[str] = frozenset()
         self._keys: Dict[int, Any] = {}  # id(subject) -> key, for the subjects alive
-        self._last: Dict[Any, Dict[str, Any]] = {}  # key -> last row
+        # key -> last row (into JSON Lines: its entry, see _entry)
+        self._last: Dict[Any, Any] = {}
         self._rows: Dict[type, Callable[[Any], Dict[str, Any]]] = {}
         self._counted = 0
         self._source_at: Any = None
         self._last_source: Dict[str, Any] = {}
-        #: Changes passed on since :meth:`open`, by op.
-        self.changes: Dict[str, int] = {"r": 0, "c": 0, "u": 0, "d": 0}
+        self._changes: Dict[str, int] = {"r": 0, "c": 0, "u": 0, "d": 0}
+        # JSON Lines written here (see the module): the file sink's buffer, the C collector
+        # and the u lines it had written when last counted, each class's reader.
+        self._text: Any = None
+        self._fast: Any = None
+        self._fast_counted = 0
+        self._readers: Dict[type, Any] = {}
+        self._c_readers: Dict[type, Tuple[Any, Any, bool, int]] = {}
+        self._source_text_at: Any = None
+        self._source_text = b""
+
+    @property
+    def changes(self) -> Dict[str, int]:
+        """Changes passed on since :meth:`open`, by op."""
+        fast = self._fast
+        if fast is not None and fast.updates != self._fast_counted:
+            self._changes["u"] += fast.updates - self._fast_counted
+            self._fast_counted = fast.updates
+        return self._changes
+
+    @changes.setter
+    def changes(self, value: Dict[str, int]) -> None:
+        self._changes = value
 
     # -- counts ------------------------------------------------------------------------------
 
@@ -320,6 +382,9 @@ class ChangeEventSink(Sink):
         state = run.model.initial_state
         subjects = run.subjects
         first = run.first
+        if self._text is not None:
+            self._created_text(op, positions, state, timestamp)
+            return
         for i in positions:
             subject = subjects[i]
             row = self._row(subject, state)
@@ -353,6 +418,225 @@ class ChangeEventSink(Sink):
         opener = getattr(self.inner, "open", None)
         if callable(opener):
             opener()
+        self._write_text()
+
+    def _write_text(self) -> None:
+        """Into JSON Lines, write the lines here (see the module), changes through the C
+        collector where it is built."""
+        inner = self.inner
+        self._text = self._fast = None
+        self._fast_counted = 0
+        self._source_text_at = None
+        closed = getattr(inner, "_closed_collect", None)
+        if (
+            not isinstance(inner, FileSink)
+            or getattr(closed, "__func__", None) is not FileSink._collect_lines
+            or inner.value_function is not envelope_row
+            or inner._recode
+            or self.tombstones
+            or _CChanges is None
+            or not isinstance(inner._lines, CLines)
+        ):
+            return
+        self._text = inner._lines
+        self._fast = _CChanges(
+            self._text,
+            self._keys,
+            self._last,
+            self._c_readers,
+            self._finals,
+            self._collect_text,
+            self._source_bytes,
+            inner._drain,
+            inner.buffer_lines,
+        )
+        self.collect = self._fast  # type: ignore[method-assign]
+
+    # -- JSON Lines written here -------------------------------------------------------------
+
+    def _reader(self, cls: type) -> Any:
+        """``(names, getter, has a __dict__, template)`` of a class of fixed public
+        attributes, ``None`` for the others (their rows are dicts, as for other sinks)."""
+        names = _slot_names(cls)
+        reader = None
+        if names is not None and STATE_FIELD not in names:
+            get = operator.attrgetter(*names)
+            template = line_buffer((*names, STATE_FIELD), c_encoder=True)
+            has_dict = bool(cls.__dictoffset__)
+            reader = (names, get, has_dict, template)
+            if self.key is None:
+                key_index = -1  # the subject's index
+            else:
+                key_index = names.index(self.key) if self.key in names else -2
+            self._c_readers[cls] = (get, template, has_dict, key_index)
+        self._readers[cls] = reader
+        return reader
+
+    def _read_text(self, subject: Any, state: str) -> Tuple[Any, bytes]:
+        """The subject's row as its values (a tuple of the class's names, or the row's dict)
+        and its JSON text."""
+        cls = type(subject)
+        reader = self._readers[cls] if cls in self._readers else self._reader(cls)
+        if reader is not None:
+            names, get, has_dict, template = reader
+            if not has_dict or not subject.__dict__:
+                try:
+                    got = get(subject)
+                except AttributeError:
+                    pass  # a slot not set: the row leaves it out
+                else:
+                    values = (got,) if len(names) == 1 else got
+                    try:
+                        return values, template.encode_values((*values, state))
+                    except ENCODE_ERRORS as exc:
+                        row = dict(zip(names, values), state=state)
+                        raise RecordError(f"{self.name}: cannot write {row!r}: {exc}") from exc
+        row = self._row(subject, state)
+        return row, self._encode_text(row)
+
+    def _encode_text(self, value: Any) -> bytes:
+        try:
+            encoded: bytes = self._text.encode(value)
+        except ENCODE_ERRORS as exc:
+            raise RecordError(f"{self.name}: cannot write {value!r}: {exc}") from exc
+        return encoded
+
+    def _as_row(self, subject: Any, values: Any, state: str) -> Dict[str, Any]:
+        if isinstance(values, dict):
+            return values  # the row's dict, its state in it
+        return dict(zip(self._readers[type(subject)][0], values), state=state)
+
+    def _source_bytes(self, timestamp: int) -> bytes:
+        """The text of the ``source`` block of ``timestamp``."""
+        if timestamp != self._source_text_at or self._source_text_at is None:
+            self._source_text = self._encode_text(self._source(timestamp))
+            self._source_text_at = timestamp
+        return self._source_text
+
+    def _write_line(
+        self, op: bytes, before: Optional[bytes], after: Optional[bytes], key: Any, timestamp: int
+    ) -> None:
+        line = b"".join(
+            (
+                b'{"before": ',
+                b"null" if before is None else before,
+                b', "after": ',
+                b"null" if after is None else after,
+                b', "op": "',
+                op,
+                b'", "ts_ms": ',
+                self._encode_text(timestamp),
+                b', "source": ',
+                self._source_bytes(timestamp),
+                b', "key": ',
+                self._encode_text(key),
+                b"}",
+            )
+        )
+        if self._text.append_raw(line) >= self.inner.buffer_lines:
+            self.inner._drain()
+
+    def _created_text(self, op: str, positions: Sequence[int], state: str, timestamp: int) -> None:
+        """The ``r`` or ``c`` lines of subjects the run made, their ``source`` and time
+        alike."""
+        run = self._run
+        subjects = run.subjects
+        first = run.first
+        keys, last, encode = self._keys, self._last, self._encode_text
+        read, key_of = self._read_text, self._key_of
+        middle = b"".join(
+            (
+                b', "op": "',
+                op.encode(),
+                b'", "ts_ms": ',
+                encode(timestamp),
+                b', "source": ',
+                self._source_bytes(timestamp),
+                b', "key": ',
+            )
+        )
+        append, limit, drain = self._text.append_raw, self.inner.buffer_lines, self.inner._drain
+        made = self._fast.created if type(subjects) is list else None
+        by_key = self.key
+        at, count = 0, len(positions)
+        while at < count:
+            # The C collector writes the subjects of the classes it reads, up to one that it
+            # does not; that one is written here.
+            if made is not None:
+                cls = type(subjects[positions[at]])
+                if cls not in self._readers:
+                    self._reader(cls)
+                done = made(subjects, positions, at, first, state, middle)
+                self._changes[op] += done
+                at += done
+                if at == count:
+                    break
+            i = positions[at]
+            subject = subjects[i]
+            values, text = read(subject, state)
+            if by_key is None:
+                key = first + i
+            else:
+                key = key_of(subject, self._as_row(subject, values, state), None)
+            keys[id(subject)] = key
+            last[key] = _entry(values, state, text)
+            self._changes[op] += 1
+            line = b"".join((b'{"before": null, "after": ', text, middle, encode(key), b"}"))
+            if append(line) >= limit:
+                drain()
+            at += 1
+
+    def _emit_text(
+        self,
+        op: str,
+        subject: Any,
+        values: Any,
+        state: str,
+        text: bytes,
+        index: Optional[int],
+        timestamp: int,
+    ) -> None:
+        if self.key is None or isinstance(values, dict):
+            key = self._key_of(subject, values, index)
+        else:
+            key = self._key_of(subject, self._as_row(subject, values, state), index)
+        self._keys[id(subject)] = key
+        self._last[key] = _entry(values, state, text)
+        self._changes[op] += 1
+        self._write_line(op.encode(), None, text, key, timestamp)
+
+    def _collect_text(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """:meth:`collect` into JSON Lines: the same lines, made from the rows' text."""
+        if not self._is_open:
+            self.open()
+        key = self._keys.get(id(subject))
+        state = transition.to_state
+        values, text = self._read_text(subject, state)
+        if key is None:  # a subject the run did not announce (no run, or a finished one)
+            self._emit_text("c", subject, values, state, text, None, timestamp)
+            key = self._keys[id(subject)]
+            if state not in self._finals:
+                return
+        last = self._last
+        entry = last[key]
+        before_values = entry[0] if type(entry) is list else entry[:-2]
+        before_state, before = entry[-2], entry[-1]
+        if state in self._finals:
+            del self._keys[id(subject)]
+            del last[key]
+            op, after = "d", None
+        elif (
+            values == before_values and state == before_state
+            if type(values) is type(before_values)
+            else self._as_row(subject, values, state)
+            == self._as_row(subject, before_values, before_state)
+        ):
+            return
+        else:
+            last[key] = _entry(values, state, text)
+            op, after = "u", text
+        self.changes[op] += 1
+        self._write_line(op.encode(), before, after, key, timestamp)
 
     def collect(self, timestamp: int, subject: Any, transition: Transition) -> None:
         if not self._is_open:
@@ -416,6 +700,9 @@ class ChangeEventSink(Sink):
         self._run = None
         self._keys = {}
         self._last = {}
+        self._changes = self.changes  # with the C collector's count
+        self._text = self._fast = None
+        self.__dict__.pop("collect", None)
         close = getattr(self.inner, "close", None)
         if callable(close):
             close()
