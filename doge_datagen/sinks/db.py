@@ -549,11 +549,13 @@ class DbSink(Sink):
         foreign key referencing that column of that table.
 
     ``delivered`` (also ``written``) counts rows committed since :meth:`open`, ``failed``
-    rows in batches that were rolled back. A table given by name is read (reflected) when the
-    sink is created, which checks that the database answers and the table exists (with
-    ``create=True``: when it opens); nothing is written before the run. :meth:`close` writes
-    what is buffered and releases pooled connections; the sink may be opened again afterwards
-    (a new run appends to the table).
+    rows in batches that were rolled back, ``repeated`` the rows a resumed run was given again
+    and did not write (committed after its checkpoint; see the module's notes); ``appended``
+    says whether the table held rows when the sink opened (``if_exists``). A table given by
+    name is read (reflected) when the sink is created, which checks that the database answers
+    and the table exists (with ``create=True``: when it opens); nothing is written before the
+    run. :meth:`close` writes what is buffered and releases pooled connections; the sink may
+    be opened again afterwards (a new run appends to the table).
     """
 
     def __init__(
