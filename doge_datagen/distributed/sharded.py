@@ -219,7 +219,8 @@ def _destination(starts: Sequence[int], total: int, wire: Any) -> int:
 
 
 class _PipeExchange:
-    """A process shard's side: its batch to the coordinator's router, the router's batch
+    """A process shard's side: its messages for each shard, pickled here (in the shard, in
+    parallel with the others), to the coordinator's router, and what the others sent it
     back."""
 
     def __init__(self, connection: Any) -> None:
@@ -228,8 +229,14 @@ class _PipeExchange:
         self.total = 0
 
     def swap(self, tick: int, outgoing: List[Any]) -> List[Any]:
+        batches: List[List[Any]] = [[] for _ in self.starts]
+        for wire in outgoing:
+            batches[_destination(self.starts, self.total, wire)].append(wire)
+        blobs = [
+            pickle.dumps(batch, pickle.HIGHEST_PROTOCOL) if batch else b"" for batch in batches
+        ]
         try:
-            self.connection.send((tick, outgoing))
+            self.connection.send((tick, blobs))
             incoming = self.connection.recv()
         except (EOFError, OSError):
             incoming = None
@@ -238,14 +245,18 @@ class _PipeExchange:
                 f"at tick {tick} the message exchange between shards ended (another shard "
                 "failed or stopped)"
             )
-        return list(incoming)
+        received: List[Any] = []
+        for blob in incoming:
+            received.extend(pickle.loads(blob))
+        return received
 
 
 class _Router(threading.Thread):
     """The coordinator's side of the processes backend's exchange: a round per tick, in
-    which it takes one batch from every shard still running and gives each its messages.
-    A shard that ended (its pipe closed) drops out; the messages to it are dropped, which
-    only happens in a run that stopped or failed."""
+    which it takes one list of batches from every shard still running (one pickled batch per
+    shard) and hands each shard the batches for it, without unpickling them. A shard that
+    ended (its pipe closed) drops out; the messages to it are dropped, which only happens in
+    a run that stopped or failed."""
 
     def __init__(self, connections: List[Any], starts: Sequence[int], total: int) -> None:
         super().__init__(name="doge-message-router", daemon=True)
@@ -256,21 +267,16 @@ class _Router(threading.Thread):
     def run(self) -> None:
         alive = list(range(len(self.connections)))
         while alive:
-            batches: Dict[int, List[Any]] = {}
+            blobs: Dict[int, List[bytes]] = {}
             for k in list(alive):
                 try:
-                    _tick, batches[k] = self.connections[k].recv()
+                    _tick, blobs[k] = self.connections[k].recv()
                 except (EOFError, OSError):
                     alive.remove(k)
-            inbox: Dict[int, List[Any]] = {k: [] for k in batches}
-            for batch in batches.values():
-                for wire in batch:
-                    j = _destination(self.starts, self.total, wire)
-                    if j in inbox:
-                        inbox[j].append(wire)
-            for k in batches:
+            for k in blobs:
+                inbox = [sent[k] for sent in blobs.values() if len(sent) > k and sent[k]]
                 try:
-                    self.connections[k].send(inbox[k])
+                    self.connections[k].send(inbox)
                 except (EOFError, OSError):
                     if k in alive:
                         alive.remove(k)

@@ -364,7 +364,9 @@ class World(DataOnlineGenerator[Any]):
         self.populations: Dict[str, Population] = {}
         self._active: List[Population] = []
         self._starts: List[int] = []
-        self._outbox: List[Message] = []
+        #: The messages sent since the tick began, as they travel: :data:`Wire` tuples, whose
+        #: first three items are the order they are handled in.
+        self._outbox: List[Wire] = []
         self._seq: Dict[int, int] = {}
         self._seq_tick = -1
         self._exchange: Any = None
@@ -684,8 +686,9 @@ class World(DataOnlineGenerator[Any]):
         sender = run.first + rng._i
         seq = self._seq.get(sender, 0)
         self._seq[sender] = seq + 1
-        origin, local = self._locate(sender)
-        self._outbox.append(Message(kind, Ref(origin, local), receiver, tick, seq, dict(payload)))
+        self._outbox.append(
+            (tick, sender, seq, target.global_index(receiver.index), kind, dict(payload))
+        )
         self.messages["sent"] += 1
 
     def _population(self, name: str) -> Population:
@@ -891,17 +894,18 @@ class World(DataOnlineGenerator[Any]):
             first, stop = run.first, run.stop
             total = self.subjects_num
             shard, shards = run.arrivals_shard
-            local: List[Message] = []
+            local: List[Wire] = []
             remote: List[Wire] = []
-            for message in incoming:
-                g = message.receiver.population.global_index(message.receiver.index)
+            for wire in incoming:
+                g = wire[3]
                 if first <= g < stop if g < total else (g - total) % shards == shard:
-                    local.append(message)
+                    local.append(wire)
                 else:
-                    remote.append(_wire(message))
-            incoming = local + [self._message(w) for w in exchange.swap(tick, remote)]
+                    remote.append(wire)
+            incoming = local + exchange.swap(tick, remote)
         if not incoming:
             return
+        # (tick sent, sender's global index, order sent) tell every two messages apart.
         incoming.sort(key=_order)
         self._deliver(tick, incoming)
 
@@ -918,7 +922,7 @@ class World(DataOnlineGenerator[Any]):
             payload,
         )
 
-    def _deliver(self, tick: int, incoming: List[Message]) -> None:
+    def _deliver(self, tick: int, incoming: List[Wire]) -> None:
         run = self._last_run
         assert run is not None
         rng: Any = self.random
@@ -934,16 +938,16 @@ class World(DataOnlineGenerator[Any]):
         saved = (rng._i, rng._t, rng._s, rng._tb, rng.gauss_next)
         try:
             rng._t, rng._tb = key, None
-            for message in incoming:
-                target = message.receiver.population
-                g = target.global_index(message.receiver.index)
+            for wire in incoming:
+                g = wire[3]
                 i = g - run.first
                 if not 0 <= i < len(run.subjects):
                     continue  # another shard's subject (the exchange sends only this shard's)
+                message = self._message(wire)
+                target = message.receiver.population
                 subject = run.subjects[i]
                 move = run.pending[i]
                 state = states[move[-1]] if move is not None else None
-                message.receiver._subject = None
                 rng._i, rng._s, rng.gauss_next = i, positions.get(i), None
                 try:
                     handled = target.receive(subject, message)  # type: ignore[misc]
@@ -1049,18 +1053,6 @@ def _no_messages() -> Dict[str, int]:
     return {"sent": 0, "delivered": 0, "vetoed": 0, "undelivered": 0}
 
 
-def _order(message: Message) -> Tuple[int, int, int]:
+def _order(wire: Wire) -> Tuple[int, int, int]:
     """The order messages are handled in: tick sent, sender's global index, order sent."""
-    sender = message.sender
-    return (message.sent_at, sender.population.global_index(sender.index), message.seq)
-
-
-def _wire(message: Message) -> Wire:
-    return (
-        message.sent_at,
-        message.sender.population.global_index(message.sender.index),
-        message.seq,
-        message.receiver.population.global_index(message.receiver.index),
-        message.kind,
-        message.payload,
-    )
+    return wire[0], wire[1], wire[2]
