@@ -219,9 +219,71 @@ class KafkaSink(Sink):
         self._final: Optional[Tuple[int, int]] = None
         self._until_poll = POLL_EVERY
         self.produced = 0
+        self._if_exists: Optional[str] = None  # the run's, for the next open only
+        #: Whether the last open looked (``if_exists``) and found records in the topic.
+        self.appended: Optional[bool] = None
+
+    def if_exists(self, mode: str) -> None:
+        """The next run's way with a topic that holds records: ``"append"`` adds to it (what
+        the sink always does), ``"fail"`` refuses to open when it holds any; ``"replace"`` is
+        refused: a topic's records are removed by its owner (deleting records or the topic),
+        not by a producer."""
+        if mode == "replace":
+            raise ConfigurationError(
+                f"{self.name}: a producer cannot remove a topic's records, so the sink cannot "
+                "replace them: use if_exists='append' or 'fail'"
+            )
+        self._if_exists = mode
+
+    def _topic_holds_records(self, producer: Producer) -> bool:
+        """Whether any partition of the topic holds a record (its high watermark above its
+        low one); a topic that does not exist holds none."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        timeout = self._factory.connect_timeout or 10.0
+        try:
+            metadata = producer.list_topics(self.topic, timeout=timeout)
+            found = metadata.topics.get(self.topic)
+            if found is None or found.error is not None or not found.partitions:
+                return False
+            settings = {
+                key: value
+                for key, value in self._factory.conf.items()
+                if key == "bootstrap.servers" or key.startswith(("security.", "sasl.", "ssl."))
+            }
+            consumer = Consumer({**settings, "group.id": "doge-datagen-if-exists"})
+            try:
+                for partition in found.partitions:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(self.topic, partition), timeout=timeout
+                    )
+                    if high > low:
+                        return True
+            finally:
+                consumer.close()
+        except KafkaException as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot look at topic {self.topic!r}: "
+                f"{mask_text(str(exc), self._factory._secrets)}"
+            ) from None
+        return False
 
     def _open(self) -> None:
         producer = self._factory._acquire(self)
+        choice, self._if_exists = self._if_exists, None
+        if choice == "fail":
+            try:
+                held = self._topic_holds_records(producer)
+            except BaseException:
+                self._factory._release(self, producer)
+                raise
+            if held:
+                self._factory._release(self, producer)
+                raise ConfigurationError(
+                    f"{self.name}: topic {self.topic!r} holds records, and if_exists is "
+                    "'fail': give another topic, or append"
+                )
+            self.appended = False
         self.producer = producer
         self._produce = producer.produce
         self._poll: Callable[[float], int] = producer.poll

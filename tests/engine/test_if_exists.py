@@ -222,3 +222,28 @@ def test_object_storage_replaces_or_fails_and_refuses_append(tmp_path):
     assert (tmp_path / "events.jsonl").read_text() == once
     run(ObjectSink(f"file://{tmp_path}/new.jsonl", row), if_exists="fail")  # nothing there
     assert (tmp_path / "new.jsonl").read_text() == once
+
+
+@pytest.mark.kafka
+def test_a_kafka_topic_appends_or_fails_and_refuses_replace(kafka_bootstrap):
+    from support.kafka_fixtures import create_topic, read_all
+
+    from doge_datagen import KafkaSinkFactory
+
+    topic = create_topic(kafka_bootstrap)
+
+    def sink():
+        return KafkaSinkFactory(kafka_bootstrap, "doge-if-exists").create(
+            topic, lambda s, t: str(s.user_id), lambda ts, s, t: str(row(ts, s, t))
+        )
+
+    with pytest.raises(ConfigurationError, match="cannot remove a topic's records"):
+        run(sink(), if_exists="replace")
+    first = run(sink(), if_exists="fail")  # an empty topic: runs
+    assert first.appended[f"kafka:{topic}"] is False
+    n = len(read_all(kafka_bootstrap, topic, first.delivery[f"kafka:{topic}"]["delivered"]))
+    assert n > 20
+    with pytest.raises(ConfigurationError, match="holds records, and if_exists is 'fail'"):
+        run(sink(), if_exists="fail")
+    run(sink(), if_exists="append")
+    assert len(read_all(kafka_bootstrap, topic, 2 * n)) == 2 * n
