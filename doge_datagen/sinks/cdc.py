@@ -403,7 +403,7 @@ class ChangeEventSink(Sink):
         key = self._key_of(subject, row, index)
         self._keys[id(subject)] = key
         self._last[key] = row
-        self.changes[op] += 1
+        self._changes[op] += 1  # (no C collector on this path: its count is kept here)
         self.inner.collect(
             timestamp, Change(op, before, row, key, timestamp, self._source(timestamp)), transition
         )
@@ -667,7 +667,7 @@ class ChangeEventSink(Sink):
         else:
             last[key] = after = row
             op = "u"
-        self.changes[op] += 1
+        self._changes[op] += 1  # (no C collector on this path: its count is kept here)
         source = self._last_source if timestamp == self._source_at else self._source(timestamp)
         self.inner.collect(timestamp, Change(op, before, after, key, timestamp, source), transition)
         if op == "d" and self.tombstones:

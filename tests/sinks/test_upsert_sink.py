@@ -96,3 +96,23 @@ def test_a_batch_writes_each_keys_last_change(sqlite_db):
         assert sink.buffered == 5
     assert sink.delivered == 5
     assert table_rows(sqlite_db, table.name) == {1: {**row, "balance": 9, "moves": 2}}
+
+
+def test_after_a_rejected_batch_the_next_one_is_upserted(postgres_db):
+    """PostgreSQL copies each batch into a temporary table made once per session: made in
+    a batch that is rolled back, it is gone, and the next batch makes it again."""
+    from doge_datagen.errors import DeliveryError
+    from doge_datagen.sinks.cdc import Change
+
+    table = accounts_table(postgres_db)
+    sink = DbSink(postgres_db.url, table.name, lambda ts, c, t: c.row, mode="upsert", key="user_id")
+    row = {"user_id": 1, "balance": 0, "moves": 0, "state": "active"}
+    with sink:
+        sink.collect(0, Change("r", None, {**row, "balance": 10**30}, 1, 0, {}), None)
+        with pytest.raises(DeliveryError, match="rejected and rolled back"):
+            sink.flush()
+        for balance in (5, 7):  # two batches on the same session
+            sink.collect(1, Change("u", row, {**row, "balance": balance}, 1, 1, {}), None)
+            sink.flush()
+            assert table_rows(postgres_db, table.name) == {1: {**row, "balance": balance}}
+    assert (sink.delivered, sink.failed) == (2, 1)
