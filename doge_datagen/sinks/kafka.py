@@ -12,15 +12,27 @@ record. :meth:`KafkaSink.close` flushes (up to ``flush_timeout`` seconds) and ra
 The producer is created when the first sink of a factory opens (when a run starts), not when
 the factory or a sink is created: building a model connects to nothing.
 
+In a run that checkpoints (or resumes), the producer is transactional: its
+``transactional.id`` comes from the checkpoint's path and the first sink's name, so a resumed
+run's producer has the one of the run it goes on from, and fences it (the broker aborts the
+transaction it left open). Each checkpoint commits the transaction before the checkpoint is
+written (:meth:`KafkaSink.checkpoint_position`), and the close commits the last one: a
+``read_committed`` consumer sees the events up to the last checkpoint once, and those the
+resumed run gives again once. A broker that refuses transactions leaves the run at least once
+(a warning says so, and :attr:`KafkaSink.transactions` holds the reason). Without a checkpoint
+the producer is idempotent and not transactional, as before.
+
 Note that librdkafka reads a record timestamp of ``0`` as "now": a run starting at epoch
 ``0`` gets the wall-clock time on the records of its first tick.
 """
 
 import codecs
+import hashlib
 import logging
 import numbers
 import re
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -222,6 +234,37 @@ class KafkaSink(Sink):
         self._if_exists: Optional[str] = None  # the run's, for the next open only
         #: Whether the last open looked (``if_exists``) and found records in the topic.
         self.appended: Optional[bool] = None
+        #: In a run that checkpoints: ``"on"`` while the producer runs transactions, else
+        #: why the broker refused them (the run is then at least once); None otherwise.
+        self.transactions: Optional[str] = None
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def follow_run(self, run: Any) -> None:
+        """Before a run opens the sink: a run that checkpoints or resumes produces in
+        transactions, under an id derived from the checkpoint's path and the sink's name
+        (a resumed run takes the stored one, :meth:`resume_at`); any other run does not."""
+        checkpointer = getattr(run, "checkpointer", None)
+        if checkpointer is None and getattr(run, "resume_state", None) is None:
+            self._factory._plan_transactions(None)
+            return
+        path = Path(checkpointer.path) if checkpointer is not None else Path("resumed")
+        digest = hashlib.sha256(f"{path.resolve()}\0{self.name}".encode()).hexdigest()
+        self._factory._plan_transactions(f"doge-datagen-{digest[:32]}", checkpointer is None)
+
+    def checkpoint_position(self) -> Optional[Dict[str, Any]]:
+        """For a run's checkpoint, before it is written: every record produced so far
+        acknowledged, and in transactions, the transaction committed (and the next one
+        begun). Returns the transactional id, which a resumed run takes again; None when
+        the producer is not transactional (at least once)."""
+        if self.producer is None:
+            return None
+        return self._factory._commit(self)
+
+    def resume_at(self, position: Dict[str, Any]) -> None:
+        """A resumed run: its producer takes the stored transactional id, which fences the
+        producer of the run that wrote the checkpoint and aborts its open transaction."""
+        self._factory._plan_transactions(str(position["transactional_id"]), stored=True)
 
     def if_exists(self, mode: str) -> None:
         """The next run's way with a topic that holds records: ``"append"`` adds to it (what
@@ -388,6 +431,17 @@ class KafkaSink(Sink):
         if self._counts.first_error is None:
             self._counts.first_error = f"{error.name()}: {error.str()}"
         assert self.producer is not None
+        if self._factory._transactional:
+            # The open transaction is lost with the producer (fenced by another run with
+            # the same id, or failed): a new one cannot take it over, the run resumes.
+            raise DeliveryError(
+                f"{self.name}: the transactional producer failed ({error.name()}: "
+                f"{mask_text(error.str(), self._factory._secrets)}); resume the run from "
+                "its last checkpoint",
+                sink=self.name,
+                delivered=self.delivered,
+                failed=self.failed,
+            )
         self._factory._replace_fatal(self.producer, error)
 
     def _use(self, producer: Producer) -> None:
@@ -619,6 +673,15 @@ class KafkaSinkFactory:
         self._gave_up = False
         self.producers_replaced = 0
         self._producer: Optional[Producer] = None
+        # Transactions (a run that checkpoints): the id the next producer takes, whether the
+        # live producer runs them, and the records produced when the last one began.
+        self._transactional_id: Optional[str] = None
+        self._transactional = False
+        self._begun_at = 0
+        self._commit_at_close = False
+        self._unclean = False
+        #: Why the broker refused transactions, when it did (the run is at least once).
+        self.transactions_refused: Optional[str] = None
         # librdkafka checks every setting when a client is made. A client without brokers
         # (and with its log silenced) checks them now without connecting anywhere.
         check = {k: v for k, v in settings.items() if k not in ("bootstrap.servers", "logger")}
@@ -686,13 +749,128 @@ class KafkaSinkFactory:
 
     def _acquire(self, sink: KafkaSink) -> Producer:
         fresh = self._producer is None
-        producer = self.producer
+        if fresh and self._transactional_id is not None:
+            producer = self._transactional_producer(sink)
+        else:
+            producer = self.producer
         if fresh:
             self._hurried = False
             if self.connect_timeout is not None:
                 self._check_reachable(producer, sink, self.connect_timeout)
         self._open_sinks.add(sink)
+        sink.transactions = None
+        if self._transactional_id is not None:
+            sink.transactions = "on" if self._transactional else self.transactions_refused
         return producer
+
+    # -- transactions (a run that checkpoints) ------------------------------------------------
+
+    def _plan_transactions(
+        self, transactional_id: Optional[str], commit_at_close: bool = False, stored: bool = False
+    ) -> None:
+        """The id the next producer runs transactions under (None: no transactions). The
+        first sink of a run to ask names it; a resumed run's stored id replaces it.
+        ``commit_at_close``: the run writes no checkpoint that would commit its events."""
+        if self._producer is not None:
+            return  # a producer is live: the plan applies to the next one
+        if stored:
+            self._transactional_id = transactional_id
+            return
+        if transactional_id is None or self._transactional_id is None:
+            self._transactional_id = transactional_id
+            self._commit_at_close = commit_at_close
+
+    def _transactional_producer(self, sink: KafkaSink) -> Producer:
+        """A producer with the planned ``transactional.id``, its transactions initialised
+        (fencing a producer with the same id and aborting its open transaction) and the first
+        begun; a broker that refuses gives a plain idempotent producer, at least once."""
+        assert self._transactional_id is not None
+        conf = {**self.conf, "transactional.id": self._transactional_id}
+        timeout = self.connect_timeout or 30.0
+        producer = self._new_producer(conf)
+        try:
+            producer.init_transactions(timeout)
+            producer.begin_transaction()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            reason = error.str() if isinstance(error, KafkaError) else str(error)
+            self.transactions_refused = (
+                f"the broker refused transactions ({mask_text(reason, self._secrets)})"
+            )
+            _LOGGER.warning(
+                "%s: %s; the run is at least once: events after a checkpoint are sent again "
+                "on a resume",
+                sink.name,
+                self.transactions_refused,
+            )
+            self._transactional = False
+            self._producer = self._new_producer()
+            return self._producer
+        self.transactions_refused = None
+        self._transactional = True
+        self._begun_at = 0
+        self._producer = producer
+        return producer
+
+    def _produced(self) -> int:
+        return sum(sink.produced for sink in self._open_sinks)
+
+    def _commit(self, sink: KafkaSink) -> Optional[Dict[str, Any]]:
+        """Every record produced so far acknowledged; in transactions, the transaction
+        committed and the next begun (nothing to commit when no record came since). A
+        record that failed, or a commit the broker refuses, is a :class:`DeliveryError`:
+        the checkpoint is not written and the run resumes from the one before."""
+        producer = self._producer
+        if producer is None:
+            return None
+        remaining = self._flush(producer, self.flush_timeout)
+        if remaining or sink.failed:
+            failed = sink.failed + remaining
+            raise DeliveryError(
+                f"{sink.name}: {failed} records not delivered before a checkpoint",
+                sink=sink.name,
+                delivered=sink.delivered,
+                failed=failed,
+            )
+        if not self._transactional:
+            return None
+        produced = self._produced()
+        if produced != self._begun_at:
+            try:
+                producer.commit_transaction(self.flush_timeout)
+                producer.begin_transaction()
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else exc
+                reason = error.str() if isinstance(error, KafkaError) else str(error)
+                raise DeliveryError(
+                    f"{sink.name}: the transaction of the records before a checkpoint was not "
+                    f"committed ({mask_text(reason, self._secrets)}); resume the run from its "
+                    "last checkpoint",
+                    sink=sink.name,
+                    delivered=sink.delivered,
+                    failed=sink.failed,
+                ) from None
+            self._begun_at = produced
+        return {"transactional_id": self._transactional_id}
+
+    def _end_transaction(self, producer: Producer, clean: bool) -> Optional[str]:
+        """The last sink closes. A run that checkpoints committed its events with its last
+        checkpoint: what came after it (a run that failed) is aborted, and a resume gives it
+        again. A resumed run that writes no checkpoint commits at its close when every
+        record was delivered (``clean``). Returns why a commit was refused."""
+        commit = self._commit_at_close and clean and not self._hurried
+        try:
+            if commit:
+                producer.commit_transaction(self.flush_timeout)
+            else:
+                producer.abort_transaction(_PURGE_WAIT)
+        except KafkaException as exc:
+            if not commit:
+                return None  # nothing to keep: the broker aborts it when it times out
+            error = exc.args[0] if exc.args else exc
+            reason = error.str() if isinstance(error, KafkaError) else str(error)
+            return mask_text(reason, self._secrets)
+        return None
 
     def _check_reachable(self, producer: Producer, sink: KafkaSink, timeout: float) -> None:
         """A bounded metadata request: a cluster that does not answer fails the run now."""
@@ -760,7 +938,8 @@ class KafkaSinkFactory:
                 return remaining
 
     def _release(self, sink: KafkaSink, producer: Producer) -> bool:
-        """Flush for a closing sink; when it is the last one, retire the producer.
+        """Flush for a closing sink; when it is the last one, end the transaction (if any)
+        and retire the producer.
 
         Returns whether records still queued after the flush were purged.
         """
@@ -770,9 +949,17 @@ class KafkaSinkFactory:
         remaining = self._flush(producer, 0 if self._gave_up else self.flush_timeout)
         self._gave_up = remaining > 0
         if not last:
+            self._unclean = self._unclean or remaining > 0 or sink.failed > 0
             return False
         self._producer = None
         self._gave_up = False
+        refused = None
+        if self._transactional:
+            clean = not (self._unclean or remaining or sink.failed)
+            refused = self._end_transaction(producer, clean)
+        self._transactional = False
+        self._transactional_id = None
+        self._unclean = False
         purged = remaining > 0
         if purged:
             # The producer is going away: fail what it still holds, which serves the delivery
@@ -788,6 +975,14 @@ class KafkaSinkFactory:
             close = getattr(producer, "close", None)
             if close is not None:
                 close()
+        if refused is not None:
+            raise DeliveryError(
+                f"{sink.name}: the transaction of the run's last records was not committed "
+                f"({refused})",
+                sink=sink.name,
+                delivered=sink.delivered,
+                failed=sink.produced - sink.delivered,
+            )
         return purged
 
     def __repr__(self) -> str:
