@@ -31,6 +31,7 @@ import hashlib
 import logging
 import numbers
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
@@ -857,8 +858,10 @@ class KafkaSinkFactory:
         """The last sink closes. A run that checkpoints committed its events with its last
         checkpoint: what came after it (a run that failed) is aborted, and a resume gives it
         again. A resumed run that writes no checkpoint commits at its close when every
-        record was delivered (``clean``). Returns why a commit was refused."""
-        commit = self._commit_at_close and clean and not self._hurried
+        record was delivered (``clean``) and the run did not fail: a run that raised closes
+        its sinks while its error is being handled. Returns why a commit was refused."""
+        failing = sys.exc_info()[1] is not None
+        commit = self._commit_at_close and clean and not self._hurried and not failing
         try:
             if commit:
                 producer.commit_transaction(self.flush_timeout)
