@@ -1294,9 +1294,13 @@ def run(
                     state.create_subjects()
                 state.loop()
                 if checkpointer is not None:
-                    checkpointer.write(state)  # the last one: where the run ended or stopped
+                    # The last one, where the run ended or stopped: written here.
+                    checkpointer.write(state, final=True)
             finally:
                 state.running = False
+                if checkpointer is not None:
+                    # A run that fails keeps the checkpoint a forked copy may be writing.
+                    checkpointer.wait(check=False)
         except BaseException as exc:
             _failed(exc, state, sinks, metrics, probe, time.perf_counter() - began, received)
             raise

@@ -4,6 +4,11 @@ the banking demo, its profiled variant (day and week) and a model with arrivals.
 
 import os
 import pickle
+import re
+import signal
+import subprocess
+import sys
+import threading
 
 import pytest
 from support.loops import CountingLoop
@@ -493,3 +498,123 @@ def test_a_database_holds_the_events_after_the_checkpoint_exactly_once(tmp_path)
     whole, resumed = rows("whole"), rows("resumed")
     assert resumed == whole
     assert again.sinks[0].repeated > 0  # rows committed after the checkpoint, given again
+
+
+needs_fork = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="checkpoints are written by forked copies on Linux"
+)
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """Checkpoints written by forked copies even in this process, which other tests may have
+    given a thread (pyarrow's pool): the copy only pickles and writes."""
+    monkeypatch.setattr(checkpoints, "can_fork", lambda: True)
+
+
+@needs_fork
+def test_only_a_process_with_a_single_thread_is_forked():
+    ask = "from doge_datagen.engine.checkpoint import can_fork; print(can_fork())"
+    second = "import threading; e = threading.Event(); threading.Thread(target=e.wait).start(); "
+    answers = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for code in (ask, second + ask + "; e.set()")
+    ]
+    assert answers == ["True", "False"]
+
+
+@needs_fork
+@pytest.mark.parametrize("kind", KINDS)
+def test_checkpoints_written_by_forked_copies_resume_to_the_uninterrupted_runs_bytes(
+    tmp_path, loop, uninterrupted, kind, forking
+):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, kind)
+    stop_at(datagen, 250, error=RuntimeError("the machine went away"))
+    with pytest.raises(RuntimeError, match="went away"):
+        datagen.start(checkpoint=saved, checkpoint_every=1e-9)
+    keeper = datagen._last_run.checkpointer
+    # Every checkpoint of the failed run was periodic, and each written by a copy.
+    assert keeper.written > 10 and keeper.forked == keeper.written
+    assert 0 < checkpoints._read(saved)["tick"] < TICKS
+    # A resumed run goes on checkpointing the same way; its last checkpoint is its own.
+    datagen = build(path, kind)
+    stop_at(datagen, 600)
+    stopped = datagen.start(resume=saved, checkpoint=saved, checkpoint_every=1e-9)
+    keeper = datagen._last_run.checkpointer
+    assert keeper.forked == keeper.written - 1 > 0
+    assert checkpoints._read(saved)["tick"] == stopped.ticks
+    build(path, kind).start(resume=saved)
+    assert path.read_bytes() == uninterrupted[kind]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "run.ckpt"]
+
+
+@needs_fork
+def test_a_forked_copy_that_cannot_write_the_checkpoint_fails_the_next_write(
+    tmp_path, loop, forking
+):
+    """Subjects that cannot be pickled, found by the copy writing a periodic checkpoint: the
+    run fails at its next checkpoint, naming the tick and why, and leaves no file."""
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, "banking")
+    factory = datagen.subject_factory
+    make = factory.create
+
+    def create(index):
+        user = make(index)
+        user.__class__ = type("Local", (type(user),), {"__slots__": ()})
+        return user
+
+    factory.create = create
+    with pytest.raises(ConfigurationError) as caught:
+        datagen.start(checkpoint=saved, checkpoint_every=1e-9)
+    message = str(caught.value)
+    assert re.search(r"the checkpoint of tick \d+ was not written to '.*run\.ckpt'", message)
+    assert "picklable subjects" in message
+    assert datagen._last_run.checkpointer.forked == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
+
+
+@needs_fork
+def test_a_forked_copy_killed_while_it_writes_is_reported_and_its_file_removed(
+    tmp_path, monkeypatch, forking
+):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    parent = os.getpid()
+    write = checkpoints._write_atomically
+    written = []
+
+    def killed_in_the_copy(target, data):
+        if os.getpid() != parent:
+            with open(target.with_name(f".{target.name}.{os.getpid()}.tmp"), "wb") as out:
+                out.write(data[:10])
+            os.kill(os.getpid(), signal.SIGKILL)
+        written.append(target)
+        write(target, data)
+
+    monkeypatch.setattr(checkpoints, "_write_atomically", killed_in_the_copy)
+    datagen = build(path, "banking")
+    with pytest.raises(ConfigurationError, match=r"failed: killed by signal 9\)"):
+        datagen.start(checkpoint=saved, checkpoint_every=1e-9)
+    assert written == []  # no checkpoint was written in this process
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
+
+
+def test_a_process_with_a_second_thread_writes_its_checkpoints_itself(tmp_path, uninterrupted):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    done = threading.Event()
+    waiting = threading.Thread(target=done.wait)
+    waiting.start()
+    try:
+        assert not checkpoints.can_fork()
+        datagen = build(path, "arrivals")
+        summary = datagen.start(checkpoint=saved, checkpoint_every=1e-9)
+    finally:
+        done.set()
+        waiting.join()
+    keeper = datagen._last_run.checkpointer
+    assert keeper.written > 10 and keeper.forked == 0
+    assert summary.ticks == TICKS and path.read_bytes() == uninterrupted["arrivals"]
+    assert checkpoints._read(saved)["tick"] == TICKS
