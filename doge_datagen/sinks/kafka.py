@@ -18,7 +18,10 @@ run's producer has the one of the run it goes on from, and fences it (the broker
 transaction it left open). Each checkpoint commits the transaction before the checkpoint is
 written (:meth:`KafkaSink.checkpoint_position`), and the close commits the last one: a
 ``read_committed`` consumer sees the events up to the last checkpoint once, and those the
-resumed run gives again once. A broker that refuses transactions leaves the run at least once
+resumed run gives again once. Each transaction also commits the number of records the sink
+has given in the run (a consumer group's offset), so that a run killed between a commit and
+the rename of its checkpoint does not produce the records committed since the checkpoint it
+resumes from again. A broker that refuses transactions leaves the run at least once
 (a warning says so, and :attr:`KafkaSink.transactions` holds the reason). Without a checkpoint
 the producer is idempotent and not transactional, as before.
 
@@ -36,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.serialization import (
     MessageField,
     SerializationContext,
@@ -238,6 +241,17 @@ class KafkaSink(Sink):
         #: In a run that checkpoints: ``"on"`` while the producer runs transactions, else
         #: why the broker refused them (the run is then at least once); None otherwise.
         self.transactions: Optional[str] = None
+        #: Records a resumed run gave again that a transaction had committed after the
+        #: checkpoint (not produced a second time).
+        self.repeated = 0
+        # The run's records before this opening (a resumed run: the checkpoint's), the
+        # checkpoint's count that a resumed run's next open compares with what was committed,
+        # the records still to drop, and the consumer whose group keeps the count committed
+        # with each transaction.
+        self._records_before = 0
+        self._resume_records: Optional[int] = None
+        self._skip = 0
+        self._progress: Any = None
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -260,12 +274,15 @@ class KafkaSink(Sink):
         the producer is not transactional (at least once)."""
         if self.producer is None:
             return None
-        return self._factory._commit(self)
+        if self._factory._commit(self) is None:
+            return None
+        return {"transactional_id": self._factory._transactional_id, "records": self._records()}
 
     def resume_at(self, position: Dict[str, Any]) -> None:
         """A resumed run: its producer takes the stored transactional id, which fences the
         producer of the run that wrote the checkpoint and aborts its open transaction."""
         self._factory._plan_transactions(str(position["transactional_id"]), stored=True)
+        self._resume_records = int(position.get("records", 0))
 
     def if_exists(self, mode: str) -> None:
         """The next run's way with a topic that holds records: ``"append"`` adds to it (what
@@ -336,6 +353,64 @@ class KafkaSink(Sink):
         self._final = None
         self._until_poll = POLL_EVERY
         self.produced = 0
+        self.repeated = 0
+        self._records_before, resumed = self._resume_records or 0, self._resume_records
+        self._resume_records = None
+        self._progress = None
+        if self._factory._transactional:
+            self._open_progress(resumed)
+
+    def _open_progress(self, resumed: Optional[int]) -> None:
+        """A consumer group of the sink's own keeps the number of records the run has
+        committed, in each transaction (``send_offsets_to_transaction``: the offset of the
+        topic's partition 0). A resumed run reads it back: the records committed after its
+        checkpoint (a kill between a commit and the checkpoint's rename) are not produced
+        again."""
+        from confluent_kafka import Consumer
+
+        factory = self._factory
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:12]
+        settings = {
+            key: value
+            for key, value in factory.conf.items()
+            if key == "bootstrap.servers" or key.startswith(("security.", "sasl.", "ssl."))
+        }
+        group = f"{factory._transactional_id}-{digest}"
+        consumer = Consumer({**settings, "group.id": group, "enable.auto.commit": False})
+        self._progress = (consumer, consumer.consumer_group_metadata())
+        if resumed is None:
+            return
+        try:
+            found = consumer.committed(
+                [TopicPartition(self.topic, 0)], timeout=factory.connect_timeout or 30.0
+            )
+            committed = found[0].offset
+        except KafkaException as exc:
+            raise ConfigurationError(
+                f"{self.name}: cannot read the records the run committed (group {group!r}): "
+                f"{mask_text(str(exc), factory._secrets)}"
+            ) from None
+        if committed > resumed:
+            self._skip = committed - resumed
+            self.collect = self._collect_again  # type: ignore[method-assign]
+
+    def _collect_again(self, timestamp: int, subject: Any, transition: Transition) -> None:
+        """A resumed run's collect while the records committed after its checkpoint come
+        again: counted in ``repeated``, not produced."""
+        if self._skip > 0:
+            self._skip -= 1
+            self.repeated += 1
+            self.key_function(subject, transition)
+            self.value_function(timestamp, subject, transition)
+            if not self._skip:
+                del self.collect
+            return
+        KafkaSink.collect(self, timestamp, subject, transition)
+
+    def _records(self) -> int:
+        """The records of the run so far, from its first tick (those of a resumed run's
+        checkpoint included)."""
+        return self._records_before + self.produced + self.repeated
 
     def _reset_counts(self) -> None:
         """The counts live in a fresh ``_Counts`` made by :meth:`_open`."""
@@ -542,9 +617,17 @@ class KafkaSink(Sink):
         producer = self.producer
         self.producer = None
         self._produce = self._open_and_produce
+        if self._skip:  # a run that ended while committed records still came again
+            self._skip = 0
+            del self.collect
         if producer is None:
             return
-        purged = self._factory._release(self, producer)
+        try:
+            purged = self._factory._release(self, producer)
+        finally:
+            if self._progress is not None:
+                self._progress[0].close()
+                self._progress = None
         counts = self._counts
         undelivered = max(self.produced - counts.delivered - counts.failed, 0)
         self._final = (counts.delivered, counts.failed + undelivered)
@@ -814,7 +897,7 @@ class KafkaSinkFactory:
         return producer
 
     def _produced(self) -> int:
-        return sum(sink.produced for sink in self._open_sinks)
+        return sum(sink.produced + sink.repeated for sink in self._open_sinks)
 
     def _commit(self, sink: KafkaSink) -> Optional[Dict[str, Any]]:
         """Every record produced so far acknowledged; in transactions, the transaction
@@ -838,6 +921,13 @@ class KafkaSinkFactory:
         produced = self._produced()
         if produced != self._begun_at:
             try:
+                for each in self._open_sinks:
+                    if each._progress is not None:
+                        producer.send_offsets_to_transaction(
+                            [TopicPartition(each.topic, 0, each._records())],
+                            each._progress[1],
+                            self.flush_timeout,
+                        )
                 producer.commit_transaction(self.flush_timeout)
                 producer.begin_transaction()
             except KafkaException as exc:

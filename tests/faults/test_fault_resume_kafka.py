@@ -8,6 +8,7 @@ the event_id of its original. On a broker that hides aborted transactions (Apach
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,14 +44,49 @@ def write_config(path, **config):
     return path
 
 
-def build(bootstrap, topic):
+def build(bootstrap, topic, stop=None):
     sink = KafkaSinkFactory(bootstrap).create(
         topic, lambda s, t: str(s.user_id), RECORD, value_serializer="json"
     )
     datagen = banking_generator(
         sink, sink, sink, sink, subjects_num=300, ticks_num=300, seed=3, timestamp_start=START
     )
+    if stop is not None:
+        seen = [0]
+        logout = next(t for t in datagen.transitions if t.trigger == "logout")
+
+        def callback(subject, transition):
+            seen[0] += 1
+            if seen[0] == stop:
+                datagen.stop()
+            return True
+
+        logout.action_callback = callback
     return datagen, sink
+
+
+def test_records_committed_after_the_checkpoint_a_resume_goes_back_to_are_not_repeated(
+    tmp_path, kafka_bootstrap
+):
+    """A kill after a checkpoint's commit and before its file's rename: the transaction
+    committed, the checkpoint on disk the one before. The records committed since are counted
+    in the sink's consumer group in the same transaction, and not produced again."""
+    whole_topic, topic = create_topic(kafka_bootstrap), create_topic(kafka_bootstrap)
+    build(kafka_bootstrap, whole_topic)[0].start()
+    whole = read_values(kafka_bootstrap, whole_topic, "read_committed")
+    saved, kept = tmp_path / "run.ckpt", tmp_path / "kept.ckpt"
+    build(kafka_bootstrap, topic, stop=20)[0].start(checkpoint=saved, checkpoint_every=None)
+    shutil.copy(saved, kept)
+    datagen, sink = build(kafka_bootstrap, topic, stop=20)
+    datagen.start(resume=saved, checkpoint=saved, checkpoint_every=None)
+    past = sink.delivered
+    assert past > 0
+    shutil.copy(kept, saved)  # the second checkpoint lost, its transaction committed
+    datagen, sink = build(kafka_bootstrap, topic)
+    datagen.start(resume=saved, checkpoint=saved)
+    assert sink.repeated == past
+    assert read_values(kafka_bootstrap, topic, "read_committed") == whole
+    assert _read(saved)["sinks"][0]["records"] == len(whole)
 
 
 def test_a_run_with_a_checkpoint_commits_its_records_and_one_without_uses_none(
