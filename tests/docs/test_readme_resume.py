@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 from support.docs import page
+from support.logouts import stop_at
 
 from doge_datagen import DbSink, FileSink, KafkaSinkFactory, ParquetSink
 from doge_datagen.demo import banking_generator
@@ -35,19 +36,7 @@ def build(make_sink, stop=None, error=None):
     datagen = banking_generator(
         sink, sink, sink, sink, subjects_num=500, ticks_num=600, seed=3, timestamp_start=0
     )
-    if stop is not None:
-        seen = [0]
-        logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-        def callback(subject, transition):
-            seen[0] += 1
-            if seen[0] == stop:
-                if error is not None:
-                    raise error
-                datagen.stop()
-            return True
-
-        logout.action_callback = callback
+    stop_at(datagen, stop, error)
     return datagen, sink
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.logouts import stop_at
 
 SCRIPT = Path(__file__).resolve().parents[1] / "support" / "checkpoint_run.py"
 SUBJECTS, TICKS = "20000", "1500"
@@ -109,19 +110,7 @@ def test_a_redis_stream_with_explicit_ids_holds_each_event_once_after_resumes(tm
         datagen = banking_generator(
             sink, sink, sink, sink, subjects_num=500, ticks_num=600, seed=3, timestamp_start=0
         )
-        if stop is not None:
-            seen = [0]
-            logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-            def callback(subject, transition):
-                seen[0] += 1
-                if seen[0] == stop:
-                    if error is not None:
-                        raise error
-                    datagen.stop()
-                return True
-
-            logout.action_callback = callback
+        stop_at(datagen, stop, error)
         return datagen, sink
 
     saved = tmp_path / "run.ckpt"

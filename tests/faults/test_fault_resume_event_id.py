@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.bus_fixtures import RabbitQueue
+from support.logouts import stop_at
 
 from doge_datagen.demo import banking_generator
 from doge_datagen.sinks.rabbitmq import RabbitMQSinkFactory
@@ -25,19 +26,7 @@ def build(amqp_url, exchange, stop=None, error=None):
     datagen = banking_generator(
         sink, sink, sink, sink, subjects_num=300, ticks_num=400, seed=3, timestamp_start=0
     )
-    if stop is not None:
-        seen = [0]
-        logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-        def callback(subject, transition):
-            seen[0] += 1
-            if seen[0] == stop:
-                if error is not None:
-                    raise error
-                datagen.stop()
-            return True
-
-        logout.action_callback = callback
+    stop_at(datagen, stop, error)
     return datagen, sink
 
 

@@ -8,14 +8,16 @@ afresh. ``--kill-at N`` sends the process SIGKILL at its N-th 'logout' event, or
 after it once a checkpoint was written; ``--plain`` runs without checkpoints.
 """
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 from doge_datagen.demo import banking_generator
 from doge_datagen.sinks.rabbitmq import RabbitMQSinkFactory
 from doge_datagen.sinks.record import Record
+
+# Run as a program: the tests' folder on the path, for the support package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.logouts import kill_at  # noqa: E402
 
 EVERY = 0.1
 RECORD = Record(["event_id", "timestamp", "user_id", ("event", "trigger"), "balance"])
@@ -28,17 +30,7 @@ def main(argv):
         sink, sink, sink, sink, subjects_num=2000, ticks_num=600, seed=4, timestamp_start=0
     )
     if "--kill-at" in argv:
-        kill_at = int(argv[argv.index("--kill-at") + 1])
-        seen = [0]
-        logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-        def crash(subject, transition):
-            seen[0] += 1
-            if seen[0] >= kill_at and saved.exists():
-                os.kill(os.getpid(), signal.SIGKILL)
-            return True
-
-        logout.action_callback = crash
+        kill_at(datagen, int(argv[argv.index("--kill-at") + 1]), saved)
     if "--plain" in argv:
         datagen.start()
         return

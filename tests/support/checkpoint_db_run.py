@@ -11,13 +11,15 @@ Batches are small and checkpoints seconds apart, so that a kill finds batches co
 the last checkpoint.
 """
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 from doge_datagen import DbSink
 from doge_datagen.demo import banking_generator
+
+# Run as a program: the tests' folder on the path, for the support package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.logouts import kill_at  # noqa: E402
 
 EVERY = 0.25
 START = 1_700_000_000_000
@@ -47,17 +49,7 @@ def main(argv):
         timestamp_start=START,
     )
     if "--kill-at" in argv:
-        kill_at = int(argv[argv.index("--kill-at") + 1])
-        seen = [0]
-        logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-        def crash(subject, transition):
-            seen[0] += 1
-            if seen[0] >= kill_at and saved.exists():
-                os.kill(os.getpid(), signal.SIGKILL)
-            return True
-
-        logout.action_callback = crash
+        kill_at(datagen, int(argv[argv.index("--kill-at") + 1]), saved)
     if "--plain" in argv:
         datagen.start()
         return

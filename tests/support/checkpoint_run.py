@@ -7,13 +7,15 @@ afresh. ``--kill-at N`` sends the process SIGKILL at its N-th 'logout' event (a 
 exact moment of the run); ``--plain`` runs without checkpoints (the uninterrupted run).
 """
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 from doge_datagen import FileSink
 from doge_datagen.demo import banking_generator
+
+# Run as a program: the tests' folder on the path, for the support package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.logouts import kill_at  # noqa: E402
 
 #: Seconds between checkpoints: short, so that a kill finds one written moments before.
 EVERY = 0.005
@@ -44,17 +46,7 @@ def main(argv):
         timestamp_start=START,
     )
     if "--kill-at" in argv:
-        kill_at = int(argv[argv.index("--kill-at") + 1])
-        seen = [0]
-        logout = next(t for t in datagen.transitions if t.trigger == "logout")
-
-        def crash(subject, transition):
-            seen[0] += 1
-            if seen[0] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return True
-
-        logout.action_callback = crash
+        kill_at(datagen, int(argv[argv.index("--kill-at") + 1]))
     if "--plain" in argv:
         datagen.start()
         return
