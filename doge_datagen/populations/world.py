@@ -979,9 +979,12 @@ class _Dispatcher(SubjectFactory[Any]):
         self.world = world
 
     def create(self, index: int) -> Any:
-        population, local = self.world._locate(index)
-        if index >= self.world.subjects_num:
-            self.world._arrived_here[population.name] += 1
+        world = self.world
+        if 0 <= index < world.subjects_num:  # an initial subject: once per subject, kept short
+            population = world._active[bisect.bisect_right(world._starts, index) - 1]
+            return population.make(index - population.offset)
+        population, local = world._locate(index)
+        world._arrived_here[population.name] += 1
         return population.make(local)
 
 
