@@ -278,6 +278,14 @@ class KafkaSink(Sink):
             return None
         return {"transactional_id": self._factory._transactional_id, "records": self._records()}
 
+    def flush(self) -> None:
+        """Every record produced so far acknowledged (a :class:`DeliveryError` when one
+        failed); in transactions, the transaction committed and the next begun. A sink that
+        wraps this one (a change-event sink) calls it at each checkpoint: without it, a run
+        that checkpoints would commit nothing before its end."""
+        if self.producer is not None:
+            self._factory._commit(self)
+
     def resume_at(self, position: Dict[str, Any]) -> None:
         """A resumed run: its producer takes the stored transactional id, which fences the
         producer of the run that wrote the checkpoint and aborts its open transaction."""

@@ -155,3 +155,33 @@ def test_sigkill_at_seeded_events_then_resumed_read_committed(tmp_path, kafka_bo
     else:  # Tansu hands out aborted records: every event, the repeats with their event_id
         assert set(by_event_id(committed)) == set(originals)
         assert all(value == originals[value["event_id"]] for value in committed)
+
+
+def test_a_change_event_sink_over_kafka_commits_at_each_checkpoint(tmp_path, kafka_bootstrap):
+    """The wrapper passes the run on (transactions) and its flush at each checkpoint: the
+    records are committed as the run goes, not left to an abort at its end."""
+    from doge_datagen.sinks.cdc import ChangeEventSink
+
+    topic = create_topic(kafka_bootstrap)
+    inner = KafkaSinkFactory(kafka_bootstrap).create(
+        topic, lambda change, t: str(change.key), lambda ts, change, t: json.dumps(change.op)
+    )
+    sink = ChangeEventSink(inner)
+    datagen = banking_generator(
+        sink, sink, sink, sink, subjects_num=300, ticks_num=300, seed=3, timestamp_start=START
+    )
+    seen, during = [0], []
+    logout = next(t for t in datagen.transitions if t.trigger == "logout")
+
+    def look(subject, transition):
+        seen[0] += 1
+        if seen[0] == 20:  # while the run goes on: what its checkpoints committed
+            during.append(len(read_values(kafka_bootstrap, topic, "read_committed", 0.3)))
+        return True
+
+    logout.action_callback = look
+    datagen.start(checkpoint=tmp_path / "run.ckpt", checkpoint_every=0.001)
+    assert inner.transactions == "on"
+    assert during[0] > 0
+    committed = read_values(kafka_bootstrap, topic, "read_committed")
+    assert len(committed) == inner.delivered > during[0]
