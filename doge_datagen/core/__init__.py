@@ -5,6 +5,7 @@
 - :mod:`~doge_datagen.core.keys`: SplitMix64 and the derivation of every stream's key;
 - :mod:`~doge_datagen.core.delivery`: a sink's delivered and failed counts, read one way;
 - :mod:`~doge_datagen.core.shards`: which part of a sharded run this process is;
+- :mod:`~doge_datagen.core.forking`: when this process may be copied with ``fork``;
 - :mod:`~doge_datagen.core.masking`: which values are secrets, and how they are masked;
 - :mod:`~doge_datagen.core.text`: durations, instants and aligned tables written as text.
 

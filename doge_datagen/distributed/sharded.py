@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from doge_datagen.core.checks import check_positive_count
+from doge_datagen.core.forking import fork_is_safe
 from doge_datagen.core.shards import Shard, part_path, running, split
 from doge_datagen.distributed import loading, process_server
 from doge_datagen.engine import validators
@@ -218,6 +219,14 @@ def _destination(starts: Sequence[int], total: int, wire: Any) -> int:
     return bisect.bisect_right(starts, g) - 1
 
 
+def _by_destination(starts: Sequence[int], total: int, outgoing: List[Any]) -> List[List[Any]]:
+    """``outgoing``'s messages in one batch per shard, by their receivers' shards."""
+    batches: List[List[Any]] = [[] for _ in starts]
+    for wire in outgoing:
+        batches[_destination(starts, total, wire)].append(wire)
+    return batches
+
+
 class _PipeExchange:
     """A process shard's side: its messages for each shard, pickled here (in the shard, in
     parallel with the others), to the coordinator's router, and what the others sent it
@@ -229,9 +238,7 @@ class _PipeExchange:
         self.total = 0
 
     def swap(self, tick: int, outgoing: List[Any]) -> List[Any]:
-        batches: List[List[Any]] = [[] for _ in self.starts]
-        for wire in outgoing:
-            batches[_destination(self.starts, self.total, wire)].append(wire)
+        batches = _by_destination(self.starts, self.total, outgoing)
         blobs = [
             pickle.dumps(batch, pickle.HIGHEST_PROTOCOL) if batch else b"" for batch in batches
         ]
@@ -302,9 +309,7 @@ class _QueueExchange:
 
     def swap(self, tick: int, outgoing: List[Any]) -> List[Any]:
         count = len(self.queues)
-        batches: List[List[Any]] = [[] for _ in range(count)]
-        for wire in outgoing:
-            batches[_destination(self.starts, self.total, wire)].append(wire)
+        batches = _by_destination(self.starts, self.total, outgoing)
         for k in range(count):
             if k != self.index:
                 self.queues[k].put((tick, self.index, batches[k]))
@@ -499,15 +504,8 @@ def _fork_context() -> Any:
     Linux, where ``fork`` of a process that has used system frameworks is not safe.
     """
     import multiprocessing
-    import sys
 
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return None
-    try:
-        threads = len(os.listdir("/proc/self/task"))  # the threads Python does not know of too
-    except OSError:
-        return None
-    if threads != 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if not fork_is_safe() or "fork" not in multiprocessing.get_all_start_methods():
         return None
     return multiprocessing.get_context("fork")
 

@@ -41,14 +41,13 @@ import math
 import os
 import pickle
 import signal
-import sys
-import threading
 import time
 from collections import deque
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
+from doge_datagen.core.forking import fork_is_safe
 from doge_datagen.engine.summary import sink_labels
 from doge_datagen.errors import ConfigurationError
 
@@ -357,16 +356,10 @@ class Checkpointer:
 
 
 def can_fork() -> bool:
-    """Whether a checkpoint can be written by a copy of this process made with ``fork``:
-    only on Linux, and only while this process has a single thread (Python's or another's),
-    as for the shards of :mod:`doge_datagen.distributed.sharded`: a copy gets the locks a
-    second thread held, without the thread to release them."""
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return False
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+    """Whether a checkpoint can be written by a copy of this process made with ``fork``
+    (:func:`~doge_datagen.core.forking.fork_is_safe`, the rule the shards of a sharded run
+    follow too)."""
+    return fork_is_safe()
 
 
 def _encode(run: Run, fingerprint: Dict[str, Any], positions: List[Any]) -> bytes:

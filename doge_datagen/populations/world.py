@@ -250,14 +250,26 @@ class Population:
 
     # -- creating ------------------------------------------------------------------------------
 
+    def _creator(self) -> Callable[..., Any]:
+        """The factory's ``create``, and whether it takes the index: read once per run, since
+        looking at a signature costs more than making a subject."""
+        if self._create is None:
+            self._create = getattr(self.factory, "create", self.factory)
+            self._with_index = takes_index(self._create)
+        return self._create
+
+    def counts(self) -> bool:
+        """Whether the factory counts its subjects (its ``create`` takes no index)."""
+        self._creator()
+        return not self._with_index
+
     def make(self, index: int) -> Any:
         """Call the factory for the population's subject ``index`` (with ``datagen.random``
         keyed by the caller). A factory whose ``create`` takes no index is called for the
         indices before as well, as the engine does for a shard, so it counts the same."""
         create = self._create
-        if create is None:  # once per run: looking at a signature costs more than a subject
-            create = self._create = getattr(self.factory, "create", self.factory)
-            self._with_index = takes_index(create)
+        if create is None:
+            create = self._creator()
         if self._with_index:
             return create(index)
         if index < self._counted:
@@ -711,8 +723,7 @@ class World(DataOnlineGenerator[Any]):
         first = run.first if run is not None else 0
         if run is None or not run.running:
             rng.begin(0)
-        create = getattr(population.factory, "create", population.factory)
-        counting = not takes_index(create)
+        counting = population.counts()
         if counting and not population.entities:
             raise ConfigurationError(
                 f"population {population.name!r} is referred to, so its subjects are made "

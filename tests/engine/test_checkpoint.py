@@ -224,9 +224,8 @@ def test_a_file_shorter_than_the_checkpoints_offset_is_refused(tmp_path):
         build(path, "banking").start(resume=saved)
 
 
-def test_subjects_that_cannot_be_pickled_are_a_configuration_error(tmp_path):
-    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
-    datagen = build(path, "banking")
+def make_unpicklable(datagen):
+    """Each subject of ``datagen`` made of a class local to a function, which pickle refuses."""
     factory = datagen.subject_factory
     make = factory.create
 
@@ -236,6 +235,12 @@ def test_subjects_that_cannot_be_pickled_are_a_configuration_error(tmp_path):
         return user
 
     factory.create = create
+
+
+def test_subjects_that_cannot_be_pickled_are_a_configuration_error(tmp_path):
+    path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
+    datagen = build(path, "banking")
+    make_unpicklable(datagen)
     with pytest.raises(ConfigurationError, match="picklable subjects"):
         datagen.start(checkpoint=saved)
     assert not saved.exists()
@@ -559,15 +564,7 @@ def test_a_forked_copy_that_cannot_write_the_checkpoint_fails_the_next_write(
     run fails at its next checkpoint, naming the tick and why, and leaves no file."""
     path, saved = tmp_path / "events.jsonl", tmp_path / "run.ckpt"
     datagen = build(path, "banking")
-    factory = datagen.subject_factory
-    make = factory.create
-
-    def create(index):
-        user = make(index)
-        user.__class__ = type("Local", (type(user),), {"__slots__": ()})
-        return user
-
-    factory.create = create
+    make_unpicklable(datagen)
     with pytest.raises(ConfigurationError) as caught:
         datagen.start(checkpoint=saved, checkpoint_every=1e-9)
     message = str(caught.value)
