@@ -9,8 +9,6 @@ promise, not by what the benchmark wrote, and reports a benchmark whose own verd
 This module imports nothing of doge-datagen's or of the benchmarks', so that the README's
 table can be checked against :data:`PROMISES` without running anything
 (``tests/docs/test_bench_promises.py``).
-
-Model files have no benchmark yet, so no promise here.
 """
 
 import math
@@ -166,6 +164,18 @@ PROMISES: List[Promise] = [
        "sharded", r"^demo into JSON Lines .* workers vs 1 process: the run$", ">=", 1.7),
     _p("sharding", "banking into a counting sink, 2 workers vs 1 process, the run (speed-up)",
        "sharded", r"^banking into a counting sink .* workers vs 1: the run$", ">=", 1.7),
+    # -- populations
+    _p("populations", "two populations vs one of the same subjects, per event (time)",
+       "populations", r"^two populations vs one, per event", "<=", 1.2),
+    _p("populations", "payments world, 2 workers vs 1 process (speed-up)", "populations",
+       r"^payments world, .* 2 workers vs 1 process$", ">=", 1.5),
+    _p("populations", "a million messages per simulated second: peak memory, 4x the ticks vs 1x",
+       "populations", r"^1M messages per simulated second: peak memory, ", "<=", 1.1),
+    # -- checkpoints
+    _p("checkpoints", "a run with a checkpoint every 10 s vs without (time)", "checkpoint",
+       r"^checkpoint every .* subjects$", "<=", 1.05),
+    _p("checkpoints", "a resume of a million subjects to its first busy tick vs 2 s", "checkpoint",
+       r"^resume start$", "<=", 1),
     # -- analysis
     _p("analysis", "analyze() vs PyDTMC's stationary distributions, each chain (time)",
        "analysis", r"^analysis of .* vs PyDTMC", "<=", 1),
@@ -198,6 +208,11 @@ PROMISES: List[Promise] = [
        r"^values: banking demo, .* with the 4 fields vs plain$", "<=", 1.5),
     _p("values", "the demo command with --fake vs without (time)", "values",
        r"^values: doge-datagen demo --sink jsonl:, .* --fake vs not$", "<=", 1.5),
+    # -- model files
+    _p("model files", "examples/banking.yaml vs the same model in Python, counting sinks (rate)",
+       "modelfile", r"^banking\.yaml vs Python, counting sinks ", ">=", 0.9),
+    _p("model files", "examples/banking.yaml vs the same model in Python, JSON Lines (rate)",
+       "modelfile", r"^banking\.yaml vs Python, JSON Lines ", ">=", 0.9),
 ]  # fmt: skip
 
 

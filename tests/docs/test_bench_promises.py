@@ -1,7 +1,9 @@
 """The README's performance table and bench/run_all.py know the same promises, and the table
 is made from a run's results as it says; without running any benchmark."""
 
+import ast
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -38,6 +40,22 @@ def test_every_bench_is_a_step_and_every_promise_names_one(bench_modules):
     assert {p.step for p in promises.PROMISES} <= set(names)
     whats = [p.what for p in promises.PROMISES]
     assert len(whats) == len(set(whats))
+
+
+def test_every_bench_that_states_a_target_has_a_promise(bench_modules):
+    """A benchmark whose docstring names a target (``Target: ...``, ``target >= 0.8x``) is
+    measured by a step that some promise holds; bench_draw, which only shows its figures,
+    is the one without."""
+    promises, run_all = bench_modules
+    module_of = {step.name: step.module for step in run_all.STEPS}
+    promised = {module_of[p.step] for p in promises.PROMISES}
+    stating = set()
+    for path in BENCH.glob("bench_*.py"):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if re.search(r"\btargets?\b", doc, re.IGNORECASE):
+            stating.add(path.stem)
+    assert "bench_draw" not in stating and len(stating) >= 20
+    assert sorted(stating - promised) == []
 
 
 def test_the_table_is_formatted_from_the_results(bench_modules):
