@@ -152,11 +152,13 @@ def main() -> None:
 
     results, unclaimed = promises.judge(rows, ran, failed)
     print("\npromises:")
+    area = max(len(r.promise.category) for r in results)
     width = max(len(r.promise.what) for r in results)
+    target = max(len(r.promise.target) for r in results)
     for result in results:
         p = result.promise
         print(
-            f"  {p.category:<9} {p.what:<{width}}  {p.target:<13} "
+            f"  {p.category:<{area}} {p.what:<{width}}  {p.target:<{target}} "
             f"{promises._ratio(result.measured):>9}  {promises.verdict(result)}"
         )
         for problem in result.problems:
