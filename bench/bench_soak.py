@@ -71,7 +71,7 @@ class Sampler:
 
 
 def start_broker(log_dir: Path) -> Tuple[subprocess.Popen, str]:
-    from kafka_fixtures import _start_tansu, _wait_until_ready
+    from support.kafka_fixtures import _start_tansu, _wait_until_ready
 
     started = _start_tansu(log_dir / "broker.log")
     if started is None:
