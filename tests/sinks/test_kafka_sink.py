@@ -508,6 +508,64 @@ def test_records_held_by_a_producer_at_its_fatal_error_count_as_failed(
     assert [json.loads(r.value)["n"] for r in records] == list(range(50, 200))
 
 
+@pytest.mark.kafka
+def test_acknowledgements_cost_no_python_call_and_are_counted_from_the_queue(
+    kafka_bootstrap: str,
+) -> None:
+    """The producer reports failures only: no callback runs for an acknowledged record.
+    Records still queued are not counted delivered; a flush that empties the queue makes
+    every record not reported failed a delivered one."""
+    topic = create_topic(kafka_bootstrap)
+    factory = KafkaSinkFactory([kafka_bootstrap], "doge-test", conf={"linger.ms": 60000})
+    assert factory.conf["delivery.report.only.error"] is True
+    sink = factory.create(topic, numbered_key, numbered_value)
+    sink.open()
+    calls: List[Any] = []
+    reports = sink._on_delivery
+
+    def counted(err: Any, msg: Any) -> None:
+        calls.append(err)
+        reports(err, msg)
+
+    sink._on_delivery = counted
+    transition = Transition("t", "a", "b", 100.0, None, [])
+    for n in range(50):
+        sink.collect(START + n, SimpleNamespace(n=n), transition)
+    sink.poll()
+    # linger.ms holds them back: queued, neither delivered nor failed yet.
+    assert (sink.produced, sink.delivered, sink.failed) == (50, 0, 0)
+    sink.flush()
+    assert (sink.produced, sink.delivered, sink.failed) == (50, 50, 0)
+    for n in range(50, 80):
+        sink.collect(START + n, SimpleNamespace(n=n), transition)
+    sink.close()
+    assert (sink.produced, sink.delivered, sink.failed) == (80, 80, 0)
+    assert calls == []
+    records = read_all(kafka_bootstrap, topic, expected=80)
+    assert [json.loads(r.value)["n"] for r in records] == list(range(80))
+
+
+def test_failed_records_are_reported_to_their_own_sink() -> None:
+    """Each record carries its sink's callback: the failures of a shared producer are
+    counted by the sink that produced them, and its first error is named."""
+    factory = KafkaSinkFactory(
+        unused_address(), "doge-test", conf={"message.timeout.ms": 200}, connect_timeout=None
+    )
+    one = factory.create("one", numbered_key, numbered_value)
+    two = factory.create("two", numbered_key, numbered_value)
+    transition = Transition("t", "a", "b", 100.0, None, [])
+    for n in range(7):
+        one.collect(START + n, SimpleNamespace(n=n), transition)
+    for n in range(3):
+        two.collect(START + n, SimpleNamespace(n=n), transition)
+    assert one.producer is not None and one.producer.flush(30) == 0
+    assert (one.failed, one.delivered, two.failed, two.delivered) == (7, 0, 3, 0)
+    with pytest.raises(DeliveryError, match=r"kafka:one: 7 of 7 .*_MSG_TIMED_OUT"):
+        one.close()
+    with pytest.raises(DeliveryError, match=r"kafka:two: 3 of 3 .*_MSG_TIMED_OUT"):
+        two.close()
+
+
 def test_a_refusal_that_is_not_fatal_stops_with_a_delivery_error_naming_the_sink() -> None:
     factory = KafkaSinkFactory(unused_address(), "doge-test", connect_timeout=None)
     sink = factory.create("topic", numbered_key, numbered_value)
@@ -543,7 +601,7 @@ def test_bootstrap_servers_forms_and_conf_overrides() -> None:
         ({"conf": {"no.such.setting": 1}}, "no.such.setting"),
         ({"conf": {"linger.ms": "soon"}}, "Invalid value"),
         ({"conf": [("linger.ms", 5)]}, "conf"),
-        ({"conf": {"delivery.report.only.error": True}}, "delivery.report.only.error"),
+        ({"conf": {"delivery.report.only.error": False}}, "delivery.report.only.error"),
         ({"buffer_size": 0}, "buffer_size"),
         ({"buffer_size": "big"}, "buffer_size"),
         ({"flush_timeout": -1}, "flush_timeout"),
