@@ -1168,7 +1168,7 @@ class _Factory(SubjectFactory[Any]):
 
     def __init__(self, create: Callable[[int], Any]) -> None:
         self._create = create
-        self.create = create  # type: ignore[method-assign]
+        self.create = create  # type: ignore[method-assign,assignment]
 
     def create(self, index: int) -> Any:
         return self._create(index)
