@@ -46,7 +46,7 @@ from doge_datagen.sinks._json import (
     lines_of,
 )
 from doge_datagen.sinks.base import DEFAULT_FLUSH_INTERVAL, Sink, check_flush_interval
-from doge_datagen.sinks.record import Record
+from doge_datagen.sinks.record import Record, literal_values
 
 __all__ = ["FORMATS", "FileSink", "FileSinkFactory"]
 
@@ -146,6 +146,9 @@ class FileSink(Sink):
 
     :param path: the file to write, or an open text stream (which is flushed, not closed).
     :param value_function: ``(timestamp, subject, transition) -> dict``, called once per event.
+        One written as ``return {"key": ..., ...}`` (a dict display of constant keys) is run
+        without its dict: its values are written as a record's, the same text (see
+        :func:`~doge_datagen.sinks.record.literal_values`).
     :param record: instead of ``value_function``: the record's fields, a
         :class:`~doge_datagen.sinks.record.Record` or what it takes (``["timestamp",
         "user_id", ("event", "trigger")]``). The sink then writes each line from the values,
@@ -258,20 +261,29 @@ class FileSink(Sink):
         # where the C extension is built, a C one without a Python frame (_fast says which).
         self._closed_collect: Optional[Callable[[int, Any, Transition], None]] = None
         self._fast: Optional[Tuple[Callable[..., Any], int]] = None
-        template = value_function if isinstance(value_function, Record) else None
+        # A record's names and values; or a value function's own, when it is one dict
+        # display of constant keys: its lines are then written as a record's, with no dict.
+        template = (
+            (value_function.names, value_function.values)
+            if isinstance(value_function, Record)
+            else literal_values(value_function)
+            if dumps is None
+            else None
+        )
         self._lines: Any = None
         self._values: Optional[Callable[[int, Any, Transition], Tuple[Any, ...]]] = None
         self._recode = False
+        self._header_at_open = True
         if self.format == "jsonl":
             self._encode: Callable[[Any], Any] = dumps or json.JSONEncoder().encode
             if dumps is None:
                 self._recode = not _ascii_compatible(encoding)
                 if template is not None:
-                    self._lines = line_buffer(template.names)
+                    self._lines = line_buffer(template[0])
                     self._append: Callable[[Any], int] = self._lines.append_values
-                    self._values = template.values
+                    self._values = template[1]
                     self._closed_collect = self._collect_values
-                    self._fast = (template.values, 1)
+                    self._fast = (template[1], 1)
                 else:
                     self._lines = line_buffer()
                     self._append = self._lines.append
@@ -283,11 +295,13 @@ class FileSink(Sink):
             self._recode = codecs.lookup(encoding).name != "utf-8"
             self._lines = csv_buffer()
             self._append = self._lines.append_row
-            if template is not None and names in (None, template.names):
-                names = template.names
-                self._values = template.values
+            if template is not None and names in (None, template[0]):
+                # a dict's columns, as from its first row: the header with the first row
+                self._header_at_open = names is not None or isinstance(value_function, Record)
+                names = template[0]
+                self._values = template[1]
                 self._closed_collect = self._collect_row_values
-                self._fast = (template.values, 2)
+                self._fast = (template[1], 2)
             else:
                 self._closed_collect = self._collect_row
                 self._fast = (value_function, 3)  # once the columns are known
@@ -388,7 +402,7 @@ class FileSink(Sink):
         else:
             self._open_file(mode)
             self._next_mode = "a"  # opened again after close(): append
-        if self._fieldnames is not None and self._needs_header:
+        if self._fieldnames is not None and self._needs_header and self._header_at_open:
             try:
                 self._write(self._header())  # a header even if no event ever comes
             except (OSError, ValueError) as exc:

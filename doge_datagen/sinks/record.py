@@ -15,16 +15,25 @@ A record is a value function: ``record(timestamp, subject, transition)`` returns
 (for any sink). Sinks that know it write from its values without making the dict: a JSON
 Lines file writes each line from a template whose names were encoded once, a CSV file takes
 the values as its row. The text is the same as from the dict.
+
+A value function written as one dict display of constant keys (``return {"user_id":
+subject.user_id, ...}``) has a known shape too: :func:`literal_values` reads it from the
+function's code and gives the same function returning the values as a tuple, so that a file
+sink writes its lines as from a record, without a dict per event.
 """
 
+import dis
 import keyword
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple, Union
+import platform
+import sys
+import types
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from doge_datagen.core.types import Transition
 from doge_datagen.engine.randomness import numbered_event_ids
 from doge_datagen.errors import ConfigurationError
 
-__all__ = ["Record", "SOURCES"]
+__all__ = ["Record", "SOURCES", "literal_values"]
 
 #: The sources that are not attributes of the subject.
 SOURCES = {
@@ -131,3 +140,87 @@ class Record:
     def __repr__(self) -> str:
         fields = [n if n == s else (n, s) for n, s in zip(self.names, self.sources)]
         return f"Record({fields!r})"
+
+
+# -- a value function's own dict display -----------------------------------------------------
+
+_OP = dis.opmap
+_NOP, _BUILD_TUPLE = _OP["NOP"], _OP["BUILD_TUPLE"]
+_LOAD_CONST, _BUILD_MAP = _OP["LOAD_CONST"], _OP.get("BUILD_CONST_KEY_MAP")
+_RETURN, _RETURN_CONST = _OP["RETURN_VALUE"], _OP.get("RETURN_CONST")
+_SPECIAL_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, async, async generator
+
+
+def literal_values(
+    function: Any,
+) -> Optional[Tuple[Tuple[str, ...], Callable[[int, Any, Transition], Tuple[Any, ...]]]]:
+    """``(names, values)`` of a value function whose every ``return`` is one dict display of
+    constant string keys, ``return {"a": x, "b": y}``; ``None`` for any other function.
+
+    ``values`` is the function with its code changed at those returns only: the keys are not
+    loaded and the values go into a tuple instead of a dict (``BUILD_CONST_KEY_MAP`` becomes
+    ``BUILD_TUPLE``, every offset kept). Everything else is the function's own: the same
+    expressions in the same order, its globals, defaults and closure, file and lines in a
+    traceback. So ``dict(zip(names, values(*args)))`` is what ``function(*args)`` returns,
+    with the same side effects. CPython only, and only where its compiler writes such a
+    display that way (3.9 to 3.13); a bound method's function is read the same way.
+    """
+    bound = None
+    if isinstance(function, types.MethodType):
+        bound, function = function.__self__, function.__func__
+    if type(function) is not types.FunctionType or _BUILD_MAP is None:
+        return None
+    if platform.python_implementation() != "CPython" or sys.version_info >= (3, 14):
+        return None
+    code = function.__code__
+    if code.co_flags & _SPECIAL_FLAGS:
+        return None
+    try:
+        instructions = [i for i in dis.get_instructions(code) if i.opname != "CACHE"]
+    except Exception:  # pragma: no cover - a code object dis cannot read
+        return None
+    names: Optional[Tuple[str, ...]] = None
+    raw = bytearray(code.co_code)
+    for at, instruction in enumerate(instructions):
+        if instruction.opcode == _RETURN_CONST:
+            return None  # a return of a constant (None): not always a dict
+        if instruction.opcode != _RETURN:
+            continue
+        if at < 2:
+            return None
+        build, keys = instructions[at - 1], instructions[at - 2]
+        if (
+            build.opcode != _BUILD_MAP
+            or build.arg is None
+            or keys.arg is None
+            or build.is_jump_target
+            or keys.opcode != _LOAD_CONST
+            or type(keys.argval) is not tuple
+            or len(keys.argval) != build.arg
+            or not keys.argval
+            or any(type(name) is not str for name in keys.argval)
+            or len(set(keys.argval)) != len(keys.argval)
+            or (names is not None and keys.argval != names)
+            or build.arg > 255
+            or keys.arg > 255  # no EXTENDED_ARG before either
+        ):
+            return None
+        names = keys.argval
+        raw[keys.offset] = _NOP
+        raw[keys.offset + 1] = 0
+        raw[build.offset] = _BUILD_TUPLE
+    if names is None:
+        return None
+    values = types.FunctionType(
+        code.replace(co_code=bytes(raw)),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    values.__kwdefaults__ = function.__kwdefaults__
+    values.__qualname__ = function.__qualname__
+    values.__module__ = function.__module__
+    if bound is not None:
+        return names, types.MethodType(values, bound)
+    return names, values

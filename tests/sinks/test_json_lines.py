@@ -135,6 +135,35 @@ def test_floats_are_repr_as_json_writes_them(kind: str) -> None:
     assert text == json.dumps(floats)
 
 
+@pytest.mark.parametrize("kind", ENCODERS)
+def test_ints_around_a_digit_and_a_repeated_int_are_json_dumps_text(kind: str) -> None:
+    """The C encoder reads an int within one digit directly, and keeps the text of the last
+    larger one (a timestamp, the same object all through a tick): each must be json's text,
+    whichever object comes next."""
+    edges = [0, 1, -1, 9, 10, 99, 100, 2**15, 2**30 - 1, 2**30, 2**31, 2**32, 2**60, 2**62,
+             2**63 - 1, 2**63, 2**64, 10**19, 10**20]  # fmt: skip
+    ints = [s * (e + d) for e in edges for d in (-1, 0, 1) for s in (1, -1)]
+    timestamp = 1_700_000_000_000
+    other = int("1700000060000")  # another object, after the first one's text is kept
+    same_value = int(str(timestamp))
+    records = [{"ts": timestamp, "n": n, "again": timestamp} for n in ints]
+    records += [{"ts": other}, {"ts": timestamp}, {"ts": same_value}, {"c": Color.RED}]
+    records += [{"big": 2**40, "enum": Color.RED}, {"big": 2**40}, [2**40, -(2**40), 2**40]]
+    lines = buffer(kind)
+    for record in records:
+        lines.append(record)
+    assert lines.take() == "".join(json.dumps(r) + "\n" for r in records).encode("ascii")
+
+
+@pytest.mark.parametrize("kind", ENCODERS)
+def test_zero_floats_are_json_dumps_text(kind: str) -> None:
+    values = [0.0, -0.0, Number(0.0), Number(-0.0), 5e-324, -5e-324, [0.0, -0.0]]
+    lines = buffer(kind)
+    for value in values:
+        assert lines.encode(value) == json.dumps(value).encode("ascii")
+        assert lines.encode({"v": value}) == json.dumps({"v": value}).encode("ascii")
+
+
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -294,6 +323,7 @@ def test_a_file_of_a_record_or_of_a_dict_is_the_text_of_json_and_csv(
     paths = {}
     for way, options in (
         ("dict", {"value_function": shop_row}),
+        ("dict built otherwise", {"value_function": lambda *event: dict(shop_row(*event))}),
         ("record", {"record": SHOP}),
         ("record given as the value function", {"value_function": SHOP}),
         ("small batches", {"value_function": shop_row, "buffer_lines": 7}),
