@@ -644,8 +644,11 @@ class KafkaSink(Sink):
     def _close(self) -> None:
         """Flush, then raise :class:`DeliveryError` if any record was not delivered.
 
-        Records still queued when ``flush_timeout`` runs out count as failed. Closing the
-        last open sink of a factory also purges and closes the shared producer.
+        Records still queued when ``flush_timeout`` runs out count as failed. The sinks of a
+        factory share the queue, and the producer does not tell whose records are left: a
+        sink that closes before the others counts all of them, up to its own records not
+        yet reported. Closing the last open sink of a factory also purges and closes the
+        shared producer, which reports each purged record to its own sink.
         """
         producer = self.producer
         self.producer = None
