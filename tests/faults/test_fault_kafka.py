@@ -104,7 +104,7 @@ def test_broker_killed_and_restarted(broker, tmp_path):
     # The producer reports failures only: while records are in flight, delivered is a lower
     # bound (records neither failed nor queued), and produced - failed an upper one.
     before, at_most = kafka.delivered, kafka.produced - kafka.failed
-    assert 200 < before <= at_most
+    assert 0 < before <= at_most
     time.sleep(1.5)
     broker.start()  # same port, empty memory-only storage
     run.join(120)
