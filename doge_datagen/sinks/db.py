@@ -19,6 +19,21 @@ retried.
 Rows also go out when they have waited ``flush_interval`` seconds (one by default; the engine
 polls the sink between ticks), so a slow paced run fills the table as it goes.
 
+In upsert mode on PostgreSQL a full batch's rows are sent by the caller (``COPY`` into a
+staging table), and the rest of its transaction (the move into the table, ``INSERT ... ON
+CONFLICT``, an index probe per row, and ``COMMIT``) is awaited by a short-lived thread while
+the caller collects the next batch. One batch at most is in flight, joined before the next
+is sent and by ``flush``, ``checkpoint_position`` and ``close`` (so no thread of the sink's
+outlives them, and a checkpoint writer or the shards of a run can still be forked). A batch
+that fails there is raised by the next full batch, ``poll``, ``flush`` or ``close``, once the
+rows collected since are written: its rows are counted as failed and are in the error's
+``pending``, as if it had failed in place. The append mode writes each batch in place: its
+cost beyond one ``COPY`` of every row is each batch's ``COMMIT`` (the server's log flushed
+to disk, a few milliseconds: 40 times for 200,000 rows), which a thread was measured not to
+hide (the thread waits for the GIL after each statement while the run holds it), and a
+``COMMIT`` still in flight when the run's next rows meet a lost server is one whose outcome
+may not be known.
+
 A dropped connection (the server restarted, an administrator ended the session, a proxy timed
 out) does not lose the batch: the sink reconnects and writes the same batch again in a new
 transaction, up to ``retries`` times with a growing pause (``retry_backoff`` seconds, doubled
@@ -64,7 +79,9 @@ leaves the table as it was.
 import csv
 import io
 import logging
+import os
 import re
+import threading
 import time
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -78,6 +95,7 @@ from typing import (
     FrozenSet,
     List,
     Mapping,
+    NoReturn,
     Optional,
     Sequence,
     Tuple,
@@ -506,13 +524,39 @@ def _csv_payload(values: List[Tuple[Any, ...]], integer_positions: Sequence[int]
     return buffer.getvalue()
 
 
+class _Sent:
+    """A PostgreSQL batch whose rows are sent, not yet committed: its segments, its cursor,
+    its transaction's id, the server session's id, the statements still to run before its
+    ``COMMIT`` (an upsert's move from its staging table), and how often the batch was
+    written again before."""
+
+    __slots__ = ("segments", "cursor", "token", "session", "after", "attempt")
+
+    def __init__(
+        self,
+        segments: List[Tuple["_Plan", List[Any]]],
+        cursor: Any,
+        token: Any,
+        session: Optional[int],
+        after: List[str],
+    ) -> None:
+        self.segments = segments
+        self.cursor = cursor
+        self.token = token
+        self.session = session
+        self.after = after
+        self.attempt = 0
+
+
 class _Plan:
-    """How rows with one particular set of keys are written to the table."""
+    """How rows with one particular set of keys are written to the table: ``write(conn,
+    rows)`` sends them, and returns a statement that must run before the ``COMMIT`` (on
+    PostgreSQL, where it may run in the thread that commits), or ``None``."""
 
     __slots__ = ("keys", "method", "write")
 
     def __init__(
-        self, keys: FrozenSet[str], method: str, write: Callable[[Connection, List[Any]], None]
+        self, keys: FrozenSet[str], method: str, write: Callable[[Connection, List[Any]], Any]
     ) -> None:
         self.keys = keys
         self.method = method
@@ -604,6 +648,10 @@ class DbSink(Sink):
         self.name = name or f"db:{self.table.fullname}"
         self._read_dialect()
         self._plans: Dict[FrozenSet[str], _Plan] = {}
+        # PostgreSQL: the thread writing the last full batch, its rows, and its failure.
+        self._writer: Optional[threading.Thread] = None
+        self._in_flight = 0
+        self._failure: Optional[BaseException] = None
         # The buffer: finished segments (plan, rows) plus the rows of the current key set.
         self._segments: List[Tuple[_Plan, List[Any]]] = []
         self._plan: Optional[_Plan] = None
@@ -697,8 +745,8 @@ class DbSink(Sink):
 
     @property
     def buffered(self) -> int:
-        """Rows collected but not yet written."""
-        return self.batch_size - self._room + len(self._rows)
+        """Rows collected but not yet written (a batch being written included)."""
+        return self.batch_size - self._room + len(self._rows) + self._in_flight
 
     @property
     def method(self) -> Optional[str]:
@@ -724,7 +772,7 @@ class DbSink(Sink):
         rows = self._rows
         rows.append(row)
         if len(rows) >= self._room:
-            self.flush()
+            self._hand_off()
 
     def collect_change(self, timestamp: int, change: Any, transition: Transition) -> None:
         """Upsert mode's collect: ``change`` is a :class:`~doge_datagen.sinks.cdc.Change`
@@ -748,7 +796,7 @@ class DbSink(Sink):
         self._changes[key] = (getattr(change, "op", None) == "d", row)  # type: ignore[index]
         self._room -= 1
         if self._room <= 0:
-            self.flush()
+            self._hand_off()
 
     def _switch_keys(self, row: Mapping[str, Any]) -> None:
         """Start a run of rows with the keys of ``row`` (checked against the table)."""
@@ -768,13 +816,160 @@ class DbSink(Sink):
     # -- writing -----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write every buffered row now, in one transaction (again after a lost connection)."""
+        """Write every buffered row now, in one transaction (again after a lost connection),
+        once the ``COMMIT`` of the batch before, if it is still awaited, has ended (see
+        :meth:`_hand_off`).
+
+        A failure of that batch is raised here, once the buffered rows are written too (or
+        failed, and counted so): it names the batch, and its rows are in its ``pending``.
+        """
+        failure = self._join_writer()
+        if failure is not None:
+            self._surface(failure)
+        self._write_buffer()
+
+    def _hand_off(self) -> None:
+        """A full batch. In upsert mode on PostgreSQL its rows are sent here (``COPY`` into
+        the staging table), and the rest of its transaction (the move into the table, the
+        run's progress, ``COMMIT``) is left to a thread of its own while the run goes on
+        collecting the next batch: the server probes the key's index for each row and makes
+        the batch durable while the rows of the next one are made; psycopg2 lets go of the
+        GIL while it waits. The rows are not sent by the thread: it would wait for the GIL
+        after each of its statements, up to Python's switch interval (5 ms) each time, while
+        the server waited for it, and building the rows' text there would take the GIL from
+        the run anyway (measured: slower than writing the batch in place).
+
+        At most one batch is in flight: the thread is joined before the next batch is sent,
+        so the batches are committed in order. The thread lives for its batch only, and
+        :meth:`flush` (hence :meth:`close` and :meth:`checkpoint_position`) joins it, so
+        the process has no thread of the sink's when a checkpoint writer or the shards of a
+        run are forked. If the rest fails, the thread does what :meth:`flush` would (asks
+        the server about a lost ``COMMIT``, writes the batch again on a new connection); a
+        batch that still failed is raised by the next hand-off, :meth:`poll`,
+        :meth:`flush` or :meth:`close` (see :meth:`_surface`), its rows counted as failed
+        and held by the error's ``pending``.
+
+        Append mode, and other databases, write the whole batch here (see the module's
+        notes).
+        """
+        if not self._can_copy or self._changes is None:
+            self._write_buffer()
+            return
+        failure = self._join_writer(reap=False)
+        if failure is not None:
+            self._surface(failure)
         batch = self._take_batch()
         if batch is None:
             return
         segments, count = batch
         try:
-            self._write_with_retries(segments, count)
+            sent = self._write_with_retries(segments, count, send_only=True)
+        except DeliveryError:
+            raise
+        except BaseException:
+            self.failed += count
+            raise
+        if sent is None:  # (committed by the server's word after a lost connection)
+            self._count_written(count)
+            return
+        thread = threading.Thread(
+            target=self._commit_in_thread, args=(segments, count, sent), name=f"{self.name} commit"
+        )
+        self._in_flight = count
+        self._writer = thread
+        try:
+            thread.start()
+        except BaseException:
+            self._writer = None
+            self._in_flight = 0
+            self._commit_in_thread(segments, count, sent)  # no thread to be had: here
+            failure, self._failure = self._failure, None
+            if failure is not None:
+                raise failure from None
+
+    def _commit_in_thread(
+        self, segments: List[Tuple[_Plan, List[Any]]], count: int, sent: "_Sent"
+    ) -> None:
+        """The writer thread: the batch's ``COMMIT`` (with what follows a failed one)."""
+        try:
+            self._write_counted(segments, count, sent)
+        except BaseException as exc:  # raised in the caller's thread by _join_writer
+            self._failure = exc
+
+    def _join_writer(self, reap: bool = True) -> Optional[BaseException]:
+        """Wait for the batch whose ``COMMIT`` is awaited, if any; its failure returned (not
+        raised). With ``reap``, also until the thread is gone from the process
+        (``/proc/self/task``): Python's join returns before the system thread has quite
+        ended, and a process with a second thread is not forked
+        (:mod:`doge_datagen.core.forking`)."""
+        thread = self._writer
+        if thread is None:
+            return None
+        thread.join()  # an interrupt here leaves the thread to the next join
+        self._writer = None
+        self._in_flight = 0
+        failure, self._failure = self._failure, None
+        if reap and thread.native_id is not None:
+            task = f"/proc/self/task/{thread.native_id}"
+            deadline = time.monotonic() + 1.0
+            while os.path.exists(task) and time.monotonic() < deadline:
+                time.sleep(0.0002)
+        return failure
+
+    def poll(self) -> None:
+        """Between ticks: a committed batch's thread joined (its failure raised), and rows
+        that waited ``flush_interval`` written."""
+        writer = self._writer
+        if writer is not None and not writer.is_alive():
+            failure = self._join_writer(reap=False)
+            if failure is not None:
+                self._surface(failure)
+        super().poll()
+
+    def _surface(self, failure: BaseException) -> NoReturn:
+        """Raise the failure of the batch committed by the writer thread, once the rows
+        collected since are written here (or failed, and counted so), as they would not have
+        been collected had the batch failed in place: the error's counts are the sink's
+        then, and its ``pending`` holds every row that failed."""
+        then: Optional[BaseException] = None
+        try:
+            self._write_buffer()
+        except DeliveryError as later:
+            then = later
+            if isinstance(failure, DeliveryError):
+                failure.pending.extend(later.pending)
+        except BaseException as interrupted:  # counted as failed by _write_counted
+            then = interrupted
+        if then is not None and hasattr(failure, "add_note"):
+            failure.add_note(f"then the rows collected after it: {type(then).__name__}: {then}")
+        self._recount(failure)
+        raise failure
+
+    def _recount(self, failure: BaseException) -> None:
+        """A DeliveryError's counts, and those its message gives, made the sink's now."""
+        if not isinstance(failure, DeliveryError):
+            return
+        then = f"({failure.delivered} delivered, {failure.failed} failed)"
+        now = f"({self.delivered} delivered, {self.failed} failed)"
+        text = failure.args[0] if failure.args else None
+        if isinstance(text, str) and then in text:
+            failure.args = (text.replace(then, now, 1), *failure.args[1:])
+        failure.delivered, failure.failed = self.delivered, self.failed
+
+    def _write_buffer(self) -> None:
+        """The buffered rows written here, in one transaction."""
+        batch = self._take_batch()
+        if batch is None:
+            return
+        self._write_counted(*batch)
+
+    def _write_counted(
+        self, segments: List[Tuple[_Plan, List[Any]]], count: int, sent: Optional["_Sent"] = None
+    ) -> None:
+        """A batch written (with its retries; ``sent``: only its ``COMMIT`` left) and
+        counted, delivered or failed."""
+        try:
+            self._write_with_retries(segments, count, sent=sent)
         except DeliveryError:
             raise
         except BaseException:
@@ -782,6 +977,10 @@ class DbSink(Sink):
             # table, and it is counted, never silently dropped.
             self.failed += count
             raise
+        self._count_written(count)
+
+    def _count_written(self, count: int) -> None:
+        self._in_flight = 0  # (first: delivered + buffered never counts the batch twice)
         self.delivered += count
         self._committed += count
         if _LOGGER.isEnabledFor(logging.DEBUG):
@@ -807,22 +1006,44 @@ class DbSink(Sink):
         self._room = self.batch_size
         return segments, count
 
-    def _write_with_retries(self, segments: List[Tuple[_Plan, List[Any]]], count: int) -> None:
+    def _write_with_retries(
+        self,
+        segments: List[Tuple[_Plan, List[Any]]],
+        count: int,
+        *,
+        send_only: bool = False,
+        sent: Optional["_Sent"] = None,
+    ) -> Optional["_Sent"]:
         """:meth:`_write_batch`, again after a lost connection (up to ``retries`` times, with
-        a growing pause); a rejected batch, or one still not written, is a DeliveryError."""
+        a growing pause); a rejected batch, or one still not written, is a DeliveryError.
+
+        PostgreSQL's batches can be written in two steps: ``send_only`` sends the rows and
+        returns what their ``COMMIT`` needs (``None`` if a lost connection's transaction
+        was found committed); ``sent`` (from the first step) commits them, and if the
+        connection is lost then, goes on as a whole batch would.
+        """
         where = f"table {self.table.fullname!r} of {self._database}"
         what = f"a batch of {count} rows was rejected and rolled back ({where})"
         pending = [row for _, rows in segments for row in rows]
-        attempt = 0
+        attempt = 0 if sent is None else sent.attempt
         while True:
             lost: Optional[_Disconnected] = None
             with self.translate_errors(count, what, delivery=Exception, pending=pending):
                 try:
-                    self._write_batch(segments)
+                    if sent is not None:
+                        self._commit_postgres_batch(sent)
+                    elif send_only:
+                        started = self._send_postgres_batch(segments)
+                        started.attempt = attempt
+                        return started
+                    else:
+                        self._write_batch(segments)
                 except _Disconnected as exc:
                     lost = exc  # not the data's fault: handled below, not translated
+                finally:
+                    sent = None
             if lost is None:
-                return
+                return None
             if lost.in_commit and not self._resolve_commit(lost):
                 raise self.delivery_error(
                     f"the connection was lost during the COMMIT of a batch of {count} "
@@ -832,7 +1053,7 @@ class DbSink(Sink):
                     pending=pending,
                 ) from lost.cause
             if lost.phase == "committed":
-                return  # the server says it was committed
+                return None  # the server says it was committed
             if attempt >= self.retries or self._hurried:
                 raise self.delivery_error(
                     f"a batch of {count} rows could not be written to {where}: the "
@@ -909,6 +1130,11 @@ class DbSink(Sink):
         batches; one that died while idle (it fails at ``BEGIN``, before any row was sent) is
         replaced at once, as a pool's ping would have, without a retry.
         """
+        self._commit_postgres_batch(self._send_postgres_batch(segments))
+
+    def _send_postgres_batch(self, segments: List[Tuple[_Plan, List[Any]]]) -> "_Sent":
+        """:meth:`_write_postgres_batch` up to its ``COMMIT``: the transaction begun and the
+        rows sent, on the connection returned with the transaction's id."""
         for reused in (True, False):
             conn = self._connection if reused else None
             if conn is None:
@@ -933,31 +1159,58 @@ class DbSink(Sink):
                     cursor.execute("SELECT txid_current()")
                 token = cursor.fetchone()[0]
                 phase = "write"
+                after = []
                 for plan, rows in segments:
-                    plan.write(conn, rows)
-                self._write_progress(conn, segments)
-                phase = "commit"
-                cursor.execute("COMMIT")
-                return
+                    then = plan.write(conn, rows)
+                    if then is not None:
+                        after.append(then)
+                return _Sent(segments, cursor, token, session, after)
             except Exception as exc:
                 if not self._is_disconnect(exc, conn):
                     self._roll_back(cursor)
+                    self._close_cursor(cursor)
                     raise
+                self._close_cursor(cursor)
                 self._release(invalidate=True)
                 if phase == "begin" and reused:
                     continue  # it died while idle: nothing of the batch was sent
-                raise _Disconnected(
-                    exc, "write" if phase == "begin" else phase, token, session
-                ) from exc
+                raise _Disconnected(exc, "write", token, session) from exc
             except BaseException:
                 # Interrupted mid-protocol: the connection cannot be used again.
+                self._close_cursor(cursor)
                 self._release(invalidate=True)
                 raise
-            finally:
-                try:
-                    cursor.close()
-                except Exception:  # pragma: no cover - closing a cursor of a lost connection
-                    pass
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _commit_postgres_batch(self, sent: "_Sent") -> None:
+        """The rest of a batch :meth:`_send_postgres_batch` sent: the statements left (an
+        upsert's move), the run's progress, ``COMMIT``."""
+        cursor = sent.cursor
+        phase = "write"
+        try:
+            for sql in sent.after:
+                cursor.execute(sql)
+            self._write_progress(self._connection, sent.segments)  # type: ignore[arg-type]
+            phase = "commit"
+            cursor.execute("COMMIT")
+        except Exception as exc:
+            if not self._is_disconnect(exc, self._connection):
+                self._roll_back(cursor)
+                raise
+            self._release(invalidate=True)
+            raise _Disconnected(exc, phase, sent.token, sent.session) from exc
+        except BaseException:
+            self._release(invalidate=True)
+            raise
+        finally:
+            self._close_cursor(cursor)
+
+    @staticmethod
+    def _close_cursor(cursor: Any) -> None:
+        try:
+            cursor.close()
+        except Exception:  # pragma: no cover - closing a cursor of a lost connection
+            pass
 
     def _roll_back(self, cursor: Any) -> None:
         """End a transaction the server refused, so that the kept connection can be reused;
@@ -1178,6 +1431,9 @@ class DbSink(Sink):
         self.appended = held
 
     def _open(self) -> None:
+        stray = self._join_writer()  # a close interrupted while a batch was written
+        if stray is not None:
+            _LOGGER.debug("%s: a batch of the last run failed: %s", self.name, stray)
         if self._create is not None:
             self._find_table()
         self._look_at_rows()
@@ -1482,7 +1738,7 @@ class DbSink(Sink):
 
     def _staged_upsert_writer(
         self, keys: Tuple[str, ...], others: Sequence[str]
-    ) -> Callable[[Connection, List[Any]], None]:
+    ) -> Callable[[Connection, List[Any]], Optional[str]]:
         """PostgreSQL: the rows copied (``COPY``) into a temporary table of the session,
         emptied at each commit, then moved over in one ``INSERT ... SELECT ... ON CONFLICT``;
         an ``executemany`` of the upsert would cost a round trip per row. The temporary table
@@ -1519,7 +1775,7 @@ class DbSink(Sink):
         integers = [i for i, k in enumerate(keys) if isinstance(table.c[k].type, sqltypes.Integer)]
         psycopg2 = self.engine.dialect.driver == "psycopg2"
 
-        def write(conn: Connection, rows: List[Any]) -> None:
+        def write(conn: Connection, rows: List[Any]) -> Optional[str]:
             payload = _csv_payload(list(map(getter, rows)), integers)
             raw: Any = conn.connection.dbapi_connection
             cursor = raw.cursor()
@@ -1535,9 +1791,9 @@ class DbSink(Sink):
                 else:
                     with cursor.copy(copy_sql) as copy:
                         copy.write(payload)
-                cursor.execute(move)  # (one key set per stage: each is used once a batch)
             finally:
                 cursor.close()
+            return move  # run before the COMMIT (one key set per stage: each used once a batch)
 
         return write
 
