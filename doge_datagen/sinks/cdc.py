@@ -254,6 +254,9 @@ class ChangeEventSink(Sink):
         self._c_readers: Dict[type, Tuple[Any, Any, bool, int]] = {}
         self._source_text_at: Any = None
         self._source_text = b""
+        # Into a SQL sink's upsert mode with change_row as its mapper: its collector of rows
+        # (see _rows_into_table).
+        self._rows_into: Any = None
 
     @property
     def changes(self) -> Dict[str, int]:
@@ -404,6 +407,9 @@ class ChangeEventSink(Sink):
         self._keys[id(subject)] = key
         self._last[key] = row
         self._changes[op] += 1  # (no C collector on this path: its count is kept here)
+        if self._rows_into is not None:
+            self._rows_into(row, False)
+            return
         self.inner.collect(
             timestamp, Change(op, before, row, key, timestamp, self._source(timestamp)), transition
         )
@@ -419,6 +425,22 @@ class ChangeEventSink(Sink):
         if callable(opener):
             opener()
         self._write_text()
+        self._rows_into_table()
+
+    def _rows_into_table(self) -> None:
+        """Into a SQL sink's upsert mode whose mapper is :func:`change_row`, the rows go to
+        the sink as they are: a :class:`Change` per change (its ``source`` included) would be
+        made only for the mapper to read the row back out of it."""
+        inner = self.inner
+        into = getattr(inner, "_collect_row", None)
+        self._rows_into = None
+        if (
+            callable(into)
+            and getattr(inner, "mode", None) == "upsert"
+            and getattr(inner, "row_mapper_function", None) is change_row
+            and not self.tombstones
+        ):
+            self._rows_into = into
 
     def _write_text(self) -> None:
         """Into JSON Lines, write the lines here (see the module), changes through the C
@@ -668,6 +690,9 @@ class ChangeEventSink(Sink):
             last[key] = after = row
             op = "u"
         self._changes[op] += 1  # (no C collector on this path: its count is kept here)
+        if self._rows_into is not None:
+            self._rows_into(before if after is None else after, after is None)
+            return
         source = self._last_source if timestamp == self._source_at else self._source(timestamp)
         self.inner.collect(timestamp, Change(op, before, after, key, timestamp, source), transition)
         if op == "d" and self.tombstones:
@@ -701,7 +726,7 @@ class ChangeEventSink(Sink):
         self._keys = {}
         self._last = {}
         self._changes = self.changes  # with the C collector's count
-        self._text = self._fast = None
+        self._text = self._fast = self._rows_into = None
         self.__dict__.pop("collect", None)
         close = getattr(self.inner, "close", None)
         if callable(close):

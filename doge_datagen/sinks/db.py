@@ -798,6 +798,25 @@ class DbSink(Sink):
         if self._room <= 0:
             self._hand_off()
 
+    def _collect_row(self, row: Mapping[str, Any], deleted: bool) -> None:
+        """Upsert mode: what :meth:`collect_change` does with a change whose row is ``row``
+        (``deleted``: a ``d``), for a :class:`~doge_datagen.sinks.cdc.ChangeEventSink`
+        that would pass :func:`~doge_datagen.sinks.cdc.change_row`, this sink's mapper, a
+        :class:`~doge_datagen.sinks.cdc.Change` only to be read back into the same row."""
+        if not self._is_open:
+            self.open()
+        try:
+            key = self._key_of(row)
+        except (KeyError, TypeError):
+            raise RecordError(
+                f"{self.name}: a change's row must hold the key columns "
+                f"{', '.join(self.key)}, got {row!r}"
+            ) from None
+        self._changes[key] = (deleted, row)  # type: ignore[index]
+        self._room -= 1
+        if self._room <= 0:
+            self._hand_off()
+
     def _switch_keys(self, row: Mapping[str, Any]) -> None:
         """Start a run of rows with the keys of ``row`` (checked against the table)."""
         if self._create is not None:
