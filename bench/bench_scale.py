@@ -11,7 +11,10 @@ same stretch of the machine's speed. Each small process builds and runs the smal
 times over, so that both sides are averages over seconds of CPU. The figure is the worst of
 the rounds, not the best: a large population must be cheap in every run, and the best of a
 few hides the runs where the machine's caches were shared with busier neighbours (the big
-run's working set is far larger than the caches, the small one's is not).
+run's working set is far larger than the caches, the small one's is not). The big row also
+says how much of the big process's memory was on transparent huge pages: a run creates a
+large population on them (doc/scaling.md), and a machine with huge pages switched off
+("never") makes the big side slower.
 Targets: the cost per event at --subjects within 1.3x of the cost at --small subjects (same
 ticks, so that set-up weighs the same), in every round; peak memory of the run at most 1.5x
 the peak of a process that only creates the same subjects with the same factory.
@@ -46,7 +49,16 @@ def child(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> No
             events += summary.events
         del datagen, sink
     elapsed = time.process_time() - began
-    print(json.dumps({"elapsed": elapsed, "events": events, "peak_mib": peak_kib() / 1024}))
+    print(
+        json.dumps(
+            {
+                "elapsed": elapsed,
+                "events": events,
+                "peak_mib": peak_kib() / 1024,
+                "huge_mib": huge_kib() / 1024,
+            }
+        )
+    )
 
 
 def peak_kib() -> float:
@@ -60,6 +72,19 @@ def peak_kib() -> float:
     except OSError:
         pass
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def huge_kib() -> float:
+    """How much of this process's memory is on transparent huge pages (Linux; 0 elsewhere):
+    a large population's subjects are made on them (``engine.loop._making_many``)."""
+    try:
+        with open("/proc/self/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("AnonHugePages:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
 
 
 def measure(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> dict:
@@ -120,7 +145,7 @@ def run(subjects: int, ticks: int, small: int, seed: int = 1, rounds: int = 3) -
             f"banking {subjects:,}x{ticks:,}: cost/event vs {small:,} subjects",
             f"worst of {len(bigs)} runs ({each}): {per_event(big) * 1e6:.2f}us "
             f"({big['events'] / big['elapsed']:,.0f} ev/s, {big['events']:,} ev, "
-            f"{big['elapsed']:.0f}s)",
+            f"{big['elapsed']:.0f}s, {big.get('huge_mib', 0):.0f} MiB on huge pages)",
             f"{little_cost * 1e6:.2f}us ({littles[worst]['events']:,} ev in {again} runs, "
             "mean of the runs before and after)",
             cost_ratio,
