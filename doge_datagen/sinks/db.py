@@ -495,6 +495,32 @@ def _plain_payload(values: List[Tuple[Any, ...]]) -> Optional[str]:
     return payload
 
 
+def _rows_payload(
+    rows: List[Any],
+    getter: Callable[[Any], Tuple[Any, ...]],
+    width: int,
+    integer_positions: Sequence[int],
+) -> str:
+    """:func:`_csv_payload` of ``map(getter, rows)``; rows of ``int`` and ``str`` values
+    only (the usual case) are formatted from one flat tuple of their values, without a list
+    of a tuple per row to go through twice."""
+    flat = tuple(chain.from_iterable(map(getter, rows)))
+    if set(map(type, flat)) <= _PLAIN_KINDS:
+        line = ",".join(['"%s"'] * width) + "\n"
+        count = len(rows)
+        if count <= _PLAIN_CHUNK:
+            payload = (line * count) % flat
+        else:
+            step = _PLAIN_CHUNK * width
+            payload = "".join(
+                (line * (min(step, len(flat) - start) // width)) % flat[start : start + step]
+                for start in range(0, len(flat), step)
+            )
+        if payload.count('"') == 2 * width * count:
+            return payload
+    return _csv_payload(list(map(getter, rows)), integer_positions)
+
+
 def _csv_payload(values: List[Tuple[Any, ...]], integer_positions: Sequence[int]) -> str:
     """Rows as PostgreSQL COPY CSV: strings always quoted, numbers bare, None unquoted empty.
 
@@ -1791,11 +1817,12 @@ class DbSink(Sink):
             f"ON CONFLICT ({conflict}) {action}"
         )
         getter = _tuple_getter(keys)
+        width = len(keys)
         integers = [i for i, k in enumerate(keys) if isinstance(table.c[k].type, sqltypes.Integer)]
         psycopg2 = self.engine.dialect.driver == "psycopg2"
 
         def write(conn: Connection, rows: List[Any]) -> Optional[str]:
-            payload = _csv_payload(list(map(getter, rows)), integers)
+            payload = _rows_payload(rows, getter, width, integers)
             raw: Any = conn.connection.dbapi_connection
             cursor = raw.cursor()
             try:
@@ -1821,6 +1848,7 @@ class DbSink(Sink):
         names = ", ".join(preparer.quote(self.table.c[k].name) for k in keys)
         sql = f"COPY {preparer.format_table(self.table)} ({names}) FROM STDIN WITH (FORMAT csv)"
         getter = _tuple_getter(keys)
+        width = len(keys)
         integers = [
             i for i, k in enumerate(keys) if isinstance(self.table.c[k].type, sqltypes.Integer)
         ]
@@ -1828,7 +1856,7 @@ class DbSink(Sink):
         if self.engine.dialect.driver == "psycopg2":
 
             def write(conn: Connection, rows: List[Any]) -> None:
-                payload = _csv_payload(list(map(getter, rows)), integers)
+                payload = _rows_payload(rows, getter, width, integers)
                 cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
                     cursor.copy_expert(sql, io.StringIO(payload), size=1 << 20)
@@ -1838,7 +1866,7 @@ class DbSink(Sink):
         else:
 
             def write(conn: Connection, rows: List[Any]) -> None:
-                payload = _csv_payload(list(map(getter, rows)), integers)
+                payload = _rows_payload(rows, getter, width, integers)
                 cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
                     with cursor.copy(sql) as copy:
