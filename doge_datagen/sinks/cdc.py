@@ -47,6 +47,11 @@ needs none of them. Each key's last row is kept as its JSON text, which the next
 from a template of its names, its values read with one ``attrgetter`` and compared as a
 tuple; the C collector of ``_jsonlines.c`` writes the changes of such subjects without a
 Python frame, this module's Python the others (snapshot, arrivals, deletes, other classes).
+
+Into a SQL sink's upsert mode whose mapper is :func:`change_row` (what ``mode=upsert`` on a
+database URL makes), each change's row goes to the sink as it is, with whether it is a
+``d``: a :class:`Change` and its ``source`` would be made only for the mapper to read the
+row back out of it.
 """
 
 import operator
