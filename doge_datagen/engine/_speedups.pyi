@@ -30,3 +30,7 @@ def disorder_collect(
     start: int,
     late_below: int,
 ) -> Callable[[int, Any, Any], None]: ...
+
+# While on, Python's allocator takes new arenas from chunks advised to use huge pages (Linux);
+# returns whether it was on before (engine.loop._making_many).
+def huge_arenas(on: bool) -> bool: ...
