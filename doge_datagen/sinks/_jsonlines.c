@@ -41,6 +41,11 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     KeySlot keys[KEY_SLOTS];
+    /* The text of the last int too large for one digit (a record's timestamp, the same
+     * object for every event of a tick), held so that its address stays its own. */
+    PyObject *last_int;
+    Py_ssize_t last_int_size;
+    char last_int_text[24];
     char *data;
     Py_ssize_t size;
     Py_ssize_t capacity;
@@ -219,20 +224,45 @@ write_digits(char *end, unsigned long long u)
     return p;
 }
 
+/* Whether `value` (an int) is within one digit, and then its value: most ints of a record. */
+static inline int
+small_int(PyObject *value, long long *v)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)value))
+        return 0;
+    *v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)value);
+    return 1;
+#else
+    Py_ssize_t size = Py_SIZE(value);
+    if (size < -1 || size > 1)
+        return 0;
+    /* zero may have no digit stored before 3.11 */
+    *v = size ? (long long)size * (long long)((PyLongObject *)value)->ob_digit[0] : 0;
+    return 1;
+#endif
+}
+
 static int
 put_int(Lines *self, PyObject *value)
 {
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    if (overflow) {
-        PyObject *text = PyLong_Type.tp_repr(value);
-        if (text == NULL)
+    long long v;
+    int small = small_int(value, &v);
+    if (!small) {
+        if (value == self->last_int)
+            return put(self, self->last_int_text, self->last_int_size);
+        int overflow = 0;
+        v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred())
             return -1;
-        int status = put_ascii_object(self, text);
-        Py_DECREF(text);
-        return status;
+        if (overflow) {
+            PyObject *text = PyLong_Type.tp_repr(value);
+            if (text == NULL)
+                return -1;
+            int status = put_ascii_object(self, text);
+            Py_DECREF(text);
+            return status;
+        }
     }
     char digits[24];
     char *end = digits + sizeof(digits);
@@ -240,6 +270,12 @@ put_int(Lines *self, PyObject *value)
     char *p = write_digits(end, u);
     if (v < 0)
         *--p = '-';
+    if (!small && PyLong_CheckExact(value)) {
+        memcpy(self->last_int_text, p, (size_t)(end - p));
+        self->last_int_size = end - p;
+        Py_INCREF(value);
+        Py_XSETREF(self->last_int, value);
+    }
     return put(self, p, end - p);
 }
 
@@ -301,6 +337,8 @@ put_float(Lines *self, PyObject *value)
             return put(self, "NaN", 3);
         return v > 0 ? put(self, "Infinity", 8) : put(self, "-Infinity", 9);
     }
+    if (v == 0.0) /* an empty cart, a zero balance: short_float's range leaves out zero */
+        return signbit(v) ? put(self, "-0.0", 4) : put(self, "0.0", 3);
     char quick[40];
     Py_ssize_t n = short_float(quick, v);
     if (n)
@@ -780,6 +818,7 @@ Lines_dealloc(Lines *self)
     Lines_clear_refs(self);
     for (int i = 0; i < KEY_SLOTS; i++)
         Py_CLEAR(self->keys[i].key);
+    Py_CLEAR(self->last_int);
     Py_CLEAR(self->names);
     PyMem_Free(self->name_text);
     PyMem_Free(self->name_end);
