@@ -228,6 +228,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     owner: "MetricsServer"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints the traceback to stderr; a library logs. What reaches here is a
+        # client's own doing (it hung up mid-answer, say): the server goes on serving.
+        _LOGGER.debug("metrics request from %s ended early", client_address, exc_info=True)
+
 
 class MetricsServer:
     """Serves ``/metrics``, ``/`` and ``/healthz`` for the runs attached to it.
@@ -580,6 +585,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, status_text.encode(), "application/json")
             else:
                 self._send(404, b"not found: try /metrics, / or /healthz\n", "text/plain")
+        except ConnectionError:
+            # the client hung up before its answer was written (a scraper's timeout): nothing
+            # to answer, and not a failure of the server
+            _LOGGER.debug("metrics client hung up during %s", path)
         except Exception:  # pragma: no cover - answer, and keep serving
             _LOGGER.exception("metrics request %s failed", path)
             self._send(500, b"internal error\n", "text/plain")

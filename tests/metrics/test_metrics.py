@@ -810,3 +810,27 @@ def test_a_sharded_run_refuses_a_port_in_use_before_any_shard_starts(tmp_path):
         with pytest.raises(ConfigurationError, match=f"127.0.0.1:{port} is already in use"):
             run_sharded(build, shards=2, metrics_port=port)
     assert not list(tmp_path.iterdir())  # no shard wrote a part
+
+
+# -- clients that hang up -------------------------------------------------------------------
+
+
+def test_a_client_that_hangs_up_is_not_printed_and_the_server_goes_on(capfd):
+    """socketserver prints a failed request's traceback to stderr; the library does not."""
+    with MetricsServer(0) as server:
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            server._httpd.handle_error(None, ("127.0.0.1", 1))
+        for _ in range(20):
+            # GET, then a reset (linger 0) instead of reading the answer
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.close()
+        with urllib.request.urlopen(server.url + "/healthz", timeout=10) as answer:
+            assert answer.status in (200, 503)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
