@@ -816,30 +816,24 @@ class DbSink(Sink):
         if not self._is_open:
             self.open()
         row = self.row_mapper_function(timestamp, change, transition)
-        try:
-            key = self._key_of(row)
-        except (KeyError, TypeError):
-            raise RecordError(
-                f"{self.name}: row_mapper_function must return a dict with the key columns "
-                f"{', '.join(self.key)}, got {row!r}"
-            ) from None
-        self._changes[key] = (getattr(change, "op", None) == "d", row)  # type: ignore[index]
-        self._room -= 1
-        if self._room <= 0:
-            self._hand_off()
+        self._collect_row(row, getattr(change, "op", None) == "d", "row_mapper_function's row")
 
-    def _collect_row(self, row: Mapping[str, Any], deleted: bool) -> None:
+    def _collect_row(
+        self, row: Mapping[str, Any], deleted: bool, whose: str = "a change's row"
+    ) -> None:
         """Upsert mode: what :meth:`collect_change` does with a change whose row is ``row``
-        (``deleted``: a ``d``), for a :class:`~doge_datagen.sinks.cdc.ChangeEventSink`
-        that would pass :func:`~doge_datagen.sinks.cdc.change_row`, this sink's mapper, a
-        :class:`~doge_datagen.sinks.cdc.Change` only to be read back into the same row."""
+        (``deleted``: a ``d``); also called directly by a
+        :class:`~doge_datagen.sinks.cdc.ChangeEventSink` that would pass
+        :func:`~doge_datagen.sinks.cdc.change_row`, this sink's mapper, a
+        :class:`~doge_datagen.sinks.cdc.Change` only to be read back into the same row.
+        ``whose`` names the row in an error."""
         if not self._is_open:
             self.open()
         try:
             key = self._key_of(row)
         except (KeyError, TypeError):
             raise RecordError(
-                f"{self.name}: a change's row must hold the key columns "
+                f"{self.name}: {whose} must be a dict with the key columns "
                 f"{', '.join(self.key)}, got {row!r}"
             ) from None
         self._changes[key] = (deleted, row)  # type: ignore[index]
