@@ -61,30 +61,29 @@ def child(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> No
     )
 
 
-def peak_kib() -> float:
-    """This process's peak resident memory. VmHWM belongs to the process image, whereas
-    Linux carries ru_maxrss over from the parent across fork and exec."""
+def _proc_kib(path: str, field: str) -> "float | None":
+    """The kB figure of ``field`` in a /proc file of this process (None where there is none)."""
     try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
+        with open(path) as lines:
+            for line in lines:
+                if line.startswith(field):
                     return float(line.split()[1])
     except OSError:
         pass
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return None
+
+
+def peak_kib() -> float:
+    """This process's peak resident memory. VmHWM belongs to the process image, whereas
+    Linux carries ru_maxrss over from the parent across fork and exec."""
+    found = _proc_kib("/proc/self/status", "VmHWM:")
+    return found if found is not None else float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def huge_kib() -> float:
     """How much of this process's memory is on transparent huge pages (Linux; 0 elsewhere):
     a large population's subjects are made on them (``engine.loop._making_many``)."""
-    try:
-        with open("/proc/self/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("AnonHugePages:"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
+    return _proc_kib("/proc/self/smaps_rollup", "AnonHugePages:") or 0.0
 
 
 def measure(mode: str, subjects: int, ticks: int, seed: int, times: int = 1) -> dict:
