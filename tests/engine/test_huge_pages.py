@@ -111,7 +111,7 @@ def test_a_run_creates_a_large_population_on_huge_pages(subjects: int, huge: boo
     datagen.subject_factory = watching
     run = Run(datagen, 0, subjects, 0)
     run.create_subjects()
-    assert set(watching.on) == {huge}  # on while every subject is made, or never
-    if huge:
-        assert share_on_huge_pages(run.subjects) > 0
+    # On while every subject is made, or never. (Where the subjects then live depends on the
+    # free room the process's arenas already have: the tests above show new arenas' place.)
+    assert set(watching.on) == {huge}
     assert engine._speedups.huge_arenas(False) is False  # off again after the creation
