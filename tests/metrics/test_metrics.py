@@ -757,7 +757,7 @@ def test_a_sharded_run_serves_every_shard_with_its_label(tmp_path, backend):
         from distributed import LocalCluster
 
         cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         address = cluster.scheduler_address
     with server:
