@@ -117,9 +117,10 @@ def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page():
     assert nav[0] == "index.md" and not (DOC / "index.md").exists()
     assert sorted(nav[1:]) == pages
     for image in DOC.glob("*.png"):
-        assert any(image.name in (DOC / p).read_text() for p in pages) or image.name in (
-            ROOT / "README.md"
-        ).read_text(), f"{image.name} is shown nowhere"
+        assert (
+            any(image.name in (DOC / p).read_text() for p in pages)
+            or image.name in (ROOT / "README.md").read_text()
+        ), f"{image.name} is shown nowhere"
 
 
 def test_the_readme_links_each_page_of_its_sections_in_their_order():
