@@ -123,6 +123,7 @@ class ParquetSink(Sink):
         self.name = name or f"parquet:{self.path}"
         self._given_schema = self.schema
         self._keys: Any = None
+        self._struct: Any = None  # the schema as a struct type, made on first use
         self._rows: List[Any] = []
         self._writer: Any = None
         self._temp: Optional[Path] = None
@@ -163,9 +164,12 @@ class ParquetSink(Sink):
     def _write_rows(self) -> None:
         """Write the buffered rows as one row group.
 
-        The checks run once per row group, in C where they can: ``from_pylist`` would
-        silently leave out a key that is not a column, so the union of the rows' keys must
-        lie within the columns.
+        The checks run once per row group, in C where they can: the conversion silently
+        leaves out a key that is not a column, so the rows' keys must lie within the columns.
+        When the first row's keys are the columns, every row has as many keys as there are
+        columns and no value came out null, each row holds exactly the columns (a key outside
+        them would have left a column missing, so null); otherwise the union of the rows'
+        keys is compared with the columns.
         """
         rows = self._rows
         if not rows:
@@ -174,19 +178,48 @@ class ParquetSink(Sink):
         if set(map(type, rows)) != {dict}:
             self._write_good_rows(rows, None)
             return
-        if self._keys is None:
+        keys = self._keys
+        if keys is None:
             names = [f.name for f in self.schema] if self.schema is not None else list(rows[0])
-            self._keys = dict.fromkeys(names).keys()
-        if not set().union(*rows) <= self._keys:
-            self._write_good_rows(rows, None)
-            return
+            keys = self._keys = dict.fromkeys(names).keys()
         pa = _pa()
         try:
-            table = pa.Table.from_pylist(rows, schema=self.schema)
+            table = self._table(rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
             self._write_good_rows(rows, exc)
             return
+        exact = (
+            rows[0].keys() == keys
+            and sum(map(len, rows)) == len(keys) * len(rows)
+            and not any(column.null_count for column in table.itercolumns())
+        )
+        if not exact and not set().union(*rows) <= keys:
+            self._write_good_rows(rows, None)
+            return
         self._write_table(table, rows)
+
+    def _table(self, rows: List[Any]) -> Any:
+        """The rows as a table of the schema's columns (a missing key gives a null).
+
+        With a known schema the rows are converted as one struct array, in C, rather than
+        by ``from_pylist``'s list per column; a type that conversion does not handle falls
+        back to ``from_pylist``. The first row's keys choose text or bytes lookups in the
+        struct conversion: the key checks of :meth:`_write_rows` admit only text keys that
+        are column names, for which both conversions agree.
+        """
+        pa = _pa()
+        schema = self.schema
+        if schema is not None:
+            struct = self._struct
+            if struct is None:
+                struct = self._struct = pa.struct(list(schema))
+            try:
+                array = pa.array(rows, type=struct)
+            except pa.ArrowNotImplementedError:
+                pass
+            else:
+                return pa.Table.from_arrays(array.flatten(), schema=schema)
+        return pa.Table.from_pylist(rows, schema=schema)
 
     def _write_table(self, table: Any, rows: List[Any]) -> None:
         if self.schema is None:
@@ -298,6 +331,7 @@ class ParquetSink(Sink):
         if self._append and self.schema is None and self._target.exists():
             earlier = _pq().read_schema(str(self._target))
             self.schema = earlier if len(earlier) else None
+        self._struct = None
         if self.schema is not None:
             self._keys = {field.name: None for field in self.schema}.keys()
         else:

@@ -571,6 +571,58 @@ def test_parquet_rows_that_do_not_fit_are_record_errors_and_the_others_are_writt
             extra.collect(0, User(0), MOVE)
 
 
+def test_parquet_a_key_outside_the_columns_fails_even_when_the_row_has_as_many_keys(tmp_path):
+    import pyarrow.parquet as pq
+
+    columns = {"ts": "int64", "a": "int64", "b": "string"}
+    odd = {
+        1: {"ts": 1, "a": 1, "x": "y"},  # as many keys as columns, but "x" instead of "b"
+        3: {"ts": 3, "a": 1, "b": "z", "x": "y"},  # every column, and one more key
+        4: {b"ts": 4, b"a": 1, b"b": "z"},  # bytes keys are not column names
+        5: {b"ts": 5, b"a": 1, b"b": "z"},
+    }
+
+    def row(ts, s, t):
+        return odd.get(ts) or {"ts": ts, "a": ts * 2, "b": str(ts)}
+
+    path = tmp_path / "rows.parquet"
+    sink = ParquetSink(path, row, columns, row_group_size=2)
+    sink.open()
+    refused = []
+    for n in range(8):
+        try:
+            sink.collect(n, User(n), MOVE)
+        except RecordError as exc:
+            refused.append((n, str(exc)))
+    sink.close()
+    assert [n for n, _ in refused] == [1, 3, 5]  # raised as each row group is written
+    assert "key 'x'" in refused[0][1] and "key 'x'" in refused[1][1]
+    assert "2 rows do not fit" in refused[2][1] and "key b'ts'" in refused[2][1]
+    assert pq.read_table(path).to_pylist() == [
+        {"ts": n, "a": n * 2, "b": str(n)} for n in (0, 2, 6, 7)
+    ]
+    assert (sink.delivered, sink.failed) == (4, 4)
+
+
+def test_parquet_values_of_none_and_missing_keys_are_nulls(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {"ts": "int64", "tag": pa.dictionary(pa.int32(), pa.string()), "n": "int64"}
+    rows = [{"ts": 0, "tag": "a", "n": None}, {"ts": 1, "tag": "b"}, {"ts": 2, "n": 5, "tag": "a"}]
+    sink = ParquetSink(tmp_path / "nulls.parquet", lambda ts, s, t: dict(rows[ts]), columns)
+    with sink:
+        for n in range(3):
+            sink.collect(n, User(n), MOVE)
+    table = pq.read_table(tmp_path / "nulls.parquet")
+    assert table.to_pylist() == [
+        {"ts": 0, "tag": "a", "n": None},
+        {"ts": 1, "tag": "b", "n": None},
+        {"ts": 2, "tag": "a", "n": 5},
+    ]
+    assert (sink.delivered, sink.failed) == (3, 0)
+
+
 def test_parquet_building_writes_nothing_and_reopening_appends(tmp_path):
     import pyarrow.parquet as pq
 
