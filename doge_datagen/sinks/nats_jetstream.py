@@ -25,8 +25,9 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from doge_datagen.core.checks import check_positive_count, check_seconds
 from doge_datagen.core.types import Transition
@@ -148,6 +149,10 @@ class NatsSink(Sink):
         self._nc: Any = None
         self._progress = threading.Condition()
         self._waiting = False
+        self._wake_at = 0
+        #: Publishes not counted yet, in the order they were sent (on the loop thread).
+        self._acks: Deque[Any] = deque()
+        self._watched: Any = None
 
     # -- counts, kept on the loop thread ------------------------------------------------------
 
@@ -178,17 +183,35 @@ class NatsSink(Sink):
             with self._progress:
                 self._progress.notify_all()
 
-    def _on_ack(self, future: "asyncio.Future[Any]") -> None:
-        if future.cancelled():
-            self._failure(1, "publish cancelled")
-            return
-        error = future.exception()
-        if error is None:
-            self.delivered += 1
-            if self._waiting:
-                self._notify()
-        else:
-            self._failure(1, error)
+    def _count_acks(self, _: Any = None) -> None:
+        """Count the finished publishes at the head of ``_acks``, in the order they were
+        sent: a stream acknowledgement as delivered, an error reply as failed.
+
+        One callback watches the first unfinished publish, rather than one per message:
+        acknowledgements come in runs, read from the connection together, and one call
+        counts a run. The head always has the callback, so every publish is counted once
+        it finishes.
+        """
+        acks = self._acks
+        delivered = 0
+        while acks and acks[0].done():
+            future = acks.popleft()
+            if future.cancelled():
+                self._failure(1, "publish cancelled")
+                continue
+            error = future.exception()
+            if error is None:
+                delivered += 1
+            else:
+                self._failure(1, error)
+        self.delivered += delivered
+        if acks and acks[0] is not self._watched:
+            self._watched = acks[0]
+            acks[0].add_done_callback(self._count_acks)
+        # Wake a waiting collect() only once its batch has room, not on every run of
+        # acknowledgements: each wake-up hands the interpreter to the other thread.
+        if self._waiting and self.published - self.delivered - self.failed <= self._wake_at:
+            self._notify()
 
     # -- the loop thread ----------------------------------------------------------------------
 
@@ -241,6 +264,7 @@ class NatsSink(Sink):
                 await self._nc.close()
                 raise
         self._queue = asyncio.Queue()
+        self._acks, self._watched = deque(), None
         self._sender = asyncio.ensure_future(self._send(js, self._queue))
 
     async def _declare(self, js: Any) -> None:
@@ -270,7 +294,7 @@ class NatsSink(Sink):
     async def _send(self, js: Any, queue: "asyncio.Queue[Optional[List[Message]]]") -> None:
         """Publish the batches in the order they came; count each acknowledgement."""
         stream = self.stream
-        on_ack = self._on_ack
+        acks = self._acks
         while True:
             batch = await queue.get()
             if batch is None:
@@ -281,7 +305,8 @@ class NatsSink(Sink):
                 except Exception as exc:  # noqa: BLE001 - counted, reported at close
                     self._failure(len(batch) - n, exc)
                     break
-                future.add_done_callback(on_ack)
+                acks.append(future)
+            self._count_acks()
 
     async def _drain(self, timeout: float) -> None:
         """Wait for the sender to finish and the last acknowledgements, then disconnect."""
@@ -397,6 +422,7 @@ class NatsSink(Sink):
         timeout = self.factory.timeout
         deadline = time.monotonic() + timeout
         with self._progress:
+            self._wake_at = self.max_outstanding - needed
             self._waiting = True
             try:
                 while self.outstanding + needed > self.max_outstanding:

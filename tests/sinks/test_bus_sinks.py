@@ -444,6 +444,59 @@ def test_nats_messages_no_stream_takes_count_as_failed(nats_url, nats_stream):
     assert len(nats_stream.read()) == 5
 
 
+def test_nats_a_small_window_waits_for_room_and_counts_every_reply(nats_url, nats_stream):
+    factory = NatsSinkFactory(nats_url, timeout=5)
+    nobody = unique("nobody-listens")
+
+    def subject(s, t):
+        return nobody if s.user_id % 3 == 0 else nats_stream.subject
+
+    sink = factory.create(subject, None, as_json, batch_size=7, max_outstanding=20)
+    sink.open()
+    for n in range(600):
+        sink.collect(n, User(n), MOVE)
+        assert sink.outstanding <= 20
+    with pytest.raises(DeliveryError, match="not acknowledged") as caught:
+        sink.close()
+    assert (caught.value.delivered, caught.value.failed) == (400, 200)
+    assert [json.loads(p)["timestamp"] for _, p in nats_stream.read()] == [
+        n for n in range(600) if n % 3
+    ]
+
+
+def test_nats_a_stalled_server_fails_the_run_while_it_waits_for_room(own_nats):
+    import asyncio
+
+    import nats
+
+    url = f"nats://127.0.0.1:{own_nats.port}"
+
+    async def create():
+        connection = await nats.connect(url)
+        await connection.jetstream().add_stream(name="EVENTS", subjects=["events.>"])
+        await connection.close()
+
+    asyncio.run(create())
+    sink = NatsSinkFactory(url, timeout=1).create(
+        "events.all", None, as_json, batch_size=5, max_outstanding=10
+    )
+    sink.open()
+    for n in range(20):
+        sink.collect(n, User(n), MOVE)
+    assert wait_for(lambda: sink.delivered == 20)
+    own_nats.pause()
+    try:
+        with pytest.raises(DeliveryError, match="acknowledged nothing") as caught:
+            for n in range(20, 100):
+                sink.collect(n, User(n), MOVE)
+    finally:
+        own_nats.resume()
+    error = caught.value
+    assert error.delivered == 20
+    assert 0 < error.failed <= 15  # the window, and the batch that waited for room
+    assert not sink.is_open
+
+
 def test_nats_expected_stream_must_exist_and_match(nats_url, nats_stream):
     factory = NatsSinkFactory(nats_url, timeout=2)
     with pytest.raises(ConfigurationError, match="no stream 'NO_SUCH_STREAM'"):
