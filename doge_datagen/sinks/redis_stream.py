@@ -196,8 +196,31 @@ class RedisStreamSink(Sink):
         else:
             stream = destination_of(self.name, "stream", self._stream_function, subject, transition)
         value = self.value_function(timestamp, subject, transition)
+        if (
+            type(value) in (str, bytes)
+            and self.maxlen is None
+            and not self.explicit_ids
+            and self.key_field != "value"
+        ):
+            # The common entry, a text value and a key: the XADD command is staged as it is,
+            # without the general path's argument handling.
+            key = None if self.key_function is None else self.key_function(subject, transition)
+            if key is None:
+                fields: Dict[Any, Any] = {"value": value}
+                self._pipe.execute_command("XADD", stream, "*", "value", value)
+            else:
+                if type(key) not in (str, bytes, int, float):
+                    key = _field_value(self.name, "key", key, transition)
+                key_field = self.key_field
+                fields = {key_field: key, "value": value}
+                self._pipe.execute_command("XADD", stream, "*", key_field, key, "value", value)
+            batch = self._batch
+            batch.append((stream, fields))
+            if len(batch) >= self.batch_size:
+                self._send()
+            return
         if type(value) is dict:
-            fields: Dict[Any, Any] = {}
+            fields = {}
             for field, item in value.items():
                 if type(item) in (str, int, float, bytes):
                     fields[field] = item

@@ -144,6 +144,44 @@ def test_redis_stream_maxlen_trims(redis_url, approximate):
         assert length == 100
 
 
+def test_redis_text_values_with_keys_of_every_kind(redis_url):
+    stream = unique("doge-stream")
+    keys = {0: "k0", 1: 7, 2: 2.5, 3: True, 4: None, 5: b"k5", 6: {"id": 6}}
+    values = {3: b"bytes"}
+    sink = RedisStreamSinkFactory(redis_url).create(
+        stream, lambda s, t: keys[s.user_id], lambda ts, s, t: values.get(ts, f"v{ts}")
+    )
+    with sink:
+        for n in range(7):
+            sink.collect(n, User(n), MOVE)
+    assert read_redis_stream(redis_url, stream) == [
+        {"key": "k0", "value": "v0"},
+        {"key": "7", "value": "v1"},
+        {"key": "2.5", "value": "v2"},
+        {"key": "true", "value": "bytes"},
+        {"value": "v4"},
+        {"key": "k5", "value": "v5"},
+        {"key": '{"id":6}', "value": "v6"},
+    ]
+    assert (sink.delivered, sink.failed) == (7, 0)
+
+    as_value = RedisStreamSinkFactory(redis_url).create(
+        stream, lambda s, t: "k", lambda ts, s, t: "v", key_field="value"
+    )
+    with as_value:
+        as_value.collect(0, User(0), MOVE)
+    assert read_redis_stream(redis_url, stream) == [{"value": "v"}]
+
+    unwritable = RedisStreamSinkFactory(redis_url).create(
+        stream, lambda s, t: object(), lambda ts, s, t: "v"
+    )
+    with pytest.raises(RecordError, match="field 'key'"):
+        with unwritable:
+            unwritable.collect(0, User(0), MOVE)
+    assert (unwritable.delivered, unwritable.failed) == (0, 0)
+    assert read_redis_stream(redis_url, stream) == []
+
+
 def test_redis_entries_the_server_refuses_count_as_failed(redis_url):
     import redis
 
