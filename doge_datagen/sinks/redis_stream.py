@@ -24,6 +24,7 @@ written already, so the stream must be the run's own.)
 
 import json
 import logging
+from itertools import chain
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -250,6 +251,8 @@ class RedisStreamSink(Sink):
                 maxlen=self.maxlen,
                 approximate=self.approximate,
             )
+        elif self.maxlen is None and fields:
+            self._pipe.execute_command("XADD", stream, "*", *chain.from_iterable(fields.items()))
         else:
             self._pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=self.approximate)
         batch = self._batch
