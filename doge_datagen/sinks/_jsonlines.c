@@ -15,6 +15,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1086,6 +1087,204 @@ static PyTypeObject CollectorType = {
     .tp_vectorcall_offset = offsetof(Collector, vectorcall),
 };
 
+/* A key's last row, as `last` keeps it: the values of the class's names and the state (what
+ * the next change compares), the row's text (the next change's `before`) in the same block of
+ * memory, and the subject whose row it is with its key (its entry in `keys`), so that a change
+ * of a subject keyed by one of its names finds its row in one lookup, and the row's parts in
+ * one place. A change of atoms only (None, bool, int, float, str, which neither compare nor
+ * go away by running code) rewrites the row in place while `last` alone holds it; of atoms
+ * only, the garbage collector need not follow it. */
+typedef struct {
+    PyObject_VAR_HEAD           /* ob_size: the bytes of the values and the text's room */
+    unsigned long long subject; /* subject_mix() of the subject whose row it is */
+    PyObject *key;
+    PyObject *state;
+    Py_ssize_t count; /* the values */
+    Py_ssize_t text_size;
+    Py_ssize_t atoms;
+    PyObject *values[1]; /* `count` of them, then the text */
+} Row;
+
+static PyTypeObject RowType;
+
+#define ROW_HEAD offsetof(Row, values)
+
+static inline char *
+row_text(Row *row)
+{
+    return (char *)(row->values + row->count);
+}
+
+static inline Py_ssize_t
+row_room(Row *row)
+{
+    return Py_SIZE(row) - row->count * (Py_ssize_t)sizeof(PyObject *);
+}
+
+static inline int
+is_atom(PyObject *value)
+{
+    return value == Py_None || PyLong_CheckExact(value) || PyUnicode_CheckExact(value) ||
+           PyFloat_CheckExact(value) || PyBool_Check(value);
+}
+
+/* A new row, with room for a text a little longer than this one (a number's digits more). */
+static Row *
+row_new(unsigned long long subject, PyObject *key, PyObject *const *values, Py_ssize_t n,
+        PyObject *state, const char *text, Py_ssize_t size)
+{
+    if (size > PY_SSIZE_T_MAX / 2 ||
+        n > (PY_SSIZE_T_MAX / 2 - size - 32) / (Py_ssize_t)sizeof(PyObject *)) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t room = (size + 16 + 7) & ~(Py_ssize_t)7;
+    Row *row = PyObject_GC_NewVar(Row, &RowType, n * (Py_ssize_t)sizeof(PyObject *) + room);
+    if (row == NULL)
+        return NULL;
+    row->subject = subject;
+    row->count = n;
+    Py_ssize_t atoms = is_atom(key) && PyUnicode_CheckExact(state);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(values[i]);
+        row->values[i] = values[i];
+        if (atoms && !is_atom(values[i]))
+            atoms = 0;
+    }
+    Py_INCREF(key);
+    row->key = key;
+    Py_INCREF(state);
+    row->state = state;
+    if (size)
+        memcpy(row_text(row), text, (size_t)size);
+    row->text_size = size;
+    row->atoms = atoms;
+    if (!atoms)
+        PyObject_GC_Track(row);
+    return row;
+}
+
+static PyObject *
+Row_new(PyTypeObject *Py_UNUSED(type), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"subject_id", "key", "values", "state", "text", NULL};
+    PyObject *subject_id, *key, *values, *state, *text;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO!OO!:Row", kwlist, &PyLong_Type,
+                                     &subject_id, &key, &PyTuple_Type, &values, &state,
+                                     &PyBytes_Type, &text))
+        return NULL;
+    unsigned long long subject = PyLong_AsUnsignedLongLong(subject_id);
+    if (subject == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    return (PyObject *)row_new(subject, key, &PyTuple_GET_ITEM(values, 0),
+                               PyTuple_GET_SIZE(values), state, PyBytes_AS_STRING(text),
+                               PyBytes_GET_SIZE(text));
+}
+
+static int
+Row_traverse(Row *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->key);
+    Py_VISIT(self->state);
+    for (Py_ssize_t i = 0; i < self->count; i++)
+        Py_VISIT(self->values[i]);
+    return 0;
+}
+
+/* (None in each place, so that a row broken out of a cycle still reads) */
+static int
+Row_clear(Row *self)
+{
+    PyObject **places[2] = {&self->key, &self->state};
+    for (Py_ssize_t i = 0; i < self->count + 2; i++) {
+        PyObject **place = i < 2 ? places[i] : &self->values[i - 2];
+        if (*place != Py_None) {
+            PyObject *old = *place;
+            Py_INCREF(Py_None);
+            *place = Py_None;
+            Py_DECREF(old);
+        }
+    }
+    return 0;
+}
+
+static void
+Row_dealloc(Row *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_XDECREF(self->key);
+    Py_XDECREF(self->state);
+    for (Py_ssize_t i = 0; i < self->count; i++)
+        Py_XDECREF(self->values[i]);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Row_get_values(Row *self, void *Py_UNUSED(closure))
+{
+    PyObject *values = PyTuple_New(self->count);
+    if (values == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        Py_INCREF(self->values[i]);
+        PyTuple_SET_ITEM(values, i, self->values[i]);
+    }
+    return values;
+}
+
+static PyObject *
+Row_get_state(Row *self, void *Py_UNUSED(closure))
+{
+    Py_INCREF(self->state);
+    return self->state;
+}
+
+static PyObject *
+Row_get_key(Row *self, void *Py_UNUSED(closure))
+{
+    Py_INCREF(self->key);
+    return self->key;
+}
+
+static PyObject *
+Row_get_text(Row *self, void *Py_UNUSED(closure))
+{
+    return PyBytes_FromStringAndSize(row_text(self), self->text_size);
+}
+
+static PyObject *
+Row_get_subject_id(Row *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->subject);
+}
+
+static PyGetSetDef Row_getset[] = {
+    {"values", (getter)Row_get_values, NULL, "The values of the class's names.", NULL},
+    {"state", (getter)Row_get_state, NULL, "The subject's state.", NULL},
+    {"text", (getter)Row_get_text, NULL, "The row's JSON text.", NULL},
+    {"key", (getter)Row_get_key, NULL, "The key of the subject whose row it is.", NULL},
+    {"subject_id", (getter)Row_get_subject_id, NULL,
+     "subject_id() of the subject whose row it is.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(Row_doc, "Row(subject_id, key, values, state, text)\n\n"
+                      "A key's last row, as a Changes collector keeps it (see sinks/cdc.py).");
+
+static PyTypeObject RowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "doge_datagen._jsonlines.Row",
+    .tp_basicsize = ROW_HEAD,
+    .tp_itemsize = 1,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = Row_doc,
+    .tp_new = Row_new,
+    .tp_dealloc = (destructor)Row_dealloc,
+    .tp_traverse = (traverseproc)Row_traverse,
+    .tp_clear = (inquiry)Row_clear,
+    .tp_getset = Row_getset,
+};
+
 /* A change-event sink's collect() (sinks/cdc.py, ChangeEventSink in JSON Lines) for the
  * events that change a known subject without ending it: the line
  *   {"before": LAST, "after": ROW, "op": "u", "ts_ms": TS, "source": SOURCE, "key": KEY}
@@ -1097,8 +1296,8 @@ static PyTypeObject CollectorType = {
 typedef struct {
     PyObject_HEAD
     Lines *lines;      /* the file sink's buffer */
-    PyObject *keys;    /* {id(subject): key} */
-    PyObject *last;    /* {key: (value, ..., state, row text as bytes)} */
+    PyObject *keys;    /* {subject_id(subject): key} */
+    PyObject *last;    /* {key: Row (a list: a row the slow way read as a dict)} */
     PyObject *readers; /* {class: (getter, Lines of the names and "state", needs an empty
                         * dict, the key's index in the names: -1 none, -2 not there)} */
     PyObject *finals;  /* frozenset of the final states */
@@ -1114,37 +1313,28 @@ typedef struct {
 
 static PyObject *str_to_state, *str_dict;
 
+/* The number that stands for a subject in `keys`: its address, its bits mixed (a multiply by
+ * an odd constant and a shift-xor, each one to one). Addresses themselves are multiples of 16
+ * a few dozen bytes apart, and a dict of them puts most in a few of its slots: their low
+ * bits pick the slot, so that a lookup walks past many others. */
+static inline unsigned long long
+subject_mix(PyObject *subject)
+{
+    unsigned long long x = (unsigned long long)(uintptr_t)subject;
+    x *= 0x9E3779B97F4A7C15ULL;
+    return x ^ (x >> 32);
+}
+
+static PyObject *
+subject_id(PyObject *Py_UNUSED(module), PyObject *subject)
+{
+    return PyLong_FromUnsignedLongLong(subject_mix(subject));
+}
+
 static PyObject *
 Changes_slow(Changes *self, PyObject *const *args)
 {
     return PyObject_Vectorcall(self->slow, args, 3, NULL);
-}
-
-/* A subject's entry, (value, ..., state, row text): one object to read at its next event.
- * Of atoms only (no container), the garbage collector need not follow it. */
-static PyObject *
-make_entry(PyObject *values, PyObject *state, PyObject *text)
-{
-    Py_ssize_t n = PyTuple_GET_SIZE(values);
-    PyObject *entry = PyTuple_New(n + 2);
-    if (entry == NULL)
-        return NULL;
-    int atoms = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyTuple_GET_ITEM(values, i);
-        if (!(item == Py_None || PyLong_CheckExact(item) || PyUnicode_CheckExact(item) ||
-              PyFloat_CheckExact(item) || PyBool_Check(item)))
-            atoms = 0;
-        Py_INCREF(item);
-        PyTuple_SET_ITEM(entry, i, item);
-    }
-    Py_INCREF(state);
-    PyTuple_SET_ITEM(entry, n, state);
-    Py_INCREF(text);
-    PyTuple_SET_ITEM(entry, n + 1, text);
-    if (atoms && PyUnicode_CheckExact(state) && PyObject_GC_IsTracked(entry))
-        PyObject_GC_UnTrack(entry);
-    return entry;
 }
 
 static int
@@ -1161,47 +1351,140 @@ check_reader(PyObject *reader)
     return 0;
 }
 
-/* The subject's values by the reader's getter, a tuple of its names' count; NULL with no
- * error set when the getter finds an attribute not set or the subject's __dict__ is not
- * empty (the slow way's rows then). */
-static PyObject *
-read_values(PyObject *reader, PyObject *subject)
+/* Values read here without a call, up to this many names (more: the getter's tuple). */
+#define FAST_NAMES 16
+
+/* Memory asked for ahead of its use, so that the wait for it overlaps another's: an event
+ * waits mostly for the parts of its subject's row that are not in the cache. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
+/* Where the subject's __dict__ is (a class of slots over one with a __dict__), its object
+ * asked for; NULL: not known here. */
+static PyObject **
+dict_place(PyObject *subject)
 {
-    if (PyTuple_GET_ITEM(reader, 2) == Py_True) {
-        PyObject *dict = PyObject_GenericGetDict(subject, NULL);
-        if (dict == NULL)
-            return NULL;
-        int empty = PyDict_Check(dict) && PyDict_GET_SIZE(dict) == 0;
-        Py_DECREF(dict);
-        if (!empty)
-            return NULL;
+    PyObject **place = _PyObject_GetDictPtr(subject);
+    if (place != NULL && *place != NULL)
+        PREFETCH(*place);
+    return place;
+}
+
+/* Whether the subject's __dict__ is empty, so that the template of its slots is its row: 1
+ * yes, 0 no, -1 an error. */
+static int
+dict_empty(PyObject *subject, PyObject **place)
+{
+    if (place != NULL) {
+        PyObject *dict = *place;
+        return dict == NULL || (PyDict_Check(dict) && PyDict_GET_SIZE(dict) == 0);
     }
+    PyObject *dict = PyObject_GenericGetDict(subject, NULL);
+    if (dict == NULL)
+        return -1;
+    int empty = PyDict_Check(dict) && PyDict_GET_SIZE(dict) == 0;
+    Py_DECREF(dict);
+    return empty;
+}
+
+/* The subject's values of the reader's names into `values` (new references) straight from
+ * its slots, as the getter reads them: each name the class's member descriptor of an object
+ * slot, the class's attribute lookup the generic one. 0 done, 1 the getter must read them (a
+ * name not a slot), 2 a slot not set (the slow way's row). */
+static int
+read_slots(PyObject *subject, PyObject *names, Py_ssize_t n, PyObject **values)
+{
+    PyTypeObject *type = Py_TYPE(subject);
+    if (type->tp_getattro != PyObject_GenericGetAttr)
+        return 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *descr = _PyType_Lookup(type, PyTuple_GET_ITEM(names, i));
+        int found = 1;
+        PyObject *value = NULL;
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type))
+            found = 0;
+        else {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type != T_OBJECT_EX || (member->flags & READ_RESTRICTED) ||
+                !PyObject_TypeCheck(subject, PyDescr_TYPE(descr)))
+                found = 0;
+            else
+                value = *(PyObject **)((char *)subject + member->offset);
+        }
+        if (!found || value == NULL) {
+            for (Py_ssize_t j = 0; j < i; j++)
+                Py_DECREF(values[j]);
+            return found ? 2 : 1;
+        }
+        Py_INCREF(value);
+        values[i] = value;
+    }
+    return 0;
+}
+
+/* The subject's values by the reader into `values` (new references; `*many` a block of
+ * memory for them beyond FAST_NAMES names, for the caller to free): 0 done, 1 the slow way's
+ * row (an attribute not set), -1 an error. Whether its __dict__ leaves the template its row
+ * is the caller's to check (dict_empty). */
+static int
+read_values(PyObject *reader, PyObject *subject, PyObject **values, PyObject ***many)
+{
+    *many = NULL;
     Lines *row_lines = (Lines *)PyTuple_GET_ITEM(reader, 1);
     Py_ssize_t n = PyTuple_GET_SIZE(row_lines->names) - 1;
+    if (n <= FAST_NAMES) {
+        int read = read_slots(subject, row_lines->names, n, values);
+        if (read != 1)
+            return read ? 1 : 0;
+    }
     PyObject *got = PyObject_CallOneArg(PyTuple_GET_ITEM(reader, 0), subject);
     if (got == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError))
-            PyErr_Clear();
-        return NULL;
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 1;
     }
     if (n == 1) {
-        PyObject *values = PyTuple_Pack(1, got);
-        Py_DECREF(got);
-        return values;
+        values[0] = got;
+        return 0;
     }
     if (!PyTuple_CheckExact(got) || PyTuple_GET_SIZE(got) != n) {
         Py_DECREF(got);
         PyErr_SetString(PyExc_TypeError, "a getter gives a tuple of the names' values");
-        return NULL;
+        return -1;
     }
-    return got;
+    PyObject **into = values;
+    if (n > FAST_NAMES) {
+        into = *many = PyMem_Malloc((size_t)n * sizeof(PyObject *));
+        if (into == NULL) {
+            Py_DECREF(got);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        into[i] = PyTuple_GET_ITEM(got, i);
+        Py_INCREF(into[i]);
+    }
+    Py_DECREF(got);
+    return 0;
+}
+
+static void
+drop_values(PyObject **values, Py_ssize_t n, PyObject **many)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(values[i]);
+    PyMem_Free(many);
 }
 
 /* The row's text (the template of the class's names and "state") at the end of `out`. */
 static int
-put_row(Lines *out, Lines *row_lines, PyObject *values, PyObject *state)
+put_row(Lines *out, Lines *row_lines, PyObject *const *values, Py_ssize_t n, PyObject *state)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(values);
     const char *names = row_lines->name_text;
     Py_ssize_t *ends = row_lines->name_end;
     int status = DONE;
@@ -1210,11 +1493,25 @@ put_row(Lines *out, Lines *row_lines, PyObject *values, PyObject *state)
         if (put(out, names + from, ends[i] - from) < 0)
             status = FAILED;
         else
-            status = encode(out, i < n ? PyTuple_GET_ITEM(values, i) : state, 1);
+            status = encode(out, i < n ? values[i] : state, 1);
     }
     if (status == DONE && put(out, "}", 1) < 0)
         status = FAILED;
     return status;
+}
+
+/* The row of `key` in `last`, as a new reference: NULL with no error set when there is none
+ * or it is not a Row (the slow way's). */
+static Row *
+last_row(Changes *self, PyObject *key)
+{
+    PyObject *row = PyDict_GetItemWithError(self->last, key);
+    if (row == NULL || !Py_IS_TYPE(row, &RowType))
+        return NULL;
+    for (Py_ssize_t at = 64; at < (Py_ssize_t)ROW_HEAD + Py_SIZE(row); at += 64)
+        PREFETCH((char *)row + at);
+    Py_INCREF(row);
+    return (Row *)row;
 }
 
 static PyObject *
@@ -1234,31 +1531,14 @@ Changes_call(Changes *self, PyObject *const *args, size_t nargsf, PyObject *kwna
     if (check_reader(reader) < 0)
         return NULL;
     Py_INCREF(reader); /* Python code runs below (the getter's, the slow way's) */
-    PyObject *key = NULL, *entry = NULL, *state = NULL, *values = NULL, *after = NULL;
-    PyObject *result = NULL;
+    PyObject *key = NULL, *state = NULL, *result = NULL;
+    PyObject *fast[FAST_NAMES], **many = NULL, **values = fast;
+    Py_ssize_t n = -1; /* values read */
+    Row *row = NULL;
     Lines *row_lines = (Lines *)PyTuple_GET_ITEM(reader, 1);
-    PyObject *id = PyLong_FromVoidPtr(subject);
-    if (id == NULL)
-        goto done;
-    key = PyDict_GetItemWithError(self->keys, id);
-    Py_DECREF(id);
-    if (key == NULL) {
-        if (PyErr_Occurred())
-            goto done;
-        goto slow;
-    }
-    Py_INCREF(key);
-    entry = PyDict_GetItemWithError(self->last, key);
-    if (entry == NULL) {
-        if (PyErr_Occurred())
-            goto done;
-        goto slow;
-    }
-    Py_INCREF(entry);
-    /* (value, ..., state, text) of the class's names (a list: a row the slow way read) */
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) < 3 ||
-        !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, PyTuple_GET_SIZE(entry) - 1)))
-        goto slow;
+    unsigned long long mixed = subject_mix(subject);
+    int with_dict = PyTuple_GET_ITEM(reader, 2) == Py_True;
+    PyObject **dict_at = with_dict ? dict_place(subject) : NULL;
     state = PyObject_GetAttr(transition, str_to_state);
     if (state == NULL)
         goto done;
@@ -1267,21 +1547,67 @@ Changes_call(Changes *self, PyObject *const *args, size_t nargsf, PyObject *kwna
         goto done;
     if (final)
         goto slow;
-    /* slots over a class with a __dict__: the template holds while the dict is empty */
-    values = read_values(reader, subject);
-    if (values == NULL) {
-        if (PyErr_Occurred())
+    int read = read_values(reader, subject, fast, &many);
+    if (read < 0)
+        goto done;
+    if (read)
+        goto slow; /* an attribute not set: the slow way's row */
+    n = PyTuple_GET_SIZE(row_lines->names) - 1;
+    if (many != NULL)
+        values = many;
+    /* Keyed by one of its names, the subject's row is found by its key's value when the row
+     * is its own: the subject's entry in `keys` is then the row's key (a row is the subject's
+     * from the change that keeps it with the key `keys` gives, to the change of another
+     * subject of the key, or to the subject's end, which takes both out). */
+    Py_ssize_t key_index = PyLong_AsSsize_t(PyTuple_GET_ITEM(reader, 3));
+    if (key_index == -1 && PyErr_Occurred())
+        goto done;
+    if (key_index >= 0 && key_index < n && is_atom(values[key_index])) {
+        row = last_row(self, values[key_index]);
+        if (row == NULL && PyErr_Occurred())
             goto done;
-        goto slow; /* an attribute not set, or more in the dict: the slow way's row */
+        if (row != NULL && row->subject != mixed)
+            Py_CLEAR(row);
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(values);
-    if (PyTuple_GET_SIZE(entry) != n + 2)
+    if (row != NULL) {
+        key = row->key;
+        Py_INCREF(key);
+    }
+    else {
+        PyObject *id = PyLong_FromUnsignedLongLong(mixed);
+        if (id == NULL)
+            goto done;
+        key = PyDict_GetItemWithError(self->keys, id);
+        Py_DECREF(id);
+        if (key == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            goto slow;
+        }
+        Py_INCREF(key);
+        row = last_row(self, key);
+        if (row == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            goto slow;
+        }
+    }
+    if (row->count != n)
         goto slow;
+    /* slots over a class with a __dict__: the template holds while the dict is empty (asked
+     * here, its memory fetched meanwhile) */
+    if (with_dict) {
+        int empty = dict_empty(subject, dict_at);
+        if (empty < 0)
+            goto done;
+        if (!empty)
+            goto slow; /* more in the dict: the slow way's row */
+    }
     /* a change only when the row differs, as the rows' dicts compare */
     int same = 1;
     for (Py_ssize_t i = 0; i <= n && same > 0; i++)
-        same = PyObject_RichCompareBool(i < n ? PyTuple_GET_ITEM(values, i) : state,
-                                        PyTuple_GET_ITEM(entry, i), Py_EQ);
+        same = PyObject_RichCompareBool(i < n ? values[i] : state,
+                                        i < n ? row->values[i] : row->state, Py_EQ);
     if (same < 0)
         goto done;
     if (same) {
@@ -1311,20 +1637,14 @@ Changes_call(Changes *self, PyObject *const *args, size_t nargsf, PyObject *kwna
     }
     Lines *out = self->lines;
     Py_ssize_t start = out->size;
-    PyObject *before = PyTuple_GET_ITEM(entry, n + 1);
     int status = DONE;
-    if (put(out, "{\"before\": ", 11) < 0 ||
-        put(out, PyBytes_AS_STRING(before), PyBytes_GET_SIZE(before)) < 0 ||
+    if (put(out, "{\"before\": ", 11) < 0 || put(out, row_text(row), row->text_size) < 0 ||
         put(out, ", \"after\": ", 11) < 0)
         status = FAILED;
     Py_ssize_t row_at = out->size;
     if (status == DONE)
-        status = put_row(out, row_lines, values, state);
-    if (status == DONE) {
-        after = PyBytes_FromStringAndSize(out->data + row_at, out->size - row_at);
-        if (after == NULL)
-            status = FAILED;
-    }
+        status = put_row(out, row_lines, values, n, state);
+    Py_ssize_t row_end = out->size;
     if (status == DONE && put(out, ", \"op\": \"u\", \"ts_ms\": ", 22) < 0)
         status = FAILED;
     if (status == DONE)
@@ -1344,14 +1664,41 @@ Changes_call(Changes *self, PyObject *const *args, size_t nargsf, PyObject *kwna
             goto done;
         goto slow; /* a value only json writes: the slow way gives its text or error */
     }
-    PyObject *new_entry = make_entry(values, state, after);
-    if (new_entry == NULL)
-        goto failed;
-    if (PyDict_SetItem(self->last, key, new_entry) < 0) {
-        Py_DECREF(new_entry);
-        goto failed;
+    /* The row kept: this one rewritten when `last` alone holds it and all is atoms (nothing
+     * that a reference dropped here runs code for), a new one otherwise. */
+    Py_ssize_t atoms = row->atoms && Py_REFCNT(row) == 2 && row_end - row_at <= row_room(row) &&
+                PyUnicode_CheckExact(state) && is_atom(key);
+    for (Py_ssize_t i = 0; i < n && atoms; i++)
+        atoms = is_atom(values[i]);
+    if (atoms) {
+        memcpy(row_text(row), out->data + row_at, (size_t)(row_end - row_at));
+        row->text_size = row_end - row_at;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (row->values[i] != values[i]) {
+                Py_INCREF(values[i]);
+                Py_SETREF(row->values[i], values[i]);
+            }
+        }
+        if (row->state != state) {
+            Py_INCREF(state);
+            Py_SETREF(row->state, state);
+        }
+        if (row->key != key) {
+            Py_INCREF(key);
+            Py_SETREF(row->key, key);
+        }
+        row->subject = mixed;
     }
-    Py_DECREF(new_entry);
+    else {
+        Row *kept = row_new(mixed, key, values, n, state, out->data + row_at, row_end - row_at);
+        if (kept == NULL)
+            goto failed;
+        if (PyDict_SetItem(self->last, key, (PyObject *)kept) < 0) {
+            Py_DECREF(kept);
+            goto failed;
+        }
+        Py_DECREF(kept);
+    }
     out->count++;
     self->updates++;
     if (out->count >= self->limit) {
@@ -1371,17 +1718,17 @@ slow:
 done:
     Py_DECREF(reader);
     Py_XDECREF(key);
-    Py_XDECREF(entry);
+    Py_XDECREF(row);
     Py_XDECREF(state);
-    Py_XDECREF(values);
-    Py_XDECREF(after);
+    if (n >= 0)
+        drop_values(values, n, many);
     return result;
 }
 
 /* created(subjects, positions, start, first, state, middle) -> int: the lines
  *   {"before": null, "after": ROW, "op": ..., "ts_ms": ..., "source": ..., "key": KEY}
  * (`middle` the text from `, "op"` to `"key": `) of subjects[positions[start]], ... (subject
- * `first + i` for the position i), each key's entry kept; stops at the first subject the
+ * `first + i` for the position i), each key's row kept; stops at the first subject the
  * readers do not write (the slow way's), and gives how many it wrote. */
 static PyObject *
 Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1426,7 +1773,9 @@ Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_INCREF(reader);
         Py_ssize_t key_index = PyLong_AsSsize_t(PyTuple_GET_ITEM(reader, 3));
-        PyObject *values = NULL, *key = NULL, *after = NULL, *entry = NULL, *id = NULL;
+        PyObject *fast[FAST_NAMES], **many = NULL, **values = fast;
+        Py_ssize_t n = -1;
+        PyObject *key = NULL, *row = NULL, *id = NULL;
         int stop = 0, failed = 0;
         if (key_index == -1 && PyErr_Occurred()) {
             failed = 1;
@@ -1436,19 +1785,29 @@ Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
             stop = 1;
             goto next;
         }
-        values = read_values(reader, subject);
-        if (values == NULL) {
+        /* slots over a class with a __dict__: the template holds while the dict is empty */
+        int read = 0;
+        if (PyTuple_GET_ITEM(reader, 2) == Py_True) {
+            int empty = dict_empty(subject, dict_place(subject));
+            read = empty < 0 ? -1 : !empty; /* more in the dict: the slow way's row */
+        }
+        if (!read)
+            read = read_values(reader, subject, fast, &many);
+        if (read) {
             stop = 1;
-            failed = PyErr_Occurred() != NULL;
+            failed = read < 0;
             goto next;
         }
-        if (key_index >= PyTuple_GET_SIZE(values)) {
+        n = PyTuple_GET_SIZE(((Lines *)PyTuple_GET_ITEM(reader, 1))->names) - 1;
+        if (many != NULL)
+            values = many;
+        if (key_index >= n) {
             PyErr_SetString(PyExc_IndexError, "a key index beyond the names");
             failed = 1;
             goto next;
         }
         if (key_index >= 0) {
-            key = PyTuple_GET_ITEM(values, key_index);
+            key = values[key_index];
             Py_INCREF(key);
         }
         else if ((key = PyLong_FromSsize_t(first + i)) == NULL) {
@@ -1459,10 +1818,8 @@ Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
         int status = put(out, "{\"before\": null, \"after\": ", 26) < 0 ? FAILED : DONE;
         Py_ssize_t row_at = out->size;
         if (status == DONE)
-            status = put_row(out, (Lines *)PyTuple_GET_ITEM(reader, 1), values, state);
-        if (status == DONE &&
-            (after = PyBytes_FromStringAndSize(out->data + row_at, out->size - row_at)) == NULL)
-            status = FAILED;
+            status = put_row(out, (Lines *)PyTuple_GET_ITEM(reader, 1), values, n, state);
+        Py_ssize_t row_end = out->size;
         if (status == DONE &&
             put(out, PyBytes_AS_STRING(middle), PyBytes_GET_SIZE(middle)) < 0)
             status = FAILED;
@@ -1476,14 +1833,16 @@ Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
             failed = status == FAILED;
             goto next;
         }
-        entry = make_entry(values, state, after);
-        id = PyLong_FromVoidPtr(subject);
-        if (entry == NULL || id == NULL) {
+        unsigned long long mixed = subject_mix(subject);
+        row = (PyObject *)row_new(mixed, key, values, n, state, out->data + row_at,
+                                  row_end - row_at);
+        id = PyLong_FromUnsignedLongLong(mixed);
+        if (row == NULL || id == NULL) {
             out->size = at;
             failed = 1;
             goto next;
         }
-        if (PyDict_SetItem(self->keys, id, key) < 0 || PyDict_SetItem(self->last, key, entry) < 0) {
+        if (PyDict_SetItem(self->keys, id, key) < 0 || PyDict_SetItem(self->last, key, row) < 0) {
             out->size = at;
             failed = 1;
             goto next;
@@ -1492,10 +1851,10 @@ Changes_created(Changes *self, PyObject *const *args, Py_ssize_t nargs)
     next:
         Py_DECREF(subject);
         Py_DECREF(reader);
-        Py_XDECREF(values);
+        if (n >= 0)
+            drop_values(values, n, many);
         Py_XDECREF(key);
-        Py_XDECREF(after);
-        Py_XDECREF(entry);
+        Py_XDECREF(row);
         Py_XDECREF(id);
         if (failed)
             return NULL;
@@ -1631,18 +1990,26 @@ static PyTypeObject ChangesType = {
     .tp_methods = Changes_methods,
 };
 
+static PyMethodDef module_methods[] = {
+    {"subject_id", (PyCFunction)subject_id, METH_O,
+     "subject_id(subject) -> int\n\nThe number that stands for the subject in a Changes "
+     "collector's keys: unique while it lives, as id(), but spread over a dict's slots."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "doge_datagen._jsonlines",
     .m_doc = "JSON Lines with json.dumps's text, a batch in one buffer.",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC
 PyInit__jsonlines(void)
 {
     if (PyType_Ready(&LinesType) < 0 || PyType_Ready(&CollectorType) < 0 ||
-        PyType_Ready(&ChangesType) < 0)
+        PyType_Ready(&RowType) < 0 || PyType_Ready(&ChangesType) < 0)
         return NULL;
     str_to_state = PyUnicode_InternFromString("to_state");
     str_dict = PyUnicode_InternFromString("__dict__");
@@ -1666,6 +2033,12 @@ PyInit__jsonlines(void)
     Py_INCREF(&ChangesType);
     if (PyModule_AddObject(module, "Changes", (PyObject *)&ChangesType) < 0) {
         Py_DECREF(&ChangesType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&RowType);
+    if (PyModule_AddObject(module, "Row", (PyObject *)&RowType) < 0) {
+        Py_DECREF(&RowType);
         Py_DECREF(module);
         return NULL;
     }

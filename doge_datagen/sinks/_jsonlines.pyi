@@ -31,6 +31,18 @@ class Collector:
     ) -> None: ...
     def __call__(self, timestamp: int, subject: Any, transition: Any) -> None: ...
 
+def subject_id(subject: Any) -> int: ...
+
+class Row:
+    values: Tuple[Any, ...]
+    state: Any
+    text: bytes
+    key: Any
+    subject_id: int
+    def __init__(
+        self, subject_id: int, key: Any, values: Tuple[Any, ...], state: Any, text: bytes
+    ) -> None: ...
+
 class Changes:
     updates: int
     def __init__(

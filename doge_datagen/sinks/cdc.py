@@ -44,9 +44,16 @@ Into JSON Lines (a :class:`~doge_datagen.sinks.file.FileSink` of :func:`envelope
 text: a dict per row, one per envelope and their encoding cost most of an event, and a change
 needs none of them. Each key's last row is kept as its JSON text, which the next change's
 ``before`` is; a class with fixed public attributes (``__slots__``) has its row's text made
-from a template of its names, its values read with one ``attrgetter`` and compared as a
-tuple; the C collector of ``_jsonlines.c`` writes the changes of such subjects without a
-Python frame, this module's Python the others (snapshot, arrivals, deletes, other classes).
+from a template of its names, its values read with one ``attrgetter`` (in C, from the slots)
+and compared as a tuple; the C collector of ``_jsonlines.c`` writes the changes of such
+subjects without a Python frame, this module's Python the others (snapshot, arrivals,
+deletes, other classes). Such a row is kept as a ``Row`` of ``_jsonlines.c``: its values,
+state and text in one block of memory, with the subject whose row it is and its key. An
+event's cost is mostly memory that is not in the processor's cache (each subject's row is
+read once in a while, and many thousands of rows are megabytes), so the C collector touches
+little: a subject keyed by one of its names finds its own row by that value, without the
+lookup of its key by its identity (``subject_id``, its address with the bits mixed:
+addresses in a dict crowd a few of its slots), and a row of atoms is rewritten where it is.
 
 Into a SQL sink's upsert mode whose mapper is :func:`change_row` (what ``mode=upsert`` on a
 database URL makes), each change's row goes to the sink as it is, with whether it is a
@@ -64,10 +71,14 @@ from doge_datagen.sinks.base import Sink
 from doge_datagen.sinks.file import FileSink
 
 _CChanges: Any
+_CRow: Any
+_subject_id: Any
 try:
     from doge_datagen.sinks._jsonlines import Changes as _CChanges
+    from doge_datagen.sinks._jsonlines import Row as _CRow
+    from doge_datagen.sinks._jsonlines import subject_id as _subject_id
 except ImportError:  # the C extension was not built: envelopes as dicts
-    _CChanges = None
+    _CChanges = _CRow = _subject_id = None
 
 __all__ = ["ENVELOPES", "Change", "ChangeEventSink", "attributes"]
 
@@ -132,6 +143,12 @@ def attributes(subject: Any) -> Dict[str, Any]:
     return row
 
 
+def _tick(run: Any, timestamp: int) -> int:
+    """The tick of ``timestamp`` in ``run``, as a change's ``source`` gives it."""
+    tick: int = round((timestamp - run.timestamp_start) / run.model.tick_ms)
+    return tick
+
+
 def _row_of_dict_subject(subject: Any) -> Dict[str, Any]:
     return {k: v for k, v in subject.__dict__.items() if k[:1] != "_"}
 
@@ -155,12 +172,13 @@ def _slot_names(cls: type) -> Optional[Tuple[str, ...]]:
     return tuple(names) or None
 
 
-def _entry(values: Any, state: str, text: bytes) -> Any:
-    """A key's last row into JSON Lines: ``(value, ..., state, text)`` of a class's names
-    (as the C collector keeps it), ``[row, state, text]`` of a row read as a dict."""
+def _entry(subject: Any, key: Any, values: Any, state: str, text: bytes) -> Any:
+    """A key's last row into JSON Lines: a ``Row`` of ``_jsonlines.c`` of a class's names
+    (as the C collector keeps it: values, state, text, and whose row it is with its key),
+    ``[row, state, text]`` of a row read as a dict."""
     if type(values) is dict:
         return [values, state, text]
-    return (*values, state, text)
+    return _CRow(_subject_id(subject), key, values, state, text)
 
 
 def _row_maker(cls: type) -> Callable[[Any], Dict[str, Any]]:
@@ -242,7 +260,9 @@ class ChangeEventSink(Sink):
         self.name = name or str(getattr(inner, "name", None) or type(inner).__name__)
         self._run: Any = None
         self._finals: FrozenSet[str] = frozenset()
-        self._keys: Dict[int, Any] = {}  # id(subject) -> key, for the subjects alive
+        # id(subject) -> key, for the subjects alive (into JSON Lines: subject_id(subject),
+        # as the C collector keys them)
+        self._keys: Dict[int, Any] = {}
         # key -> last row (into JSON Lines: its entry, see _entry)
         self._last: Dict[Any, Any] = {}
         self._rows: Dict[type, Callable[[Any], Dict[str, Any]]] = {}
@@ -259,6 +279,7 @@ class ChangeEventSink(Sink):
         self._c_readers: Dict[type, Tuple[Any, Any, bool, int]] = {}
         self._source_text_at: Any = None
         self._source_text = b""
+        self._source_head: Tuple[Any, bytes] = (None, b"")  # (run, text before the tick)
         # Into a SQL sink's upsert mode with change_row as its mapper: its collector of rows
         # (see _rows_into_table).
         self._rows_into: Any = None
@@ -339,12 +360,11 @@ class ChangeEventSink(Sink):
         if run is None:
             return {"model": None, "population": None, "shard": 0, "tick": None}
         model = run.model
-        tick_ms = model.tick_ms
         return {
             "model": getattr(model, "name", None),
             "population": getattr(model, "population", None),
             "shard": run.arrivals_shard[0],
-            "tick": round((timestamp - run.timestamp_start) / tick_ms),
+            "tick": _tick(run, timestamp),
         }
 
     def _row(self, subject: Any, state: str) -> Dict[str, Any]:
@@ -454,6 +474,7 @@ class ChangeEventSink(Sink):
         self._text = self._fast = None
         self._fast_counted = 0
         self._source_text_at = None
+        self._source_head = (None, b"")
         closed = getattr(inner, "_closed_collect", None)
         if (
             not isinstance(inner, FileSink)
@@ -534,11 +555,22 @@ class ChangeEventSink(Sink):
         return dict(zip(self._readers[type(subject)][0], values), state=state)
 
     def _source_bytes(self, timestamp: int) -> bytes:
-        """The text of the ``source`` block of ``timestamp``."""
-        if timestamp != self._source_text_at or self._source_text_at is None:
-            self._source_text = self._encode_text(self._source(timestamp))
-            self._source_text_at = timestamp
-        return self._source_text
+        """The text of the ``source`` block of ``timestamp``. A run's blocks differ only in
+        their tick, the last field: the text before it is made once a run."""
+        if timestamp == self._source_text_at and self._source_text_at is not None:
+            return self._source_text
+        run = self._run
+        if run is None:
+            text = self._encode_text(self._make_source(timestamp))
+        else:
+            if self._source_head[0] is not run:
+                block = self._make_source(timestamp)
+                block["tick"] = None
+                self._source_head = (run, self._encode_text(block)[: -len(b"null}")])
+            tick = self._encode_text(_tick(run, timestamp))
+            text = b"".join((self._source_head[1], tick, b"}"))
+        self._source_text, self._source_text_at = text, timestamp
+        return text
 
     def _write_line(
         self, op: bytes, before: Optional[bytes], after: Optional[bytes], key: Any, timestamp: int
@@ -605,8 +637,8 @@ class ChangeEventSink(Sink):
                 key = first + i
             else:
                 key = key_of(subject, self._as_row(subject, values, state), None)
-            keys[id(subject)] = key
-            last[key] = _entry(values, state, text)
+            keys[_subject_id(subject)] = key
+            last[key] = _entry(subject, key, values, state, text)
             self._changes[op] += 1
             line = b"".join((b'{"before": null, "after": ', text, middle, encode(key), b"}"))
             if append(line) >= limit:
@@ -627,8 +659,8 @@ class ChangeEventSink(Sink):
             key = self._key_of(subject, values, index)
         else:
             key = self._key_of(subject, self._as_row(subject, values, state), index)
-        self._keys[id(subject)] = key
-        self._last[key] = _entry(values, state, text)
+        self._keys[_subject_id(subject)] = key
+        self._last[key] = _entry(subject, key, values, state, text)
         self._changes[op] += 1
         self._write_line(op.encode(), None, text, key, timestamp)
 
@@ -636,20 +668,23 @@ class ChangeEventSink(Sink):
         """:meth:`collect` into JSON Lines: the same lines, made from the rows' text."""
         if not self._is_open:
             self.open()
-        key = self._keys.get(id(subject))
+        ident = _subject_id(subject)
+        key = self._keys.get(ident)
         state = transition.to_state
         values, text = self._read_text(subject, state)
         if key is None:  # a subject the run did not announce (no run, or a finished one)
             self._emit_text("c", subject, values, state, text, None, timestamp)
-            key = self._keys[id(subject)]
+            key = self._keys[ident]
             if state not in self._finals:
                 return
         last = self._last
         entry = last[key]
-        before_values = entry[0] if type(entry) is list else entry[:-2]
-        before_state, before = entry[-2], entry[-1]
+        if type(entry) is list:
+            before_values, before_state, before = entry
+        else:
+            before_values, before_state, before = entry.values, entry.state, entry.text
         if state in self._finals:
-            del self._keys[id(subject)]
+            del self._keys[ident]
             del last[key]
             op, after = "d", None
         elif (
@@ -660,7 +695,7 @@ class ChangeEventSink(Sink):
         ):
             return
         else:
-            last[key] = _entry(values, state, text)
+            last[key] = _entry(subject, key, values, state, text)
             op, after = "u", text
         self.changes[op] += 1
         self._write_line(op.encode(), before, after, key, timestamp)

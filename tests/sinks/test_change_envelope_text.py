@@ -79,6 +79,18 @@ class Mixed(Base):
         self.balance = float(index)
 
 
+class Keyed:
+    """Atoms only, two subjects a key at the start, the key's value moving and a text that
+    outgrows the room its row was made with."""
+
+    __slots__ = ("user_id", "label", "count")
+
+    def __init__(self, index: int) -> None:
+        self.user_id = 500 + index // 2
+        self.label = "x"
+        self.count: Any = index
+
+
 @dataclass
 class Data:
     user_id: int
@@ -106,6 +118,15 @@ def _change(subject: Any, transition: Any, rng: Any) -> None:
             subject.balance += 1.5
         elif r < 0.33:
             subject.note = "now with a dict"  # type: ignore[attr-defined]
+    elif isinstance(subject, Keyed):
+        if r < 0.15:
+            subject.label += "é" * rng.randint(1, 30)
+        elif r < 0.25:
+            subject.user_id = 500 + rng.randrange(20)  # another subject's key, or none's
+        elif r < 0.3:
+            subject.count = float(subject.count)  # equal, written differently
+        elif r < 0.6:
+            subject.count += 1
     elif isinstance(subject, Data):
         if r < 0.4:
             subject.amount = round(subject.amount * 1.5, 3)
@@ -172,6 +193,35 @@ def test_the_banking_model_and_its_users(tmp_path):
     found = _both(tmp_path, run, "user_id")
     assert found["written"] == found["reference"]
     assert found["written"].count(b'"op": "u"') > 100
+
+
+@pytest.mark.parametrize("key", ["user_id", None])
+def test_rows_kept_by_shared_and_moving_keys(tmp_path, key):
+    """Subjects of one key share its last row; one whose key's value moved keeps the key it
+    was announced with; rows rewritten where they are and rows made anew write the same."""
+
+    def run(sink: Any) -> None:
+        datagen = DataOnlineGenerator(["on", "paused"], "on", Keyed, 30, 1000, 80, T0, seed=3)
+        rng = datagen.random
+
+        def act(subject: Any, transition: Any) -> bool:
+            _change(subject, transition, rng)
+            return True
+
+        datagen.add_transition("act", "on", "on", 50, act, [sink])
+        datagen.add_transition("pause", "on", "paused", 5, act, [sink])
+        datagen.add_transition("resume", "paused", "on", 20, None, [sink])
+        datagen.start()
+
+    found = _both(tmp_path, run, key)
+    assert found["written"] == found["reference"]
+    lines = [json.loads(line) for line in found["written"].decode().splitlines()]
+    updates = [line for line in lines if line["op"] == "u"]
+    assert len(updates) > 500
+    if key is not None:
+        assert any(line["key"] != line["after"]["user_id"] for line in updates)
+    assert any(line["before"]["user_id"] != line["after"]["user_id"] for line in updates)
+    assert max(len(line["after"]["label"]) for line in updates) > 100
 
 
 def test_a_model_file_and_its_url(tmp_path):
