@@ -661,3 +661,99 @@ def test_only_each_subjects_rows_need_be_in_time_order(engine):
     shuffled = [rows[3], rows[1], rows[0], rows[4], rows[2]]
     common = dict(tick_ms=MINUTE, subject="s", timestamp="t", from_state="a", to_state="b")
     assert fit_events(shuffled, **common).transitions == fit_events(rows, **common).transitions
+
+
+# -- many blocks folded in at once -----------------------------------------------------------
+
+
+def cycling_rows(n: int, **fields: str) -> List[Dict[str, Any]]:
+    """``n`` rows of four subjects going x -> y -> x, a minute apart each."""
+    a, b = fields.get("a", "a"), fields.get("b", "b")
+    rows = []
+    for i in range(n):
+        step = i // 4
+        frm, to = ("x", "y") if step % 2 == 0 else ("y", "x")
+        rows.append({"u": i % 4, "t": step * MINUTE, a: frm, b: to, "e": f"{frm}-{to}"})
+    return rows
+
+
+def first_error(rows: List[Dict[str, Any]], path: Path, **fields: Any) -> List[str]:
+    """The error of each reader (a file, a list) and of the row loop, with blocks of a few
+    rows, all of them folded in as one batch."""
+    write_jsonl(path, rows)
+    found = []
+    for source in (lambda: read_events(path), lambda: rows):
+        with pytest.raises(RecordError) as info:
+            fit_events(source(), tick_ms=MINUTE, subject="u", timestamp="t", **fields)
+        found.append(str(info.value).replace(f"{path}, line", "row"))
+    return found
+
+
+@pytest.mark.parametrize(
+    "early, late",
+    [
+        ("order", "grid"),
+        ("grid", "from"),
+        ("from", "missing"),
+        ("from", "order"),
+        ("trigger", "order"),
+    ],
+)
+def test_a_batch_of_blocks_reports_the_first_bad_row_as_the_row_loop(
+    tmp_path, monkeypatch, early, late
+):
+    """Blocks of about eight rows, thousands of them in one batch: whatever the kinds of
+    two bad rows, the one reported is the earlier, with the row loop's message."""
+    from doge_datagen.fit import _columns
+
+    monkeypatch.setattr(_columns, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(_columns, "CHUNK_ROWS", 8)
+    state_log = "trigger" in (early, late)
+    rows = cycling_rows(4000)
+    if state_log:
+        rows = [{"u": r["u"], "t": r["t"], "s": r["b"], "e": r["e"]} for r in rows]
+        fields = dict(state="s", trigger="e")
+    else:
+        fields = dict(from_state="a", to_state="b", trigger="e")
+    for kind, at in ((early, 301), (late, 3001)):
+        row = rows[at]
+        if kind == "order":
+            row["t"] -= 3 * MINUTE
+        elif kind == "grid":
+            row["t"] += 1
+        elif kind == "from":
+            row["a"] = row["b"]
+        elif kind == "missing":
+            del row["b"]
+        elif kind == "trigger":
+            row["e"] = ""
+    columnar = first_error(rows, tmp_path / "log.jsonl", **fields)
+    monkeypatch.setattr(fit_module, "_engine", lambda needs_rows: fit_module._Fit)
+    by_rows = first_error(rows, tmp_path / "log.jsonl", **fields)
+    assert columnar == by_rows
+    assert "row 302" in columnar[0] and "row 302" in columnar[1], columnar
+
+
+def test_ids_that_change_kind_after_many_blocks_give_the_row_loops_fit(tmp_path, monkeypatch):
+    """Small integer ids are read as numbers, straight into arrays; a large id, then string
+    ids, after many blocks not yet folded in, switch the subject numbers to a dict and the
+    file's decoder to strings, and the blocks read before keep their subjects."""
+    from doge_datagen.fit import _columns
+
+    monkeypatch.setattr(_columns, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(_columns, "CHUNK_ROWS", 8)
+    rows = cycling_rows(4000, a="from_state", b="to_state")
+    for n, row in enumerate(rows):
+        if n >= 2000:
+            row["u"] = 10**12 if row["u"] == 3 else row["u"]
+        if n >= 3000 and row["u"] == 2:
+            row["u"] = "two"
+    path = tmp_path / "ids.jsonl"
+    write_jsonl(path, rows)
+    common = dict(tick_ms=MINUTE, subject="u", timestamp="t", from_state="from_state",
+                  to_state="to_state", trigger="e")  # fmt: skip
+    columnar = [fit_events(read_events(path), **common), fit_events(rows, **common)]
+    monkeypatch.setattr(fit_module, "_engine", lambda needs_rows: fit_module._Fit)
+    by_rows = fit_events(rows, **common)
+    assert columnar == [by_rows, by_rows]
+    assert by_rows.subjects == 6  # 0, 1, 2, 3, then 10**12 and "two"
