@@ -747,7 +747,116 @@ read_segment(PyObject *fast, Segment *seg)
 }
 
 static PyObject *str_cumulative, *str_hazard_known, *str_fasts, *str_rest, *str_fast;
-static PyObject *str_known_until;
+static PyObject *str_known_until, *str_periodic;
+
+/* The segments of a periodic timeline are exact in a double (and shifted by whole periods
+ * without overflow) below this tick; further, the timeline draws in Python. */
+#define PERIODIC_LIMIT 9007199254740992.0 /* 2**53 */
+
+#define FOUND_PYTHON 0   /* the timeline must draw in Python */
+#define FOUND 1          /* *seg and *cum hold the segment */
+#define FOUND_NEVER 2    /* no segment after P0 has any hazard: the subject rests */
+#define FOUND_BEFORE 3   /* the target is before P0's hazard: search the timeline's lists */
+
+/* StateTimeline._find in C, operation for operation (the same floats, so the same segment):
+ * `periodic` is the timeline's `_periodic`, (P0, K, C0, H, used, fasts). Period n (from 0)
+ * begins at hazard C0 + n * H; within it, segment k at used[k] more. The segment found is
+ * fasts[k] moved n periods (n * K ticks) on, with its hazard from tick 0 in *cum. */
+static int
+periodic_find(PyObject *periodic, double target, Segment *seg, double *cum)
+{
+    if (!PyTuple_Check(periodic) || PyTuple_GET_SIZE(periodic) != 6)
+        return FOUND_PYTHON;
+    long long ticks = PyLong_AsLongLong(PyTuple_GET_ITEM(periodic, 1));
+    double c0 = PyFloat_AsDouble(PyTuple_GET_ITEM(periodic, 2));
+    double hazard = PyFloat_AsDouble(PyTuple_GET_ITEM(periodic, 3));
+    PyObject *used = PyTuple_GET_ITEM(periodic, 4);
+    PyObject *fasts = PyTuple_GET_ITEM(periodic, 5);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return FOUND_PYTHON;
+    }
+    if (!PyList_Check(used) || !PyList_Check(fasts) || ticks <= 0)
+        return FOUND_PYTHON;
+    Py_ssize_t size = PyList_GET_SIZE(used);
+    if (size < 1 || PyList_GET_SIZE(fasts) != size)
+        return FOUND_PYTHON;
+    if (target < c0)
+        return FOUND_BEFORE;
+    if (!(hazard > 0.0))
+        return FOUND_NEVER;
+    double periods = (target - c0) / hazard;
+    if (!(periods < PERIODIC_LIMIT))
+        return FOUND_PYTHON;
+    long long n = (long long)periods;  /* int(): towards zero, and periods >= 0 */
+    for (int r = 0; r < 64; r++) {
+        if (c0 + (double)(n + 1) * hazard > target)
+            break;
+        n++;
+    }
+    for (int r = 0; r < 64; r++) {
+        if (n == 0 || c0 + (double)n * hazard <= target)
+            break;
+        n--;
+    }
+    double base = c0 + (double)n * hazard;
+    double rest = target - base;
+    /* bisect_right(used, rest) - 1, within 0 .. size - 1 */
+    Py_ssize_t lo = 0, hi = size;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        double value = PyFloat_AsDouble(PyList_GET_ITEM(used, mid));
+        if (value == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return FOUND_PYTHON;
+        }
+        if (rest < value)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    Py_ssize_t k = lo - 1;
+    if (k < 0)
+        k = 0;
+    if (k > size - 1)
+        k = size - 1;
+    double here, after;
+    for (;;) {
+        if (k + 1 >= size)
+            break;
+        after = PyFloat_AsDouble(PyList_GET_ITEM(used, k + 1));
+        if (after == -1.0 && PyErr_Occurred())
+            break;
+        if (!(base + after <= target))
+            break;
+        k++;
+    }
+    for (;;) {
+        here = PyFloat_AsDouble(PyList_GET_ITEM(used, k));
+        if (here == -1.0 && PyErr_Occurred())
+            break;
+        if (!(k > 0 && base + here > target))
+            break;
+        k--;
+    }
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return FOUND_PYTHON;
+    }
+    if (!read_segment(PyList_GET_ITEM(fasts, k), seg))
+        return FOUND_PYTHON;
+    long long shift;
+    if (__builtin_mul_overflow(n, ticks, &shift) || !(seg->end < PERIODIC_LIMIT) ||
+        (double)shift + seg->end >= PERIODIC_LIMIT)
+        return FOUND_PYTHON;
+    seg->start += shift;
+    seg->end += (double)shift;
+    seg->index = -1;
+    double following = c0 + (double)(n + 1) * hazard;
+    double own = base + here;
+    *cum = following < own ? following : own;  /* min(own, following) */
+    return FOUND;
+}
 
 /* The instance dict of `timeline` (borrowed from L's cache), or NULL when its attributes are
  * not plain ones (the timeline then draws in Python). */
@@ -757,9 +866,9 @@ timeline_dict(Loop *L, PyObject *timeline)
     for (int n = 0; n < L->n_timelines; n++)
         if (L->timelines[n] == timeline)
             return L->timeline_dicts[n];
-    PyObject *names[6] = {str_fast,  str_cumulative, str_hazard_known,
-                          str_fasts, str_rest,       str_known_until};
-    PyObject *dict = plain_dict(timeline, names, 6);
+    PyObject *names[7] = {str_fast, str_cumulative,  str_hazard_known, str_fasts,
+                          str_rest, str_known_until, str_periodic};
+    PyObject *dict = plain_dict(timeline, names, 7);
     if (dict == NULL || L->n_timelines == TIMELINES_KEPT) {
         Py_XDECREF(dict);  /* (a model with more profiled states than kept: Python draws) */
         return NULL;
@@ -830,7 +939,20 @@ timeline_draw(Loop *L, PyObject *timeline, PyObject *index, Py_ssize_t i, long l
                 goto done;
             }
             double target = from + seg.hazard * (double)(following - seg.start) - minus_e;
-            if (target >= hazard_known) {
+            /* A periodic timeline finds the segment in any period by arithmetic (_find);
+             * the hazard before P0 is in the lists. */
+            PyObject *periodic = PyDict_GetItemWithError(dict, str_periodic);
+            if (periodic == NULL)
+                goto done;
+            double base = 0.0;
+            int found = periodic == Py_None ? FOUND_BEFORE
+                                            : periodic_find(periodic, target, &seg, &base);
+            if (found == FOUND_PYTHON)
+                goto done;
+            if (found == FOUND_NEVER) {
+                rests = 1;
+            }
+            else if (found == FOUND_BEFORE && target >= hazard_known) {
                 /* Not used up in the segments known. When they reach the run's end, the
                  * subject rests there for good; otherwise the timeline extends them. */
                 PyObject *until = PyDict_GetItemWithError(dict, str_known_until);
@@ -844,44 +966,47 @@ timeline_draw(Loop *L, PyObject *timeline, PyObject *index, Py_ssize_t i, long l
                 rests = 1;
             }
             else {
-            /* bisect_right(cumulative, target) - 1 */
-            Py_ssize_t lo = 0, hi = PyList_GET_SIZE(cumulative);
-            while (lo < hi) {
-                Py_ssize_t mid = lo + (hi - lo) / 2;
-                double value = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, mid));
-                if (value == -1.0 && PyErr_Occurred()) {
-                    PyErr_Clear();
-                    goto done;
-                }
-                if (target < value)
-                    hi = mid;
-                else
-                    lo = mid + 1;
-            }
-            if (lo < 1 || lo - 1 >= PyList_GET_SIZE(fasts) ||
-                !read_segment(PyList_GET_ITEM(fasts, lo - 1), &seg))
-                goto done;
-            if (seg.hazard == 0.0) {
-                rests = 1;  /* the last segment, never left */
-            }
-            else {
-                at = seg.start;
-                if (!isinf(seg.hazard)) {
-                    double base = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, seg.index));
+                if (found == FOUND_BEFORE) {
+                    /* bisect_right(cumulative, target) - 1 */
+                    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(cumulative);
+                    while (lo < hi) {
+                        Py_ssize_t mid = lo + (hi - lo) / 2;
+                        double value = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, mid));
+                        if (value == -1.0 && PyErr_Occurred()) {
+                            PyErr_Clear();
+                            goto done;
+                        }
+                        if (target < value)
+                            hi = mid;
+                        else
+                            lo = mid + 1;
+                    }
+                    if (lo < 1 || lo - 1 >= PyList_GET_SIZE(fasts) ||
+                        !read_segment(PyList_GET_ITEM(fasts, lo - 1), &seg) ||
+                        seg.index < 0 || seg.index >= PyList_GET_SIZE(cumulative))
+                        goto done;
+                    base = PyFloat_AsDouble(PyList_GET_ITEM(cumulative, seg.index));
                     if (base == -1.0 && PyErr_Occurred()) {
                         PyErr_Clear();
                         goto done;
                     }
-                    double wait = (target - base) / seg.hazard;
-                    if (!(wait < SAFE_WAIT))
-                        goto done;
-                    at += (long long)wait;
-                    if ((double)at >= seg.end)
-                        at = (long long)seg.end - 1;  /* float rounding at the very end */
                 }
-                if (at >= L->n_ticks)
-                    rests = 1;
-            }
+                if (seg.hazard == 0.0) {
+                    rests = 1;  /* the last segment, never left */
+                }
+                else {
+                    at = seg.start;
+                    if (!isinf(seg.hazard)) {
+                        double wait = (target - base) / seg.hazard;
+                        if (!(wait < SAFE_WAIT))
+                            goto done;
+                        at += (long long)wait;
+                        if ((double)at >= seg.end)
+                            at = (long long)seg.end - 1;  /* float rounding at the very end */
+                    }
+                    if (at >= L->n_ticks)
+                        rests = 1;
+                }
             }
         }
         if (rests) {
@@ -2296,6 +2421,7 @@ PyInit__speedups(void)
     INTERN(str_fasts, "_fasts");
     INTERN(str_rest, "rest");
     INTERN(str_known_until, "_known_until");
+    INTERN(str_periodic, "_periodic");
     INTERN(str_base, "_base");
     INTERN(str_gauss_next, "gauss_next");
 #undef INTERN

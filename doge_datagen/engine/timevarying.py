@@ -157,18 +157,23 @@ class _Segment:
         seg.parts = self.parts
         seg.cum = cum
         seg.index = index
-        seg.fast = (
-            seg.start,
-            seg.end,
-            seg.leave,
-            seg.inv_log_stay,
-            seg.thresholds,
-            seg.moves,
-            seg.hazard,
-            index,
-            seg.parts is None,
-        )
+        seg.fast = _fast(seg)
         return seg
+
+
+def _fast(seg: _Segment) -> Tuple[Any, ...]:
+    """The figures the C loop draws with (see :attr:`_Segment.fast`)."""
+    return (
+        seg.start,
+        seg.end,
+        seg.leave,
+        seg.inv_log_stay,
+        seg.thresholds,
+        seg.moves,
+        seg.hazard,
+        seg.index,
+        seg.parts is None,
+    )
 
 
 def _used(seg: _Segment) -> float:
@@ -250,6 +255,10 @@ class StateTimeline:
         #: ``_prefix``): the C loop draws within these lists.
         self._window = -1
         self._prefix: Tuple[Any, ...] = ()
+        #: Once the period is built, ``(P0, K, C0, H, _period_used, the period's fast
+        #: tuples)``: the C loop does :meth:`_find`'s arithmetic with them, so that a wait
+        #: past the two periods of its lists is drawn there too; else ``None``.
+        self._periodic: Optional[Tuple[Any, ...]] = None
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -328,6 +337,17 @@ class StateTimeline:
         self._period_hazard = used.pop()
         self._period_used = used
         self._c0 = self._hazard_known
+        for seg in period:
+            seg.index = -1
+            seg.fast = _fast(seg)
+        self._periodic = (
+            first,
+            ticks,
+            self._c0,
+            self._period_hazard,
+            used,
+            [seg.fast for seg in period],
+        )
         return True
 
     def _base(self, n: int) -> float:
@@ -387,7 +407,8 @@ class StateTimeline:
     def _find(self, target: float) -> Optional[_Segment]:
         """The last segment whose hazard from tick 0 is at most ``target`` (``None``: none
         after ``P0`` has any hazard), as ``bisect_right(_cumulative, target) - 1`` finds it
-        in the lists the C loop reads."""
+        in the lists the C loop reads. ``periodic_find`` in ``_speedups.c`` does the same
+        arithmetic, operation for operation, from ``_periodic``: keep the two in step."""
         self._ensure_period()
         first, ticks = self._shape  # type: ignore[misc]
         c0 = self._c0
@@ -514,17 +535,7 @@ class StateTimeline:
     def _extend(self) -> _Segment:
         seg = self._compute(int(self._known_until))
         seg.index = len(self._segments)
-        seg.fast = (
-            seg.start,
-            seg.end,
-            seg.leave,
-            seg.inv_log_stay,
-            seg.thresholds,
-            seg.moves,
-            seg.hazard,
-            seg.index,
-            seg.parts is None,
-        )
+        seg.fast = _fast(seg)
         self._fasts.append(seg.fast)
         self._starts.append(seg.start)
         self._cumulative.append(self._hazard_known)

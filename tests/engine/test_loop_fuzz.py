@@ -34,7 +34,7 @@ from support.loops import CountingLoop
 from doge_datagen import DataOnlineGenerator
 from doge_datagen.core.shards import split
 from doge_datagen.engine import loop as engine
-from doge_datagen.profiles import hourly, piecewise, profile
+from doge_datagen.profiles import hourly, piecewise, profile, weekly
 
 IN_CI = os.environ.get("CI") == "true"
 EXAMPLES = int(os.environ.get("DOGE_FUZZ_EXAMPLES") or (1000 if IN_CI else 200))
@@ -102,6 +102,7 @@ tick_lengths = st.one_of(
     st.sampled_from(
         [1, 2, 1000, 60_000, 3_600_000, 2**31 - 1, 2**31, 2**40, 2**62, 2**63 - 1, 0.5, 333.3, 1.5]
     ),
+    st.sampled_from([60_000, 420_000, 900_000]),  # minutes: hourly profiles repeat
     st.integers(1, 10**7),
 )
 
@@ -139,7 +140,11 @@ def models(draw: Any) -> Dict[str, Any]:
                 "from": draw(state),
                 "to": draw(state),
                 "probability": draw(probabilities),
-                "profile": draw(st.sampled_from([None, None, "hourly", "piecewise", "callable"])),
+                "profile": draw(
+                    st.sampled_from(
+                        [None, None, "hourly", "piecewise", "callable", "weekly", "campaign"]
+                    )
+                ),
                 "callback": draw(callbacks),
                 "sinks": draw(st.lists(st.integers(0, n_sinks - 1), max_size=3)) if n_sinks else [],
                 "trigger": draw(st.sampled_from(["a", "b", "c"])),
@@ -153,7 +158,14 @@ def models(draw: Any) -> Dict[str, Any]:
             for t in outgoing:
                 t["probability"] = t["probability"] * 100 / total * 0.999
     ticks_num = draw(
-        st.one_of(st.none(), st.integers(0, 40), st.sampled_from([2**31 - 1, 2**31, 2**40, 2**62]))
+        st.one_of(
+            st.none(),
+            st.integers(0, 40),
+            st.sampled_from([2**31 - 1, 2**31, 2**40, 2**62]),
+            # Days and weeks of minutes: profiles repeat, and waits go past the two periods
+            # the C loop's lists hold, or past the run's end.
+            st.sampled_from([3 * 1440 + 7, 10_080, 100_000]),
+        )
     )
     subjects_num = draw(st.integers(0, 8))
     spec = {
@@ -349,6 +361,13 @@ def probability(t: Dict[str, Any]) -> Any:
         return base * piecewise(
             [(day, 0.5), (day + timedelta(hours=1), 0.0), (day + timedelta(hours=3), 1.0)]
         )
+    if kind == "weekly":  # repeats every week, with whole days and hours never left
+        week = weekly([1, 0.5, 1, 0, 1, 0.25, 0])
+        return base * week * hourly([(h * 5) % 7 / 6 for h in range(24)])
+    if kind == "campaign":  # hourly for a day and a half, then never again
+        day = datetime(2024, 1, 1, 5, tzinfo=timezone.utc)
+        ends = piecewise([(day, 1.0), (day + timedelta(hours=36), 0.0)])
+        return base * hourly([(h * 7) % 5 / 4 for h in range(24)]) * ends
     # Never 0 for long: a callable is called at every tick it might act on (thinning).
     return base * profile(lambda when: 0.25 + (when.second % 4) / 4, max=1.0)
 
