@@ -107,9 +107,12 @@ class PureWheelWithoutExtensions(bdist_wheel):
         super().run()
 
 
+# The C draws must give Python's floats bit for bit: a multiply-add fused into one rounding
+# (which GCC and Clang may do on aarch64 and other targets with FMA) would not.
 speedups = Extension(
     "doge_datagen.engine._speedups",
     sources=["doge_datagen/engine/_speedups.c"],
+    extra_compile_args=[] if os.name == "nt" else ["-ffp-contract=off"],
     optional=True,
 )
 # JSON Lines with json.dumps's text (doge_datagen/sinks/_json.py falls back to json.dumps).
