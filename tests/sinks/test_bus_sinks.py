@@ -502,12 +502,11 @@ def test_nats_a_small_window_waits_for_room_and_counts_every_reply(nats_url, nat
     ]
 
 
-def test_nats_a_stalled_server_fails_the_run_while_it_waits_for_room(own_nats):
+def add_events_stream(url):
+    """A JetStream stream ``EVENTS`` of the subjects ``events.>`` on the server at ``url``."""
     import asyncio
 
     import nats
-
-    url = f"nats://127.0.0.1:{own_nats.port}"
 
     async def create():
         connection = await nats.connect(url)
@@ -515,6 +514,11 @@ def test_nats_a_stalled_server_fails_the_run_while_it_waits_for_room(own_nats):
         await connection.close()
 
     asyncio.run(create())
+
+
+def test_nats_a_stalled_server_fails_the_run_while_it_waits_for_room(own_nats):
+    url = f"nats://127.0.0.1:{own_nats.port}"
+    add_events_stream(url)
     sink = NatsSinkFactory(url, timeout=1).create(
         "events.all", None, as_json, batch_size=5, max_outstanding=10
     )
@@ -564,18 +568,8 @@ def test_nats_unreachable_server_is_a_delivery_error_at_open():
 
 
 def test_nats_server_killed_mid_run_counts_the_rest_as_failed(own_nats):
-    import asyncio
-
-    import nats
-
     url = f"nats://127.0.0.1:{own_nats.port}"
-
-    async def create():
-        connection = await nats.connect(url)
-        await connection.jetstream().add_stream(name="EVENTS", subjects=["events.>"])
-        await connection.close()
-
-    asyncio.run(create())
+    add_events_stream(url)
     sink = NatsSinkFactory(url, timeout=1).create("events.all", None, as_json, batch_size=10)
     sink.open()
     for n in range(30):
